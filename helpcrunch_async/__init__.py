@@ -1,0 +1,52 @@
+"""helpcrunch-async: the async Python SDK for the HelpCrunch REST API.
+
+Example:
+    >>> import helpcrunch_async as hc
+    >>> async with hc.HelpCrunch(api_key="...") as client:  # doctest: +SKIP
+    ...     chat = await client.chats.update_status(5215752, hc.ChatStatus.CLOSED)
+"""
+
+from ._client import ClientStats, HelpCrunch
+from ._config import RateLimit, Retry
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ErrorDetail,
+    HelpCrunchError,
+    NotFoundError,
+    RateLimitError,
+    ResponseValidationError,
+    ServerError,
+)
+from ._limiter import RateLimiter, TokenBucketLimiter
+from ._models import Agent, Chat, ChatStatus, Customer, Department
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "Agent",
+    "AuthenticationError",
+    "BadRequestError",
+    "Chat",
+    "ChatStatus",
+    "ClientStats",
+    "Customer",
+    "Department",
+    "ErrorDetail",
+    "HelpCrunch",
+    "HelpCrunchError",
+    "NotFoundError",
+    "RateLimit",
+    "RateLimitError",
+    "RateLimiter",
+    "ResponseValidationError",
+    "Retry",
+    "ServerError",
+    "TokenBucketLimiter",
+]

@@ -1,0 +1,100 @@
+"""Settings as small frozen objects, and every number that matters, named once."""
+
+from __future__ import annotations
+
+import math
+
+import attrs
+
+__all__ = ["RateLimit", "Retry"]
+
+#: HelpCrunch's documented default: "the default overall requests limit is 120 per minute".
+DEFAULT_REQUESTS = 120
+DEFAULT_PER = 60.0
+
+#: How many requests may leave at once on an idle key. Small enough that a burst never
+#: matters to the server, large enough that a web handler's handful of parallel calls
+#: never waits.
+DEFAULT_BURST = 10
+
+#: Seconds added to the rate-limit window, so that network jitter (two requests sent a
+#: window apart arriving slightly less than a window apart) cannot put one request too many
+#: into the server's window. 0.5 s costs 0.8 % of throughput at 120 per 60 s.
+DEFAULT_MARGIN = 0.5
+
+DEFAULT_BASE_URL = "https://api.helpcrunch.com/v1"
+#: Seconds for each of connect, read, write; limiter waits are never counted in it.
+DEFAULT_TIMEOUT = 30.0
+#: Requests in flight at once per client (also the connection pool size of the client the
+#: SDK creates). At 2 requests per second, 10 is far more than the limiter ever lets through.
+DEFAULT_MAX_CONNECTIONS = 10
+#: Retries after the first attempt.
+DEFAULT_MAX_RETRIES = 5
+
+
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{attribute.name} must be a number, not {type(value).__name__}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{attribute.name} must be a positive finite number, got {value!r}")
+
+
+def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{attribute.name} must be a number, not {type(value).__name__}")
+    if not (math.isfinite(value) and value >= 0):
+        raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
+
+
+def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{attribute.name} must be an int, not {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{attribute.name} must be >= 1, got {value!r}")
+
+
+@attrs.frozen
+class RateLimit:
+    """A request budget: at most ``requests`` in any window of ``per`` seconds.
+
+    The client-side limiter keeps every window of ``per + margin`` seconds at or under
+    ``requests`` (so also every window of ``per``), lets up to ``burst`` requests leave at
+    once on an idle key, and otherwise spaces them ``(per + margin) / requests`` apart.
+
+    Example:
+        >>> RateLimit(requests=300, per=60.0)  # a plan with a higher limit
+        RateLimit(requests=300, per=60.0, burst=10, margin=0.5)
+    """
+
+    requests: int = attrs.field(default=DEFAULT_REQUESTS, validator=_positive_int)
+    per: float = attrs.field(default=DEFAULT_PER, validator=_positive)
+    burst: int = attrs.field(default=DEFAULT_BURST, validator=_positive_int)
+    margin: float = attrs.field(default=DEFAULT_MARGIN, validator=_non_negative)
+
+    @property
+    def window(self) -> float:
+        """The window the limiter enforces: ``per`` plus the jitter margin."""
+        return self.per + self.margin
+
+    @property
+    def effective_burst(self) -> int:
+        """``burst``, never more than ``requests``."""
+        return min(self.burst, self.requests)
+
+
+@attrs.frozen
+class Retry:
+    """How failed attempts are retried (the count is the client's ``max_retries``).
+
+    Waits are exponential with full jitter: attempt ``n`` waits a random time up to
+    ``min(backoff_max, backoff * 2**n)``. A ``Retry-After`` header, when present, is obeyed
+    instead, up to ``retry_after_max``. ``budget`` bounds the total time spent waiting
+    between attempts of one call; time waiting for the rate limiter is not counted.
+
+    ``Retry(backoff=0)`` retries at once, which makes tests fast.
+    """
+
+    backoff: float = attrs.field(default=0.5, validator=_non_negative)
+    backoff_max: float = attrs.field(default=30.0, validator=_non_negative)
+    retry_after_max: float = attrs.field(default=120.0, validator=_non_negative)
+    budget: float = attrs.field(default=300.0, validator=_non_negative)
