@@ -61,9 +61,7 @@ class RetryPolicy:
         self._templates = {
             idempotent: tenacity.AsyncRetrying(
                 sleep=anyio.sleep,
-                stop=tenacity.stop_any(
-                    tenacity.stop_after_attempt(max_retries + 1), self._over_budget
-                ),
+                stop=tenacity.stop_after_attempt(max_retries + 1) | _StopOverBudget(retry.budget),
                 wait=self._wait,
                 retry=tenacity.retry_if_exception(
                     lambda exc, idem=idempotent: is_retryable(exc, idempotent=idem)  # type: ignore[misc]
@@ -82,9 +80,6 @@ class RetryPolicy:
         if isinstance(exc, RateLimitError) and exc.retry_after is not None:
             return min(exc.retry_after, self.retry.retry_after_max)
         return float(self._backoff(state))
-
-    def _over_budget(self, state: tenacity.RetryCallState) -> bool:
-        return state.idle_for + state.upcoming_sleep > self.retry.budget
 
     async def call(self, attempt: Callable[[], Awaitable[T]], *, idempotent: bool = True) -> T:
         """Run ``attempt`` until it succeeds or the policy gives up.
@@ -105,6 +100,16 @@ class RetryPolicy:
         # A copy per call: tenacity keeps per-run state on the object.
         retrying = self._templates[idempotent].copy()
         return await retrying(counted)
+
+
+class _StopOverBudget(tenacity.stop.stop_base):
+    """Stop when the next wait would take the call's total waiting past the budget."""
+
+    def __init__(self, budget: float) -> None:
+        self.budget = budget
+
+    def __call__(self, state: tenacity.RetryCallState) -> bool:
+        return state.idle_for + state.upcoming_sleep > self.budget
 
 
 def _log_retry(state: tenacity.RetryCallState) -> None:

@@ -1,0 +1,80 @@
+"""Shared fixtures: backends, fast clients, and canned HelpCrunch payloads."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import respx
+
+import helpcrunch_async as hc
+
+API_KEY = "test-key-DO-NOT-LEAK-5f3e"
+BASE_URL = "https://api.helpcrunch.test/v1"
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Run every ``@pytest.mark.anyio`` test on both backends."""
+    return str(request.param)
+
+
+def chat_payload(chat_id: int = 5215752, status: str = "closed", **extra: Any) -> dict[str, Any]:
+    """A full Chat object in the style of the docs' main example."""
+    payload: dict[str, Any] = {
+        "id": chat_id,
+        "status": status,
+        "closedBy": "agent",
+        "closedAt": 1597758468,
+        "createdAt": 1597758000,
+        "lastMessageAt": 1597758400,
+        "lastCustomerMessageAt": 1597758300,
+        "snoozedUntil": None,
+        "rating": "great",
+        "lastMessageText": "Thanks!",
+        "lastMessageId": 991,
+        "lastCommunicatedAgentId": 12,
+        "agents": [{"id": 12, "name": "Ann", "email": "ann@example.com", "role": "admin"}],
+        "customer": {"id": 77, "name": "Bob", "email": "bob@example.com", "userId": "u-77"},
+        "assignee": {"id": 12, "name": "Ann", "email": "ann@example.com", "role": "admin"},
+        "department": {"id": 3, "name": "Support"},
+    }
+    payload.update(extra)
+    return payload
+
+
+def status_echo(request: httpx.Request) -> httpx.Response:
+    """A respx side effect: answer a status PUT with the chat in the requested status."""
+    sent = json.loads(request.content)
+    return httpx.Response(200, json=chat_payload(sent["id"], sent["status"]))
+
+
+@pytest.fixture
+def make_client() -> Callable[..., hc.HelpCrunch]:
+    """Build clients that retry at once and do not rate-limit unless asked to."""
+
+    def make(**kwargs: Any) -> hc.HelpCrunch:
+        kwargs.setdefault("api_key", API_KEY)
+        kwargs.setdefault("base_url", BASE_URL)
+        kwargs.setdefault("rate_limit", None)
+        kwargs.setdefault("retry", hc.Retry(backoff=0))
+        return hc.HelpCrunch(**kwargs)
+
+    return make
+
+
+@pytest.fixture
+def api() -> Iterator[respx.Router]:
+    """A respx router for BASE_URL, patched into httpx for the test's duration."""
+    with respx.mock(base_url=BASE_URL, assert_all_called=False) as router:
+        yield router
+
+
+@pytest.fixture
+async def client(make_client: Callable[..., hc.HelpCrunch]) -> AsyncIterator[hc.HelpCrunch]:
+    """A fast client against BASE_URL (mock it with the ``api`` fixture)."""
+    async with make_client() as c:
+        yield c

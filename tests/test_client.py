@@ -1,0 +1,325 @@
+"""The client: configuration, update_status end to end over respx, and key hygiene."""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+
+import httpx
+import pytest
+from conftest import API_KEY, BASE_URL, chat_payload, status_echo
+
+import helpcrunch_async as hc
+
+pytestmark = pytest.mark.anyio
+
+
+# --- construction ------------------------------------------------------------------------
+
+
+def test_api_key_from_environment(monkeypatch):
+    """HELPCRUNCH_API_KEY is used when no key is passed."""
+    monkeypatch.setenv("HELPCRUNCH_API_KEY", API_KEY)
+
+    assert "Bearer " + API_KEY == hc.HelpCrunch()._auth._header
+
+
+@pytest.mark.parametrize("key", [None, ""])
+def test_missing_or_empty_key_is_value_error(monkeypatch, key):
+    """No key (argument or environment) fails at construction, saying how to fix it."""
+    monkeypatch.delenv("HELPCRUNCH_API_KEY", raising=False)
+
+    with pytest.raises(ValueError, match="HELPCRUNCH_API_KEY"):
+        hc.HelpCrunch(key)
+
+
+def test_key_with_whitespace_is_rejected_without_echoing_it():
+    """The key must be sent exactly; the error does not repeat it."""
+    with pytest.raises(ValueError, match="whitespace") as info:
+        hc.HelpCrunch(" " + API_KEY)
+
+    assert API_KEY not in str(info.value)
+
+
+def test_key_of_wrong_type_is_type_error():
+    """A non-string key is a TypeError."""
+    with pytest.raises(TypeError):
+        hc.HelpCrunch(12345)  # type: ignore[arg-type]
+
+
+def test_base_url_resolution(monkeypatch):
+    """base_url argument, then HELPCRUNCH_BASE_URL, then the public API."""
+    monkeypatch.delenv("HELPCRUNCH_BASE_URL", raising=False)
+    assert "https://api.helpcrunch.com/v1" == hc.HelpCrunch(API_KEY).base_url
+
+    monkeypatch.setenv("HELPCRUNCH_BASE_URL", "http://127.0.0.1:8765/v1/")
+    assert "http://127.0.0.1:8765/v1" == hc.HelpCrunch(API_KEY).base_url
+
+    assert BASE_URL == hc.HelpCrunch(API_KEY, base_url=BASE_URL + "/").base_url
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://localhost:8000/v1", "http://127.0.0.1/v1", "http://[::1]:9/v1", "https://x.io/v1"],
+)
+def test_allowed_base_urls(url):
+    """https anywhere; plain http only to loopback hosts."""
+    assert url == hc.HelpCrunch(API_KEY, base_url=url).base_url
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://api.helpcrunch.com/v1", "ftp://127.0.0.1/v1", "api.helpcrunch.com", "https://", ""],
+)
+def test_rejected_base_urls(url):
+    """Non-http(s) URLs, and plain http to a remote host, are ValueErrors."""
+    with pytest.raises(ValueError, match="base_url"):
+        hc.HelpCrunch(API_KEY, base_url=url)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc"),
+    [
+        ({"rate_limit": "fast"}, TypeError),
+        ({"max_retries": -1}, ValueError),
+        ({"max_retries": 1.5}, TypeError),
+        ({"max_connections": 0}, ValueError),
+        ({"max_connections": True}, TypeError),
+    ],
+)
+def test_bad_settings(kwargs, exc):
+    """Bad settings fail at construction."""
+    with pytest.raises(exc):
+        hc.HelpCrunch(API_KEY, **kwargs)
+
+
+def test_repr_shows_no_key():
+    """repr() shows where the client points, never the key."""
+    client = hc.HelpCrunch(API_KEY)
+
+    assert API_KEY not in repr(client)
+    assert API_KEY not in repr(client._auth)
+    assert "api.helpcrunch.com" in repr(client)
+
+
+# --- update_status -----------------------------------------------------------------------
+
+
+async def test_update_status_sends_documented_request(client, api):
+    """PUT /chats/status with {"id", "status"} and the bearer key; returns a typed Chat."""
+    route = api.put("/chats/status").mock(side_effect=status_echo)
+
+    chat = await client.chats.update_status(5215752, hc.ChatStatus.CLOSED)
+
+    request = route.calls.last.request
+    assert {"id": 5215752, "status": "closed"} == json.loads(request.content)
+    assert "Bearer " + API_KEY == request.headers["Authorization"]
+    assert "application/json" == request.headers["Content-Type"]
+    assert hc.ChatStatus.CLOSED is chat.status
+    assert "bob@example.com" == chat.customer.email
+    assert chat.closed_at is not None
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"), [("open", "opened"), ("No Communication", "no communication")]
+)
+async def test_update_status_accepts_strings(client, api, given, sent):
+    """Strings are normalised before sending."""
+    route = api.put("/chats/status").mock(side_effect=status_echo)
+
+    await client.chats.update_status(1, given)
+
+    assert sent == json.loads(route.calls.last.request.content)["status"]
+
+
+@pytest.mark.parametrize(
+    ("chat_id", "exc"),
+    [
+        (True, TypeError),
+        (1.0, TypeError),
+        ("5215752", TypeError),
+        (None, TypeError),
+        (0, ValueError),
+        (-4, ValueError),
+        (2**63, ValueError),
+    ],
+)
+async def test_bad_chat_id_fails_before_sending(client, api, chat_id, exc):
+    """A chat id that is not a positive 64-bit int is rejected, naming the value."""
+    route = api.put("/chats/status").mock(side_effect=status_echo)
+
+    with pytest.raises(exc, match=repr(chat_id).replace("(", r"\(").replace(")", r"\)")):
+        await client.chats.update_status(chat_id, "closed")
+
+    assert not route.called
+
+
+@pytest.mark.parametrize("status", ["clsoed", "empty", hc.ChatStatus.EMPTY, 3])
+async def test_bad_status_fails_before_sending(client, api, status):
+    """An unknown or unsendable status is rejected before any request."""
+    route = api.put("/chats/status").mock(side_effect=status_echo)
+
+    with pytest.raises((ValueError, TypeError)):
+        await client.chats.update_status(1, status)
+
+    assert not route.called
+
+
+def _reject_spellings(*rejected: str):
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent = json.loads(request.content)
+        if sent["status"] in rejected:
+            return httpx.Response(
+                400, json={"errors": [{"code": "invalid_chat_value", "message": "invalid"}]}
+            )
+        return httpx.Response(200, json=chat_payload(sent["id"], sent["status"]))
+
+    return handler
+
+
+async def test_on_hold_sends_spec_spelling_first(client, api):
+    """On-hold goes out as "on-hold" when the server takes it: one request."""
+    route = api.put("/chats/status").mock(side_effect=_reject_spellings())
+
+    chat = await client.chats.update_status(1, "on hold")
+
+    assert ["on-hold"] == [json.loads(c.request.content)["status"] for c in route.calls]
+    assert hc.ChatStatus.ON_HOLD is chat.status
+
+
+async def test_on_hold_falls_back_once_each_and_remembers(client, api):
+    """Rejected "on-hold" is retried as "on hold" then "onhold"; the winner is used next time."""
+    route = api.put("/chats/status").mock(side_effect=_reject_spellings("on-hold", "on hold"))
+
+    first = await client.chats.update_status(1, hc.ChatStatus.ON_HOLD)
+    await client.chats.update_status(2, "onhold")
+
+    sent = [json.loads(c.request.content)["status"] for c in route.calls]
+    assert ["on-hold", "on hold", "onhold", "onhold"] == sent
+    assert hc.ChatStatus.ON_HOLD is first.status
+
+
+async def test_on_hold_all_spellings_rejected_raises_last_error(client, api):
+    """If the server takes no spelling, the caller gets the BadRequestError."""
+    api.put("/chats/status").mock(side_effect=_reject_spellings("on-hold", "on hold", "onhold"))
+
+    with pytest.raises(hc.BadRequestError, match="invalid_chat_value"):
+        await client.chats.update_status(1, "on-hold")
+
+
+async def test_on_hold_other_400_is_not_retried_with_other_spellings(client, api):
+    """Only invalid_chat_value triggers the spelling fallback."""
+    route = api.put("/chats/status").respond(
+        400, json={"errors": [{"code": "invalid_request", "message": "id is required"}]}
+    )
+
+    with pytest.raises(hc.BadRequestError):
+        await client.chats.update_status(1, "on-hold")
+
+    assert 1 == route.call_count
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "cls"),
+    [
+        (400, {"errors": [{"code": "invalid_chat_value", "message": "bad"}]}, hc.BadRequestError),
+        (
+            401,
+            {"errors": [{"code": "invalid_token", "message": "Invalid token"}]},
+            hc.AuthenticationError,
+        ),
+        (
+            404,
+            {"errors": [{"code": "chat_not_found", "message": "Chat not found"}]},
+            hc.NotFoundError,
+        ),
+        (403, {"errors": [{"code": "forbidden", "message": "no"}]}, hc.APIError),
+    ],
+)
+async def test_client_errors_are_raised_once(client, api, status, body, cls):
+    """4xx answers raise their class at once, without retries."""
+    route = api.put("/chats/status").respond(status, json=body)
+
+    with pytest.raises(cls) as info:
+        await client.chats.update_status(1, "closed")
+
+    assert 1 == route.call_count
+    assert 1 == info.value.attempts
+    assert status == info.value.status_code
+
+
+async def test_success_with_wrong_shape_is_response_validation_error(client, api):
+    """A 2xx that is JSON but not a chat raises ResponseValidationError (not retried)."""
+    route = api.put("/chats/status").respond(200, json={"ok": True})
+
+    with pytest.raises(hc.ResponseValidationError, match="id"):
+        await client.chats.update_status(1, "closed")
+
+    assert 1 == route.call_count
+
+
+async def test_own_http_client_is_not_closed(make_client, api):
+    """A caller's http_client is used and left open."""
+    api.put("/chats/status").mock(side_effect=status_echo)
+    async with httpx.AsyncClient() as http:
+        async with make_client(http_client=http) as client:
+            await client.chats.update_status(1, "closed")
+
+        assert not http.is_closed
+
+
+async def test_own_http_client_with_mock_transport(make_client):
+    """Any transport works, MockTransport included."""
+    transport = httpx.MockTransport(status_echo)
+    async with httpx.AsyncClient(transport=transport) as http:
+        client = make_client(http_client=http)
+
+        chat = await client.chats.update_status(3, "pending")
+
+    assert hc.ChatStatus.PENDING is chat.status
+
+
+async def test_closed_client_refuses_requests(make_client):
+    """After aclose(), calls fail clearly instead of reaching a closed pool."""
+    client = make_client()
+    await client.aclose()
+
+    with pytest.raises(RuntimeError, match="closed"):
+        await client.chats.update_status(1, "closed")
+
+
+# --- the key never leaks -----------------------------------------------------------------
+
+
+async def test_key_absent_from_errors_tracebacks_and_debug_logs(client, api, caplog):
+    """With every logger at DEBUG (httpx and httpcore included), the key appears nowhere."""
+    caplog.set_level(logging.DEBUG)
+    api.put("/chats/status").respond(
+        401, json={"errors": [{"code": "invalid_token", "message": "Invalid token"}]}
+    )
+
+    with pytest.raises(hc.AuthenticationError) as info:
+        await client.chats.update_status(1, "closed")
+
+    error = info.value
+    rendered = "".join(traceback.format_exception(error))
+    assert API_KEY not in rendered
+    assert API_KEY not in str(error)
+    assert API_KEY not in repr(error)
+    assert API_KEY not in repr(error.response.request.headers)
+    assert API_KEY not in caplog.text
+    assert caplog.records  # the test saw the debug logs it checks
+
+
+async def test_key_absent_from_real_socket_debug_logs(make_client, caplog):
+    """httpcore's DEBUG trace of a real connection attempt does not print the header."""
+    caplog.set_level(logging.DEBUG)
+    client = make_client(base_url="http://127.0.0.1:9/v1", max_retries=0)
+
+    with pytest.raises(hc.APIConnectionError) as info:
+        await client.chats.update_status(1, "closed")
+
+    assert API_KEY not in caplog.text
+    assert API_KEY not in "".join(traceback.format_exception(info.value))
+    await client.aclose()

@@ -1,0 +1,278 @@
+"""The limiter: GCRA arithmetic with plain numbers, and the async limiter on virtual time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import anyio
+import pytest
+import trio.testing
+
+import helpcrunch_async as hc
+from helpcrunch_async._limiter import ADAPT_FLOOR, GCRA
+
+
+def most_in_any_window(times: Sequence[float], window: float) -> int:
+    """The largest number of grants inside any half-open window [t, t + window).
+
+    Differences are compared with a nanosecond tolerance: float sums such as 0.2 + 1.0 - 0.2
+    must not read as a window shorter than it is.
+    """
+    ordered = sorted(times)
+    best = start = 0
+    for end, t in enumerate(ordered):
+        while t - ordered[start] >= window - 1e-9:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+def greedy(gcra: GCRA, count: int, *, start: float = 0.0) -> list[float]:
+    """Grant ``count`` requests as early as the schedule allows."""
+    times = []
+    now = start
+    for _ in range(count):
+        now = gcra.next_time(now)
+        gcra.take(now)
+        times.append(now)
+    return times
+
+
+# --- arithmetic --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "limit",
+    [
+        hc.RateLimit(),
+        hc.RateLimit(requests=40, per=2.0, burst=40, margin=0.0),
+        hc.RateLimit(requests=5, per=1.0, burst=1, margin=0.0),
+        hc.RateLimit(requests=1, per=1.0),
+    ],
+)
+def test_no_window_ever_exceeds_the_limit(limit):
+    """Under greedy load, every window of ``per`` holds at most ``requests``, bursts included."""
+    times = greedy(GCRA(limit), limit.requests * 5)
+
+    assert limit.requests >= most_in_any_window(times, limit.per)
+
+
+def test_burst_on_idle_key_then_steady_pace():
+    """An idle key lets ``burst`` requests go at once, then spaces them window/requests apart."""
+    limit = hc.RateLimit(requests=120, per=60.0, burst=10, margin=0.0)
+
+    times = greedy(GCRA(limit), 12)
+
+    assert [0.0] * 10 == times[:10]
+    assert [0.5, 1.0] == times[10:]
+
+
+def test_long_run_rate_is_the_configured_rate():
+    """Over many windows the pace converges on requests per (per + margin)."""
+    limit = hc.RateLimit(requests=120, per=60.0)
+    times = greedy(GCRA(limit), 120 * 10 + 1)
+
+    assert pytest.approx(10 * limit.window, rel=0.02) == times[-1] - times[0]
+
+
+def test_calls_below_the_rate_never_wait():
+    """Requests that arrive slower than the rate are granted at their arrival time."""
+    gcra = GCRA(hc.RateLimit(requests=120, per=60.0))
+    for arrival in range(0, 300, 1):  # one per second: half the limit
+        assert float(arrival) == gcra.next_time(float(arrival))
+        gcra.take(float(arrival))
+
+
+def test_penalty_pauses_everyone_then_resumes_without_burst():
+    """A 429 pushes the schedule back by the pause; after it requests resume one by one."""
+    limit = hc.RateLimit(requests=120, per=60.0, burst=10, margin=0.0)
+    gcra = GCRA(limit)
+
+    pause = gcra.penalize(100.0, 4.0)
+
+    assert 4.0 == pause
+    first = gcra.next_time(100.0)
+    assert 104.0 == first
+    gcra.take(first)
+    assert first < gcra.next_time(first)
+
+
+def test_penalty_without_retry_after_waits_for_the_burst_to_refill():
+    """With no Retry-After the pause is the time to refill the burst, and is capped at a window."""
+    limit = hc.RateLimit(requests=120, per=60.0, burst=10, margin=0.0)
+
+    assert 10 * 0.5 == GCRA(limit).penalize(0.0, None)
+    assert limit.window == GCRA(limit).penalize(0.0, 10_000.0)
+
+
+def test_repeated_429s_lower_the_rate_and_it_recovers_slowly():
+    """429 episodes lower the rate; quiet windows give it back, never above configured."""
+    limit = hc.RateLimit(requests=100, per=10.0, margin=0.0)
+    gcra = GCRA(limit)
+
+    gcra.penalize(0.0, 1.0)
+    gcra.penalize(0.5, 1.0)  # inside the same pause: the same episode
+    assert 80 == gcra.capacity(0.5)
+    gcra.penalize(2.0, 1.0)
+    assert 64 == gcra.capacity(2.0)
+
+    assert 74 == gcra.capacity(12.0)  # one quiet window later
+    assert 100 == gcra.capacity(1000.0)
+
+
+def test_rate_never_drops_below_the_floor():
+    """However many 429s, the rate keeps a floor so the client makes progress."""
+    limit = hc.RateLimit(requests=100, per=10.0, margin=0.0)
+    gcra = GCRA(limit)
+    for i in range(100):
+        gcra.penalize(i * 1.5, 1.0)
+
+    assert int(100 * ADAPT_FLOOR) == gcra.capacity(100 * 1.5)
+
+
+# --- the async limiter -------------------------------------------------------------------
+
+VIRTUAL = pytest.mark.parametrize(
+    "anyio_backend", [("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})]
+)
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_many_concurrent_waiters_keep_every_window_and_arrival_order(anyio_backend):
+    """1,000 concurrent acquires on virtual time: FIFO order, and no window over the limit."""
+    limit = hc.RateLimit(requests=120, per=60.0)
+    limiter = hc.TokenBucketLimiter(limit)
+    granted: list[tuple[int, float]] = []
+
+    async def one(i: int) -> None:
+        await limiter.acquire()
+        granted.append((i, anyio.current_time()))
+
+    async with anyio.create_task_group() as tg:
+        for i in range(1000):
+            tg.start_soon(one, i)
+            await anyio.sleep(0)  # start in order
+
+    assert list(range(1000)) == [i for i, _ in granted]
+    assert limit.requests >= most_in_any_window([t for _, t in granted], limit.per)
+
+
+@pytest.mark.anyio
+async def test_handful_of_calls_on_idle_limiter_do_not_wait(anyio_backend):
+    """Five concurrent acquires on an idle default limiter are granted without sleeping."""
+    limiter = hc.TokenBucketLimiter()
+    start = anyio.current_time()
+    done: list[float] = []
+
+    async def one() -> None:
+        await limiter.acquire()
+        done.append(anyio.current_time())
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(5):
+            tg.start_soon(one)
+
+    assert 5 == len(done)
+    assert not limiter._queue
+    # the schedule still has room: nobody was queued behind a timer
+    assert limiter._gcra.next_time(start) <= max(done)
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_cancelled_waiters_cost_later_callers_nothing(anyio_backend):
+    """Waiters cancelled in the queue take no slot: the rest are granted as if they never came."""
+    limit = hc.RateLimit(requests=10, per=10.0, burst=1, margin=0.0)
+
+    async def run(cancel_some: bool) -> list[float]:
+        limiter = hc.TokenBucketLimiter(limit)
+        times: list[float] = []
+
+        async def one(i: int) -> None:
+            if cancel_some and i % 2:
+                with anyio.move_on_after(0.5):
+                    await limiter.acquire()
+                    times.append(anyio.current_time())  # pragma: no cover - never reached
+                return
+            await limiter.acquire()
+            times.append(anyio.current_time())
+
+        base = anyio.current_time()
+        async with anyio.create_task_group() as tg:
+            for i in range(20 if cancel_some else 10):
+                tg.start_soon(one, i if cancel_some else 2 * i)
+                await anyio.sleep(0)
+        return [t - base for t in times]
+
+    uncancelled = await run(cancel_some=False)
+    with_cancellations = await run(cancel_some=True)
+
+    assert uncancelled == with_cancellations
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_429_pauses_queued_callers_together(anyio_backend):
+    """A 429 reported while others wait pushes all of them back."""
+    limit = hc.RateLimit(requests=60, per=60.0, burst=1, margin=0.0)
+    limiter = hc.TokenBucketLimiter(limit)
+    await limiter.acquire()  # t=0
+    await limiter.on_rate_limited(30.0)
+    times: list[float] = []
+
+    async def one() -> None:
+        await limiter.acquire()
+        times.append(anyio.current_time())
+
+    start = anyio.current_time()
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(one)
+
+    assert all(t - start >= 30.0 for t in times)
+    assert limiter.current_rate < limit.requests
+
+
+@pytest.mark.anyio
+async def test_limiter_satisfies_the_protocol(anyio_backend):
+    """The local limiter is a RateLimiter: any such object plugs into the client."""
+    assert isinstance(hc.TokenBucketLimiter(), hc.RateLimiter)
+    assert "requests=120" in repr(hc.TokenBucketLimiter())
+
+
+@pytest.mark.asyncio
+async def test_asyncio_gather_on_tiny_time_scale():
+    """Under asyncio.gather on real time (scaled down), no window holds more than the limit."""
+    limit = hc.RateLimit(requests=10, per=0.2, burst=3, margin=0.0)
+    limiter = hc.TokenBucketLimiter(limit)
+    loop = asyncio.get_running_loop()
+
+    async def one() -> float:
+        await limiter.acquire()
+        return loop.time()
+
+    times = await asyncio.gather(*(one() for _ in range(35)))
+
+    assert 35 == len(times)
+    assert limit.requests >= most_in_any_window(times, limit.per)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc"),
+    [
+        ({"requests": 0}, ValueError),
+        ({"requests": 1.5}, TypeError),
+        ({"per": 0}, ValueError),
+        ({"per": float("inf")}, ValueError),
+        ({"per": "60"}, TypeError),
+        ({"burst": 0}, ValueError),
+        ({"margin": -1}, ValueError),
+        ({"requests": True}, TypeError),
+    ],
+)
+def test_bad_rate_limit_settings(kwargs, exc):
+    """RateLimit validates its numbers."""
+    with pytest.raises(exc):
+        hc.RateLimit(**kwargs)
