@@ -12,6 +12,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Chats"]
 
+#: Codes of a 400 that rejects the status value: the older style's, and the newer style's
+#: field path.
+_INVALID_STATUS = frozenset({"invalid_chat_value", "status"})
+
 
 class Chats:
     """The chats resource; reach it as ``client.chats``."""
@@ -50,7 +54,7 @@ class Chats:
             try:
                 chat = await self._put_status(chat_id, spelling)
             except BadRequestError as exc:
-                if "invalid_chat_value" not in exc.codes:
+                if not _INVALID_STATUS.intersection(exc.codes):
                     raise
             else:
                 self._on_hold = spelling

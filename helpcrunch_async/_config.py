@@ -32,21 +32,21 @@ DEFAULT_MAX_CONNECTIONS = 10
 DEFAULT_MAX_RETRIES = 5
 
 
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+def positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{attribute.name} must be a number, not {type(value).__name__}")
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{attribute.name} must be a positive finite number, got {value!r}")
 
 
-def _non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+def non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"{attribute.name} must be a number, not {type(value).__name__}")
     if not (math.isfinite(value) and value >= 0):
         raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
 
 
-def _positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+def positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{attribute.name} must be an int, not {type(value).__name__}")
     if value < 1:
@@ -66,10 +66,10 @@ class RateLimit:
         RateLimit(requests=300, per=60.0, burst=10, margin=0.5)
     """
 
-    requests: int = attrs.field(default=DEFAULT_REQUESTS, validator=_positive_int)
-    per: float = attrs.field(default=DEFAULT_PER, validator=_positive)
-    burst: int = attrs.field(default=DEFAULT_BURST, validator=_positive_int)
-    margin: float = attrs.field(default=DEFAULT_MARGIN, validator=_non_negative)
+    requests: int = attrs.field(default=DEFAULT_REQUESTS, validator=positive_int)
+    per: float = attrs.field(default=DEFAULT_PER, validator=positive)
+    burst: int = attrs.field(default=DEFAULT_BURST, validator=positive_int)
+    margin: float = attrs.field(default=DEFAULT_MARGIN, validator=non_negative)
 
     @property
     def window(self) -> float:
@@ -94,7 +94,7 @@ class Retry:
     ``Retry(backoff=0)`` retries at once, which makes tests fast.
     """
 
-    backoff: float = attrs.field(default=0.5, validator=_non_negative)
-    backoff_max: float = attrs.field(default=30.0, validator=_non_negative)
-    retry_after_max: float = attrs.field(default=120.0, validator=_non_negative)
-    budget: float = attrs.field(default=300.0, validator=_non_negative)
+    backoff: float = attrs.field(default=0.5, validator=non_negative)
+    backoff_max: float = attrs.field(default=30.0, validator=non_negative)
+    retry_after_max: float = attrs.field(default=120.0, validator=non_negative)
+    budget: float = attrs.field(default=300.0, validator=non_negative)
