@@ -6,6 +6,8 @@ Example:
     ...     chat = await client.chats.update_status(5215752, hc.ChatStatus.CLOSED)
 """
 
+from ._bulk import BulkResult, ChatOutcome, OutcomeStream, Progress
+from ._chats import Chats
 from ._client import ClientStats, HelpCrunch
 from ._config import RateLimit, Retry
 from ._errors import (
@@ -21,6 +23,7 @@ from ._errors import (
     ResponseValidationError,
     ServerError,
 )
+from ._journal import Journal
 from ._limiter import RateLimiter, TokenBucketLimiter
 from ._models import Agent, Chat, ChatStatus, Customer, Department
 
@@ -33,15 +36,21 @@ __all__ = [
     "Agent",
     "AuthenticationError",
     "BadRequestError",
+    "BulkResult",
     "Chat",
+    "ChatOutcome",
     "ChatStatus",
+    "Chats",
     "ClientStats",
     "Customer",
     "Department",
     "ErrorDetail",
     "HelpCrunch",
     "HelpCrunchError",
+    "Journal",
     "NotFoundError",
+    "OutcomeStream",
+    "Progress",
     "RateLimit",
     "RateLimitError",
     "RateLimiter",

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
+from ._bulk import BulkResult, OutcomeStream, Progress
 from ._errors import BadRequestError
+from ._journal import Journal
 from ._models import ON_HOLD_SPELLINGS, Chat, ChatStatus, validate_chat_id
 
 if TYPE_CHECKING:
+    import os
+
     from ._client import HelpCrunch
 
 __all__ = ["Chats"]
@@ -68,3 +73,92 @@ class Chats:
             "PUT", "/chats/status", json_body={"id": chat_id, "status": status}
         )
         return Chat.from_json(body)
+
+    def stream_update_status(
+        self,
+        chat_ids: Iterable[int] | AsyncIterable[int],
+        status: ChatStatus | str,
+        *,
+        concurrency: int | None = None,
+        journal: Journal | str | os.PathLike[str] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> OutcomeStream:
+        """Set the status of many chats, yielding one ``ChatOutcome`` per distinct id.
+
+        ``chat_ids`` may be any iterable or async iterable and is read lazily: memory and
+        tasks stay proportional to ``concurrency`` (plus a set of the ids seen, to update
+        duplicates once). Outcomes come as they complete, not in input order. A bad id is a
+        failed outcome with a ``TypeError``/``ValueError``; a failing chat never stops the
+        others; a 401 stops the run and is raised.
+
+        With a ``journal`` (a ``Journal`` or a path), outcomes are appended as they happen and
+        ids it already records as done with this status are skipped: run the same call again
+        to resume. ``on_progress`` is called with a ``Progress`` after each outcome.
+
+        Example:
+            >>> stream = client.chats.stream_update_status(ids, "closed")
+            >>> async with stream as outcomes:  # doctest: +SKIP
+            ...     async for outcome in outcomes:
+            ...         print(outcome.chat_id, "ok" if outcome.ok else outcome.error)
+
+        Raises:
+            TypeError, ValueError: a bad ``status``, ``concurrency`` or ``chat_ids``, at once.
+        """
+        status = ChatStatus.parse(status)
+        if concurrency is None:
+            concurrency = self._client.max_connections
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
+            raise TypeError(f"concurrency must be an int, not {type(concurrency).__name__}")
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+        if isinstance(chat_ids, str | bytes) or not isinstance(chat_ids, Iterable | AsyncIterable):
+            raise TypeError(f"chat_ids must be an iterable of ints, not {type(chat_ids).__name__}")
+        if journal is not None and not isinstance(journal, Journal):
+            journal = Journal(journal)
+        return OutcomeStream(
+            self,
+            chat_ids,
+            status,
+            concurrency=concurrency,
+            journal=journal,
+            on_progress=on_progress,
+        )
+
+    async def bulk_update_status(
+        self,
+        chat_ids: Iterable[int] | AsyncIterable[int],
+        status: ChatStatus | str,
+        *,
+        concurrency: int | None = None,
+        journal: Journal | str | os.PathLike[str] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> BulkResult:
+        """Set the status of many chats and collect every outcome; see ``stream_update_status``.
+
+        Example:
+            >>> result = await client.chats.bulk_update_status(ids, "closed")  # doctest: +SKIP
+            >>> print(result)  # doctest: +SKIP
+            4998 updated, 2 failed, 0 skipped (already done), 0 duplicates
+        """
+        succeeded: list[Chat] = []
+        failed: dict[Any, Exception] = {}
+        stream = self.stream_update_status(
+            chat_ids, status, concurrency=concurrency, journal=journal, on_progress=on_progress
+        )
+        async with stream as outcomes:
+            async for outcome in outcomes:
+                if outcome.chat is not None:
+                    succeeded.append(outcome.chat)
+                else:
+                    assert outcome.error is not None  # noqa: S101 - a failed outcome
+                    failed[_key(outcome.chat_id)] = outcome.error
+        return BulkResult(succeeded, failed, stream.skipped, stream.duplicates)
+
+
+def _key(chat_id: Any) -> Any:
+    """A bad id as given, or its repr if it cannot be a dict key (a list, say)."""
+    try:
+        hash(chat_id)
+    except TypeError:
+        return repr(chat_id)
+    return chat_id

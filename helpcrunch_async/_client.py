@@ -177,6 +177,7 @@ class HelpCrunch:
             raise TypeError(f"max_connections must be an int, not {type(max_connections).__name__}")
         if max_connections < 1:
             raise ValueError(f"max_connections must be >= 1, got {max_connections!r}")
+        self.max_connections = max_connections
         self._slots = anyio.CapacityLimiter(max_connections)
         # Per request, so it applies to the caller's http_client too. The pool never makes a
         # caller wait: the slots admit no more requests than the pool has connections.

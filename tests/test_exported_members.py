@@ -13,15 +13,21 @@ EXPECTED = [
     "Agent",
     "AuthenticationError",
     "BadRequestError",
+    "BulkResult",
     "Chat",
+    "ChatOutcome",
     "ChatStatus",
+    "Chats",
     "ClientStats",
     "Customer",
     "Department",
     "ErrorDetail",
     "HelpCrunch",
     "HelpCrunchError",
+    "Journal",
     "NotFoundError",
+    "OutcomeStream",
+    "Progress",
     "RateLimit",
     "RateLimitError",
     "RateLimiter",
@@ -30,6 +36,7 @@ EXPECTED = [
     "ServerError",
     "TokenBucketLimiter",
 ]
+
 
 
 def test_all_is_pinned_and_sorted():
