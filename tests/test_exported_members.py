@@ -38,7 +38,6 @@ EXPECTED = [
 ]
 
 
-
 def test_all_is_pinned_and_sorted():
     """__all__ lists the public names, sorted; adding one is a deliberate change here."""
     assert EXPECTED == hc.__all__

@@ -1,0 +1,323 @@
+"""Bulk updates: one outcome per distinct id, bounded work, early exits that leave things clean."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterator
+
+import anyio
+import httpx
+import pytest
+from conftest import chat_payload, status_echo
+
+import helpcrunch_async as hc
+
+pytestmark = pytest.mark.anyio
+
+NOT_FOUND = {"errors": [{"code": "chat_not_found", "message": "Chat not found"}]}
+BAD_KEY = {"errors": [{"code": "invalid_token", "message": "Invalid token"}]}
+
+
+def sent_ids(route) -> list[int]:
+    return [json.loads(c.request.content)["id"] for c in route.calls]
+
+
+def missing(*ids: int):
+    def handler(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["id"] in ids:
+            return httpx.Response(404, json=NOT_FOUND)
+        return status_echo(request)
+
+    return handler
+
+
+async def test_one_outcome_per_distinct_id_bad_ids_fail_alone(client, api):
+    """Valid ids update, bad ones fail with ValueError/TypeError, duplicates go once."""
+    route = api.put("/chats/status").mock(side_effect=status_echo)
+    ids = [1, 2, "3", 0, 2, True, 4, 2**64, 1]
+
+    result = await client.chats.bulk_update_status(ids, "closed")
+
+    assert [1, 2, 4] == sorted(sent_ids(route))
+    assert [1, 2, 4] == sorted(c.id for c in result.succeeded)
+    assert {"3": TypeError, 0: ValueError, True: TypeError, 2**64: ValueError} == {
+        k: type(v) for k, v in result.failed.items()
+    }
+    assert 2 == result.duplicates
+    assert not result.ok
+    assert "3 updated, 4 failed" in str(result)
+
+
+async def test_failing_chats_never_abort_the_others(client, api):
+    """404s and exhausted retries are failed outcomes; everything else still updates."""
+    api.put("/chats/status").mock(side_effect=missing(3, 5))
+
+    result = await client.chats.bulk_update_status(range(1, 8), hc.ChatStatus.CLOSED)
+
+    assert [1, 2, 4, 6, 7] == sorted(c.id for c in result.succeeded)
+    assert {3, 5} == set(result.failed)
+    assert all(isinstance(e, hc.NotFoundError) for e in result.failed.values())
+
+
+async def test_401_stops_the_run_early(client, api):
+    """A wrong key stops everything with AuthenticationError instead of failing each id."""
+    route = api.put("/chats/status").respond(401, json=BAD_KEY)
+
+    with pytest.raises(hc.AuthenticationError):
+        await client.chats.bulk_update_status(range(1, 10_001), "closed", concurrency=4)
+
+    assert route.call_count <= 4
+
+
+async def test_source_is_read_lazily(client, api):
+    """Ids are pulled as workers free up: far fewer than the input when the consumer stops."""
+    api.put("/chats/status").mock(side_effect=status_echo)
+    pulled = 0
+
+    def ids() -> Iterator[int]:
+        nonlocal pulled
+        for i in range(1, 1_000_000):
+            pulled += 1
+            yield i
+
+    async with client.chats.stream_update_status(ids(), "closed", concurrency=3) as outcomes:
+        async for _ in outcomes:
+            break
+
+    assert pulled <= 3 * 3  # workers + buffered outcomes + the ones in flight
+
+
+async def test_async_iterable_input(client, api):
+    """An async generator of ids works like a list."""
+    api.put("/chats/status").mock(side_effect=status_echo)
+
+    async def ids() -> AsyncIterator[int]:
+        for i in range(1, 21):
+            await anyio.sleep(0)
+            yield i
+
+    result = await client.chats.bulk_update_status(ids(), "pending", concurrency=5)
+
+    assert list(range(1, 21)) == sorted(c.id for c in result.succeeded)
+
+
+async def test_failing_id_source_is_raised_after_completed_outcomes(client, api):
+    """If the caller's iterable raises, the run stops and the error comes out of the stream."""
+    api.put("/chats/status").mock(side_effect=status_echo)
+
+    def ids() -> Iterator[int]:
+        yield 1
+        yield 2
+        raise OSError("disk gone")
+
+    seen = []
+    with pytest.raises(OSError, match="disk gone"):
+        async with client.chats.stream_update_status(ids(), "closed", concurrency=1) as outs:
+            async for outcome in outs:
+                seen.append(outcome.chat_id)
+
+    assert [1, 2] == seen
+
+
+async def test_break_stops_workers_and_client_stays_usable(client, api):
+    """Leaving the loop early stops the workers; no request is sent after the block."""
+    route = api.put("/chats/status").mock(side_effect=status_echo)
+
+    async with client.chats.stream_update_status(range(1, 10_000), "closed") as outcomes:
+        async for outcome in outcomes:
+            assert outcome.ok
+            break
+    sent = route.call_count
+    await anyio.sleep(0.05)
+
+    assert sent == route.call_count
+    assert sent < 100
+    assert 42 == (await client.chats.update_status(42, "opened")).id
+
+
+async def test_exception_in_loop_body_propagates_unwrapped(client, api):
+    """An error raised by the caller's loop body comes out as itself, not an ExceptionGroup."""
+    api.put("/chats/status").mock(side_effect=status_echo)
+
+    with pytest.raises(KeyError, match="boom"):
+        async with client.chats.stream_update_status(range(1, 1000), "closed") as outcomes:
+            async for _ in outcomes:
+                raise KeyError("boom")
+
+    assert 7 == (await client.chats.update_status(7, "closed")).id
+
+
+async def test_cancelling_the_run_stops_promptly_and_keeps_outcomes(client, api):
+    """A cancel scope around the run ends it; outcomes already yielded stand; client usable."""
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        if json.loads(request.content)["id"] > 3:
+            await anyio.sleep(3600)
+        return status_echo(request)
+
+    api.put("/chats/status").mock(side_effect=slow)
+    yielded = []
+
+    with anyio.move_on_after(0.5) as scope:
+        async with client.chats.stream_update_status(range(1, 100), "closed", concurrency=1) as o:
+            async for outcome in o:
+                yielded.append(outcome)
+
+    assert scope.cancelled_caught
+    assert [1, 2, 3] == [x.chat_id for x in yielded]
+    assert all(x.ok for x in yielded)
+    api.put("/chats/status").mock(side_effect=status_echo)
+    assert 5 == (await client.chats.update_status(5, "closed")).id
+
+
+async def test_bare_async_for_explains_the_context_manager(client):
+    """Iterating without `async with` is refused with a message that shows the right form."""
+    with pytest.raises(TypeError, match="async with"):
+        async for _ in client.chats.stream_update_status([1], "closed"):
+            pass  # pragma: no cover
+
+
+async def test_stream_cannot_be_entered_twice(client, api):
+    """A stream is one run."""
+    api.put("/chats/status").mock(side_effect=status_echo)
+    stream = client.chats.stream_update_status([1], "closed")
+    async with stream:
+        pass
+
+    with pytest.raises(RuntimeError, match="once"):
+        async with stream:
+            pass  # pragma: no cover
+
+
+async def test_progress_reports_done_failed_and_total(client, api):
+    """The progress hook sees every outcome; total is known for sized inputs only."""
+    api.put("/chats/status").mock(side_effect=missing(2))
+    seen: list[hc.Progress] = []
+
+    await client.chats.bulk_update_status([1, 2, 3, 3], "closed", on_progress=seen.append)
+    await client.chats.bulk_update_status(iter([1]), "closed", on_progress=seen.append)
+
+    assert hc.Progress(done=3, failed=1, total=3) == seen[2]
+    assert [1, 2, 3] == [p.done for p in seen[:3]]
+    assert seen[-1].total is None
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc"),
+    [
+        ({"status": "bogus"}, ValueError),
+        ({"status": "empty"}, ValueError),
+        ({"concurrency": 0}, ValueError),
+        ({"concurrency": 2.5}, TypeError),
+        ({"chat_ids": "12345"}, TypeError),
+        ({"chat_ids": 12345}, TypeError),
+    ],
+)
+async def test_bad_arguments_fail_before_anything_is_sent(client, api, kwargs, exc):
+    """A bad status, concurrency or id collection is an immediate TypeError/ValueError."""
+    route = api.put("/chats/status").mock(side_effect=status_echo)
+    args = {"chat_ids": [1], "status": "closed"} | kwargs
+
+    with pytest.raises(exc):
+        client.chats.stream_update_status(args.pop("chat_ids"), args.pop("status"), **args)
+
+    assert not route.called
+
+
+async def test_concurrency_bounds_requests_in_flight(make_client, api):
+    """No more than `concurrency` updates are in flight at once."""
+    in_flight = peak = 0
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await anyio.sleep(0.001)
+        in_flight -= 1
+        return status_echo(request)
+
+    api.put("/chats/status").mock(side_effect=handler)
+    client = make_client(max_connections=50)
+
+    result = await client.chats.bulk_update_status(range(1, 301), "closed", concurrency=7)
+
+    assert 300 == len(result.succeeded)
+    assert 2 <= peak <= 7
+
+
+# --- the journal -------------------------------------------------------------------------
+
+
+async def test_journal_records_and_resume_skips_done(client, api, tmp_path):
+    """Outcomes are journaled; a second run skips successes and retries failures."""
+    journal = tmp_path / "run.jsonl"
+    route = api.put("/chats/status").mock(side_effect=missing(3))
+
+    first = await client.chats.bulk_update_status([1, 2, 3], "closed", journal=journal)
+    api.put("/chats/status").mock(side_effect=status_echo)
+    second = await client.chats.bulk_update_status([1, 2, 3, 4], "closed", journal=journal)
+
+    assert {3} == set(first.failed)
+    assert [1, 2, 3, 3, 4] == sorted(sent_ids(route))
+    assert 2 == second.skipped
+    assert [3, 4] == sorted(c.id for c in second.succeeded)
+    lines = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert 5 == len(lines)  # three, then the two that were not done
+    assert {"id", "status", "ok", "error", "at"} == set(lines[0])
+
+
+async def test_journal_is_per_status(client, api, tmp_path):
+    """Ids done for one status are not skipped when setting another."""
+    journal = hc.Journal(tmp_path / "j.jsonl")
+    route = api.put("/chats/status").mock(side_effect=status_echo)
+
+    await client.chats.bulk_update_status([1, 2], "opened", journal=journal)
+    await client.chats.bulk_update_status([1, 2], "closed", journal=journal)
+
+    assert 4 == route.call_count
+    assert {1, 2} == journal.done("closed") == journal.done("opened")
+
+
+async def test_interrupted_run_resumes(client, api, tmp_path):
+    """A run cut short (break) resumes where it stopped, redoing nothing recorded as done."""
+    journal = tmp_path / "j.jsonl"
+    route = api.put("/chats/status").mock(side_effect=status_echo)
+    async with client.chats.stream_update_status(
+        range(1, 51), "closed", journal=journal, concurrency=2
+    ) as outcomes:
+        async for outcome in outcomes:
+            if outcome.chat_id >= 10:
+                break
+    done_before = hc.Journal(journal).done("closed")
+
+    result = await client.chats.bulk_update_status(range(1, 51), "closed", journal=journal)
+
+    assert len(done_before) == result.skipped
+    assert set(range(1, 51)) == done_before | {c.id for c in result.succeeded}
+    assert len(sent_ids(route)) - 50 <= 4  # at most the updates cut off in flight, redone
+
+
+def test_journal_tolerates_a_torn_last_line_but_not_damage(tmp_path):
+    """A crash mid-write leaves a torn last line, which is ignored; damage elsewhere is loud."""
+    path = tmp_path / "j.jsonl"
+    good = json.dumps({"id": 1, "status": "closed", "ok": True, "error": None})
+    path.write_text(good + "\n" + '{"id": 2, "sta')
+
+    assert {1} == hc.Journal(path).done("closed")
+
+    path.write_text("garbage\n" + good + "\n")
+    with pytest.raises(ValueError, match=r"j\.jsonl:1"):
+        hc.Journal(path).done("closed")
+
+
+def test_journal_later_failure_overrides_earlier_success(tmp_path):
+    """The latest outcome of an id counts."""
+    path = tmp_path / "j.jsonl"
+    lines = [
+        {"id": 1, "status": "closed", "ok": True, "error": None},
+        {"id": 1, "status": "closed", "ok": False, "error": "NotFoundError: gone"},
+    ]
+    path.write_text("".join(json.dumps(x) + "\n" for x in lines))
+
+    assert set() == hc.Journal(path).done("closed")
+    assert "j.jsonl" in repr(hc.Journal(path))
