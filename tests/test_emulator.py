@@ -1,0 +1,150 @@
+"""The SDK against the emulator over real loopback sockets: single calls, gather, bulk, faults."""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+import httpx
+import pytest
+
+import helpcrunch_async as hc
+from helpcrunch_async.emulator import EmulatorConfig, Faults, ServerLimit, serve
+
+pytestmark = [pytest.mark.anyio, pytest.mark.emulator]
+
+FIRST = 5_215_700
+
+
+def connect(emulator, **kwargs) -> hc.HelpCrunch:
+    kwargs.setdefault("rate_limit", None)
+    kwargs.setdefault("retry", hc.Retry(backoff=0))
+    return hc.HelpCrunch(emulator.api_key, base_url=emulator.base_url, **kwargs)
+
+
+async def test_update_status_over_a_real_socket(anyio_backend):
+    """A status PUT crosses a real socket and comes back as a typed Chat."""
+    async with serve(EmulatorConfig(chats=5, rate_limit=None)) as emulator:
+        async with connect(emulator) as client:
+            chat = await client.chats.update_status(FIRST, "closed")
+
+    assert hc.ChatStatus.CLOSED is chat.status
+    assert chat.closed_at is not None
+    assert "agent" == chat.closed_by
+    assert chat.customer is not None
+    assert "@example.com" in (chat.customer.email or "")
+    assert emulator.base_url.startswith("http://127.0.0.1:")
+
+
+async def test_legacy_server_takes_only_its_on_hold_spelling(anyio_backend):
+    """Against the legacy payload style the client falls back to "on hold" and parses strings."""
+    config = EmulatorConfig(chats=5, rate_limit=None, payload_style="legacy", error_style="newer")
+    async with serve(config) as emulator:
+        async with connect(emulator) as client:
+            first = await client.chats.update_status(FIRST, "on-hold")
+            second = await client.chats.update_status(FIRST + 1, hc.ChatStatus.ON_HOLD)
+            stats = client.stats()
+
+    assert hc.ChatStatus.ON_HOLD is first.status is second.status
+    assert 1 == len(first.agents)
+    assert isinstance(first.raw["createdAt"], str)
+    assert first.created_at is not None
+    assert 3 == stats.requests  # "on-hold" rejected once, then "on hold" remembered
+
+
+@pytest.mark.parametrize("style", ["older", "newer"])
+async def test_documented_errors_over_the_wire(anyio_backend, style):
+    """401 and 404 arrive in either error style and map to their classes."""
+    async with serve(EmulatorConfig(chats=5, rate_limit=None, error_style=style)) as emulator:
+        async with connect(emulator) as client:
+            with pytest.raises(hc.NotFoundError, match="not_found|chat_not_found"):
+                await client.chats.update_status(1, "closed")
+        async with hc.HelpCrunch("wrong-key", base_url=emulator.base_url) as client:
+            with pytest.raises(hc.AuthenticationError, match="invalid_token|unauthorized"):
+                await client.chats.update_status(FIRST, "closed")
+
+
+async def test_strict_server_limit_answers_429_and_counts_rejections(anyio_backend):
+    """Unlimited clients are told 429 past the limit, and rejected requests still count."""
+    async with serve(EmulatorConfig(chats=5, rate_limit=ServerLimit(3, 60.0))) as emulator:
+        async with connect(emulator, max_retries=0) as client:
+            for _ in range(3):
+                await client.chats.update_status(FIRST, "closed")
+            with pytest.raises(hc.RateLimitError, match="too_many_requests"):
+                await client.chats.update_status(FIRST, "closed")
+
+    assert {"requests": 4, "rejected": 1, "max_in_window": 4} == emulator.stats()
+
+
+async def test_client_limiter_keeps_under_a_strict_server(anyio_backend):
+    """With a matching RateLimit, a burst of concurrent calls never meets a 429."""
+    server = ServerLimit(10, 0.5)
+    async with serve(EmulatorConfig(chats=40, rate_limit=server)) as emulator:
+        limit = hc.RateLimit(requests=10, per=0.5, burst=5, margin=0.25)
+        async with connect(emulator, rate_limit=limit) as client:
+            result = await client.chats.bulk_update_status(
+                range(FIRST, FIRST + 30), "closed", concurrency=10
+            )
+
+    assert 30 == len(result.succeeded)
+    assert 0 == emulator.stats()["rejected"]
+    assert server.requests >= emulator.stats()["max_in_window"]
+
+
+async def test_bulk_survives_every_kind_of_fault(anyio_backend):
+    """5xx, cut connections and truncated bodies are retried: every chat ends up closed."""
+    faults = Faults(server_errors=0.1, dropped=0.1, truncated=0.1)
+    config = EmulatorConfig(chats=60, rate_limit=None, faults=faults, seed=7)
+    async with serve(config) as emulator:
+        async with connect(emulator, max_retries=10) as client:
+            result = await client.chats.bulk_update_status(range(FIRST, FIRST + 60), "closed")
+            retries = client.stats().retries
+
+    assert result.ok, result.failed
+    assert 60 == len(result.succeeded)
+    assert retries > 0
+    assert all(chat["status"] == "closed" for chat in emulator.state.chats.values())
+
+
+async def test_latency_is_injected_without_breaking_calls(anyio_backend):
+    """Latency and jitter slow answers down but every call still returns."""
+    config = EmulatorConfig(chats=3, rate_limit=None, faults=Faults(latency=0.01, jitter=0.01))
+    async with serve(config) as emulator:
+        async with connect(emulator) as client:
+            async with anyio.create_task_group() as tg:
+                for i in range(3):
+                    tg.start_soon(client.chats.update_status, FIRST + i, "pending")
+
+    assert all(c["status"] == "pending" for c in emulator.state.chats.values())
+
+
+async def test_key_absent_from_debug_logs_of_a_real_exchange(anyio_backend, caplog):
+    """httpx and httpcore DEBUG logs of a full real request never contain the key."""
+    caplog.set_level(logging.DEBUG)
+    config = EmulatorConfig(chats=3, rate_limit=None, api_key="SECRET-emulator-key-123")
+    async with serve(config) as emulator:
+        async with connect(emulator) as client:
+            await client.chats.update_status(FIRST, "closed")
+
+    assert "httpcore" in caplog.text  # the trace was on
+    assert "SECRET-emulator-key-123" not in caplog.text
+
+
+async def test_emulator_rejects_malformed_requests(anyio_backend):
+    """The emulator answers bad bodies with the documented 400 shape, never a crash."""
+    async with serve(EmulatorConfig(chats=3, rate_limit=None)) as emulator:
+        headers = {"Authorization": f"Bearer {emulator.api_key}"}
+        async with httpx.AsyncClient(base_url=emulator.base_url, headers=headers) as http:
+            not_json = await http.put("/chats/status", content=b"{")
+            bad_status = await http.put("/chats/status", json={"id": FIRST, "status": "nope"})
+            no_status = await http.put("/chats/status", json={"id": FIRST})
+
+    assert 400 == not_json.status_code == bad_status.status_code == no_status.status_code
+    assert "invalid_chat_value" == bad_status.json()["errors"][0]["code"]
+
+
+def test_server_limit_parses_n_per_s():
+    """--rate-limit N/S is parsed, and nonsense is refused clearly."""
+    assert ServerLimit(40, 2.0) == ServerLimit.parse("40/2")
+    with pytest.raises(ValueError, match="N/S"):
+        ServerLimit.parse("fast")
