@@ -1,0 +1,91 @@
+"""Project tasks: `nox -s tests`, `lint`, `typing`, `bench`, `examples`, `demo`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.sessions = ["tests", "lint", "typing"]
+
+PYPROJECT = nox.project.load_toml("pyproject.toml")
+
+
+def install(session: nox.Session, *groups: str) -> None:
+    session.install("-e", ".[all]")
+    for group in groups:
+        session.install(*nox.project.dependency_groups(PYPROJECT, group))
+
+
+def ensure_redis_server(session: nox.Session) -> None:
+    """The Redis tests run a real redis-server; install Debian's when it is missing."""
+    if shutil.which("redis-server"):
+        return
+    if os.name == "posix" and os.geteuid() == 0 and shutil.which("apt-get"):
+        session.log("redis-server is missing: installing Debian's redis-server")
+        env = {"DEBIAN_FRONTEND": "noninteractive"}
+        session.run("apt-get", "update", "-qq", external=True, env=env)
+        session.run(
+            "apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server",
+            external=True, env=env,
+        )
+        return
+    session.warn(
+        "redis-server is not installed and cannot be installed from here "
+        "(apt-get as root): the Redis tests will be skipped locally and fail in CI"
+    )
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole suite, on asyncio and trio, with a real emulator and a real Redis."""
+    install(session, "tests")
+    ensure_redis_server(session)
+    session.run("coverage", "run", "-m", "pytest", *session.posargs)
+    session.run("coverage", "report", "--fail-under=85")
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff, lint and format."""
+    session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typing(session: nox.Session) -> None:
+    """mypy --strict over the package and the tests."""
+    install(session, "typing")
+    session.run("mypy", "helpcrunch_async", "tests")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks: they print figures; copy the latest into the README."""
+    install(session, "bench")
+    ensure_redis_server(session)
+    names = session.posargs or sorted(
+        name.removesuffix(".py")
+        for name in os.listdir("benchmarks")
+        if name.startswith("bench_") and name.endswith(".py")
+    )
+    for name in names:
+        session.run("python", f"benchmarks/{name}.py")
+
+
+@nox.session
+def examples(session: nox.Session) -> None:
+    """Run every example against the emulator."""
+    install(session, "tests")
+    ensure_redis_server(session)
+    session.run("pytest", "tests/test_examples.py", "-v", *session.posargs)
+
+
+@nox.session
+def demo(session: nox.Session) -> None:
+    """The main job: bulk-close chats on the embedded emulator."""
+    session.install("-e", ".[cli]")
+    session.run("helpcrunch", "demo")
