@@ -28,8 +28,14 @@ def ensure_redis_server(session: nox.Session) -> None:
         env = {"DEBIAN_FRONTEND": "noninteractive"}
         session.run("apt-get", "update", "-qq", external=True, env=env)
         session.run(
-            "apt-get", "install", "-y", "-qq", "--no-install-recommends", "redis-server",
-            external=True, env=env,
+            "apt-get",
+            "install",
+            "-y",
+            "-qq",
+            "--no-install-recommends",
+            "redis-server",
+            external=True,
+            env=env,
         )
         return
     session.warn(

@@ -28,7 +28,7 @@ from ._errors import (
     error_from_response,
     error_from_transport,
 )
-from ._limiter import RateLimiter, TokenBucketLimiter
+from ._limiter import RateLimiter, TokenBucketLimiter, api_key_fingerprint
 from ._retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -169,9 +169,13 @@ class HelpCrunch:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        self._auth = _BearerAuth(_resolve_api_key(api_key))
+        key = _resolve_api_key(api_key)
+        self._auth = _BearerAuth(key)
         self.base_url = _resolve_base_url(base_url)
         self.limiter = _resolve_limiter(rate_limit)
+        scope = getattr(self.limiter, "scope", None)
+        if callable(scope):
+            scope(api_key_fingerprint(key))
         self._retry = RetryPolicy(Retry() if retry is None else retry, max_retries)
         if isinstance(max_connections, bool) or not isinstance(max_connections, int):
             raise TypeError(f"max_connections must be an int, not {type(max_connections).__name__}")

@@ -16,6 +16,7 @@ step by step while no 429 comes, never above the configured one.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections import deque
@@ -29,7 +30,7 @@ from ._config import RateLimit
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-__all__ = ["GCRA", "RateLimiter", "TokenBucketLimiter"]
+__all__ = ["GCRA", "RateLimiter", "TokenBucketLimiter", "api_key_fingerprint"]
 
 logger = logging.getLogger("helpcrunch_async")
 
@@ -50,6 +51,11 @@ class RateLimiter(Protocol):
     answers 429, so that the limiter can hold back every caller, not only the one that got it.
     Implementations must be safe to cancel: a caller cancelled inside ``acquire()`` must not
     cost later callers more than a bounded wait.
+
+    A limiter whose budget belongs to an API key (shared through Redis, say) may also have a
+    ``scope(fingerprint: str)`` method: the client calls it once with
+    ``api_key_fingerprint(key)``, so the limiter can keep one schedule per key without ever
+    seeing the key.
     """
 
     async def acquire(self) -> None:
@@ -59,6 +65,11 @@ class RateLimiter(Protocol):
     async def on_rate_limited(self, retry_after: float | None) -> None:
         """Report a 429, with the server's ``Retry-After`` in seconds if it sent one."""
         ...
+
+
+def api_key_fingerprint(api_key: str) -> str:
+    """A stable, non-reversible name for an API key (32 hex digits of a SHA-256)."""
+    return hashlib.sha256(b"helpcrunch-async:" + api_key.encode()).hexdigest()[:32]
 
 
 @attrs.define
