@@ -25,7 +25,7 @@ from ._errors import (
 )
 from ._journal import Journal
 from ._limiter import RateLimiter, TokenBucketLimiter
-from ._models import Agent, Chat, ChatStatus, Customer, Department
+from ._models import Agent, Chat, ChatStatus, Customer, Department, Filter, Message
 
 __version__ = "0.1.0"
 
@@ -45,9 +45,11 @@ __all__ = [
     "Customer",
     "Department",
     "ErrorDetail",
+    "Filter",
     "HelpCrunch",
     "HelpCrunchError",
     "Journal",
+    "Message",
     "NotFoundError",
     "OutcomeStream",
     "Progress",

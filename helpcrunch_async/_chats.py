@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ._bulk import BulkResult, OutcomeStream, Progress
-from ._errors import BadRequestError
+from ._errors import BadRequestError, ResponseValidationError
 from ._journal import Journal
-from ._models import ON_HOLD_SPELLINGS, Chat, ChatStatus, validate_chat_id
+from ._models import ON_HOLD_SPELLINGS, Chat, ChatStatus, Filter, Message, validate_chat_id
 
 if TYPE_CHECKING:
     import os
@@ -20,6 +21,60 @@ __all__ = ["Chats"]
 #: Codes of a 400 that rejects the status value: the older style's, and the newer style's
 #: field path.
 _INVALID_STATUS = frozenset({"invalid_chat_value", "status"})
+
+#: The API's largest page.
+MAX_PAGE_SIZE = 100
+#: Fields chats can be sorted by; the ``chats.`` prefix is optional on input.
+SORT_FIELDS = ("createdAt", "lastCustomerMessageAt", "lastMessageAt", "closedAt")
+
+T = TypeVar("T")
+
+
+def _page_size(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"page_size must be an int, not {type(value).__name__}")
+    if not 1 <= value <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {value!r}")
+    return value
+
+
+def _sorting(sort: object, order: object) -> dict[str, str]:
+    params = {}
+    if sort is not None:
+        if not isinstance(sort, str) or sort.removeprefix("chats.") not in SORT_FIELDS:
+            raise ValueError(f"sort must be one of {', '.join(SORT_FIELDS)}, got {sort!r}")
+        params["sort"] = "chats." + sort.removeprefix("chats.")
+    if order is not None:
+        if order not in ("asc", "desc"):
+            raise ValueError(f"order must be 'asc' or 'desc', got {order!r}")
+        params["order"] = order
+    return params
+
+
+def _optional_id(value: int | None, name: str) -> int | None:
+    return None if value is None else validate_chat_id(value, name=name)
+
+
+async def _paginate(
+    fetch: Callable[[int, int], Awaitable[Any]], page_size: int, parse: Callable[[Any], T]
+) -> AsyncIterator[T]:
+    """Every item of a paged endpoint: ask page after page until a short one.
+
+    ``meta.total`` is not trusted alone: items can come and go while paging.
+    """
+    offset = 0
+    while True:
+        body = await fetch(offset, page_size)
+        items = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise ResponseValidationError(
+                f"expected a page with a 'data' list, got {type(body).__name__}"
+            )
+        for item in items:
+            yield parse(item)
+        if len(items) < page_size:
+            return
+        offset += len(items)
 
 
 class Chats:
@@ -73,6 +128,139 @@ class Chats:
             "PUT", "/chats/status", json_body={"id": chat_id, "status": status}
         )
         return Chat.from_json(body)
+
+    async def get(self, chat_id: int) -> Chat:
+        """Fetch one chat.
+
+        Raises:
+            NotFoundError: no such chat.
+        """
+        chat_id = validate_chat_id(chat_id)
+        return Chat.from_json(await self._client.request("GET", f"/chats/{chat_id}"))
+
+    def list(
+        self,
+        *,
+        sort: str | None = None,
+        order: Literal["asc", "desc"] | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> AsyncIterator[Chat]:
+        """Every chat, page by page: ``async for chat in client.chats.list(): ...``.
+
+        ``sort`` is one of ``createdAt``, ``lastCustomerMessageAt``, ``lastMessageAt``,
+        ``closedAt`` (with or without the ``chats.`` prefix); ``order`` is asc or desc.
+        """
+        params = _sorting(sort, order)
+        size = _page_size(page_size)
+
+        def fetch(offset: int, limit: int) -> Awaitable[Any]:
+            query = params | {"offset": offset, "limit": limit}
+            return self._client.request("GET", "/chats", params=query)
+
+        return _paginate(fetch, size, Chat.from_json)
+
+    def search(
+        self,
+        filters: Filter | Iterable[Filter],
+        *,
+        comparison: Literal["AND", "OR"] = "AND",
+        sort: str | None = None,
+        order: Literal["asc", "desc"] | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> AsyncIterator[Chat]:
+        """Every chat matching ``filters`` (all of them with AND, any with OR), page by page.
+
+        Example:
+            >>> stale = client.chats.search(  # doctest: +SKIP
+            ...     [Filter("chats.status", "=", "pending"),
+            ...      Filter("chats.lastMessageAt", "<", a_week_ago)],
+            ... )
+            >>> ids = [chat.id async for chat in stale]  # doctest: +SKIP
+        """
+        wanted = [filters] if isinstance(filters, Filter) else [*filters]
+        if not wanted:
+            raise ValueError("search needs at least one Filter")
+        for item in wanted:
+            if not isinstance(item, Filter):
+                raise TypeError(f"filters must be Filter objects, not {type(item).__name__}")
+        if comparison not in ("AND", "OR"):
+            raise ValueError(f"comparison must be 'AND' or 'OR', got {comparison!r}")
+        body: dict[str, Any] = {"filter": [f.to_json() for f in wanted], "comparison": comparison}
+        body |= _sorting(sort, order)
+        size = _page_size(page_size)
+
+        def fetch(offset: int, limit: int) -> Awaitable[Any]:
+            page = body | {"offset": offset, "limit": limit}
+            return self._client.request("POST", "/chats/search", json_body=page)
+
+        return _paginate(fetch, size, Chat.from_json)
+
+    async def update_assignee(self, chat_id: int, agent_id: int | None) -> Chat:
+        """Assign a chat to an agent; ``None`` unassigns it."""
+        chat_id = validate_chat_id(chat_id)
+        body = {"id": chat_id, "assignee": _optional_id(agent_id, "agent_id")}
+        return Chat.from_json(await self._client.request("PUT", "/chats/assignee", json_body=body))
+
+    async def update_department(self, chat_id: int, department_id: int) -> Chat:
+        """Move a chat to a department."""
+        chat_id = validate_chat_id(chat_id)
+        body = {"id": chat_id, "department": validate_chat_id(department_id, name="department_id")}
+        return Chat.from_json(
+            await self._client.request("PUT", "/chats/department", json_body=body)
+        )
+
+    async def snooze(self, chat_id: int, until: datetime | None) -> Chat:
+        """Snooze a chat until an aware ``datetime`` (sent as Unix seconds); ``None`` unsnoozes.
+
+        Raises:
+            ValueError: ``until`` is a naive datetime (its time zone would be a guess).
+        """
+        chat_id = validate_chat_id(chat_id)
+        if until is not None:
+            if not isinstance(until, datetime):
+                raise TypeError(f"until must be a datetime or None, not {type(until).__name__}")
+            if until.tzinfo is None:
+                raise ValueError(
+                    f"until must be timezone-aware (e.g. tzinfo=timezone.utc), got {until!r}"
+                )
+        seconds = None if until is None else int(until.timestamp())
+        body = {"id": chat_id, "snoozedUntil": seconds}
+        return Chat.from_json(await self._client.request("PUT", "/chats/snooze", json_body=body))
+
+    async def create(
+        self,
+        *,
+        customer: int,
+        application: int,
+        assignee: int | None = None,
+        department: int | None = None,
+    ) -> Chat:
+        """Create a chat for a customer in an application (widget).
+
+        Never repeated once the request may have reached the server: creating is not
+        idempotent, so only a 429 or a connection that was never made is retried.
+        """
+        body: dict[str, int] = {
+            "customer": validate_chat_id(customer, name="customer"),
+            "application": validate_chat_id(application, name="application"),
+        }
+        if assignee is not None:
+            body["assignee"] = validate_chat_id(assignee, name="assignee")
+        if department is not None:
+            body["department"] = validate_chat_id(department, name="department")
+        raw = await self._client.request("POST", "/chats", json_body=body, idempotent=False)
+        return Chat.from_json(raw)
+
+    def messages(self, chat_id: int, *, page_size: int = MAX_PAGE_SIZE) -> AsyncIterator[Message]:
+        """Every message of a chat, page by page (at most 100 a page)."""
+        chat_id = validate_chat_id(chat_id)
+        size = _page_size(page_size)
+
+        def fetch(offset: int, limit: int) -> Awaitable[Any]:
+            query = {"offset": offset, "limit": limit}
+            return self._client.request("GET", f"/chats/{chat_id}/messages", params=query)
+
+        return _paginate(fetch, size, Message.from_json)
 
     def stream_update_status(
         self,

@@ -17,7 +17,7 @@ import attrs
 
 from ._errors import ResponseValidationError
 
-__all__ = ["Agent", "Chat", "ChatStatus", "Customer", "Department"]
+__all__ = ["Agent", "Chat", "ChatStatus", "Customer", "Department", "Filter", "Message"]
 
 #: Largest chat id we accept: the API's ids are signed 64-bit integers.
 MAX_ID = 2**63 - 1
@@ -363,3 +363,84 @@ class Chat:
             read_by_customer=get("readByCustomer", _flag),
             raw=payload,
         )
+
+
+@attrs.frozen
+class Message:
+    """One message of a chat. Fields beyond these are in ``raw``.
+
+    Attributes:
+        id: The message id.
+        text: The text, if any.
+        sender: Who wrote it, as sent in ``from`` (``"customer"``, ``"agent"``...).
+        created_at: When it was written, in UTC.
+    """
+
+    id: int | None
+    text: str | None = None
+    sender: str | None = None
+    created_at: datetime | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+    @classmethod
+    def from_json(cls, payload: Any) -> Message:
+        """Build from the wire object (``id``, ``text``, ``from``, ``createdAt``)."""
+        if not isinstance(payload, Mapping):
+            raise ResponseValidationError(
+                f"expected a message object, got {type(payload).__name__}"
+            )
+        return cls(
+            id=_field(payload, "id", _int, model="message"),
+            text=_field(payload, "text", _text, model="message"),
+            sender=_field(payload, "from", _text, model="message"),
+            created_at=_field(payload, "createdAt", _timestamp, model="message"),
+            raw=payload,
+        )
+
+
+#: Search operators, as documented: ``~`` is "contains", ``!~`` "does not contain".
+OPERATORS = ("=", "!=", ">", "<", ">=", "<=", "~", "!~")
+
+
+def _operator(_: object, __: attrs.Attribute[str], value: str) -> None:
+    if value not in OPERATORS:
+        raise ValueError(f"unknown filter operator {value!r}; valid: {' '.join(OPERATORS)}")
+
+
+def _field_name(_: object, __: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"filter field must be a non-empty string, got {value!r}")
+
+
+def _filter_value(value: Any) -> Any:
+    if isinstance(value, ChatStatus):
+        return value.value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"filter datetimes must be timezone-aware, got {value!r}")
+        return int(value.timestamp())
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise TypeError(f"filter value must be a str, number, datetime or None, not {value!r}")
+
+
+@attrs.frozen
+class Filter:
+    """One condition of ``client.chats.search``.
+
+    ``field`` is a dotted path such as ``"chats.status"`` or ``"customer.email"``;
+    ``operator`` one of ``= != > < >= <= ~ !~``; a ``ChatStatus`` or an aware ``datetime``
+    value is sent in its wire form.
+
+    Example:
+        >>> Filter("chats.status", "=", ChatStatus.PENDING)
+        Filter(field='chats.status', operator='=', value='pending')
+    """
+
+    field: str = attrs.field(validator=_field_name)
+    operator: str = attrs.field(validator=_operator)
+    value: Any = attrs.field(converter=_filter_value)
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form."""
+        return {"field": self.field, "operator": self.operator, "value": self.value}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from typing import IO, TYPE_CHECKING, Any
@@ -259,6 +260,81 @@ def set_status(
     if result.fatal is not None:
         console.print(f"[red]Stopped:[/] {result.fatal}", highlight=False)
     sys.exit(exit_code(result))
+
+
+@chats.command("search")
+@click.option("--status", "statuses", multiple=True, help="Match this status (repeatable).")
+@click.option(
+    "--filter",
+    "filters",
+    nargs=3,
+    multiple=True,
+    metavar="FIELD OP VALUE",
+    help="A filter such as: chats.lastMessageAt '<' 1700000000 (repeatable).",
+)
+@click.option("--any", "match_any", is_flag=True, help="Match any filter (OR), not all (AND).")
+@click.option(
+    "--sort", default=None, help="createdAt, lastMessageAt, lastCustomerMessageAt, closedAt."
+)
+@click.option("--order", type=click.Choice(["asc", "desc"]), default=None)
+@click.option("--ids", "ids_only", is_flag=True, help="Print only chat ids, one per line.")
+@_with_common
+def search(
+    statuses: tuple[str, ...],
+    filters: tuple[tuple[str, str, str], ...],
+    match_any: bool,
+    sort: str | None,
+    order: str | None,
+    ids_only: bool,
+    api_key: str | None,
+    base_url: str | None,
+    rate: str | None,
+) -> None:
+    r"""Find chats; with --ids, feed the result to set-status --from-file -.
+
+    \b
+    Example:
+      helpcrunch chats search --status pending --ids \
+        | helpcrunch chats set-status closed --from-file -
+    """
+    from .._models import Filter  # noqa: PLC0415
+
+    try:
+        wanted = [Filter("chats.status", "=", _status(s)) for s in statuses]
+        wanted += [Filter(field, op, _number_or_text(value)) for field, op, value in filters]
+        if not wanted:
+            raise click.UsageError("give at least one --status or --filter")
+        if len(statuses) > 1 and not match_any and not filters:
+            match_any = True  # several statuses can only mean "any of them"
+        client = _client(api_key, base_url, rate)
+        results = client.chats.search(
+            wanted,
+            comparison="OR" if match_any else "AND",
+            sort=sort,
+            order=order,  # type: ignore[arg-type]
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+    async def main() -> None:
+        async with client:
+            async for chat in results:
+                line = str(chat.id) if ids_only else json.dumps(chat.raw, default=str)
+                click.echo(line)
+
+    try:
+        anyio.run(main)
+    except HelpCrunchError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _number_or_text(value: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
 
 
 @cli.command()
