@@ -290,13 +290,13 @@ def search(
     base_url: str | None,
     rate: str | None,
 ) -> None:
-    r"""Find chats; with --ids, feed the result to set-status --from-file -.
+    """Find chats; with --ids, feed the result to set-status --from-file -.
 
     \b
     Example:
-      helpcrunch chats search --status pending --ids \
-        | helpcrunch chats set-status closed --from-file -
-    """
+      helpcrunch chats search --status pending --ids |
+        helpcrunch chats set-status closed --from-file -
+    """  # noqa: D301 - \b is click's "do not rewrap" marker
     from .._models import Filter  # noqa: PLC0415
 
     try:
