@@ -1,0 +1,82 @@
+"""Every example runs, end to end, against the emulator (`nox -s examples` runs just these)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from anyio.from_thread import start_blocking_portal
+
+from helpcrunch_async.emulator import EmulatorConfig, ServerLimit, serve
+
+pytestmark = pytest.mark.emulator
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+def run(name: str, *args: str, env: dict[str, str] | None = None) -> str:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("HELPCRUNCH_")}
+    done = subprocess.run(  # noqa: S603
+        [sys.executable, str(EXAMPLES / name), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean | (env or {}),
+        check=False,
+    )
+    assert 0 == done.returncode, done.stderr
+    return done.stdout
+
+
+def test_close_with_gather():
+    """asyncio.gather over every chat: all closed, none rejected."""
+    assert "closed 100, failed 0" in run("close_with_gather.py")
+    assert "0 answered 429" in run("close_with_gather.py")
+
+
+def test_web_backend_shares_one_client():
+    """The Starlette backend answers each request through its one shared client."""
+    out = run("web_backend.py")
+
+    assert 5 == out.count("'status': 'on-hold'")
+    assert "404 {'error': 'no such chat'}" in out
+
+
+def test_asyncio_bot():
+    """The bot applies its rules and reports the failure of an unknown chat."""
+    out = run("asyncio_bot.py")
+
+    assert 12 == out.count(": now ")
+    assert "on 42: failed" in out
+
+
+def test_trio_job():
+    """The same bulk job under trio."""
+    assert "trio: 60 chats processed, 0 failed; server rejected 0" in run("trio_job.py")
+
+
+@pytest.mark.redis
+def test_fleet_through_redis(redis_url):
+    """Several processes share one limit through Redis; the strict server rejects nothing."""
+    config = EmulatorConfig(chats=30, rate_limit=ServerLimit(15, 1.0))
+    with start_blocking_portal() as portal, portal.wrap_async_context_manager(serve(config)) as emu:
+        env = {"HELPCRUNCH_API_KEY": emu.api_key, "HELPCRUNCH_BASE_URL": emu.base_url}
+        out = run(
+            "fleet_redis.py",
+            "--redis-url",
+            redis_url,
+            "--processes",
+            "2",
+            "--first-id",
+            "5215700",
+            "--count",
+            "30",
+            "--rate",
+            "15/1",
+            env=env,
+        )
+        assert 0 == emu.stats()["rejected"]
+
+    assert "2 processes done, 0 with failures" in out
