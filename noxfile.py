@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import nox
 
@@ -63,9 +64,9 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typing(session: nox.Session) -> None:
-    """mypy --strict over the package and the tests."""
+    """mypy --strict over the package, the tests and the examples."""
     install(session, "typing")
-    session.run("mypy", "helpcrunch_async", "tests")
+    session.run("mypy", "helpcrunch_async", "tests", "examples")
 
 
 @nox.session
@@ -73,11 +74,7 @@ def bench(session: nox.Session) -> None:
     """Benchmarks: they print figures; copy the latest into the README."""
     install(session, "bench")
     ensure_redis_server(session)
-    names = session.posargs or sorted(
-        name.removesuffix(".py")
-        for name in os.listdir("benchmarks")
-        if name.startswith("bench_") and name.endswith(".py")
-    )
+    names = session.posargs or sorted(path.stem for path in Path("benchmarks").glob("bench_*.py"))
     for name in names:
         session.run("python", f"benchmarks/{name}.py")
 

@@ -63,11 +63,11 @@ async def demo() -> None:
         sock.bind(("127.0.0.1", 0))
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
         task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
+        while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
             await asyncio.sleep(0.01)
-        url = "http://127.0.0.1:%d" % sock.getsockname()[1]
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         async with httpx.AsyncClient(base_url=url) as http:
-            ids = sorted(emulator.state.chats)[:5] + [1]
+            ids = [*sorted(emulator.state.chats)[:5], 1]  # and one unknown chat
             answers = await asyncio.gather(
                 *(http.post(f"/chats/{i}/status", json={"status": "on hold"}) for i in ids)
             )

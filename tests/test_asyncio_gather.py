@@ -7,9 +7,9 @@ import json
 
 import httpx
 import pytest
-from conftest import chat_payload
 
 import helpcrunch_async as hc
+from tests.conftest import chat_payload
 
 
 def echo(request: httpx.Request) -> httpx.Response:

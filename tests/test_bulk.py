@@ -6,11 +6,12 @@ import json
 from collections.abc import AsyncIterator, Iterator
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
-from conftest import chat_payload, status_echo
 
 import helpcrunch_async as hc
+from tests.conftest import status_echo
 
 pytestmark = pytest.mark.anyio
 
@@ -93,7 +94,7 @@ async def test_async_iterable_input(client, api):
 
     async def ids() -> AsyncIterator[int]:
         for i in range(1, 21):
-            await anyio.sleep(0)
+            await anyio.lowlevel.checkpoint()
             yield i
 
     result = await client.chats.bulk_update_status(ids(), "pending", concurrency=5)

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from typing import Any
 
 import httpx
 import pytest
-from conftest import chat_payload
 
 import helpcrunch_async as hc
+from tests.conftest import chat_payload
 
 pytestmark = pytest.mark.anyio
 
 
-def page_of(ids: list[int], *, style: str = "meta") -> dict:
-    body: dict = {"data": [chat_payload(i, "opened") for i in ids]}
+def page_of(ids: list[int], *, style: str = "meta") -> dict[str, Any]:
+    body: dict[str, Any] = {"data": [chat_payload(i, "opened") for i in ids]}
     if style == "meta":
         body["meta"] = {"total": 999}  # deliberately wrong: paging must not trust it
     return body

@@ -256,6 +256,7 @@ def test_plain_progress_lines_when_not_a_terminal(emulator, env):
 def test_emulator_command_serves_and_stops_on_ctrl_c():
     """`helpcrunch emulator` prints its URL and key, serves, and stops cleanly on Ctrl-C."""
     process = _helpcrunch("emulator", "--port", "0", "--chats", "3")
+    assert process.stdout is not None
     banner = [process.stdout.readline() for _ in range(4)]
     assert "HelpCrunch emulator on http://127.0.0.1:" in banner[0]
     assert "export HELPCRUNCH_API_KEY=emulator-key" in banner[2]

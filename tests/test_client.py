@@ -8,9 +8,9 @@ import traceback
 
 import httpx
 import pytest
-from conftest import API_KEY, BASE_URL, chat_payload, status_echo
 
 import helpcrunch_async as hc
+from tests.conftest import API_KEY, BASE_URL, chat_payload, status_echo
 
 pytestmark = pytest.mark.anyio
 
@@ -307,6 +307,7 @@ async def test_key_absent_from_errors_tracebacks_and_debug_logs(client, api, cap
     assert API_KEY not in rendered
     assert API_KEY not in str(error)
     assert API_KEY not in repr(error)
+    assert error.response is not None
     assert API_KEY not in repr(error.response.request.headers)
     assert API_KEY not in caplog.text
     assert caplog.records  # the test saw the debug logs it checks

@@ -39,11 +39,10 @@ async def test_update_status_over_a_real_socket(anyio_backend):
 async def test_legacy_server_takes_only_its_on_hold_spelling(anyio_backend):
     """Against the legacy payload style the client falls back to "on hold" and parses strings."""
     config = EmulatorConfig(chats=5, rate_limit=None, payload_style="legacy", error_style="newer")
-    async with serve(config) as emulator:
-        async with connect(emulator) as client:
-            first = await client.chats.update_status(FIRST, "on-hold")
-            second = await client.chats.update_status(FIRST + 1, hc.ChatStatus.ON_HOLD)
-            stats = client.stats()
+    async with serve(config) as emulator, connect(emulator) as client:
+        first = await client.chats.update_status(FIRST, "on-hold")
+        second = await client.chats.update_status(FIRST + 1, hc.ChatStatus.ON_HOLD)
+        stats = client.stats()
 
     assert hc.ChatStatus.ON_HOLD is first.status is second.status
     assert 1 == len(first.agents)
@@ -57,10 +56,10 @@ async def test_documented_errors_over_the_wire(anyio_backend, style):
     """401 and 404 arrive in either error style and map to their classes."""
     async with serve(EmulatorConfig(chats=5, rate_limit=None, error_style=style)) as emulator:
         async with connect(emulator) as client:
-            with pytest.raises(hc.NotFoundError, match="not_found|chat_not_found"):
+            with pytest.raises(hc.NotFoundError, match=r"not_found|chat_not_found"):
                 await client.chats.update_status(1, "closed")
         async with hc.HelpCrunch("wrong-key", base_url=emulator.base_url) as client:
-            with pytest.raises(hc.AuthenticationError, match="invalid_token|unauthorized"):
+            with pytest.raises(hc.AuthenticationError, match=r"invalid_token|unauthorized"):
                 await client.chats.update_status(FIRST, "closed")
 
 
@@ -95,10 +94,9 @@ async def test_bulk_survives_every_kind_of_fault(anyio_backend):
     """5xx, cut connections and truncated bodies are retried: every chat ends up closed."""
     faults = Faults(server_errors=0.1, dropped=0.1, truncated=0.1)
     config = EmulatorConfig(chats=60, rate_limit=None, faults=faults, seed=7)
-    async with serve(config) as emulator:
-        async with connect(emulator, max_retries=10) as client:
-            result = await client.chats.bulk_update_status(range(FIRST, FIRST + 60), "closed")
-            retries = client.stats().retries
+    async with serve(config) as emulator, connect(emulator, max_retries=10) as client:
+        result = await client.chats.bulk_update_status(range(FIRST, FIRST + 60), "closed")
+        retries = client.stats().retries
 
     assert result.ok, result.failed
     assert 60 == len(result.succeeded)
@@ -109,11 +107,10 @@ async def test_bulk_survives_every_kind_of_fault(anyio_backend):
 async def test_latency_is_injected_without_breaking_calls(anyio_backend):
     """Latency and jitter slow answers down but every call still returns."""
     config = EmulatorConfig(chats=3, rate_limit=None, faults=Faults(latency=0.01, jitter=0.01))
-    async with serve(config) as emulator:
-        async with connect(emulator) as client:
-            async with anyio.create_task_group() as tg:
-                for i in range(3):
-                    tg.start_soon(client.chats.update_status, FIRST + i, "pending")
+    async with serve(config) as emulator, connect(emulator) as client:
+        async with anyio.create_task_group() as tg:
+            for i in range(3):
+                tg.start_soon(client.chats.update_status, FIRST + i, "pending")
 
     assert all(c["status"] == "pending" for c in emulator.state.chats.values())
 
@@ -122,9 +119,8 @@ async def test_key_absent_from_debug_logs_of_a_real_exchange(anyio_backend, capl
     """httpx and httpcore DEBUG logs of a full real request never contain the key."""
     caplog.set_level(logging.DEBUG)
     config = EmulatorConfig(chats=3, rate_limit=None, api_key="SECRET-emulator-key-123")
-    async with serve(config) as emulator:
-        async with connect(emulator) as client:
-            await client.chats.update_status(FIRST, "closed")
+    async with serve(config) as emulator, connect(emulator) as client:
+        await client.chats.update_status(FIRST, "closed")
 
     assert "httpcore" in caplog.text  # the trace was on
     assert "SECRET-emulator-key-123" not in caplog.text

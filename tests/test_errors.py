@@ -129,7 +129,9 @@ def test_errors_as_single_object_and_strings():
 
 def test_retry_after_seconds_and_http_date():
     """Retry-After as delta-seconds or as an HTTP date becomes seconds to wait."""
-    assert 7.0 == error_from_response(answer(429, headers={"Retry-After": "7"})).retry_after
+    limited = error_from_response(answer(429, headers={"Retry-After": "7"}))
+    assert isinstance(limited, hc.RateLimitError)
+    assert 7.0 == limited.retry_after
     now = 1_700_000_000.0
     date = email.utils.formatdate(now + 30, usegmt=True)
     assert 30.0 == parse_retry_after(date, now=now)
@@ -137,7 +139,9 @@ def test_retry_after_seconds_and_http_date():
     assert parse_retry_after("soon") is None
     assert parse_retry_after("nan") is None
     assert parse_retry_after(None) is None
-    assert error_from_response(answer(429)).retry_after is None
+    silent = error_from_response(answer(429))
+    assert isinstance(silent, hc.RateLimitError)
+    assert silent.retry_after is None
 
 
 def test_transport_errors_translate():

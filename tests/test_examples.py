@@ -32,8 +32,10 @@ def run(name: str, *args: str, env: dict[str, str] | None = None) -> str:
 
 def test_close_with_gather():
     """asyncio.gather over every chat: all closed, none rejected."""
-    assert "closed 100, failed 0" in run("close_with_gather.py")
-    assert "0 answered 429" in run("close_with_gather.py")
+    out = run("close_with_gather.py")
+
+    assert "closed 100, failed 0" in out
+    assert "0 answered 429" in out
 
 
 def test_web_backend_shares_one_client():

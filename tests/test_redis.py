@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import anyio
 import pytest
 import redis
 import redis.asyncio
-from conftest import API_KEY, status_echo
 
 import helpcrunch_async as hc
 from helpcrunch_async._limiter import api_key_fingerprint
@@ -23,6 +21,7 @@ from helpcrunch_async.redis import (
     RedisRateLimiter,
     key_for,
 )
+from tests.conftest import API_KEY, status_echo
 
 pytestmark = pytest.mark.redis
 EXAMPLES = Path(__file__).parent.parent / "examples"

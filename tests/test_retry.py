@@ -6,10 +6,10 @@ import anyio
 import httpx
 import pytest
 import trio.testing
-from conftest import chat_payload, status_echo
 
 import helpcrunch_async as hc
 from helpcrunch_async._retry import is_retryable
+from tests.conftest import chat_payload, status_echo
 
 pytestmark = pytest.mark.anyio
 
