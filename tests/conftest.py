@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 import respx
 
 import helpcrunch_async as hc
+from tests.redis_server import redis_server
 
 API_KEY = "test-key-DO-NOT-LEAK-5f3e"
 BASE_URL = "https://api.helpcrunch.test/v1"
@@ -83,66 +85,17 @@ async def client(make_client: Callable[..., hc.HelpCrunch]) -> AsyncIterator[hc.
 # --- a real redis-server for the shared-limit tests --------------------------------------
 
 
-def _free_port() -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Start a private redis-server on loopback for the session; yield its URL.
+def redis_url() -> Iterator[str]:
+    """A private redis-server on loopback for the session.
 
     Where redis-server is missing the Redis tests fail in CI (CI=true) and skip elsewhere:
     `nox -s tests` installs it.
     """
-    import os  # noqa: PLC0415
-    import shutil  # noqa: PLC0415
-    import subprocess  # noqa: PLC0415
-    import time  # noqa: PLC0415
-
-    import redis  # noqa: PLC0415
-
-    binary = shutil.which("redis-server")
-    if binary is None:
-        message = "redis-server is not installed (nox -s tests installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    port = _free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(  # noqa: S603 - our own argument list
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url)
     try:
-        for _ in range(500):
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                time.sleep(0.01)
-        else:
-            pytest.fail("redis-server did not start")
-        yield url
-    finally:
-        client.close()
-        process.terminate()
-        process.wait(timeout=10)
+        with redis_server() as url:
+            yield url
+    except FileNotFoundError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))

@@ -1,0 +1,92 @@
+"""What the SDK costs: CPU per request against raw httpx, and latency on an idle client.
+
+Both clients talk to the same emulator, running in its own process so that its CPU is not
+counted. CPU is this process's CPU time (time.process_time) per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import time
+
+import httpx
+from _common import API_KEY, emulator_process, heading, row
+
+import helpcrunch_async as hc
+
+N, CONCURRENCY, ROUNDS = 2000, 10, 3
+FIRST = 5_215_700
+
+
+async def raw_httpx(url: str) -> float:
+    limits = httpx.Limits(max_connections=CONCURRENCY)
+    headers = {"Authorization": f"Bearer {API_KEY}"}
+    async with httpx.AsyncClient(limits=limits, headers=headers, timeout=30) as http:
+        gate = asyncio.Semaphore(CONCURRENCY)
+
+        async def one(i: int) -> None:
+            async with gate:
+                answer = await http.put(
+                    url + "/chats/status", json={"id": FIRST + i % 400, "status": "closed"}
+                )
+                answer.raise_for_status()
+                json.loads(answer.content)
+
+        await one(0)  # connect before measuring
+        started = time.process_time()
+        await asyncio.gather(*(one(i) for i in range(N)))
+        return (time.process_time() - started) / N
+
+
+async def sdk(url: str) -> float:
+    async with hc.HelpCrunch(
+        API_KEY, base_url=url, rate_limit=None, max_connections=CONCURRENCY
+    ) as client:
+        await client.chats.update_status(FIRST, "closed")
+        started = time.process_time()
+        await asyncio.gather(
+            *(client.chats.update_status(FIRST + i % 400, "closed") for i in range(N))
+        )
+        return (time.process_time() - started) / N
+
+
+async def five_at_once(url: str, rate_limit: hc.RateLimit | None) -> float:
+    async with hc.HelpCrunch(API_KEY, base_url=url, rate_limit=rate_limit) as client:
+        await asyncio.gather(*(client.chats.get(FIRST + i) for i in range(5)))  # warm pool
+        await asyncio.sleep(1.0)  # let the bucket refill: the key is idle again
+        started = time.perf_counter()
+        await asyncio.gather(*(client.chats.update_status(FIRST + i, "opened") for i in range(5)))
+        return time.perf_counter() - started
+
+
+async def main() -> None:
+    with emulator_process("--rate-limit", "none", "--chats", "400") as url:
+        raw = [await raw_httpx(url) for _ in range(ROUNDS)]
+        ours = [await sdk(url) for _ in range(ROUNDS)]
+        heading(
+            f"CPU per request, limiting off ({N} updates, {CONCURRENCY} in flight, median of {ROUNDS})"
+        )
+        row("client", "CPU per request", "ratio to raw httpx")
+        row("---", "---", "---")
+        row("raw httpx", f"{statistics.median(raw) * 1e6:.0f} µs", "1.00")
+        ratio = statistics.median(ours) / statistics.median(raw)
+        row("helpcrunch-async", f"{statistics.median(ours) * 1e6:.0f} µs", f"{ratio:.2f}")
+
+        limited = [await five_at_once(url, hc.RateLimit()) for _ in range(5)]
+        unlimited = [await five_at_once(url, None) for _ in range(5)]
+        heading("5 concurrent calls on an idle client (median of 5)")
+        row("client", "wall time", "added by the limiter")
+        row("---", "---", "---")
+        row("rate_limit=None", f"{statistics.median(unlimited) * 1e3:.1f} ms", "")
+        added = statistics.median(limited) - statistics.median(unlimited)
+        row(
+            "default RateLimit()",
+            f"{statistics.median(limited) * 1e3:.1f} ms",
+            f"{added * 1e3:+.1f} ms",
+        )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
