@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
+
+import httpx
 
 API_KEY = "emulator-key"
 
@@ -23,15 +26,11 @@ def emulator_process(*args: str) -> Iterator[str]:
         assert process.stdout is not None
         banner = process.stdout.readline()
         url = banner.split()[3]
-        import httpx
-
-        for _ in range(500):
+        for _ in range(500):  # until it answers
             try:
                 httpx.get(url + "/chats/1", timeout=1)
                 break
             except httpx.TransportError:
-                import time
-
                 time.sleep(0.02)
         yield url
     finally:

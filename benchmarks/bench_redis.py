@@ -16,9 +16,8 @@ import redis
 from _common import heading, row
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
-from tests.redis_server import redis_server  # noqa: E402
-
-from helpcrunch_async.emulator import EmulatorConfig, ServerLimit, serve  # noqa: E402
+from helpcrunch_async.emulator import EmulatorConfig, ServerLimit, serve
+from tests.redis_server import redis_server
 
 REQUESTS, PER, UPDATES = 40, 2.0, 200
 FLEET = Path(__file__).parent.parent / "examples" / "fleet_redis.py"
