@@ -109,6 +109,12 @@ class OutcomeStream:
     (``break``, an exception, a cancel) stops the workers and leaves the client usable; an
     outcome already yielded is final. A 401 stops the whole run: the stream raises
     ``AuthenticationError`` after the outcomes already completed.
+
+    Attributes:
+        done: Outcomes yielded so far, failures included.
+        failed: Failed outcomes yielded so far.
+        skipped: Ids skipped because the journal had them done.
+        duplicates: Repeated ids, skipped.
     """
 
     def __init__(

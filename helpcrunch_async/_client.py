@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 import httpx
-from typing_extensions import Self
 
 from ._chats import Chats
 from ._config import (
@@ -204,7 +203,7 @@ class HelpCrunch:
     def __repr__(self) -> str:
         return f"HelpCrunch(base_url={self.base_url!r}, rate_limit={self.limiter!r})"
 
-    async def __aenter__(self) -> Self:
+    async def __aenter__(self) -> HelpCrunch:
         return self
 
     async def __aexit__(

@@ -45,6 +45,10 @@ class _QuietDrops(logging.Filter):
         return not isinstance(exc, DroppedConnectionError)
 
 
+#: One instance, so that adding it for every server started is a no-op after the first.
+_QUIET_DROPS = _QuietDrops()
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -55,7 +59,7 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _server(config: EmulatorConfig, log_level: str) -> tuple[Any, Any]:
     app, state = create_app(config)
-    logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
+    logging.getLogger("uvicorn.error").addFilter(_QUIET_DROPS)
     server = uvicorn.Server(
         uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off")
     )
