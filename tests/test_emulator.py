@@ -144,3 +144,61 @@ def test_server_limit_parses_n_per_s():
     assert ServerLimit(40, 2.0) == ServerLimit.parse("40/2")
     with pytest.raises(ValueError, match="N/S"):
         ServerLimit.parse("fast")
+
+
+@pytest.mark.parametrize("style", ["spec", "legacy"])
+async def test_whole_chats_resource_over_the_wire(anyio_backend, style):
+    """Every chats endpoint works against the emulator, in both payload styles."""
+    from datetime import datetime, timezone  # noqa: PLC0415
+
+    config = EmulatorConfig(chats=130, rate_limit=None, payload_style=style)
+    async with serve(config) as emulator:
+        async with connect(emulator) as client:
+            listed = [c async for c in client.chats.list(sort="createdAt", order="asc")]
+            pending = [
+                c
+                async for c in client.chats.search(
+                    [hc.Filter("chats.status", "=", hc.ChatStatus.PENDING)], page_size=10
+                )
+            ]
+            either = [
+                c.id
+                async for c in client.chats.search(
+                    [hc.Filter("chats.id", "=", FIRST), hc.Filter("chats.id", "=", FIRST + 1)],
+                    comparison="OR",
+                )
+            ]
+            fetched = await client.chats.get(FIRST)
+            assigned = await client.chats.update_assignee(FIRST, 2)
+            unassigned = await client.chats.update_assignee(FIRST, None)
+            moved = await client.chats.update_department(FIRST, 2)
+            until = datetime(2030, 1, 1, tzinfo=timezone.utc)
+            snoozed = await client.chats.snooze(FIRST, until)
+            woken = await client.chats.snooze(FIRST, None)
+            created = await client.chats.create(customer=7, application=1, department=1)
+            messages = [m async for m in client.chats.messages(FIRST, page_size=3)]
+            with pytest.raises(hc.BadRequestError, match="department"):
+                await client.chats.update_department(FIRST, 99)
+
+    assert 130 == len(listed)
+    created_at = [c.created_at for c in listed]
+    assert created_at == sorted(created_at)  # type: ignore[type-var]
+    expected = sum(
+        c["status"] == "pending" for c in emulator.state.chats.values() if c["id"] != created.id
+    )
+    assert expected == len(pending)
+    assert all(c.status is hc.ChatStatus.PENDING for c in pending)
+    assert [FIRST, FIRST + 1] == sorted(either)
+    assert FIRST == fetched.id
+    assert assigned.assignee is not None
+    assert 2 == assigned.assignee.id
+    assert unassigned.assignee is None
+    assert hc.Department(2, "Billing") == moved.department
+    assert until == snoozed.snoozed_until
+    assert woken.snoozed_until is None
+    assert (hc.ChatStatus.NEW, 7) == (
+        created.status,
+        created.customer.id if created.customer else None,
+    )
+    assert 4 == len(messages)
+    assert all(m.created_at is not None for m in messages)
