@@ -84,7 +84,7 @@ local function current_factor(at)
   return math.min(1.0, factor + recovery * windows)
 end
 local function capacity(at)
-  return math.max(1, math.floor(requests * current_factor(at) + 1e-9))
+  return math.max(1, math.floor(requests * current_factor(at)))
 end
 
 local cap = capacity(now)
