@@ -51,7 +51,7 @@ async def naive(url: str, key: str, ids: list[int]) -> int:
             answer.raise_for_status()
             json.loads(answer.content)
 
-        with contextlib.suppress(TimeoutError):  # what did not finish shows as not updated
+        with contextlib.suppress(asyncio.TimeoutError):  # what did not finish shows as not updated
             await asyncio.wait_for(asyncio.gather(*(close(i) for i in ids)), NAIVE_DEADLINE)
     return rejected
 
