@@ -244,12 +244,9 @@ class HelpCrunch:
         if self._closed:
             raise RuntimeError("this HelpCrunch client is closed")
         url = self.base_url + path
-        attempt = 0
 
-        async def send() -> Any:
-            nonlocal attempt
-            attempt += 1
-            return await self._attempt(method, url, json_body, params, retry=attempt > 1)
+        async def send(number: int) -> Any:
+            return await self._attempt(method, url, json_body, params, retry=number > 1)
 
         return await self._retry.call(send, idempotent=idempotent)
 

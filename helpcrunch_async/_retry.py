@@ -81,8 +81,8 @@ class RetryPolicy:
             return min(exc.retry_after, self.retry.retry_after_max)
         return float(self._backoff(state))
 
-    async def call(self, attempt: Callable[[], Awaitable[T]], *, idempotent: bool = True) -> T:
-        """Run ``attempt`` until it succeeds or the policy gives up.
+    async def call(self, attempt: Callable[[int], Awaitable[T]], *, idempotent: bool = True) -> T:
+        """Run ``attempt(n)`` for n = 1, 2... until it succeeds or the policy gives up.
 
         The last error is re-raised with ``attempts`` set to the number of attempts made.
         """
@@ -92,7 +92,7 @@ class RetryPolicy:
             nonlocal made
             made += 1
             try:
-                return await attempt()
+                return await attempt(made)
             except HelpCrunchError as exc:
                 exc.attempts = made
                 raise
