@@ -45,13 +45,15 @@ def _status(value: str) -> ChatStatus:
         raise click.BadParameter(str(exc)) from None
 
 
-def read_ids(args: Iterable[str], source: IO[str] | None, name: str) -> list[int]:
+def read_ids(args: Iterable[str], source: IO[str] | None) -> list[int]:
     """Chat ids from arguments and a file (one per line; blank lines and ``#`` comments skipped).
 
-    Every line is checked before anything is sent; a bad one is a usage error naming it.
+    Every line is checked before anything is sent; a bad one is a usage error naming the
+    file (``<stdin>`` for ``-``) and the line.
     """
     ids = [_parse_id(arg, f"argument {arg!r}") for arg in args]
     if source is not None:
+        name = getattr(source, "name", "<input>")
         for number, line in enumerate(source, start=1):
             text = line.split("#", 1)[0].strip()
             if text:
@@ -222,12 +224,7 @@ def set_status(
     STATUS is one of: new, opened, pending, on-hold, no communication, closed.
     """
     target = _status(status)
-    name = (
-        "<stdin>"
-        if from_file is not None and from_file.name == "<stdin>"
-        else getattr(from_file, "name", "")
-    )
-    ids = read_ids(chat_ids, from_file, name)
+    ids = read_ids(chat_ids, from_file)
     if not ids:
         raise click.UsageError("no chat ids: pass them as arguments or with --from-file")
     client = _client(api_key, base_url, rate)
