@@ -5,10 +5,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
-
-import httpx
 
 API_KEY = "emulator-key"
 
@@ -24,15 +21,7 @@ def emulator_process(*args: str) -> Iterator[str]:
     )
     try:
         assert process.stdout is not None
-        banner = process.stdout.readline()
-        url = banner.split()[3]
-        for _ in range(500):  # until it answers
-            try:
-                httpx.get(url + "/chats/1", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.02)
-        yield url
+        yield process.stdout.readline().split()[3]  # listening once the banner is out
     finally:
         process.terminate()
         process.wait(timeout=10)

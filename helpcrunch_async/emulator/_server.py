@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RunningEmulator", "run", "serve"]
 
+#: Connections the kernel queues before the server accepts them (uvicorn's default).
+BACKLOG = 2048
 #: How long serve() waits for the server thread to come up.
 STARTUP_TIMEOUT = 15.0
 
@@ -54,6 +56,9 @@ def _bind(host: str, port: int) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    # Listen before announcing the URL: a client that connects before uvicorn has started
+    # waits in the backlog instead of being refused, so nobody has to poll for readiness.
+    sock.listen(BACKLOG)
     return sock
 
 
