@@ -68,18 +68,16 @@ def _parse_id(text: str, where: str) -> int:
         raise click.UsageError(f"{where}: not a chat id: {text!r}") from None
 
 
-@attrs.define
+@attrs.frozen
 class JobResult:
-    """Counts of a finished or interrupted set-status job."""
+    """Counts of a finished set-status job (or of one a wrong key stopped)."""
 
-    done: int = 0
-    updated: int = 0
-    failed: int = 0
-    skipped: int = 0
-    duplicates: int = 0
-    fatal: HelpCrunchError | None = None
-    interrupted: bool = False
-    seconds: float = 0.0
+    updated: int
+    failed: int
+    skipped: int
+    duplicates: int
+    fatal: HelpCrunchError | None
+    seconds: float
 
 
 async def run_set_status(
@@ -93,31 +91,31 @@ async def run_set_status(
     concurrency: int | None,
 ) -> JobResult:
     """Update every id with a progress display; record outcomes in the journal and report."""
-    result = JobResult()
     started = time.monotonic()
+    fatal = None
     out = Report(report, status.value)
     stream = client.chats.stream_update_status(
-        ids, status, concurrency=concurrency, journal=None if journal is None else Journal(journal)
+        ids, status, concurrency=concurrency, journal=journal
     )
     try:
-        with ProgressDisplay(console, f"{status.value}", len(ids)) as display:
+        with ProgressDisplay(console, status.value, len(ids)) as display:
             async with stream as outcomes:
                 display.update(outcomes.progress())
                 async for outcome in outcomes:
                     out.write(outcome)
                     display.update(outcomes.progress())
     except AuthenticationError as exc:
-        result.fatal = exc
-    except anyio.get_cancelled_exc_class():
-        result.interrupted = True
-        raise
+        fatal = exc
     finally:
         out.close()
-        result.done, result.failed = stream.done, stream.failed
-        result.updated = stream.done - stream.failed
-        result.skipped, result.duplicates = stream.skipped, stream.duplicates
-        result.seconds = time.monotonic() - started
-    return result
+    return JobResult(
+        updated=stream.done - stream.failed,
+        failed=stream.failed,
+        skipped=stream.skipped,
+        duplicates=stream.duplicates,
+        fatal=fatal,
+        seconds=time.monotonic() - started,
+    )
 
 
 def print_summary(console: Console, client: HelpCrunch, result: JobResult, status: str) -> None:
