@@ -34,7 +34,11 @@ async def close_chats(
         result = await client.chats.bulk_update_status(ids, hc.ChatStatus.CLOSED)
         stats = client.stats()
     await limiter.aclose()
-    print(f"worker: {result}; 429s: {stats.rate_limited}", flush=True)
+    print(
+        f"worker: {result}; 429s: {stats.rate_limited}; Redis lost the schedule"
+        f" {limiter.lost_states} times; {limiter.local_grants} grants made locally",
+        flush=True,
+    )
     return 0 if result.ok else 1
 
 

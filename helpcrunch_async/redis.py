@@ -368,6 +368,8 @@ class RedisRateLimiter:
         self.round_trips = 0
         #: Times Redis was found to have lost the schedule (the fleet then paused a window).
         self.lost_states = 0
+        #: Grants made by the local fallback while Redis could not be used.
+        self.local_grants = 0
 
     @classmethod
     def from_url(
@@ -457,6 +459,7 @@ class RedisRateLimiter:
                 self._fallback_from = self._last_reply + self.limit.window
         await anyio.sleep_until(self._fallback_from)
         await self._fallback.acquire()
+        self.local_grants += 1
         self._last_local = anyio.current_time()
 
     def _local_limit(self) -> RateLimit:

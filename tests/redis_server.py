@@ -297,6 +297,13 @@ class SentinelSetup:
                 "the replica to become primary",
             )
 
+    def kill_primary(self) -> None:
+        """Kill the primary (a crash) and wait until the sentinel has promoted the replica."""
+        self.wait_replicated()
+        before = self.primary_port()
+        next(n for n in (self.primary, self.replica) if n.port == before).kill()
+        wait_for(lambda: self.primary_port() != before, "the sentinel to promote the replica")
+
 
 @contextlib.contextmanager
 def redis_sentinel() -> Iterator[SentinelSetup]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -624,17 +625,18 @@ async def run_fleet(
     emulator: Emulator,
     *,
     count: int,
+    processes: int = 3,
     on_unavailable: str = "fail",
     disrupt: Callable[[], None] | None = None,
 ) -> str:
-    """Run examples/fleet_redis.py (three processes); ``disrupt`` Redis a third of the way."""
+    """Run examples/fleet_redis.py; ``disrupt`` Redis a third of the way through."""
     command = [
         sys.executable,
         str(EXAMPLES / "fleet_redis.py"),
         "--redis-url",
         url,
         "--processes",
-        "3",
+        str(processes),
         "--first-id",
         "5215700",
         "--count",
@@ -662,9 +664,17 @@ async def run_fleet(
     return text
 
 
-def assert_fleet_kept_the_limit(emulator: Emulator, count: int, output: str) -> None:
+def workers_saw(output: str, pattern: str) -> int:
+    """How many workers printed a non-zero count for ``pattern`` (e.g. "grants made locally")."""
+    found = re.findall(rf"(\d+) {pattern}|{pattern} (\d+)", output)
+    return sum(int(a or b) > 0 for a, b in found)
+
+
+def assert_fleet_kept_the_limit(
+    emulator: Emulator, count: int, output: str, processes: int = 3
+) -> None:
     stats = emulator.stats()
-    assert "3 processes done, 0 with failures" in output
+    assert f"{processes} processes done, 0 with failures" in output
     assert 0 == stats["rejected"]
     assert SERVER_LIMIT.requests >= stats["max_in_window"]
     assert count == sum(c["status"] == "closed" for c in emulator.state.chats.values())
@@ -713,6 +723,20 @@ async def test_a_redis_restarted_empty_mid_run_does_not_let_the_fleet_burst(anyi
         output = await run_fleet(node.url, emulator, count=90, disrupt=restart)
 
     assert_fleet_kept_the_limit(emulator, 90, output)
+    assert 0 < workers_saw(output, "Redis lost the schedule"), output
+
+
+@pytest.mark.anyio
+@pytest.mark.emulator
+async def test_six_processes_falling_back_locally_share_the_limit(anyio_backend, node):
+    """Redis dies for good: six processes go on locally at a sixth each, never over the limit."""
+    async with serve(EmulatorConfig(chats=90, rate_limit=SERVER_LIMIT)) as emulator:
+        output = await run_fleet(
+            node.url, emulator, count=90, processes=6, on_unavailable="local", disrupt=node.kill
+        )
+
+    assert_fleet_kept_the_limit(emulator, 90, output, processes=6)
+    assert 0 < workers_saw(output, "grants made locally"), output
 
 
 @pytest.fixture
@@ -737,12 +761,33 @@ async def test_a_sentinel_failover_mid_run_keeps_the_limit_and_every_outcome(
     anyio_backend, own_sentinel
 ):
     """SENTINEL FAILOVER promotes the replica mid-run: under the limit, every chat closed."""
+    before = own_sentinel.primary_port()
     async with serve(EmulatorConfig(chats=90, rate_limit=SERVER_LIMIT)) as emulator:
         output = await run_fleet(
             own_sentinel.url, emulator, count=90, disrupt=own_sentinel.failover
         )
 
     assert_fleet_kept_the_limit(emulator, 90, output)
+    assert before != own_sentinel.primary_port()
+
+
+@pytest.mark.anyio
+@pytest.mark.emulator
+async def test_a_primary_crash_mid_run_keeps_the_limit_and_every_outcome(
+    anyio_backend, own_sentinel
+):
+    """The primary dies, Sentinel promotes the replica: the fleet waits, never bursts."""
+    async with serve(EmulatorConfig(chats=90, rate_limit=SERVER_LIMIT)) as emulator:
+        output = await run_fleet(
+            own_sentinel.url,
+            emulator,
+            count=90,
+            on_unavailable="local",
+            disrupt=own_sentinel.kill_primary,
+        )
+
+    assert_fleet_kept_the_limit(emulator, 90, output)
+    assert 0 < workers_saw(output, "Redis lost the schedule"), output
 
 
 @pytest.mark.anyio
@@ -769,3 +814,4 @@ async def test_a_cluster_node_killed_mid_run_keeps_the_limit_and_every_outcome(
         )
 
     assert_fleet_kept_the_limit(emulator, 90, output)
+    assert 0 < workers_saw(output, "grants made locally"), output
