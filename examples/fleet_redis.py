@@ -36,7 +36,8 @@ async def close_chats(
     await limiter.aclose()
     print(
         f"worker: {result}; 429s: {stats.rate_limited}; Redis lost the schedule"
-        f" {limiter.lost_states} times; {limiter.local_grants} grants made locally",
+        f" {limiter.lost_states} times; {limiter.local_grants} grants made locally;"
+        f" {limiter.round_trips} Redis round trips",
         flush=True,
     )
     return 0 if result.ok else 1
