@@ -98,8 +98,10 @@ MAX_ERROR_TEXT = 200
 #: The script replies with this many short strings, each at most ``MAX_REPLY_ITEM`` long.
 REPLY_ITEMS = 4
 MAX_REPLY_ITEM = 64
-#: Largest fleet size believed from Redis (a hostile reply could claim any number).
+#: Largest fleet size and sequence number believed from Redis (a hostile reply could claim
+#: any number; a sequence number past 2**53 would no longer count exactly in Lua).
 MAX_FLEET = 100_000
+MAX_SEQ = 2**53
 
 ClientTypes = (
     redis_sync.Redis,
@@ -267,6 +269,8 @@ def client_from_url(url: str) -> Any:
     if not topology:
         return redis_sync.Redis.from_url(url, **timeouts)
     if topology == "cluster":
+        if urlsplit(url).path.strip("/") not in ("", "0"):
+            raise ValueError("a Redis Cluster has only database 0")
         return redis_cluster.RedisCluster.from_url(
             f"{base}://{rest}", require_full_coverage=False, **timeouts
         )
@@ -364,6 +368,7 @@ class RedisRateLimiter:
         self._last_local: float | None = None
         self._fallback: TokenBucketLimiter | None = None
         self._fallback_from = -math.inf
+        self._degraded = False
         #: Script calls made (Redis round trips, before any NOSCRIPT reload or retry).
         self.round_trips = 0
         #: Times Redis was found to have lost the schedule (the fleet then paused a window).
@@ -391,8 +396,18 @@ class RedisRateLimiter:
         ``redis+sentinel://host:port[,host:port]/service[/db]`` (and their ``rediss+``
         forms); see the module's docstring. Other options as the class; ``aclose()`` closes
         the connections made here.
+
+        Raises:
+            ValueError: the URL is not one of those.
+            RateLimiterUnavailableError: a cluster could not be reached (redis-py asks a
+                cluster for its slots at once; the other clients connect on first use).
         """
-        client = client_from_url(url)
+        try:
+            client = client_from_url(url)
+        except RedisFailures as exc:
+            raise RateLimiterUnavailableError(
+                f"the shared rate limiter (Redis) is unavailable: {_describe(exc)}"
+            ) from exc
         limiter = cls(
             client,
             limit=limit,
@@ -502,10 +517,12 @@ class RedisRateLimiter:
         self._seen_seq = max(self._seen_seq, seq)
         self.fleet_size = fleet
         self._last_reply = anyio.current_time()
-        if self._fallback is not None:
-            self._fallback = None
-            self._last_local = None if not suspect else self._last_local
-            logger.warning("Redis rate limiter reachable again; sharing the limit through it")
+        if suspect:
+            self._last_local = None  # told: the script made the fleet wait them out
+        self._fallback = None
+        if self._degraded:
+            self._degraded = False
+            logger.warning("Redis rate limiter usable again; sharing the limit through it")
         return delay
 
     def _arithmetic_args(self, mode: str, pause: float) -> list[str | int | float]:
@@ -543,7 +560,8 @@ class RedisRateLimiter:
         return await anyio.to_thread.run_sync(call)
 
     def _note_unavailable(self, exc: BaseException) -> None:
-        if self._last_reply is None or self._fallback is None:
+        if not self._degraded:  # once per outage, not once per request
+            self._degraded = True
             logger.warning(
                 "Redis rate limiter unavailable (%s); %s",
                 _describe(exc),
@@ -560,6 +578,10 @@ class RedisRateLimiter:
                 await client.aclose()
             else:
                 await anyio.to_thread.run_sync(client.close)
+            pool = getattr(client, "connection_pool", None)  # a cluster has one per node
+            manager = getattr(pool, "sentinel_manager", None)
+            for sentinel in [] if manager is None else manager.sentinels:
+                await anyio.to_thread.run_sync(sentinel.close)
         self._owned.clear()
 
 
@@ -594,7 +616,7 @@ def _parse_reply(raw: Any, window: float) -> tuple[float, int, int, bool]:
         raise ValueError("Redis gave a non-numeric reply to the rate-limit script") from None
     if not (math.isfinite(delay) and -window <= delay <= MAX_DELAY_WINDOWS * window):
         raise ValueError("Redis asked for an implausible wait")
-    if not (0 <= fleet <= MAX_FLEET and seq >= 0):
+    if not (0 <= fleet <= MAX_FLEET and 0 <= seq <= MAX_SEQ):
         raise ValueError("Redis gave an implausible schedule")
     return delay, max(1, fleet), seq, raw[3] in (b"1", "1")
 

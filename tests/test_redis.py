@@ -185,6 +185,18 @@ def test_bad_urls_are_refused_without_echoing_them(url):
     assert "localhost" not in str(caught.value)
 
 
+def test_a_cluster_url_with_a_database_is_refused():
+    """A cluster has only database 0: another is a ValueError, before connecting."""
+    with pytest.raises(ValueError, match="only database 0"):
+        client_from_url("redis+cluster://127.0.0.1:9/3")
+
+
+def test_an_unreachable_cluster_is_unavailable_at_construction(no_retry):
+    """redis-py asks a cluster for its slots at once: unreachable is the SDK's error."""
+    with pytest.raises(RateLimiterUnavailableError, match="unavailable"):
+        RedisRateLimiter.from_url("redis+cluster://127.0.0.1:9")
+
+
 def test_plain_urls_carry_auth_tls_and_database():
     """``redis://``/``rediss://`` are redis-py's: user, password, TLS and database kept."""
     client = client_from_url("rediss://ann:s3cret@db.example:6380/2")
@@ -403,8 +415,9 @@ async def test_grants_made_locally_while_redis_was_away_are_waited_out(
     monkeypatch.setattr(limiter, "_call", real_call)
 
     delay = await limiter._run("acquire", -1.0)
+    await limiter._run("acquire", -1.0)
 
-    assert 1 == limiter.lost_states
+    assert 1 == limiter.lost_states  # told once, not at every call after
     assert delay > 0
     await limiter.aclose()
 
@@ -421,11 +434,12 @@ async def test_unreachable_redis_fails_clearly_and_sends_nothing(
     limiter = RedisRateLimiter.from_url("redis://127.0.0.1:9/0")
     client = make_client(rate_limit=limiter, max_retries=0)
 
-    with pytest.raises(RateLimiterUnavailableError, match="unavailable"):
-        await client.chats.update_status(1, "closed")
+    for _ in range(2):
+        with pytest.raises(RateLimiterUnavailableError, match="unavailable"):
+            await client.chats.update_status(1, "closed")
 
     assert not route.called
-    assert "Redis rate limiter unavailable" in caplog.text
+    assert 1 == caplog.text.count("Redis rate limiter unavailable")
     assert isinstance(RateLimiterUnavailableError("x"), hc.HelpCrunchError)
 
 
