@@ -43,8 +43,10 @@ async def close_chats(
     return 0 if result.ok else 1
 
 
-def worker(redis_url: str, ids: list[int], limit: hc.RateLimit, on_unavailable: str) -> None:
-    sys.exit(anyio.run(close_chats, redis_url, ids, limit, on_unavailable))
+def worker(
+    redis_url: str, ids: list[int], limit: hc.RateLimit, on_unavailable: str, backend: str
+) -> None:
+    sys.exit(anyio.run(close_chats, redis_url, ids, limit, on_unavailable, backend=backend))
 
 
 def main() -> int:
@@ -60,6 +62,7 @@ def main() -> int:
         default="fail",
         help="when Redis cannot be used: fail the request, or go on at this process's share",
     )
+    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     args = parser.parse_args()
     requests, per = args.rate.split("/")
     limit = hc.RateLimit(requests=int(requests), per=float(per), margin=0.1)
@@ -67,7 +70,8 @@ def main() -> int:
     shares = [ids[i :: args.processes] for i in range(args.processes)]
     processes = [
         multiprocessing.Process(
-            target=worker, args=(args.redis_url, share, limit, args.on_unavailable)
+            target=worker,
+            args=(args.redis_url, share, limit, args.on_unavailable, args.backend),
         )
         for share in shares
     ]

@@ -86,6 +86,9 @@ KEY_PREFIX = "helpcrunch-async:ratelimit:"
 DEFAULT_LOCAL_SHARE = 0.25
 #: Seconds ``from_url``'s clients wait to connect and for an answer.
 CONNECT_TIMEOUT = 5.0
+#: Seconds one script call may take, whatever the client's own timeouts (a stuck Redis
+#: must not hold callers for ever); a call that takes longer counts as a failure.
+CALL_TIMEOUT = 10.0
 #: Seconds a failing Redis call is retried (a failover, a resharding) before it counts as
 #: unavailable; the first retry waits ``RETRY_FIRST_WAIT``, each next one twice as long.
 RETRY_FOR = 1.5
@@ -554,10 +557,12 @@ class RedisRateLimiter:
             wait *= 2
 
     async def _call(self, keys: list[str], args: list[Any]) -> Any:
-        if isinstance(self._client, AsyncClientTypes):
-            return await self._script(keys=keys, args=args)
-        call: Callable[[], Any] = functools.partial(self._script, keys=keys, args=args)
-        return await anyio.to_thread.run_sync(call)
+        with anyio.fail_after(CALL_TIMEOUT):  # TimeoutError: an OSError, so transient
+            if isinstance(self._client, AsyncClientTypes):
+                return await self._script(keys=keys, args=args)
+            call: Callable[[], Any] = functools.partial(self._script, keys=keys, args=args)
+            # A thread cannot be interrupted: on a timeout or a cancel, leave it behind.
+            return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
 
     def _note_unavailable(self, exc: BaseException) -> None:
         if not self._degraded:  # once per outage, not once per request

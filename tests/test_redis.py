@@ -12,6 +12,7 @@ import random
 import re
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -552,6 +553,22 @@ async def test_every_redis_error_is_unavailable_and_follows_on_unavailable(
 
 
 @pytest.mark.anyio
+async def test_a_redis_that_never_answers_is_unavailable(
+    anyio_backend, redis_url, monkeypatch, no_retry
+):
+    """A call stuck past CALL_TIMEOUT, whatever the client's timeouts, is unavailable."""
+    limiter = RedisRateLimiter.from_url(redis_url, key="stuck")
+    monkeypatch.setattr(hc_redis, "CALL_TIMEOUT", 0.05)
+    release = threading.Event()
+    monkeypatch.setattr(limiter, "_script", lambda **_: release.wait(5))
+
+    with pytest.raises(RateLimiterUnavailableError, match="TimeoutError"):
+        await limiter.acquire()
+    release.set()
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
 async def test_wrongtype_on_a_hostile_key_is_unavailable(anyio_backend, redis_url, flush):
     """Someone wrote a string where the state lives: WRONGTYPE is unavailable, not a crash."""
     limiter = RedisRateLimiter.from_url(redis_url, key="hostile:type")
@@ -635,6 +652,7 @@ async def test_sentinel_client_talks_to_the_primary(anyio_backend, redis_sentine
 
 
 async def run_fleet(
+    backend: str,
     url: str,
     emulator: Emulator,
     *,
@@ -643,7 +661,10 @@ async def run_fleet(
     on_unavailable: str = "fail",
     disrupt: Callable[[], None] | None = None,
 ) -> str:
-    """Run examples/fleet_redis.py; ``disrupt`` Redis a third of the way through."""
+    """Run examples/fleet_redis.py; ``disrupt`` Redis a third of the way through.
+
+    The workers run on ``backend`` (the test's own), so the fleet tests cover both.
+    """
     command = [
         sys.executable,
         str(EXAMPLES / "fleet_redis.py"),
@@ -659,6 +680,8 @@ async def run_fleet(
         FLEET_RATE,
         "--on-unavailable",
         on_unavailable,
+        "--backend",
+        backend,
     ]
     env = os.environ | {
         "HELPCRUNCH_API_KEY": emulator.api_key,
@@ -699,7 +722,7 @@ def assert_fleet_kept_the_limit(
 async def test_processes_share_one_limit_through_a_single_redis(anyio_backend, redis_url, flush):
     """Three processes, one key, one Redis: the strict server sees at most its limit, no 429."""
     async with serve(EmulatorConfig(chats=60, rate_limit=SERVER_LIMIT)) as emulator:
-        output = await run_fleet(redis_url, emulator, count=60)
+        output = await run_fleet(anyio_backend, redis_url, emulator, count=60)
 
     assert_fleet_kept_the_limit(emulator, 60, output)
 
@@ -709,7 +732,7 @@ async def test_processes_share_one_limit_through_a_single_redis(anyio_backend, r
 async def test_processes_share_one_limit_through_a_cluster(anyio_backend, redis_cluster):
     """Three processes through a three-master cluster: never over the limit, no 429."""
     async with serve(EmulatorConfig(chats=60, rate_limit=SERVER_LIMIT)) as emulator:
-        output = await run_fleet(redis_cluster.url, emulator, count=60)
+        output = await run_fleet(anyio_backend, redis_cluster.url, emulator, count=60)
 
     assert_fleet_kept_the_limit(emulator, 60, output)
 
@@ -719,7 +742,7 @@ async def test_processes_share_one_limit_through_a_cluster(anyio_backend, redis_
 async def test_processes_share_one_limit_through_sentinel(anyio_backend, redis_sentinel):
     """Three processes through a Sentinel-managed primary: never over the limit, no 429."""
     async with serve(EmulatorConfig(chats=60, rate_limit=SERVER_LIMIT)) as emulator:
-        output = await run_fleet(redis_sentinel.url, emulator, count=60)
+        output = await run_fleet(anyio_backend, redis_sentinel.url, emulator, count=60)
 
     assert_fleet_kept_the_limit(emulator, 60, output)
 
@@ -734,7 +757,7 @@ async def test_a_redis_restarted_empty_mid_run_does_not_let_the_fleet_burst(anyi
         node.start()
 
     async with serve(EmulatorConfig(chats=90, rate_limit=SERVER_LIMIT)) as emulator:
-        output = await run_fleet(node.url, emulator, count=90, disrupt=restart)
+        output = await run_fleet(anyio_backend, node.url, emulator, count=90, disrupt=restart)
 
     assert_fleet_kept_the_limit(emulator, 90, output)
     assert 0 < workers_saw(output, "Redis lost the schedule"), output
@@ -746,7 +769,13 @@ async def test_six_processes_falling_back_locally_share_the_limit(anyio_backend,
     """Redis dies for good: six processes go on locally at a sixth each, never over the limit."""
     async with serve(EmulatorConfig(chats=90, rate_limit=SERVER_LIMIT)) as emulator:
         output = await run_fleet(
-            node.url, emulator, count=90, processes=6, on_unavailable="local", disrupt=node.kill
+            anyio_backend,
+            node.url,
+            emulator,
+            count=90,
+            processes=6,
+            on_unavailable="local",
+            disrupt=node.kill,
         )
 
     assert_fleet_kept_the_limit(emulator, 90, output, processes=6)
@@ -778,7 +807,7 @@ async def test_a_sentinel_failover_mid_run_keeps_the_limit_and_every_outcome(
     before = own_sentinel.primary_port()
     async with serve(EmulatorConfig(chats=90, rate_limit=SERVER_LIMIT)) as emulator:
         output = await run_fleet(
-            own_sentinel.url, emulator, count=90, disrupt=own_sentinel.failover
+            anyio_backend, own_sentinel.url, emulator, count=90, disrupt=own_sentinel.failover
         )
 
     assert_fleet_kept_the_limit(emulator, 90, output)
@@ -793,6 +822,7 @@ async def test_a_primary_crash_mid_run_keeps_the_limit_and_every_outcome(
     """The primary dies, Sentinel promotes the replica: the fleet waits, never bursts."""
     async with serve(EmulatorConfig(chats=90, rate_limit=SERVER_LIMIT)) as emulator:
         output = await run_fleet(
+            anyio_backend,
             own_sentinel.url,
             emulator,
             count=90,
@@ -820,6 +850,7 @@ async def test_a_cluster_node_killed_mid_run_keeps_the_limit_and_every_outcome(
     async with serve(EmulatorConfig(chats=90, rate_limit=SERVER_LIMIT)) as emulator:
         node = own_cluster.node_for(key_for(emulator.api_key))
         output = await run_fleet(
+            anyio_backend,
             own_cluster.url,
             emulator,
             count=90,
