@@ -178,7 +178,9 @@ local result
 -- Redis was away) may have lost grants the server still counts: assume the last window was
 -- full, so nobody is granted for one window, then resume at the steady pace, no burst.
 local seen_seq, suspect = tonumber(ARGV[10]), ARGV[11] == '1'
-local replid = string.match(redis.call('INFO', 'replication'), 'master_replid:(%w+)') or ''
+-- INFO may be refused by an ACL: then no replication ID, and only callers' memory guards.
+local info = redis.pcall('INFO', 'replication')
+local replid = type(info) == 'string' and string.match(info, 'master_replid:(%w+)') or ''
 local g = redis.call('HMGET', KEYS[1], 'seq', 'replid')
 local stored_seq = tonumber(g[1]) or 0
 local lost = suspect or stored_seq < seen_seq or (s[1] ~= false and g[2] ~= replid)
@@ -284,6 +286,8 @@ def client_from_url(url: str) -> Any:
 
 def _sentinel_client(tls: bool, rest: str, timeouts: dict[str, Any]) -> redis_sync.Redis:
     parts = urlsplit("//" + rest)
+    if parts.query or parts.fragment:
+        raise ValueError("a Sentinel URL takes no options: build the client for those")
     userinfo, _, hosts = parts.netloc.rpartition("@")
     user, _, password = userinfo.partition(":")
     sentinels = []

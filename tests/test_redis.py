@@ -176,6 +176,7 @@ def test_bad_settings(redis_url, kwargs, exc):
         "redis+sentinel://localhost:26379",
         "redis+sentinel://localhost:26379/svc/zero",
         "redis+sentinel://localhost/svc",
+        "redis+sentinel://localhost:26379/svc?ssl_cert_reqs=none",
     ],
 )
 def test_bad_urls_are_refused_without_echoing_them(url):
@@ -576,6 +577,22 @@ async def test_wrongtype_on_a_hostile_key_is_unavailable(anyio_backend, redis_ur
 
     with pytest.raises(RateLimiterUnavailableError, match="WRONGTYPE"):
         await limiter.acquire()
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_user_without_info_still_gets_the_schedule(anyio_backend, node):
+    """An ACL that refuses INFO (some managed services) costs only the replication-ID check."""
+    with node.client() as admin:
+        admin.acl_setuser(
+            "limited", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-info"]
+        )
+    url = f"redis://limited:pw@127.0.0.1:{node.port}/0"
+    limiter = RedisRateLimiter.from_url(url, limit=LOST, key="acl")
+
+    await three_grants(limiter)
+
+    assert 0 == limiter.lost_states
     await limiter.aclose()
 
 
