@@ -75,7 +75,7 @@ from ._limiter import (
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript, Script
 
-__all__ = ["RateLimiterUnavailableError", "RedisRateLimiter", "key_for"]
+__all__ = ["RateLimiterUnavailableError", "RedisRateLimiter", "client_from_url", "key_for"]
 
 logger = logging.getLogger("helpcrunch_async")
 
@@ -106,18 +106,18 @@ MAX_REPLY_ITEM = 64
 MAX_FLEET = 100_000
 MAX_SEQ = 2**53
 
-ClientTypes = (
+_CLIENTS = (
     redis_sync.Redis,
     redis_asyncio.Redis,
     redis_cluster.RedisCluster,
     redis_asyncio_cluster.RedisCluster,
 )
-AsyncClientTypes = (redis_asyncio.Redis, redis_asyncio_cluster.RedisCluster)
+_ASYNC_CLIENTS = (redis_asyncio.Redis, redis_asyncio_cluster.RedisCluster)
 #: What a Redis client can raise: a connection problem, an error reply, a cluster problem.
-RedisFailures = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError)
+_FAILURES = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError)
 #: Those of them that a failover or a resharding causes, and that a moment later may not:
 #: retried for ``RETRY_FOR`` (an error reply such as WRONGTYPE or OOM is not).
-TransientFailures = (
+_TRANSIENT_FAILURES = (
     redis.exceptions.ConnectionError,  # BusyLoadingError, a Sentinel's "no master" too
     redis.exceptions.TimeoutError,
     redis.exceptions.ReadOnlyError,
@@ -246,7 +246,7 @@ def key_for(api_key: str) -> str:
     return f"{KEY_PREFIX}{{{api_key_fingerprint(api_key)}}}"
 
 
-def hash_tagged(key: str) -> str:
+def _hash_tagged(key: str) -> str:
     """``key`` if it already holds a Redis Cluster hash tag (``{...}``), else ``{key}``."""
     opening = key.find("{")
     closing = key.find("}", opening + 1)
@@ -348,7 +348,7 @@ class RedisRateLimiter:
         burst: int | None = None,
         margin: float | None = None,
     ) -> None:
-        if not isinstance(client, ClientTypes):
+        if not isinstance(client, _CLIENTS):
             raise TypeError(
                 "client must be a redis-py client (Redis, RedisCluster, a Sentinel's"
                 f" master_for(), or their redis.asyncio twins), not {type(client).__name__}"
@@ -358,7 +358,7 @@ class RedisRateLimiter:
         if local_share is not None and not 0 < local_share <= 1:
             raise ValueError(f"local_share must be in (0, 1], got {local_share!r}")
         self.limit = _limit_from(limit, requests=requests, per=per, burst=burst, margin=margin)
-        self.key = None if key is None else hash_tagged(key)
+        self.key = None if key is None else _hash_tagged(key)
         self._fingerprint: str | None = None
         self.on_unavailable = on_unavailable
         self.local_share = local_share
@@ -411,7 +411,7 @@ class RedisRateLimiter:
         """
         try:
             client = client_from_url(url)
-        except RedisFailures as exc:
+        except _FAILURES as exc:
             raise RateLimiterUnavailableError(
                 f"the shared rate limiter (Redis) is unavailable: {_describe(exc)}"
             ) from exc
@@ -553,8 +553,11 @@ class RedisRateLimiter:
         while True:
             try:
                 return await self._call(keys, args)
-            except RedisFailures as exc:
-                if not isinstance(exc, TransientFailures) or anyio.current_time() + wait > deadline:
+            except _FAILURES as exc:
+                if (
+                    not isinstance(exc, _TRANSIENT_FAILURES)
+                    or anyio.current_time() + wait > deadline
+                ):
                     self._note_unavailable(exc)
                     raise _UnavailableError(_describe(exc)) from exc
             await anyio.sleep(wait)
@@ -562,7 +565,7 @@ class RedisRateLimiter:
 
     async def _call(self, keys: list[str], args: list[Any]) -> Any:
         with anyio.fail_after(CALL_TIMEOUT):  # TimeoutError: an OSError, so transient
-            if isinstance(self._client, AsyncClientTypes):
+            if isinstance(self._client, _ASYNC_CLIENTS):
                 return await self._script(keys=keys, args=args)
             call: Callable[[], Any] = functools.partial(self._script, keys=keys, args=args)
             # A thread cannot be interrupted: on a timeout or a cancel, leave it behind.
@@ -583,7 +586,7 @@ class RedisRateLimiter:
     async def aclose(self) -> None:
         """Close the connections of a client made by ``from_url``."""
         for client in self._owned:
-            if isinstance(client, AsyncClientTypes):
+            if isinstance(client, _ASYNC_CLIENTS):
                 await client.aclose()
             else:
                 await anyio.to_thread.run_sync(client.close)

@@ -38,7 +38,6 @@ from helpcrunch_async.redis import (
     RateLimiterUnavailableError,
     RedisRateLimiter,
     client_from_url,
-    hash_tagged,
     key_for,
 )
 from tests.conftest import API_KEY, servers_or_skip, status_echo
@@ -108,9 +107,12 @@ def test_keys_of_different_api_keys_spread_across_slots():
     ("given", "expected"),
     [("t:1", "{t:1}"), ("app:{tenant}:rl", "app:{tenant}:rl"), ("a{}b", "{a{}b}")],
 )
-def test_a_given_key_gets_a_hash_tag_unless_it_has_one(given, expected):
+def test_a_given_key_gets_a_hash_tag_unless_it_has_one(redis_url, given, expected):
     """A key without a (non-empty) hash tag is wrapped in one, so its keys share a slot."""
-    assert expected == hash_tagged(given)
+    client = redis.Redis.from_url(redis_url)
+
+    assert expected == RedisRateLimiter(client, key=given).key
+    client.close()
 
 
 @pytest.mark.anyio
