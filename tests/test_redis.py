@@ -465,8 +465,21 @@ async def test_unreachable_redis_can_fall_back_to_a_reduced_local_rate(
 
 
 @pytest.mark.anyio
+async def test_a_fixed_local_share_is_kept(anyio_backend, caplog, no_retry):
+    """``local_share=`` fixes the fallback's share, whatever the fleet."""
+    caplog.set_level(logging.WARNING)
+    limiter = RedisRateLimiter.from_url(
+        "redis://127.0.0.1:9/0", key="share", on_unavailable="local", local_share=0.5
+    )
+
+    await limiter.acquire()
+
+    assert "falling back to a local limit of 60 per 60 s" in caplog.text
+
+
+@pytest.mark.anyio
 async def test_local_fallback_takes_one_over_the_fleet_and_waits_out_redis_grants(
-    anyio_backend, node, no_retry
+    anyio_backend, node, no_retry, caplog
 ):
     """The fallback's share is one over the fleet seen in Redis; it starts a window later."""
     limit = hc.RateLimit(requests=30, per=0.3, burst=9, margin=0.0)
@@ -475,16 +488,16 @@ async def test_local_fallback_takes_one_over_the_fleet_and_waits_out_redis_grant
         for _ in range(3)
     ]
     for limiter in fleet:
+        last_redis_grant_asked = anyio.current_time()
         await limiter.acquire()
     node.kill()
 
     await fleet[2].acquire()
 
     assert 3 == fleet[2].fleet_size
-    assert fleet[2]._fallback is not None
-    assert hc.RateLimit(requests=10, per=0.3, burst=3, margin=0.0) == fleet[2]._fallback.limit
-    assert fleet[2]._last_reply is not None
-    assert fleet[2]._last_reply + limit.window <= anyio.current_time()
+    assert 1 == fleet[2].local_grants
+    assert "falling back to a local limit of 10 per 0.3 s" in caplog.text
+    assert last_redis_grant_asked + limit.window <= anyio.current_time()
     for limiter in fleet:
         await limiter.aclose()
 
@@ -550,7 +563,7 @@ async def test_every_redis_error_is_unavailable_and_follows_on_unavailable(
     await falling_back.on_rate_limited(1.0)
 
     assert caught.value.__cause__ is error
-    assert falling_back._fallback is not None
+    assert 1 == falling_back.local_grants
     await failing.aclose()
     await falling_back.aclose()
 
