@@ -164,7 +164,7 @@ def single_redis() -> Iterator[RedisNode]:
 
 
 class Cluster:
-    """A running Redis Cluster of masters (no replicas) on loopback."""
+    """A running Redis Cluster on loopback: masters, and replicas if asked for."""
 
     def __init__(self, nodes: list[RedisNode]) -> None:
         self.nodes = nodes
@@ -175,8 +175,9 @@ class Cluster:
         return f"redis+cluster://127.0.0.1:{self.nodes[0].port}"
 
     def node_for(self, key: str) -> RedisNode:
-        """The node that serves ``key``'s hash slot."""
-        with self.nodes[0].client() as client:
+        """The node that serves ``key``'s hash slot (its master)."""
+        alive = next(node for node in self.nodes if node.process is not None)
+        with alive.client() as client:
             slot = int(client.execute_command("CLUSTER", "KEYSLOT", key))
             for start, end, primary, *_ in client.execute_command("CLUSTER", "SLOTS"):
                 if start <= slot <= end:
@@ -189,7 +190,11 @@ class Cluster:
 
         def healthy(node: RedisNode) -> bool:
             with node.client() as client:
-                return b"cluster_state:ok" in client.execute_command("CLUSTER", "INFO")
+                replication = client.info("replication")
+                in_sync = replication["role"] == "master" or (
+                    replication.get("master_link_status") == "up"
+                )
+                return in_sync and b"cluster_state:ok" in client.execute_command("CLUSTER", "INFO")
 
         for node in self.nodes:
             if node.process is not None:
@@ -197,12 +202,15 @@ class Cluster:
 
 
 @contextlib.contextmanager
-def redis_cluster(masters: int = 3) -> Iterator[Cluster]:
-    """Run a Redis Cluster of ``masters`` masters for the block (``redis-cli --cluster``)."""
+def redis_cluster(masters: int = 3, replicas: int = 0) -> Iterator[Cluster]:
+    """Run a Redis Cluster for the block (``redis-cli --cluster create``).
+
+    ``replicas`` per master: with one, killing a master makes its replica take over.
+    """
     cli = binary("redis-cli")
     binary("redis-server")
     with tempfile.TemporaryDirectory() as workdir, nodes_in(Path(workdir)) as nodes:
-        for _ in range(masters):
+        for _ in range(masters * (1 + replicas)):
             port = free_cluster_port()
             node = RedisNode(
                 Path(workdir),
@@ -216,6 +224,8 @@ def redis_cluster(masters: int = 3) -> Iterator[Cluster]:
                 # Slots of a dead node fail; the other nodes' slots go on being served.
                 "--cluster-require-full-coverage",
                 "no",
+                "--repl-diskless-sync-delay",
+                "0",
             )
             nodes.append(node)
             node.start()
@@ -226,7 +236,7 @@ def redis_cluster(masters: int = 3) -> Iterator[Cluster]:
                 "create",
                 *(f"127.0.0.1:{node.port}" for node in nodes),
                 "--cluster-replicas",
-                "0",
+                str(replicas),
                 "--cluster-yes",
             ],
             check=True,

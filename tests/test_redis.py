@@ -866,6 +866,37 @@ async def test_a_primary_crash_mid_run_keeps_the_limit_and_every_outcome(
     assert 0 < workers_saw(output, "Redis lost the schedule"), output
 
 
+@pytest.fixture
+def cluster_with_replicas() -> Iterator[Cluster]:
+    """Three masters with a replica each, of the test's own (a master gets killed)."""
+    from tests.redis_server import redis_cluster  # noqa: PLC0415 - fixture name clash
+
+    yield from servers_or_skip(redis_cluster(replicas=1))
+
+
+@pytest.mark.anyio
+@pytest.mark.emulator
+async def test_a_cluster_failover_mid_run_keeps_the_limit_and_every_outcome(
+    anyio_backend, cluster_with_replicas
+):
+    """The master of the key's slot dies; its replica takes over: never over the limit."""
+    cluster = cluster_with_replicas
+    async with serve(EmulatorConfig(chats=90, rate_limit=SERVER_LIMIT)) as emulator:
+        master = cluster.node_for(key_for(emulator.api_key))
+        output = await run_fleet(
+            anyio_backend,
+            cluster.url,
+            emulator,
+            count=90,
+            on_unavailable="local",
+            disrupt=master.kill,
+        )
+
+    assert_fleet_kept_the_limit(emulator, 90, output)
+    assert master is not cluster.node_for(key_for(emulator.api_key))
+    assert 0 < workers_saw(output, "Redis lost the schedule"), output
+
+
 @pytest.mark.anyio
 @pytest.mark.emulator
 async def test_a_cluster_node_killed_mid_run_keeps_the_limit_and_every_outcome(
