@@ -113,6 +113,13 @@ _CLIENTS = (
     redis_asyncio_cluster.RedisCluster,
 )
 _ASYNC_CLIENTS = (redis_asyncio.Redis, redis_asyncio_cluster.RedisCluster)
+#: The clients ``RedisRateLimiter`` takes (a Sentinel's ``master_for()`` is a ``Redis``).
+RedisClient = (
+    redis_sync.Redis
+    | redis_asyncio.Redis
+    | redis_cluster.RedisCluster
+    | redis_asyncio_cluster.RedisCluster
+)
 #: What a Redis client can raise: a connection problem, an error reply, a cluster problem.
 _FAILURES = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError)
 #: Those of them that a failover or a resharding causes, and that a moment later may not:
@@ -255,7 +262,7 @@ def _hash_tagged(key: str) -> str:
     return "{" + key + "}"
 
 
-def client_from_url(url: str) -> Any:
+def client_from_url(url: str) -> redis_sync.Redis | redis_cluster.RedisCluster:
     """A synchronous redis-py client for a URL (schemes: see the module's docstring).
 
     Raises:
@@ -337,7 +344,7 @@ class RedisRateLimiter:
 
     def __init__(
         self,
-        client: Any,
+        client: RedisClient,
         *,
         limit: RateLimit | None = None,
         key: str | None = None,
@@ -355,15 +362,21 @@ class RedisRateLimiter:
             )
         if on_unavailable not in ("fail", "local"):
             raise ValueError(f"on_unavailable must be 'fail' or 'local', got {on_unavailable!r}")
-        if local_share is not None and not 0 < local_share <= 1:
-            raise ValueError(f"local_share must be in (0, 1], got {local_share!r}")
+        share: object = local_share  # checked as what a caller may really pass
+        if share is not None and (
+            isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1
+        ):
+            raise ValueError(f"local_share must be a number in (0, 1], got {share!r}")
+        given_key: object = key
+        if given_key is not None and (not isinstance(given_key, str) or not given_key):
+            raise ValueError("key must be a non-empty string")
         self.limit = _limit_from(limit, requests=requests, per=per, burst=burst, margin=margin)
         self.key = None if key is None else _hash_tagged(key)
         self._fingerprint: str | None = None
         self.on_unavailable = on_unavailable
         self.local_share = local_share
         self._client = client
-        self._owned: list[Any] = []
+        self._owned: list[RedisClient] = []
         self._script: Script | AsyncScript = client.register_script(_SCRIPT)
         self._queue = anyio.Lock()
         self._member = secrets.token_hex(8)

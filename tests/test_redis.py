@@ -152,6 +152,9 @@ def test_loose_numbers_still_work_with_a_deprecation_warning(redis_url):
         ({"on_unavailable": "ignore"}, ValueError),
         ({"local_share": 0}, ValueError),
         ({"local_share": 1.5}, ValueError),
+        ({"local_share": True}, ValueError),
+        ({"local_share": "half"}, ValueError),
+        ({"key": ""}, ValueError),
         ({"limit": "120/60"}, TypeError),
     ],
 )
@@ -161,7 +164,7 @@ def test_bad_settings(redis_url, kwargs, exc):
     with pytest.raises(exc):
         RedisRateLimiter(client, **kwargs)
     with pytest.raises(TypeError, match="redis-py client"):
-        RedisRateLimiter("redis://nope")
+        RedisRateLimiter("redis://nope")  # type: ignore[arg-type]
     client.close()
 
 
@@ -204,6 +207,7 @@ def test_an_unreachable_cluster_is_unavailable_at_construction(no_retry):
 def test_plain_urls_carry_auth_tls_and_database():
     """``redis://``/``rediss://`` are redis-py's: user, password, TLS and database kept."""
     client = client_from_url("rediss://ann:s3cret@db.example:6380/2")
+    assert isinstance(client, redis.Redis)
     kwargs = client.connection_pool.connection_kwargs
 
     assert ("ann", "s3cret", 2, 6380) == (
@@ -219,6 +223,7 @@ def test_plain_urls_carry_auth_tls_and_database():
 def test_sentinel_url_names_the_sentinels_the_service_and_the_primarys_auth():
     """``redis+sentinel://u:p@h1:1,h2:2/service/db`` names sentinels, service, db and auth."""
     client = client_from_url("rediss+sentinel://ann:s%40cret@10.0.0.1:26379,[::1]:26380/svc/3")
+    assert isinstance(client, redis.Redis)
     pool = client.connection_pool
 
     assert isinstance(pool, redis.sentinel.SentinelConnectionPool)
