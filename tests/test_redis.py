@@ -574,6 +574,43 @@ async def test_every_redis_error_is_unavailable_and_follows_on_unavailable(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("error", "calls"),
+    [
+        (redis.exceptions.ConnectionError("Connection refused"), 3),
+        (redis.exceptions.ReadOnlyError("READONLY"), 3),
+        (redis.exceptions.ResponseError("WRONGTYPE"), 1),
+    ],
+    ids=["connection", "readonly", "wrongtype"],
+)
+async def test_a_passing_failure_is_retried_a_lasting_one_is_not(
+    anyio_backend, redis_url, monkeypatch, error, calls
+):
+    """A failover's errors are retried for a moment (then all is well); WRONGTYPE is not."""
+    limiter = RedisRateLimiter.from_url(redis_url, key="retry")
+    real_call = limiter._call
+    attempts: list[int] = []
+
+    async def flaky(*args: Any) -> Any:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise error
+        return await real_call(*args)
+
+    monkeypatch.setattr(limiter, "_call", flaky)
+
+    if calls == 1:
+        with pytest.raises(RateLimiterUnavailableError):
+            await limiter.acquire()
+    else:
+        await limiter.acquire()
+
+    assert calls == len(attempts)
+    assert 0 == limiter.local_grants
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
 async def test_a_redis_that_never_answers_is_unavailable(
     anyio_backend, redis_url, monkeypatch, no_retry
 ):
