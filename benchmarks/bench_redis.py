@@ -22,9 +22,11 @@ from _common import heading, row
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 from helpcrunch_async.emulator import EmulatorConfig, ServerLimit, serve
-from tests.redis_server import redis_cluster, redis_sentinel, redis_server
+from tests.redis_server import redis_cluster, redis_sentinel, redis_server, single_redis
 
 REQUESTS, PER, UPDATES = 40, 2.0, 200
+#: Restart trials: three processes, a Redis restarted empty a third of the way through.
+TRIALS, TRIAL_UPDATES = 6, 60
 FLEET = Path(__file__).parent.parent / "examples" / "fleet_redis.py"
 
 
@@ -42,27 +44,52 @@ def topology(name: str) -> Iterator[str]:
             yield sentinel.url
 
 
+def fleet_command(url: str, processes: int, updates: int) -> list[str]:
+    return [
+        sys.executable,
+        str(FLEET),
+        "--redis-url",
+        url,
+        "--processes",
+        str(processes),
+        "--first-id",
+        "5215700",
+        "--count",
+        str(updates),
+        "--rate",
+        f"{REQUESTS}/{PER:g}",
+    ]
+
+
+def emulator_env(emulator) -> dict[str, str]:
+    return os.environ | {
+        "HELPCRUNCH_API_KEY": emulator.api_key,
+        "HELPCRUNCH_BASE_URL": emulator.base_url,
+    }
+
+
+async def restart_trial() -> dict[str, int]:
+    """One run of three processes during which Redis restarts empty; the server's counts."""
+    config = EmulatorConfig(chats=TRIAL_UPDATES, rate_limit=ServerLimit(REQUESTS, PER))
+    with single_redis() as node:
+        async with serve(config) as emulator:
+            async with await anyio.open_process(
+                fleet_command(node.url, 3, TRIAL_UPDATES), env=emulator_env(emulator)
+            ) as fleet:
+                # The emulator runs in this event loop and has no hook: poll its counter.
+                while emulator.stats()["requests"] < TRIAL_UPDATES // 3:  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+                node.kill()
+                node.start()
+                await fleet.wait()
+            return emulator.stats()
+
+
 async def one_run(name: str, url: str, processes: int) -> None:
     config = EmulatorConfig(chats=UPDATES, rate_limit=ServerLimit(REQUESTS, PER))
     async with serve(config) as emulator:
-        env = os.environ | {
-            "HELPCRUNCH_API_KEY": emulator.api_key,
-            "HELPCRUNCH_BASE_URL": emulator.base_url,
-        }
-        command = [
-            sys.executable,
-            str(FLEET),
-            "--redis-url",
-            url,
-            "--processes",
-            str(processes),
-            "--first-id",
-            "5215700",
-            "--count",
-            str(UPDATES),
-            "--rate",
-            f"{REQUESTS}/{PER:g}",
-        ]
+        env = emulator_env(emulator)
+        command = fleet_command(url, processes, UPDATES)
         started = time.perf_counter()
         changes: list[float] = []  # when the server's request count changed
 
@@ -111,6 +138,20 @@ async def main() -> None:
         with topology(name) as url:
             for processes in (1, 3):
                 await one_run(name, url, processes)
+
+    heading(
+        f"Redis restarted empty a third of the way through {TRIAL_UPDATES} updates"
+        f" by 3 processes ({TRIALS} trials, {REQUESTS} per {PER:g} s)"
+    )
+    row("trials", "over the limit", "busiest window", "429s")
+    row(*["---"] * 4)
+    results = [await restart_trial() for _ in range(TRIALS)]
+    row(
+        TRIALS,
+        sum(r["max_in_window"] > REQUESTS for r in results),
+        f"{max(r['max_in_window'] for r in results)}/{REQUESTS}",
+        sum(r["rejected"] for r in results),
+    )
 
 
 if __name__ == "__main__":
