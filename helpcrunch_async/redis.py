@@ -579,7 +579,15 @@ class RedisRateLimiter:
     async def _call(self, keys: list[str], args: list[Any]) -> Any:
         with anyio.fail_after(CALL_TIMEOUT):  # TimeoutError: an OSError, so transient
             if isinstance(self._client, _ASYNC_CLIENTS):
-                return await self._script(keys=keys, args=args)
+                try:
+                    return await self._script(keys=keys, args=args)
+                except RuntimeError as exc:
+                    if "no running event loop" not in str(exc):  # what asyncio says under trio
+                        raise
+                    raise RuntimeError(
+                        "a redis.asyncio client works under asyncio only; under trio pass"
+                        " redis.Redis or redis.cluster.RedisCluster"
+                    ) from exc
             call: Callable[[], Any] = functools.partial(self._script, keys=keys, args=args)
             # A thread cannot be interrupted: on a timeout or a cancel, leave it behind.
             return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)

@@ -310,6 +310,17 @@ async def test_asyncio_redis_client_is_used_directly(redis_url, flush):
     await client.aclose()
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_an_asyncio_client_under_trio_says_so(anyio_backend, redis_url):
+    """A redis.asyncio client cannot run under trio: a clear RuntimeError, not asyncio's."""
+    client = redis.asyncio.Redis.from_url(redis_url)
+    limiter = RedisRateLimiter(client, key="t:trio")
+
+    with pytest.raises(RuntimeError, match="asyncio only"):
+        await limiter.acquire()
+
+
 def differential_events(seed: int) -> list[tuple[float, str, float | None]]:
     """A random run: acquires, 429s with and without Retry-After, at increasing times."""
     rng = random.Random(seed)  # noqa: S311 - test data, not secrets
