@@ -55,6 +55,7 @@ FAST = hc.RateLimit(requests=1000, per=1.0)
 
 @pytest.fixture
 def flush(redis_url: str) -> Iterator[redis.Redis]:
+    """A client of the session's Redis, emptied first."""
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     yield client
@@ -360,6 +361,7 @@ async def test_lua_script_decides_exactly_as_the_local_gcra(anyio_backend, redis
 
 
 async def three_grants(limiter: RedisRateLimiter) -> None:
+    """Take the burst of three at once (at t=1000 on the script's clock)."""
     for _ in range(3):
         assert 0.0 == await limiter._run("acquire", -1.0, now=1000.0)
 
@@ -795,6 +797,7 @@ def workers_saw(output: str, pattern: str) -> int:
 def assert_fleet_kept_the_limit(
     emulator: Emulator, count: int, output: str, processes: int = 3
 ) -> None:
+    """Every worker succeeded, every chat closed, no 429, no window over the limit."""
     stats = emulator.stats()
     assert f"{processes} processes done, 0 with failures" in output
     assert 0 == stats["rejected"]
