@@ -6,6 +6,7 @@ Example:
     ...     chat = await client.chats.update_status(5215752, hc.ChatStatus.CLOSED)
 """
 
+from .__version__ import __version__ as __version__
 from ._bulk import BulkResult, ChatOutcome, OutcomeStream, Progress
 from ._chats import Chats
 from ._client import ClientStats, HelpCrunch
@@ -16,18 +17,19 @@ from ._errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ClientClosedError,
     ErrorDetail,
     HelpCrunchError,
+    LimiterTimeoutError,
     NotFoundError,
     RateLimitError,
+    RateLimiterUnavailableError,
     ResponseValidationError,
     ServerError,
 )
 from ._journal import Journal
 from ._limiter import RateLimiter, TokenBucketLimiter
 from ._models import Agent, Chat, ChatStatus, Customer, Department, Filter, Message
-
-__version__ = "0.1.0"
 
 __all__ = [
     "APIConnectionError",
@@ -41,6 +43,7 @@ __all__ = [
     "ChatOutcome",
     "ChatStatus",
     "Chats",
+    "ClientClosedError",
     "ClientStats",
     "Customer",
     "Department",
@@ -49,6 +52,7 @@ __all__ = [
     "HelpCrunch",
     "HelpCrunchError",
     "Journal",
+    "LimiterTimeoutError",
     "Message",
     "NotFoundError",
     "OutcomeStream",
@@ -56,8 +60,17 @@ __all__ = [
     "RateLimit",
     "RateLimitError",
     "RateLimiter",
+    "RateLimiterUnavailableError",
     "ResponseValidationError",
     "Retry",
     "ServerError",
     "TokenBucketLimiter",
 ]
+"""Every public name, sorted; ``tests/test_exported_members.py`` checks it."""
+
+# Tracebacks and reprs show the public path (helpcrunch_async.NotFoundError), as httpx does.
+for _name in __all__:
+    _member = globals()[_name]
+    if getattr(_member, "__module__", "").startswith("helpcrunch_async."):
+        _member.__module__ = __name__
+del _name, _member
