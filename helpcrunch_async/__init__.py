@@ -6,10 +6,12 @@ Example:
     ...     chat = await client.chats.update_status(5215752, hc.ChatStatus.CLOSED)
 """
 
+from ._agents import Agents
 from ._bulk import BulkResult, ChatOutcome, OutcomeStream, Progress
 from ._chats import Chats
 from ._client import ClientStats, HelpCrunch
 from ._config import RateLimit, Retry
+from ._departments import Departments
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -22,10 +24,12 @@ from ._errors import (
     RateLimitError,
     ResponseValidationError,
     ServerError,
+    WebhookVerificationError,
 )
 from ._journal import Journal
 from ._limiter import RateLimiter, TokenBucketLimiter
-from ._models import Agent, Chat, ChatStatus, Customer, Department, Filter, Message
+from ._messages import Messages
+from ._models import Agent, AgentRole, Chat, ChatStatus, Customer, Department, Filter, Message
 
 __version__ = "0.1.0"
 
@@ -34,6 +38,8 @@ __all__ = [
     "APIError",
     "APITimeoutError",
     "Agent",
+    "AgentRole",
+    "Agents",
     "AuthenticationError",
     "BadRequestError",
     "BulkResult",
@@ -44,12 +50,14 @@ __all__ = [
     "ClientStats",
     "Customer",
     "Department",
+    "Departments",
     "ErrorDetail",
     "Filter",
     "HelpCrunch",
     "HelpCrunchError",
     "Journal",
     "Message",
+    "Messages",
     "NotFoundError",
     "OutcomeStream",
     "Progress",
@@ -60,4 +68,5 @@ __all__ = [
     "Retry",
     "ServerError",
     "TokenBucketLimiter",
+    "WebhookVerificationError",
 ]

@@ -12,6 +12,7 @@ import anyio
 import attrs
 import httpx
 
+from ._agents import Agents
 from ._chats import Chats
 from ._config import (
     DEFAULT_BASE_URL,
@@ -21,6 +22,7 @@ from ._config import (
     RateLimit,
     Retry,
 )
+from ._departments import Departments
 from ._errors import (
     RateLimitError,
     ResponseValidationError,
@@ -28,6 +30,7 @@ from ._errors import (
     error_from_transport,
 )
 from ._limiter import RateLimiter, TokenBucketLimiter, api_key_fingerprint
+from ._messages import Messages
 from ._retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -199,6 +202,9 @@ class HelpCrunch:
         self._counts = {"requests": 0, "retries": 0, "rate_limited": 0}
         self._limiter_wait = 0.0
         self.chats = Chats(self)
+        self.messages = Messages(self)
+        self.agents = Agents(self)
+        self.departments = Departments(self)
 
     def __repr__(self) -> str:
         return f"HelpCrunch(base_url={self.base_url!r}, rate_limit={self.limiter!r})"

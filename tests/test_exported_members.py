@@ -11,6 +11,8 @@ EXPECTED = [
     "APIError",
     "APITimeoutError",
     "Agent",
+    "AgentRole",
+    "Agents",
     "AuthenticationError",
     "BadRequestError",
     "BulkResult",
@@ -21,12 +23,14 @@ EXPECTED = [
     "ClientStats",
     "Customer",
     "Department",
+    "Departments",
     "ErrorDetail",
     "Filter",
     "HelpCrunch",
     "HelpCrunchError",
     "Journal",
     "Message",
+    "Messages",
     "NotFoundError",
     "OutcomeStream",
     "Progress",
@@ -37,6 +41,7 @@ EXPECTED = [
     "Retry",
     "ServerError",
     "TokenBucketLimiter",
+    "WebhookVerificationError",
 ]
 
 
