@@ -1,17 +1,25 @@
-"""The emulator's HTTP surface: a Starlette app speaking HelpCrunch's chats API."""
+"""The emulator's HTTP surface: a Starlette app speaking HelpCrunch's chats API and more.
+
+A handler refuses a request by raising ``_Refusal`` (a Starlette ``HTTPException`` holding
+the error answer), from however deep it finds the problem; one exception handler sends it.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ._state import STATUSES, EmulatorConfig, EmulatorState
+from ._webhooks import WebhookSender, message_event, webhook_chat
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -136,75 +144,100 @@ def _truncating(send: Send) -> Send:
     return wrapped
 
 
+class _Refusal(HTTPException):
+    """An API error answer, raised from any depth of a handler; ``_refused`` renders it."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+async def _refused(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, _Refusal)  # noqa: S101 - registered for this class only
+    return exc.response
+
+
 class _Handlers:
     """The endpoints; one instance per app, holding its config and state."""
 
-    def __init__(self, config: EmulatorConfig, state: EmulatorState) -> None:
+    def __init__(
+        self, config: EmulatorConfig, state: EmulatorState, webhooks: WebhookSender | None
+    ) -> None:
         self.config = config
         self.state = state
+        self.webhooks = webhooks
 
-    async def body_of(self, request: Request) -> dict[str, Any] | Response:
+    def refuse(self, status: int, code: str, message: str | None = None) -> _Refusal:
+        return _Refusal(_error(self.config, status, code, message))
+
+    def announce(self, event: str, data: dict[str, Any]) -> None:
+        if self.webhooks is not None:
+            self.webhooks.emit(event, data)
+
+    async def body_of(self, request: Request) -> dict[str, Any]:
         try:
             body = json.loads(await request.body())
         except ValueError:
-            return _error(self.config, 400, "invalid_request", "Body is not valid JSON")
+            raise self.refuse(400, "invalid_request", "Body is not valid JSON") from None
         if not isinstance(body, dict):
-            return _error(self.config, 400, "invalid_request", "Body must be a JSON object")
+            raise self.refuse(400, "invalid_request", "Body must be a JSON object")
         return body
 
-    def find(self, raw: object) -> dict[str, Any] | Response:
+    def find(self, raw: object) -> dict[str, Any]:
         if isinstance(raw, bool) or not isinstance(raw, int):
-            return _error(self.config, 400, "id", "id must be an integer")
+            raise self.refuse(400, "id", "id must be an integer")
         chat = self.state.chats.get(raw)
         if chat is None:
-            return _error(self.config, 404, "chat_not_found")
+            raise self.refuse(404, "chat_not_found")
         return chat
 
     def ok(self, chat: dict[str, Any], status: int = 200) -> Response:
         return JSONResponse(_render(self.config, chat), status_code=status)
 
-    async def update(self, request: Request, field: str, apply: Any) -> Response:
+    async def update(
+        self, request: Request, field: str, apply: Callable[[dict[str, Any], object], list[str]]
+    ) -> Response:
         body = await self.body_of(request)
-        if isinstance(body, Response):
-            return body
         chat = self.find(body.get("id"))
-        if isinstance(chat, Response):
-            return chat
         if field not in body:
-            return _error(self.config, 400, field, f"{field} is required")
-        problem = apply(chat, body[field])
-        return problem if isinstance(problem, Response) else self.ok(chat)
+            raise self.refuse(400, field, f"{field} is required")
+        for event in apply(chat, body[field]):
+            self.announce(event, webhook_chat(chat))
+        return self.ok(chat)
 
-    def set_status(self, chat: dict[str, Any], value: object) -> Response | None:
+    def set_status(self, chat: dict[str, Any], value: object) -> list[str]:
         if not isinstance(value, str) or value not in _ACCEPTED[self.config.payload_style]:
-            return _error(self.config, 400, "invalid_chat_value")
+            raise self.refuse(400, "invalid_chat_value")
         chat["status"] = _canonical_status(value)
         closed = chat["status"] == "closed"
         chat["closedAt"] = int(time.time()) if closed else None
         chat["closedBy"] = "agent" if closed else None
-        return None
+        return ["chat.status_updated", "chat.closed"] if closed else ["chat.status_updated"]
 
-    def set_assignee(self, chat: dict[str, Any], value: object) -> Response | None:
-        agent = next((a for a in self.state.agents if a["id"] == value), None)
+    def set_assignee(self, chat: dict[str, Any], value: object) -> list[str]:
+        agent = self.agent(value)
         if value is not None and agent is None:
-            return _error(self.config, 400, "assignee", "Agent not found")
+            raise self.refuse(400, "assignee", "Agent not found")
         chat["assignee"] = agent
-        return None
+        return ["chat.assigned"]
 
-    def set_department(self, chat: dict[str, Any], value: object) -> Response | None:
+    def set_department(self, chat: dict[str, Any], value: object) -> list[str]:
         department = next((d for d in self.state.departments if d["id"] == value), None)
         if department is None:
-            return _error(self.config, 400, "department", "Department not found")
+            raise self.refuse(400, "department", "Department not found")
         chat["department"] = department
-        return None
+        return []  # HelpCrunch documents no webhook for a department change
 
-    def set_snooze(self, chat: dict[str, Any], value: object) -> Response | None:
+    def set_snooze(self, chat: dict[str, Any], value: object) -> list[str]:
         if isinstance(value, str) and value.isdigit():
             value = int(value)  # one doc version sends the number as a string
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            return _error(self.config, 400, "snoozedUntil", "snoozedUntil must be a timestamp")
+            raise self.refuse(400, "snoozedUntil", "snoozedUntil must be a timestamp")
         chat["snoozedUntil"] = value
-        return None
+        return ["chat.unsnoozed" if value is None else "chat.snoozed"]
+
+    def agent(self, value: object) -> dict[str, Any] | None:
+        return next((a for a in self.state.agents if a["id"] == value), None)
 
     async def put_status(self, request: Request) -> Response:
         return await self.update(request, "status", self.set_status)
@@ -219,72 +252,64 @@ class _Handlers:
         return await self.update(request, "snoozedUntil", self.set_snooze)
 
     async def get_chat(self, request: Request) -> Response:
-        chat = self.find(int(request.path_params["chat_id"]))
-        return chat if isinstance(chat, Response) else self.ok(chat)
+        return self.ok(self.find(int(request.path_params["chat_id"])))
 
     def page(self, items: list[dict[str, Any]], offset: int, limit: int) -> Response:
         chunk = [_render(self.config, c) for c in items[offset : offset + limit]]
         return JSONResponse({"data": chunk, "meta": {"total": len(items)}})
 
-    def paging(self, source: Any) -> tuple[int, int] | Response:
+    def paging(self, source: Any) -> tuple[int, int]:
         try:
             offset = int(source.get("offset", 0))
             limit = int(source.get("limit", 100))
         except (TypeError, ValueError):
-            return _error(self.config, 400, "invalid_request", "offset and limit must be integers")
+            raise self.refuse(400, "invalid_request", "offset and limit must be integers") from None
         if offset < 0 or not 1 <= limit <= 100:
-            return _error(self.config, 400, "limit", "limit must be between 1 and 100")
+            raise self.refuse(400, "limit", "limit must be between 1 and 100")
         return offset, limit
 
-    def sorted_chats(self, items: list[dict[str, Any]], sort: object, order: object) -> Any:
+    def sorted_chats(
+        self, items: list[dict[str, Any]], sort: object, order: object
+    ) -> list[dict[str, Any]]:
         if sort is None:
             return items
         field = str(sort).removeprefix("chats.")
         if field not in _SORTS or order not in (None, "asc", "desc"):
-            return _error(self.config, 400, "sort", f"cannot sort by {sort!r} {order!r}")
+            raise self.refuse(400, "sort", f"cannot sort by {sort!r} {order!r}")
         return sorted(items, key=lambda c: c.get(field) or 0, reverse=order == "desc")
 
     async def list_chats(self, request: Request) -> Response:
         bounds = self.paging(request.query_params)
-        if isinstance(bounds, Response):
-            return bounds
         items = self.sorted_chats(
             list(self.state.chats.values()),
             request.query_params.get("sort"),
             request.query_params.get("order"),
         )
-        return items if isinstance(items, Response) else self.page(items, *bounds)
+        return self.page(items, *bounds)
 
     async def search(self, request: Request) -> Response:
         body = await self.body_of(request)
-        if isinstance(body, Response):
-            return body
         bounds = self.paging(body)
-        if isinstance(bounds, Response):
-            return bounds
         filters = body.get("filter")
         if not isinstance(filters, list) or not filters:
-            return _error(self.config, 400, "filter", "filter must be a non-empty list")
+            raise self.refuse(400, "filter", "filter must be a non-empty list")
         tests = []
         for i, f in enumerate(filters):
             if not isinstance(f, dict) or f.get("operator") not in _OPERATORS:
-                return _error(self.config, 400, f"filter[{i}].operator", "unknown operator")
+                raise self.refuse(400, f"filter[{i}].operator", "unknown operator")
             path = str(f.get("field", "")).split(".")
             if path[0] != "chats" and path[0] != "customer":
-                return _error(self.config, 400, f"filter[{i}].field", "unknown field")
+                raise self.refuse(400, f"filter[{i}].field", "unknown field")
             tests.append((path, f["operator"], f.get("value")))
         combine = any if body.get("comparison") == "OR" else all
         matched = [c for c in self.state.chats.values() if combine(_match(c, *t) for t in tests)]
-        items = self.sorted_chats(matched, body.get("sort"), body.get("order"))
-        return items if isinstance(items, Response) else self.page(items, *bounds)
+        return self.page(self.sorted_chats(matched, body.get("sort"), body.get("order")), *bounds)
 
     async def create_chat(self, request: Request) -> Response:
         body = await self.body_of(request)
-        if isinstance(body, Response):
-            return body
         for field in ("customer", "application"):
             if isinstance(body.get(field), bool) or not isinstance(body.get(field), int):
-                return _error(self.config, 400, field, f"{field} is required")
+                raise self.refuse(400, field, f"{field} is required")
         with self.state.lock:
             chat_id = self.state.next_id
             self.state.next_id += 1
@@ -295,19 +320,13 @@ class _Handlers:
         self.state.chats[chat_id] = chat
         for field, setter in (("assignee", self.set_assignee), ("department", self.set_department)):
             if body.get(field) is not None:
-                problem = setter(chat, body[field])
-                if problem is not None:
-                    return problem
+                setter(chat, body[field])
+        self.announce("chat.new", webhook_chat(chat))
         return self.ok(chat, 201)
 
     async def messages(self, request: Request) -> Response:
         chat = self.find(int(request.path_params["chat_id"]))
-        if isinstance(chat, Response):
-            return chat
-        bounds = self.paging(request.query_params)
-        if isinstance(bounds, Response):
-            return bounds
-        offset, limit = bounds
+        offset, limit = self.paging(request.query_params)
         items = [
             {
                 "id": chat["id"] * 10 + i,
@@ -317,14 +336,84 @@ class _Handlers:
             }
             for i in range(4)
         ]
+        items += [_public_message(m) for m in self.state.messages.get(chat["id"], [])]
         return JSONResponse({"data": items[offset : offset + limit], "total": len(items)})
+
+    async def post_message(self, request: Request) -> Response:
+        body = await self.body_of(request)
+        chat_id = body.get("chat")
+        if isinstance(chat_id, bool) or not isinstance(chat_id, int):
+            raise self.refuse(400, "invalid_chat_value", "Invalid chat ID")
+        chat = self.find(chat_id)
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise self.refuse(400, "text", "text is required")
+        kind = body.get("type", "message")
+        if kind not in ("message", "private"):
+            raise self.refuse(400, "type", "type must be message or private")
+        agent = None
+        if body.get("agent") is not None:
+            agent = self.agent(body["agent"])
+            if agent is None:
+                raise self.refuse(404, "entity_not_found", "Agent not found")
+        message = self.state.add_message(chat, text, agent, private=kind == "private")
+        if "markdownText" in body:
+            message["markdownText"] = body["markdownText"]
+        if kind == "private":
+            event = "message.private"
+        else:
+            event = "message.chat.agent" if agent else "message.chat.customer"
+        self.announce(event, message_event(chat, message))
+        shown = _public_message(message)
+        return JSONResponse({"data": shown} if self.config.payload_style == "legacy" else shown)
+
+    async def list_agents(self, request: Request) -> Response:
+        offset, limit = self.paging(request.query_params)
+        agents = self.state.agents
+        return JSONResponse(
+            {"data": agents[offset : offset + limit], "meta": {"total": len(agents)}}
+        )
+
+    def department(self, department: dict[str, Any]) -> dict[str, Any]:
+        members = self.state.department_agents.get(department["id"], [])
+        return {**department, "agents": [a for a in self.state.agents if a["id"] in members]}
+
+    async def list_departments(self, _: Request) -> Response:
+        items = [self.department(d) for d in self.state.departments]
+        # The docs' versions show the bare list and the usual envelope.
+        return JSONResponse(items if self.config.payload_style == "legacy" else {"data": items})
+
+    async def get_department(self, request: Request) -> Response:
+        wanted = int(request.path_params["department_id"])
+        found = next((d for d in self.state.departments if d["id"] == wanted), None)
+        if found is None:
+            raise self.refuse(404, "entity_not_found", "Department not found")
+        return JSONResponse(self.department(found))
+
+
+def _public_message(message: dict[str, Any]) -> dict[str, Any]:
+    """A posted message as the REST API shows it (``from``, the agent's id, no internals)."""
+    agent = message["agent"]
+    return {
+        "id": message["id"],
+        "text": message["text"],
+        "from": "agent" if agent else "customer",
+        "type": message["type"],
+        "agent": agent["id"] if agent else None,
+        "createdAt": message["createdAt"],
+    }
 
 
 def create_app(config: EmulatorConfig | None = None) -> tuple[ASGIApp, EmulatorState]:
-    """Build the emulator's ASGI app and the state it serves."""
+    """Build the emulator's ASGI app and the state it serves.
+
+    With ``config.webhook_url``, the app's lifespan runs the webhook sender: serve it with
+    lifespan on (``serve()`` and ``run()`` do).
+    """
     config = EmulatorConfig() if config is None else config
     state = EmulatorState(config)
-    handlers = _Handlers(config, state)
+    webhooks = None if config.webhook_url is None else WebhookSender(config)
+    handlers = _Handlers(config, state, webhooks)
     routes = [
         Route("/v1/chats/status", handlers.put_status, methods=["PUT"]),
         Route("/v1/chats/assignee", handlers.put_assignee, methods=["PUT"]),
@@ -335,8 +424,24 @@ def create_app(config: EmulatorConfig | None = None) -> tuple[ASGIApp, EmulatorS
         Route("/v1/chats", handlers.create_chat, methods=["POST"]),
         Route("/v1/chats/{chat_id:int}", handlers.get_chat, methods=["GET"]),
         Route("/v1/chats/{chat_id:int}/messages", handlers.messages, methods=["GET"]),
+        Route("/v1/messages", handlers.post_message, methods=["POST"]),
+        Route("/v1/agents", handlers.list_agents, methods=["GET"]),
+        Route("/v1/departments", handlers.list_departments, methods=["GET"]),
+        Route("/v1/departments/{department_id:int}", handlers.get_department, methods=["GET"]),
     ]
-    return _Faults(Starlette(routes=routes), state), state
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if webhooks is None:
+            yield
+            return
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(webhooks.run)
+            yield
+            tasks.cancel_scope.cancel()
+
+    app = Starlette(routes=routes, exception_handlers={_Refusal: _refused}, lifespan=lifespan)
+    return _Faults(app, state), state
 
 
 def _match(chat: dict[str, Any], path: list[str], operator: str, value: Any) -> bool:
