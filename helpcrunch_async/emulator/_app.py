@@ -413,6 +413,7 @@ def create_app(config: EmulatorConfig | None = None) -> tuple[ASGIApp, EmulatorS
     config = EmulatorConfig() if config is None else config
     state = EmulatorState(config)
     webhooks = None if config.webhook_url is None else WebhookSender(config)
+    state.webhooks = webhooks
     handlers = _Handlers(config, state, webhooks)
     routes = [
         Route("/v1/chats/status", handlers.put_status, methods=["PUT"]),

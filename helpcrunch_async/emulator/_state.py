@@ -6,11 +6,14 @@ import random
 import threading
 import time
 from collections import deque
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
 from .._config import non_negative, positive, positive_int
+
+if TYPE_CHECKING:
+    from ._webhooks import WebhookSender
 
 __all__ = ["EmulatorConfig", "EmulatorState", "Faults", "ServerLimit"]
 
@@ -150,6 +153,8 @@ class EmulatorState:
         #: Messages posted through the API, by chat id (the seeded history is generated).
         self.messages: dict[int, list[dict[str, Any]]] = {}
         self.next_message_id = 10**10
+        #: The webhook sender (its counters: delivered, given_up, dropped), when configured.
+        self.webhooks: WebhookSender | None = None
         for i in range(config.chats):
             self.chats[self.FIRST_ID + i] = self.seed_chat(self.FIRST_ID + i, now)
         self.next_id = self.FIRST_ID + config.chats

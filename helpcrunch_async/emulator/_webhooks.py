@@ -21,6 +21,8 @@ import tenacity
 from .._webhooks import SIGNATURE_HEADER, sign
 
 if TYPE_CHECKING:
+    from anyio.streams.memory import MemoryObjectSendStream
+
     from ._state import EmulatorConfig
 
 __all__ = ["WebhookSender", "message_event", "webhook_chat"]
@@ -89,13 +91,18 @@ class WebhookSender:
         self._key = config.webhook_signing_key
         self.attempts = config.webhook_attempts
         self.backoff = config.webhook_backoff
-        self._send, self._receive = anyio.create_memory_object_stream[dict[str, Any]](QUEUE_SIZE)
+        # Made by run(), so that no stream outlives the loop it was used in.
+        self._send: MemoryObjectSendStream[dict[str, Any]] | None = None
         #: Deliveries answered 2xx, events given up on after every attempt, events dropped
         #: because the queue was full.
         self.delivered = self.given_up = self.dropped = 0
 
     def emit(self, event: str, data: dict[str, Any]) -> None:
-        """Queue one event; never waits. ``data`` is copied: the chat will change again."""
+        """Queue one event; never waits. ``data`` is copied: the chat will change again.
+
+        An event is dropped (and counted) when the queue is full, or when ``run()`` is not
+        running (an app served without its lifespan).
+        """
         envelope = {
             "id": str(uuid.uuid4()),
             "event": event,
@@ -103,21 +110,30 @@ class WebhookSender:
             "createdAt": int(time.time()),
         }
         try:
-            self._send.send_nowait(envelope)
-        except anyio.WouldBlock:
-            self.dropped += 1
-            logger.warning("webhook queue full: %s dropped", event)
+            if self._send is not None:
+                self._send.send_nowait(envelope)
+                return
+        except (anyio.WouldBlock, anyio.ClosedResourceError):
+            pass
+        self.dropped += 1
+        logger.warning("webhook %s dropped: the queue is full or the sender is not running", event)
 
     async def run(self) -> None:
         """Deliver queued events until cancelled."""
-        async with (
-            httpx.AsyncClient(timeout=DELIVERY_TIMEOUT) as http,
-            anyio.create_task_group() as tasks,
-            self._receive,
-        ):
-            async for envelope in self._receive:
-                if not await self._deliver(http, envelope, 1) and self.attempts > 1:
-                    tasks.start_soon(self._redeliver, http, envelope)
+        send, receive = anyio.create_memory_object_stream[dict[str, Any]](QUEUE_SIZE)
+        self._send = send
+        try:
+            async with (
+                httpx.AsyncClient(timeout=DELIVERY_TIMEOUT) as http,
+                anyio.create_task_group() as tasks,
+                send,
+                receive,
+            ):
+                async for envelope in receive:
+                    if not await self._deliver(http, envelope, 1) and self.attempts > 1:
+                        tasks.start_soon(self._redeliver, http, envelope)
+        finally:
+            self._send = None
 
     async def _deliver(
         self, http: httpx.AsyncClient, envelope: dict[str, Any], attempt: int
