@@ -40,6 +40,17 @@ _ACCEPTED = {
     "legacy": (set(STATUSES) - {"on-hold"}) | {"on hold"},
 }
 _TIMESTAMPS = ("closedAt", "createdAt", "lastMessageAt", "lastCustomerMessageAt", "snoozedUntil")
+#: What a seeded chat has from its made-up past, and a created one does not have yet.
+_HISTORY = (
+    "assignee",
+    "department",
+    "rating",
+    "lastMessageText",
+    "lastMessageId",
+    "lastMessageAt",
+    "lastCustomerMessageAt",
+    "lastCommunicatedAgentId",
+)
 _SORTS = {"createdAt", "lastCustomerMessageAt", "lastMessageAt", "closedAt"}
 _OPERATORS = {"=", "!=", ">", "<", ">=", "<=", "~", "!~"}
 
@@ -316,6 +327,8 @@ class _Handlers:
         now = int(time.time())
         chat = self.state.seed_chat(chat_id, now)
         chat.update(status="new", createdAt=now, customer={"id": body["customer"]}, agents=[])
+        # A new chat has no history: nothing of the seeded dice's conversation applies to it.
+        chat.update(dict.fromkeys(_HISTORY))
         chat["applicationId"] = body["application"]
         self.state.chats[chat_id] = chat
         for field, setter in (("assignee", self.set_assignee), ("department", self.set_department)):
