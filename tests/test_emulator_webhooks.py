@@ -8,8 +8,10 @@ from datetime import datetime, timedelta, timezone
 import anyio
 import httpx
 import pytest
+from click.testing import CliRunner
 
 import helpcrunch_async as hc
+from helpcrunch_async._cli._commands import cli
 from helpcrunch_async.emulator import EmulatorConfig, create_app, serve
 from helpcrunch_async.webhooks import ChatEventData, MessageEventData
 from tests.webhook_receiver import WAIT_TIMEOUT, webhook_receiver
@@ -200,3 +202,18 @@ def test_webhook_settings_are_validated_and_the_key_hidden():
         EmulatorConfig(webhook_signing_key=" ")
     with pytest.raises(ValueError):
         EmulatorConfig(webhook_attempts=0)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--webhook-url", "ftp://127.0.0.1/hooks"], "webhook_url"),
+        (["--webhook-url", "http://127.0.0.1:9/hooks", "--webhook-signing-key", " "], "key"),
+    ],
+)
+def test_cli_emulator_refuses_bad_webhook_settings(args, message):
+    """`helpcrunch emulator` reports bad webhook options as usage errors, key unechoed."""
+    result = CliRunner().invoke(cli, ["emulator", *args])
+
+    assert 2 == result.exit_code
+    assert message in result.output
