@@ -99,7 +99,8 @@ def _by_id_or_object(cls: Any, what: str) -> Any:
 
     def convert(value: Any) -> Any:
         if isinstance(value, int | str) and not isinstance(value, bool):
-            return None if _int(value) is None else cls(id=_int(value))
+            found = _int(value)
+            return None if found is None else cls(id=found)
         return nested(value)
 
     return convert

@@ -217,3 +217,54 @@ def test_cli_emulator_refuses_bad_webhook_settings(args, message):
 
     assert 2 == result.exit_code
     assert message in result.output
+
+
+async def test_emulator_message_and_department_refusals():
+    """Bad message bodies and unknown departments get the documented refusals."""
+    app, state = create_app(EmulatorConfig(chats=2, rate_limit=None))
+    headers = {"Authorization": "Bearer emulator-key"}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://emu/v1") as http:
+        answers = [
+            await http.post("/messages", json=body, headers=headers)
+            for body in (
+                {"chat": "x", "text": "hi"},
+                {"chat": FIRST, "text": ""},
+                {"chat": FIRST, "text": "hi", "type": "email"},
+                {"chat": FIRST, "text": "hi", "agent": 99},
+            )
+        ]
+        department = await http.get("/departments/2", headers=headers)
+        missing = await http.get("/departments/99", headers=headers)
+
+    assert [
+        (400, "invalid_chat_value"),
+        (400, "text"),
+        (400, "type"),
+        (404, "entity_not_found"),
+    ] == [(a.status_code, a.json()["errors"][0]["code"]) for a in answers]
+    assert {} == state.messages
+    assert ("Billing", [1, 4, 5]) == (
+        department.json()["name"],
+        [a["id"] for a in department.json()["agents"]],
+    )
+    assert (404, "Department not found") == (
+        missing.status_code,
+        missing.json()["errors"][0]["message"],
+    )
+
+
+async def test_events_are_dropped_and_counted_when_the_sender_is_not_running():
+    """Served without its lifespan, the app still answers; its events are dropped, counted."""
+    app, state = create_app(config("http://127.0.0.1:9/hooks"))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://emu/v1") as http:
+        answer = await http.put(
+            "/chats/status",
+            json={"id": FIRST, "status": "closed"},
+            headers={"Authorization": "Bearer emulator-key"},
+        )
+
+    assert 200 == answer.status_code
+    assert state.webhooks is not None
+    assert (2, 0) == (state.webhooks.dropped, state.webhooks.delivered)

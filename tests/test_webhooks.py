@@ -605,3 +605,58 @@ def test_endpoint_hides_its_key_and_checks_its_arguments():
         WebhookEndpoint(Recorder(), signing_key=KEY, deduplicator=set())  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         WebhookEndpoint(Recorder(), signing_key=KEY, max_body_size=MAX_BODY_SIZE + 1)
+
+
+def test_sign_and_parse_refuse_non_text_arguments():
+    """sign() wants bytes; a signature that is not a str is a caller error."""
+    with pytest.raises(TypeError):
+        sign("text", KEY)  # type: ignore[arg-type]
+    body, signature = signed(envelope("chat.new", CHAT_DATA))
+    with pytest.raises(TypeError):
+        parse_event(body, signature.encode(), signing_key=KEY)  # type: ignore[arg-type]
+
+
+def test_dedup_repr_shows_its_settings_and_size():
+    """repr says how much it holds."""
+    dedup = EventDeduplicator(max_events=5, ttl=60)
+    dedup.claim("a")
+
+    assert "EventDeduplicator(max_events=5, ttl=60.0, held=1)" == repr(dedup)
+
+
+@pytest.mark.anyio
+async def test_endpoint_refuses_a_declared_oversize_body_unread(anyio_backend):
+    """A Content-Length over the cap is refused before the body is read."""
+    recorder = Recorder()
+    endpoint = WebhookEndpoint(recorder, signing_key=KEY, max_body_size=10)
+    async with endpoint_client(endpoint) as client:
+        response = await client.post(
+            "/hook", content=b"x" * 11, headers={"content-length": "11", SIGNATURE_HEADER: "0"}
+        )
+
+    assert 413 == response.status_code
+
+
+@pytest.mark.anyio
+async def test_endpoint_served_alone_completes_its_lifespan(anyio_backend):
+    """Served as the whole app, the endpoint answers the lifespan protocol."""
+    incoming = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    sent: list[str] = []
+
+    async def receive():
+        return next(incoming)
+
+    async def send(message):
+        sent.append(message["type"])
+
+    await WebhookEndpoint(Recorder(), signing_key=KEY)({"type": "lifespan"}, receive, send)
+
+    assert ["lifespan.startup.complete", "lifespan.shutdown.complete"] == sent
+
+
+def test_endpoint_checks_its_body_cap():
+    """max_body_size is an int within (0, MAX_BODY_SIZE]."""
+    with pytest.raises(TypeError):
+        WebhookEndpoint(Recorder(), signing_key=KEY, max_body_size=1.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        WebhookEndpoint(Recorder(), signing_key=KEY, max_body_size=0)
