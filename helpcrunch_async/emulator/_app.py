@@ -18,22 +18,16 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ._front import FrontDoor, error_response
 from ._state import STATUSES, EmulatorConfig, EmulatorState
 from ._webhooks import WebhookSender, message_event, webhook_chat
 
 if TYPE_CHECKING:
     from starlette.requests import Request
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+    from starlette.types import ASGIApp
 
-__all__ = ["DroppedConnectionError", "create_app"]
+__all__ = ["create_app"]
 
-# Older-style code -> (newer-style code, message).
-_CODES = {
-    "invalid_token": ("unauthorized", "Invalid token"),
-    "chat_not_found": ("not_found", "Chat not found"),
-    "too_many_requests": ("too_many_requests", "You have exceeded your requests limit"),
-    "invalid_chat_value": ("status", "status value is invalid"),
-}
 _ACCEPTED = {
     "spec": set(STATUSES),
     # The legacy server spells on-hold with a space and takes no other spelling of it.
@@ -55,21 +49,6 @@ _SORTS = {"createdAt", "lastCustomerMessageAt", "lastMessageAt", "closedAt"}
 _OPERATORS = {"=", "!=", ">", "<", ">=", "<=", "~", "!~"}
 
 
-class DroppedConnectionError(Exception):
-    """Raised inside the app to make the server cut a connection (a fault, on purpose)."""
-
-
-def _error(config: EmulatorConfig, status: int, code: str, message: str | None = None) -> Response:
-    newer, default = _CODES.get(code, (code, code))
-    text = message or default
-    if config.error_style == "newer":
-        entries = [{"code": "invalid_request", "message": "Invalid request"}]
-        entries.append({"code": newer, "message": text})
-    else:
-        entries = [{"code": code, "message": text}]
-    return JSONResponse({"errors": entries}, status_code=status)
-
-
 def _render(config: EmulatorConfig, chat: dict[str, Any]) -> dict[str, Any]:
     if config.payload_style == "spec":
         return chat
@@ -85,74 +64,6 @@ def _render(config: EmulatorConfig, chat: dict[str, Any]) -> dict[str, Any]:
 
 def _canonical_status(value: str) -> str:
     return "on-hold" if value in ("on hold", "onhold") else value
-
-
-class _Faults:
-    """ASGI middleware: latency, auth, the rate limit, then the injected faults."""
-
-    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
-        self.app = app
-        self.state = state
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        state, config = self.state, self.state.config
-        faults = config.faults
-        if faults.latency or faults.jitter:
-            await anyio.sleep(faults.latency + state.random.random() * faults.jitter)
-        headers = dict(scope["headers"])
-        if headers.get(b"authorization", b"") != f"Bearer {config.api_key}".encode():
-            await _error(config, 401, "invalid_token")(scope, receive, send)
-            return
-        if not state.admit(time.monotonic()):
-            await _error(config, 429, "too_many_requests")(scope, receive, send)
-            return
-        dice = state.random.random()
-        if dice < faults.server_errors:
-            status = state.random.choice((500, 502, 503))
-            await Response("<html>upstream failure</html>", status, media_type="text/html")(
-                scope, receive, send
-            )
-            return
-        dice -= faults.server_errors
-        if dice < faults.dropped:
-            await self.app(scope, receive, _dropping(send))
-            return
-        dice -= faults.dropped
-        if dice < faults.truncated:
-            await self.app(scope, receive, _truncating(send))
-            return
-        await self.app(scope, receive, send)
-
-
-def _dropping(send: Send) -> Send:
-    """Send the headers, then cut the connection: the work is done, the answer is lost."""
-
-    async def wrapped(message: Message) -> None:
-        if message["type"] == "http.response.body":
-            raise DroppedConnectionError
-        await send(message)
-
-    return wrapped
-
-
-def _truncating(send: Send) -> Send:
-    """Answer with the body cut in half (and a Content-Length that matches the cut)."""
-    start: dict[str, Any] = {}
-
-    async def wrapped(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            start.update(message)
-            return
-        body = message.get("body", b"")[: len(message.get("body", b"")) // 2]
-        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({**start, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    return wrapped
 
 
 class _Refusal(HTTPException):
@@ -179,7 +90,7 @@ class _Handlers:
         self.webhooks = webhooks
 
     def refuse(self, status: int, code: str, message: str | None = None) -> _Refusal:
-        return _Refusal(_error(self.config, status, code, message))
+        return _Refusal(error_response(self.config, status, code, message))
 
     def announce(self, event: str, data: dict[str, Any]) -> None:
         if self.webhooks is not None:
@@ -455,7 +366,7 @@ def create_app(config: EmulatorConfig | None = None) -> tuple[ASGIApp, EmulatorS
             tasks.cancel_scope.cancel()
 
     app = Starlette(routes=routes, exception_handlers={_Refusal: _refused}, lifespan=lifespan)
-    return _Faults(app, state), state
+    return FrontDoor(app, state), state
 
 
 def _match(chat: dict[str, Any], path: list[str], operator: str, value: Any) -> bool:

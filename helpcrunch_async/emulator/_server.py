@@ -12,7 +12,8 @@ import anyio
 import attrs
 import uvicorn
 
-from ._app import DroppedConnectionError, create_app
+from ._app import create_app
+from ._front import DroppedConnectionError
 from ._state import EmulatorConfig, EmulatorState
 
 if TYPE_CHECKING:
