@@ -98,6 +98,9 @@ class WebhookEndpoint:
                 await send({"type": "lifespan.startup.complete"})
             await send({"type": "lifespan.shutdown.complete"})
             return
+        if scope["type"] == "websocket":  # webhooks are plain POSTs
+            await send({"type": "websocket.close", "code": 1008})
+            return
         status, text = await self._answer(scope, receive)
         headers = {"Allow": "POST"} if status == 405 else None  # noqa: PLR2004
         await self._response(text, status_code=status, headers=headers)(scope, receive, send)
@@ -116,7 +119,7 @@ class WebhookEndpoint:
         return bytes(body)
 
     async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, str]:
-        if scope["type"] != "http" or scope["method"] != "POST":
+        if scope["method"] != "POST":
             return 405, "Method Not Allowed"
         body = await self._read(scope, receive)
         if body is None:

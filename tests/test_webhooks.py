@@ -660,3 +660,19 @@ def test_endpoint_checks_its_body_cap():
         WebhookEndpoint(Recorder(), signing_key=KEY, max_body_size=1.5)  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         WebhookEndpoint(Recorder(), signing_key=KEY, max_body_size=0)
+
+
+@pytest.mark.anyio
+async def test_endpoint_closes_websockets(anyio_backend):
+    """A websocket connection is closed at once: webhooks are POSTs."""
+    sent: list[dict[str, Any]] = []
+
+    async def receive():
+        return {"type": "websocket.connect"}
+
+    async def send(message):
+        sent.append(message)
+
+    await WebhookEndpoint(Recorder(), signing_key=KEY)({"type": "websocket"}, receive, send)
+
+    assert [{"type": "websocket.close", "code": 1008}] == sent
