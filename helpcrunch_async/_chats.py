@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from ._bulk import BulkResult, OutcomeStream, Progress
+from ._config import require_int
 from ._errors import BadRequestError, ResponseValidationError
 from ._journal import Journal
 from ._models import ON_HOLD_SPELLINGS, Chat, ChatStatus, Filter, Message, validate_chat_id
@@ -31,9 +32,7 @@ T = TypeVar("T")
 
 
 def _page_size(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"page_size must be an int, not {type(value).__name__}")
-    if not 1 <= value <= MAX_PAGE_SIZE:
+    if not 1 <= require_int(value, "page_size") <= MAX_PAGE_SIZE:
         raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {value!r}")
     return value
 
@@ -295,10 +294,7 @@ class Chats:
         status = ChatStatus.parse(status)
         if concurrency is None:
             concurrency = self._client.max_connections
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
-            raise TypeError(f"concurrency must be an int, not {type(concurrency).__name__}")
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+        require_int(concurrency, "concurrency", minimum=1)
         if isinstance(chat_ids, str | bytes) or not isinstance(chat_ids, Iterable | AsyncIterable):
             raise TypeError(f"chat_ids must be an iterable of ints, not {type(chat_ids).__name__}")
         if journal is not None and not isinstance(journal, Journal):

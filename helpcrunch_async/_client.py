@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import logging
-import os
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -14,7 +11,6 @@ import httpx
 
 from ._chats import Chats
 from ._config import (
-    DEFAULT_BASE_URL,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
@@ -23,12 +19,22 @@ from ._config import (
 )
 from ._errors import (
     RateLimitError,
-    ResponseValidationError,
+    decode_json,
     error_from_response,
     error_from_transport,
 )
-from ._limiter import RateLimiter, TokenBucketLimiter, api_key_fingerprint
+from ._limiter import RateLimiter, api_key_fingerprint
 from ._retry import RetryPolicy
+from ._settings import (
+    Secret,
+    resolve_api_key,
+    resolve_base_url,
+    resolve_limiter,
+    validate_http_client,
+    validate_max_connections,
+    validate_retry,
+    validate_timeout,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Mapping
@@ -73,59 +79,6 @@ class _BearerAuth(httpx.Auth):
         yield request
 
 
-def _resolve_api_key(api_key: str | None) -> str:
-    if api_key is None:
-        api_key = os.environ.get("HELPCRUNCH_API_KEY")
-    if api_key is None:
-        raise ValueError("no API key: pass api_key=... or set HELPCRUNCH_API_KEY")
-    if not isinstance(api_key, str):
-        raise TypeError(f"api_key must be a str, not {type(api_key).__name__}")
-    if not api_key:
-        raise ValueError("the API key is empty: pass api_key=... or set HELPCRUNCH_API_KEY")
-    if any(ch.isspace() for ch in api_key):
-        # HelpCrunch wants the key exactly; the key itself is never echoed.
-        raise ValueError("the API key contains whitespace; paste it exactly, with no spaces")
-    return api_key
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _resolve_base_url(base_url: str | None) -> str:
-    if base_url is None:
-        base_url = os.environ.get("HELPCRUNCH_BASE_URL") or DEFAULT_BASE_URL
-    if not isinstance(base_url, str):
-        raise TypeError(f"base_url must be a str, not {type(base_url).__name__}")
-    try:
-        url = httpx.URL(base_url)
-    except httpx.InvalidURL as exc:
-        raise ValueError(f"base_url is not a valid URL: {base_url!r}") from exc
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
-    if url.scheme == "http" and not _is_loopback(url.host):
-        raise ValueError(
-            f"base_url {base_url!r} uses plain http; only https is allowed, "
-            "except for loopback hosts (the emulator, tests)"
-        )
-    return base_url.rstrip("/")
-
-
-def _resolve_limiter(rate_limit: RateLimit | RateLimiter | None) -> RateLimiter | None:
-    if rate_limit is None or isinstance(rate_limit, RateLimiter):
-        return rate_limit
-    if isinstance(rate_limit, RateLimit):
-        return TokenBucketLimiter(rate_limit)
-    raise TypeError(
-        f"rate_limit must be a RateLimit, a RateLimiter or None, not {type(rate_limit).__name__}"
-    )
-
-
 class HelpCrunch:
     """An async client for the HelpCrunch REST API.
 
@@ -168,23 +121,24 @@ class HelpCrunch:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        key = _resolve_api_key(api_key)
-        self._auth = _BearerAuth(key)
-        self.base_url = _resolve_base_url(base_url)
-        self.limiter = _resolve_limiter(rate_limit)
-        scope = getattr(self.limiter, "scope", None)
-        if callable(scope):
-            scope(api_key_fingerprint(key))
-        self._retry = RetryPolicy(Retry() if retry is None else retry, max_retries)
-        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
-            raise TypeError(f"max_connections must be an int, not {type(max_connections).__name__}")
-        if max_connections < 1:
-            raise ValueError(f"max_connections must be >= 1, got {max_connections!r}")
-        self.max_connections = max_connections
-        self._slots = anyio.CapacityLimiter(max_connections)
+        # The bare key must be no local of this frame when a bad argument raises below.
+        given = Secret(api_key)
+        del api_key
+        self._key = resolve_api_key(given)
+        self._auth = _BearerAuth(self._key.reveal())
+        self.base_url = resolve_base_url(base_url)
+        self.limiter = resolve_limiter(rate_limit)
+        self._retry = RetryPolicy(validate_retry(retry), max_retries)
+        max_connections = validate_max_connections(max_connections)
         # Per request, so it applies to the caller's http_client too. The pool never makes a
         # caller wait: the slots admit no more requests than the pool has connections.
-        self._timeout = httpx.Timeout(timeout, pool=None)
+        self._timeout = httpx.Timeout(validate_timeout(timeout), pool=None)
+        http_client = validate_http_client(http_client)
+        scope = getattr(self.limiter, "scope", None)
+        if callable(scope):
+            scope(api_key_fingerprint(self._key.reveal()))
+        self.max_connections = max_connections
+        self._slots = anyio.CapacityLimiter(max_connections)
         if http_client is None:
             self._http = httpx.AsyncClient(
                 limits=httpx.Limits(
@@ -279,28 +233,16 @@ class HelpCrunch:
                     timeout=self._timeout,
                 )
             except httpx.TransportError as exc:
-                raise error_from_transport(exc) from exc
+                raise error_from_transport(exc, secret=self._key.reveal()) from exc
         logger.debug("%s %s -> %d", method, response.url.path, response.status_code)
         if response.is_success:
-            return _decode(response)
-        error = error_from_response(response)
+            return decode_json(response.content) if response.content else None
+        error = error_from_response(response, secret=self._key.reveal())
         if isinstance(error, RateLimitError):
             self._counts["rate_limited"] += 1
             if self.limiter is not None:
                 await self.limiter.on_rate_limited(error.retry_after)
         raise error
-
-
-def _decode(response: httpx.Response) -> Any:
-    if not response.content:
-        return None
-    try:
-        return json.loads(response.content)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise ResponseValidationError(
-            f"HTTP {response.status_code} answer is not JSON: {response.text[:200]!r}",
-            retryable=True,
-        ) from exc
 
 
 def _user_agent() -> str:

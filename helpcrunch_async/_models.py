@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from ._config import is_int
 from ._errors import ResponseValidationError
 
 __all__ = ["Agent", "Chat", "ChatStatus", "Customer", "Department", "Filter", "Message"]
@@ -93,7 +94,7 @@ ON_HOLD_SPELLINGS = ("on-hold", "on hold", "onhold")
 
 def validate_chat_id(chat_id: object, *, name: str = "chat_id") -> int:
     """Return ``chat_id`` if it is a positive 64-bit int; else a ``TypeError``/``ValueError``."""
-    if isinstance(chat_id, bool) or not isinstance(chat_id, int):
+    if not is_int(chat_id):
         raise TypeError(f"{name} must be an int, not {type(chat_id).__name__}: {chat_id!r}")
     if not 0 < chat_id <= MAX_ID:
         raise ValueError(f"{name} must be a positive 64-bit integer, got {chat_id!r}")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 import tenacity
 
+from ._config import require_int
 from ._errors import (
     APIConnectionError,
     HelpCrunchError,
@@ -49,12 +50,8 @@ class RetryPolicy:
     """Runs one call's attempts: how many, how long to wait between them, and what to retry."""
 
     def __init__(self, retry: Retry, max_retries: int) -> None:
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int):
-            raise TypeError(f"max_retries must be an int, not {type(max_retries).__name__}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries!r}")
         self.retry = retry
-        self.max_retries = max_retries
+        self.max_retries = require_int(max_retries, "max_retries", minimum=0)
         self._backoff = tenacity.wait_random_exponential(
             multiplier=retry.backoff, max=retry.backoff_max
         )
