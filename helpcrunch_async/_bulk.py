@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
+from ._config import is_int
 from ._errors import AuthenticationError, HelpCrunchError
 from ._models import Chat, ChatStatus, validate_chat_id
 
@@ -149,8 +150,13 @@ class OutcomeStream:
         if self._tg is not None:
             raise RuntimeError("an OutcomeStream can be entered only once")
         if self._journal is not None:
-            self._already_done = self._journal.done(self._status.value)
+            # Locked and repaired before it is read, so no other run appends in between.
             self._journal.open()
+            try:
+                self._already_done = self._journal.done(self._status.value)
+            except BaseException:
+                self._journal.close()
+                raise
         if isinstance(self._ids, AsyncIterable):
             self._async = aiter(self._ids)
         else:
@@ -261,5 +267,17 @@ class OutcomeStream:
                 else:
                     outcome = ChatOutcome(chat_id, chat=chat)
             if self._journal is not None:
-                self._journal.record(outcome, self._status.value)
+                self._journal.record(
+                    _journal_id(outcome.chat_id),
+                    self._status.value,
+                    ok=outcome.ok,
+                    error=None
+                    if outcome.error is None
+                    else f"{type(outcome.error).__name__}: {outcome.error}",
+                )
             await send.send(outcome)
+
+
+def _journal_id(chat_id: Any) -> int | str:
+    """An id as the journal records it: a valid one as is, anything else as its repr."""
+    return chat_id if is_int(chat_id) else repr(chat_id)

@@ -11,6 +11,7 @@ from ._config import require_int
 from ._errors import BadRequestError, ResponseValidationError
 from ._journal import Journal
 from ._models import ON_HOLD_SPELLINGS, Chat, ChatStatus, Filter, Message, validate_chat_id
+from ._settings import validate_callback
 
 if TYPE_CHECKING:
     import os
@@ -297,6 +298,7 @@ class Chats:
         require_int(concurrency, "concurrency", minimum=1)
         if isinstance(chat_ids, str | bytes) or not isinstance(chat_ids, Iterable | AsyncIterable):
             raise TypeError(f"chat_ids must be an iterable of ints, not {type(chat_ids).__name__}")
+        validate_callback(on_progress, "on_progress")
         if journal is not None and not isinstance(journal, Journal):
             journal = Journal(journal)
         return OutcomeStream(

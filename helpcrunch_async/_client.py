@@ -155,7 +155,9 @@ class HelpCrunch:
         self.chats = Chats(self)
 
     def __repr__(self) -> str:
-        return f"HelpCrunch(base_url={self.base_url!r}, rate_limit={self.limiter!r})"
+        # getattr: a traceback rendered with locals shows a half-built client too.
+        base_url, limiter = getattr(self, "base_url", None), getattr(self, "limiter", None)
+        return f"HelpCrunch(base_url={base_url!r}, rate_limit={limiter!r})"
 
     async def __aenter__(self) -> HelpCrunch:
         return self

@@ -101,7 +101,7 @@ def _is_loopback(host: str) -> bool:
 
 def _has_userinfo(base_url: str) -> bool:
     """Whether the URL's authority part holds a user name or password."""
-    authority = base_url.partition("://")[2] if "://" in base_url else base_url
+    authority = base_url.split("//", 1)[1] if "//" in base_url else base_url
     return "@" in authority.partition("/")[0]
 
 

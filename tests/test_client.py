@@ -103,6 +103,114 @@ def test_repr_shows_no_key():
     assert "api.helpcrunch.com" in repr(client)
 
 
+def rendered_with_locals(exc: BaseException) -> str:
+    """The traceback as rich, ``pytest -l`` and friends show it: with every frame's locals."""
+    return "".join(traceback.TracebackException.from_exception(exc, capture_locals=True).format())
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"timeout": "30"},
+        {"retry": 5},
+        {"max_connections": 0},
+        {"base_url": "ftp://x/v1"},
+        {"rate_limit": "fast"},
+        {"http_client": object()},
+    ],
+)
+def test_key_absent_from_traceback_locals_of_a_failing_constructor(kwargs):
+    """A bad argument's traceback, rendered with locals, never shows the key."""
+    with pytest.raises((TypeError, ValueError)) as info:
+        hc.HelpCrunch(API_KEY, **kwargs)
+
+    rendered = rendered_with_locals(info.value)
+    assert "api_key" not in rendered or API_KEY not in rendered
+    assert API_KEY not in rendered
+    assert "<redacted>" in rendered  # the locals were captured, the key shown as such
+
+
+@pytest.mark.parametrize(
+    ("before", "after"), [("", "\x00"), ("\x1b[2J", ""), ("", "\x7f"), ("", "\u00e9")]
+)
+def test_key_with_control_or_non_ascii_characters_is_refused_without_echo(before, after):
+    """NUL, ESC, DEL or non-ASCII in the key: a ValueError that repeats no part of it."""
+    with pytest.raises(ValueError, match="control or non-ASCII") as info:
+        hc.HelpCrunch(before + API_KEY + after)  # no local of this test holds the key
+
+    assert API_KEY not in str(info.value)
+    assert API_KEY not in rendered_with_locals(info.value)
+
+
+def test_key_from_environment_is_checked_without_echo(monkeypatch):
+    """A bad key from HELPCRUNCH_API_KEY is refused the same way."""
+    monkeypatch.setenv("HELPCRUNCH_API_KEY", API_KEY + "\x1b")
+
+    with pytest.raises(ValueError) as info:
+        hc.HelpCrunch()
+
+    assert API_KEY not in rendered_with_locals(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        ("https://user:hunter2@api.helpcrunch.com/v1", "user name or password"),
+        ("https://hunter2@api.helpcrunch.com/v1", "user name or password"),
+        ("//user:hunter2@api.helpcrunch.com/v1", "user name or password"),
+        ("https://api.helpcrunch.com/v1?x=1", "query or fragment"),
+        ("https://api.helpcrunch.com/v1?", "query or fragment"),
+        ("https://api.helpcrunch.com/v1#top", "query or fragment"),
+        ("https://api.helpcrunch.com:99999/v1", "invalid port"),
+        ("https://api.helpcrunch.com:0/v1", "invalid port"),
+        ("https://api.helpcrunch.com:x/v1", "not a valid URL"),
+    ],
+)
+def test_base_url_with_userinfo_query_fragment_or_bad_port_is_refused(url, match):
+    """Each is a clear ValueError at construction; a password is never echoed."""
+    with pytest.raises(ValueError, match=match) as info:
+        hc.HelpCrunch(API_KEY, base_url=url)
+
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc"),
+    [
+        ({"timeout": "30"}, TypeError),
+        ({"timeout": None}, TypeError),
+        ({"timeout": True}, TypeError),
+        ({"timeout": 0}, ValueError),
+        ({"timeout": float("nan")}, ValueError),
+        ({"timeout": float("inf")}, ValueError),
+        ({"retry": 5}, TypeError),
+        ({"retry": {"backoff": 0}}, TypeError),
+        ({"http_client": object()}, TypeError),
+        ({"base_url": 42}, TypeError),
+    ],
+)
+def test_constructor_arguments_are_validated_at_construction(kwargs, exc):
+    """A wrong type or value fails at once, not at the first request."""
+    with pytest.raises(exc):
+        hc.HelpCrunch(API_KEY, **kwargs)
+
+
+def test_sync_http_client_is_refused():
+    """An httpx.Client (not async) is a TypeError naming what is needed."""
+    with httpx.Client() as sync, pytest.raises(TypeError, match="AsyncClient"):
+        hc.HelpCrunch(API_KEY, http_client=sync)  # type: ignore[arg-type]
+
+
+async def test_non_callable_on_progress_fails_before_sending(client, api):
+    """on_progress that cannot be called is a TypeError before any request."""
+    route = api.put("/chats/status").mock(side_effect=status_echo)
+
+    with pytest.raises(TypeError, match="on_progress"):
+        await client.chats.bulk_update_status([1], "closed", on_progress="print")
+
+    assert 0 == route.call_count
+
+
 # --- update_status -----------------------------------------------------------------------
 
 
