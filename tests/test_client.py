@@ -431,3 +431,45 @@ async def test_key_absent_from_real_socket_debug_logs(make_client, caplog):
     assert API_KEY not in caplog.text
     assert API_KEY not in "".join(traceback.format_exception(info.value))
     await client.aclose()
+
+
+def echo_authorization(request: httpx.Request) -> httpx.Response:
+    """A misbehaving proxy: its error page quotes the request's Authorization header."""
+    header = request.headers["Authorization"]
+    return httpx.Response(
+        502,
+        headers={"X-Seen-Authorization": header},
+        text=f"<html><pre>upstream failed for {header}</pre></html>",
+    )
+
+
+async def test_key_echoed_by_a_proxy_is_redacted_in_errors_and_journal(make_client, api, tmp_path):
+    """The echoed key appears in no error text, header, excerpt or journal line."""
+    api.put("/chats/status").mock(side_effect=echo_authorization)
+    journal = tmp_path / "j.jsonl"
+
+    async with make_client(max_retries=0) as client:
+        result = await client.chats.bulk_update_status([1, 2], "closed", journal=journal)
+
+    error = result.failed[1]
+    assert isinstance(error, hc.ServerError)
+    shown = [str(error), repr(error), error.body_excerpt, repr(error.headers)]
+    assert "<redacted>" in error.body_excerpt
+    assert all(API_KEY not in text for text in shown)
+    assert API_KEY not in journal.read_text()
+
+
+async def test_deeply_nested_answer_is_a_validation_error(client, api):
+    """A 2xx nested 100,000 deep is a ResponseValidationError, not a RecursionError."""
+    api.get("/chats/1").respond(200, content=b"[" * 100_000 + b"]" * 100_000)
+
+    with pytest.raises(hc.ResponseValidationError, match="nested deeper"):
+        await client.chats.get(1)
+
+
+async def test_answer_with_a_huge_timestamp_exponent_is_refused_at_once(client, api):
+    """A timestamp of "1e999999999" is refused, never made into a billion-digit integer."""
+    api.get("/chats/1").respond(200, json=chat_payload(1, closedAt="1e999999999"))
+
+    with pytest.raises(hc.ResponseValidationError, match=r"chat\.closedAt"):
+        await client.chats.get(1)
