@@ -96,7 +96,8 @@ class Journal:
                 torn last line, or in use by another run.
         """
         if self._fd is not None:
-            return
+            # Two runs writing through one object would also share (and close) one file.
+            raise ValueError(f"journal {self.path} is in use by another run of this process")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -255,6 +255,37 @@ async def test_locked_journal_stops_a_bulk_run_before_sending(client, api, tmp_p
     assert 0 == route.call_count
 
 
+@pytest.mark.anyio
+async def test_one_journal_object_serves_one_run_at_a_time(client, api, tmp_path):
+    """The same Journal given to a second run while the first is open is refused."""
+    api.put("/chats/status").mock(side_effect=status_echo)
+    journal = hc.Journal(tmp_path / "j.jsonl")
+
+    async with client.chats.stream_update_status([1], "closed", journal=journal) as outcomes:
+        with pytest.raises(ValueError, match="in use"):
+            await client.chats.bulk_update_status([2], "closed", journal=journal)
+        assert [1] == [outcome.chat_id async for outcome in outcomes]
+
+    assert {1} == journal.done("closed")
+
+
+@needs_posix
+def test_cli_refuses_a_journal_that_is_no_file_before_sending(tmp_path):
+    """`helpcrunch chats set-status --journal <fifo>`: a usage error, no traceback, no hang."""
+    from click.testing import CliRunner  # noqa: PLC0415 - the CLI's extra is optional
+
+    from helpcrunch_async._cli._commands import cli  # noqa: PLC0415
+
+    env = {"HELPCRUNCH_API_KEY": "k", "HELPCRUNCH_BASE_URL": "http://127.0.0.1:9/v1"}
+    result = CliRunner().invoke(
+        cli, ["chats", "set-status", "closed", "1", "--journal", str(_fifo(tmp_path))], env=env
+    )
+
+    assert 2 == result.exit_code
+    assert "not a regular file" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
 # --- paths that are no regular file -------------------------------------------------------
 
 
