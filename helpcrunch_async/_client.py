@@ -235,11 +235,11 @@ class HelpCrunch:
                     timeout=self._timeout,
                 )
             except httpx.TransportError as exc:
-                raise error_from_transport(exc, secret=self._key.reveal()) from exc
+                raise error_from_transport(exc, secret=self._key) from exc
         logger.debug("%s %s -> %d", method, response.url.path, response.status_code)
         if response.is_success:
             return decode_json(response.content) if response.content else None
-        error = error_from_response(response, secret=self._key.reveal())
+        error = error_from_response(response, secret=self._key)
         if isinstance(error, RateLimitError):
             self._counts["rate_limited"] += 1
             if self.limiter is not None:

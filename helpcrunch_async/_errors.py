@@ -39,6 +39,8 @@ import httpx
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from ._settings import Secret
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -216,46 +218,49 @@ _MAX_RETRY_AFTER_LENGTH = 64
 REDACTED = "<redacted>"
 
 
-def redact(text: str, secret: str | None) -> str:
+def redact(text: str, secret: Secret[str] | None) -> str:
     """``text`` with every occurrence of ``secret`` (as is, JSON- or URL-escaped) redacted.
 
     Applied to every server text an error shows or keeps: a proxy that echoes the request's
     ``Authorization`` header into its error page must not put the key into ``str(error)``,
-    a journal or a report.
+    a journal or a report. The key comes wrapped in a ``Secret``, so that no frame of a
+    traceback has it as a local variable.
 
     Example:
-        >>> redact('echo: "Bearer s3cr3t"', "s3cr3t")
+        >>> redact('echo: "Bearer s3cr3t"', Secret("s3cr3t"))
         'echo: "Bearer <redacted>"'
     """
-    if not secret:
-        return text
     for form in _secret_forms(secret):
         text = text.replace(form, REDACTED)
     return text
 
 
-def _secret_forms(secret: str) -> list[str]:
-    forms = {secret, json.dumps(secret)[1:-1], urllib.parse.quote(secret, safe="")}
+def _secret_forms(secret: Secret[str] | None) -> list[str]:
+    """The key as it may appear in server text: as is, JSON-escaped, URL-escaped."""
+    if secret is None or not secret.reveal():
+        return []
+    key = secret.reveal()
+    forms = {key, json.dumps(key)[1:-1], urllib.parse.quote(key, safe="")}
     return sorted(forms, key=len, reverse=True)  # the longest first: it may contain another
 
 
-def excerpt(content: bytes, secret: str | None = None, *, limit: int = BODY_EXCERPT) -> str:
+def excerpt(content: bytes, secret: Secret[str] | None = None, *, limit: int = BODY_EXCERPT) -> str:
     """The start of ``content`` as text, at most ``limit`` characters, with the key redacted.
 
     Only a prefix is decoded, so the cost does not grow with the body; the prefix is long
     enough that a key starting inside the excerpt is redacted whole, not cut in two.
     """
-    longest = max((len(f) for f in _secret_forms(secret)), default=0) if secret else 0
+    longest = max((len(form) for form in _secret_forms(secret)), default=0)
     # UTF-8 spends at most 4 bytes a character.
     text = content[: 4 * (limit + longest)].decode("utf-8", errors="replace")
     return redact(text, secret)[:limit].strip()
 
 
-def _cut(text: str, secret: str | None) -> str:
+def _cut(text: str, secret: Secret[str] | None) -> str:
     return redact(text, secret)[:BODY_EXCERPT]
 
 
-def decode_json(content: bytes, *, secret: str | None = None) -> Any:
+def decode_json(content: bytes, *, secret: Secret[str] | None = None) -> Any:
     """Decode a JSON body, bounded in depth; the one JSON decoder for wire data.
 
     Raises:
@@ -263,22 +268,30 @@ def decode_json(content: bytes, *, secret: str | None = None) -> Any:
             garbled answer may come whole next time), or is nested deeper than
             ``MAX_JSON_DEPTH`` (not retryable).
     """
+    problem: ResponseValidationError | None = None
     try:
         value = json.loads(content)
     except RecursionError:
-        value = _TOO_DEEP
+        value = None
+        problem = _too_deep()
     except ValueError:  # JSONDecodeError, UnicodeDecodeError, an int past Python's digit limit
-        raise ResponseValidationError(
+        value = None
+        problem = ResponseValidationError(
             f"answer is not JSON: {excerpt(content, secret)!r}", retryable=True
-        ) from None
-    if value is _TOO_DEEP or not _within_depth(value, MAX_JSON_DEPTH):
-        raise ResponseValidationError(
-            f"answer is JSON nested deeper than {MAX_JSON_DEPTH} levels"
-        ) from None
+        )
+    else:
+        if not _within_depth(value, MAX_JSON_DEPTH):
+            value = None
+            problem = _too_deep()
+    # A body may quote the key: it must not be a local of the frame the error leaves from.
+    del content
+    if problem is not None:
+        raise problem
     return value
 
 
-_TOO_DEEP = object()
+def _too_deep() -> ResponseValidationError:
+    return ResponseValidationError(f"answer is JSON nested deeper than {MAX_JSON_DEPTH} levels")
 
 
 def _within_depth(value: Any, limit: int) -> bool:
@@ -293,7 +306,7 @@ def _within_depth(value: Any, limit: int) -> bool:
     return True
 
 
-def _detail_text(value: Any, secret: str | None) -> str:
+def _detail_text(value: Any, secret: Secret[str] | None) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
@@ -303,7 +316,7 @@ def _detail_text(value: Any, secret: str | None) -> str:
     return ""  # a nested object is no code or message
 
 
-def parse_error_details(body: Any, *, secret: str | None = None) -> list[ErrorDetail]:
+def parse_error_details(body: Any, *, secret: Secret[str] | None = None) -> list[ErrorDetail]:
     """Read both documented error-body styles; anything else gives no details.
 
     Keeps at most ``MAX_ERROR_DETAILS`` entries, each text cut to ``BODY_EXCERPT``
@@ -354,7 +367,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, seconds)
 
 
-def error_from_response(response: httpx.Response, *, secret: str | None = None) -> APIError:
+def error_from_response(response: httpx.Response, *, secret: Secret[str] | None = None) -> APIError:
     """Build the exception for an error answer: by HTTP status first, then by code.
 
     The body must already be read. A body that is not JSON still gives the right class.
@@ -406,7 +419,7 @@ def error_from_response(response: httpx.Response, *, secret: str | None = None) 
 
 
 def error_from_transport(
-    exc: httpx.TransportError, *, secret: str | None = None
+    exc: httpx.TransportError, *, secret: Secret[str] | None = None
 ) -> APIConnectionError:
     """Translate httpx's transport failures; the caller raises the result ``from exc``.
 

@@ -6,6 +6,7 @@ import contextlib
 import email.utils
 import json
 import math
+import traceback
 import tracemalloc
 import urllib.parse
 
@@ -26,6 +27,7 @@ from helpcrunch_async._errors import (
     parse_retry_after,
     redact,
 )
+from helpcrunch_async._settings import Secret
 
 OLD = {
     400: ("invalid_chat_value", "status value is invalid"),
@@ -210,12 +212,13 @@ def test_decode_json_refuses_what_is_not_json(content):
         decode_json(content)
 
     assert info.value.retryable
+    assert info.value.__context__ is None  # a JSONDecodeError would hold the whole body
 
 
 def test_decode_json_redacts_the_key_from_its_excerpt():
     """A non-JSON page quoting the key shows it redacted."""
     with pytest.raises(hc.ResponseValidationError) as info:
-        decode_json(f"<html>Bearer {SECRET}</html>".encode(), secret=SECRET)
+        decode_json(f"<html>Bearer {SECRET}</html>".encode(), secret=Secret(SECRET))
 
     assert SECRET not in str(info.value)
     assert REDACTED in str(info.value)
@@ -311,7 +314,7 @@ def test_echoed_key_is_redacted_everywhere(body):
         headers={"X-Echo": f"Bearer {SECRET}"},
     )
 
-    error = error_from_response(response, secret=SECRET)
+    error = error_from_response(response, secret=Secret(SECRET))
 
     shown = [str(error), repr(error), error.body_excerpt, repr(error.headers), repr(error.errors)]
     for text in shown:
@@ -323,7 +326,7 @@ def test_key_in_an_escaped_form_is_redacted():
     secret = "ab/cd+ef=="
     text = json.dumps({"k": secret}) + " " + urllib.parse.quote(secret, safe="")
 
-    assert "ab" not in redact(text, secret)
+    assert "ab" not in redact(text, Secret(secret))
     assert "x" == redact("x", None)
 
 
@@ -331,8 +334,17 @@ def test_transport_error_text_is_cut_and_redacted():
     """A malformed answer quoted by h11 in the error text never shows the key."""
     error = error_from_transport(
         httpx.RemoteProtocolError(f"illegal header line: Bearer {SECRET}" + "z" * 10_000),
-        secret=SECRET,
+        secret=Secret(SECRET),
     )
 
     assert SECRET not in str(error)
     assert len(str(error)) < 2 * BODY_EXCERPT
+
+
+def test_key_is_no_local_of_a_failing_decode():
+    """decode_json raising with the key at hand shows it in no frame's locals."""
+    with pytest.raises(hc.ResponseValidationError) as info:
+        decode_json(b"<html>" + SECRET.encode(), secret=Secret(SECRET))
+
+    rendered = traceback.TracebackException.from_exception(info.value, capture_locals=True)
+    assert SECRET not in "".join(rendered.format())
