@@ -348,3 +348,9 @@ def test_key_is_no_local_of_a_failing_decode():
 
     rendered = traceback.TracebackException.from_exception(info.value, capture_locals=True)
     assert SECRET not in "".join(rendered.format())
+
+
+def test_retry_after_is_bounded_in_length():
+    """A Retry-After of 64 characters is read; a longer one is ignored."""
+    assert 7.0 == parse_retry_after(" " * 60 + "7.0")
+    assert parse_retry_after(" " * 62 + "7.0") is None

@@ -410,3 +410,24 @@ def test_filter_field_that_cannot_be_encoded_is_refused():
     """A field name with a lone surrogate is a ValueError."""
     with pytest.raises(ValueError, match="filter field"):
         hc.Filter("chats.\udc80", "=", 1)
+
+
+@pytest.mark.parametrize(
+    ("wire", "ok"),
+    [(-(2**63), True), (-(2**63) - 1, False), (2**63 - 1, True), (2**63, False)],
+)
+def test_integer_bounds_are_the_signed_64_bit_range(wire, ok):
+    """Exactly the signed 64-bit integers are ids; one past either end is refused."""
+    payload = chat_payload(lastMessageId=wire)
+    if ok:
+        assert wire == hc.Chat.from_json(payload).last_message_id
+    else:
+        with pytest.raises(hc.ResponseValidationError, match="64-bit"):
+            hc.Chat.from_json(payload)
+
+
+def test_timestamp_text_is_bounded_in_length():
+    """A numeric string of 64 characters parses; 65 is refused before any parsing."""
+    assert hc.Chat.from_json(chat_payload(closedAt="0" * 54 + "1597758468")).closed_at
+    with pytest.raises(hc.ResponseValidationError, match="65 characters"):
+        hc.Chat.from_json(chat_payload(closedAt="0" * 55 + "1597758468"))
