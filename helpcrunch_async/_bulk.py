@@ -231,7 +231,7 @@ class OutcomeStream:
                 except Exception as exc:  # noqa: BLE001 - the caller's iterable failed
                     self._stop(exc)
                     return False, None
-                if isinstance(raw, int) and not isinstance(raw, bool):
+                if is_int(raw):
                     if raw in self._already_done:
                         self.skipped += 1
                         continue

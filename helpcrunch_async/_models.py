@@ -140,9 +140,7 @@ def _shown(value: Any) -> str:
 
 def _seconds(value: Any) -> Decimal | None:
     """Unix seconds as an exact ``Decimal``; ``None`` if ``value`` is no number."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
+    if is_int(value):
         # Compared before converting: an int of thousands of digits is refused at once.
         return Decimal(value) if _EARLIEST <= value <= _LATEST else Decimal("Infinity")
     if isinstance(value, float):
