@@ -302,9 +302,10 @@ def test_error_details_are_bounded():
         {"errors": [{"code": SECRET}]},
         f"<html><pre>Authorization: Bearer {SECRET}</pre></html>",
         json.dumps({"echo": {"authorization": f"Bearer {SECRET}"}}),
-        "x" * (BODY_EXCERPT - 5) + SECRET,  # the key across the excerpt's end
+        "x" * (BODY_EXCERPT - 15) + SECRET,  # the key across the excerpt's end
+        "\u00e9" * 110 + SECRET,  # the key past the excerpt's byte count, within its characters
     ],
-    ids=["detail", "string-detail", "code", "html", "json-echo", "at-the-cut"],
+    ids=["detail", "string-detail", "code", "html", "json-echo", "at-the-cut", "multibyte"],
 )
 def test_echoed_key_is_redacted_everywhere(body):
     """A proxy echoing the Authorization header: no part of the key in the error's text."""
@@ -318,7 +319,7 @@ def test_echoed_key_is_redacted_everywhere(body):
 
     shown = [str(error), repr(error), error.body_excerpt, repr(error.headers), repr(error.errors)]
     for text in shown:
-        assert SECRET[:12] not in text
+        assert SECRET[:4] not in text  # not even the start of the key
 
 
 def test_key_in_an_escaped_form_is_redacted():

@@ -366,6 +366,8 @@ def test_values_that_crashed_or_froze_the_parser(field, value):
     [
         ("-1", datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC)),
         ("1597758468.0000004", datetime(2020, 8, 18, 13, 47, 48, tzinfo=UTC)),
+        ("1597758468.123456", datetime(2020, 8, 18, 13, 47, 48, 123456, tzinfo=UTC)),
+        ("253402300798.999999", datetime(9999, 12, 31, 23, 59, 58, 999999, tzinfo=UTC)),
         ("1.5974e9", datetime(2020, 8, 14, 10, 13, 20, tzinfo=UTC)),
         (253402300799, datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)),
         (-62135596800, datetime(1, 1, 1, tzinfo=UTC)),
