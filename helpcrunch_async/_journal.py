@@ -27,7 +27,7 @@ import stat
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, overload
 
 from ._config import is_int
 from ._errors import ResponseValidationError, decode_json
@@ -78,9 +78,9 @@ class Journal:
             ValueError: the path is not a readable regular file, or a line other than a
                 torn last one is not a journal entry (the message names the line).
         """
-        if not self.path.exists():
+        fd = self._os_open(os.O_RDONLY, "read", missing_ok=True)
+        if fd is None:
             return set()
-        fd = self._os_open(os.O_RDONLY, "read")
         latest: dict[int, tuple[str, bool]] = {}
         with os.fdopen(fd, "rb") as file:
             for chat_id, entry_op, ok in _entries(file, self.path):
@@ -116,6 +116,9 @@ class Journal:
 
         ``chat_id`` is the id, or a text standing for an invalid one; ``error`` is the reason
         of a failure (cut to ``MAX_ERROR_TEXT`` characters).
+
+        Raises:
+            OSError: the disk refused the write (full, gone): the run cannot be recorded.
         """
         _check_record(chat_id, op, ok, error)
         if self._fd is None:
@@ -141,11 +144,21 @@ class Journal:
             finally:
                 os.close(fd)  # releases the lock
 
-    def _os_open(self, flags: int, how: str) -> int:
-        """Open the journal's path, refusing anything but a regular file without blocking."""
+    @overload
+    def _os_open(self, flags: int, how: str) -> int: ...
+    @overload
+    def _os_open(self, flags: int, how: str, *, missing_ok: bool) -> int | None: ...
+
+    def _os_open(self, flags: int, how: str, *, missing_ok: bool = False) -> int | None:
+        """Open the journal's path, refusing anything but a regular file without blocking.
+
+        With ``missing_ok``, a path that does not exist (yet) gives ``None``.
+        """
         try:
             fd = os.open(self.path, flags | _OPEN_FLAGS, 0o644)
         except OSError as exc:
+            if missing_ok and isinstance(exc, FileNotFoundError | NotADirectoryError):
+                return None
             raise ValueError(
                 f"journal {self.path} cannot be {how}: {exc.strerror or exc}"
             ) from None
