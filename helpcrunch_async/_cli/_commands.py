@@ -178,6 +178,14 @@ def _with_common(func: Any) -> Any:
     return func
 
 
+def _journal_done(journal: str | None, target: ChatStatus) -> set[int]:
+    """The ids the journal has done; a journal that cannot be used is a usage error, at once."""
+    try:
+        return Journal(journal).done(target.value) if journal else set()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 def _client(api_key: str | None, base_url: str | None, rate: str | None) -> HelpCrunch:
     try:
         return HelpCrunch(api_key, base_url=base_url, rate_limit=_rate(rate))
@@ -227,8 +235,8 @@ def set_status(
         raise click.UsageError("no chat ids: pass them as arguments or with --from-file")
     client = _client(api_key, base_url, rate)
     console = Console(stderr=True)
+    done = _journal_done(journal, target)
     if dry_run:
-        done = Journal(journal).done(target.value) if journal else set()
         todo = len({i for i in ids if i not in done})
         console.print(
             f"Dry run: would set {target.value!r} on {todo} chats "
@@ -251,7 +259,10 @@ def set_status(
             print_summary(console, client, result, target.value)
             return result
 
-    result = anyio.run(main)
+    try:
+        result = anyio.run(main)
+    except ValueError as exc:  # the journal is in use by another run: nothing was sent
+        raise click.ClickException(str(exc)) from None
     if result.fatal is not None:
         console.print(f"[red]Stopped:[/] {result.fatal}", highlight=False)
     sys.exit(exit_code(result))
