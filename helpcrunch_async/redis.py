@@ -63,7 +63,7 @@ import redis.exceptions
 import redis.sentinel
 
 from ._config import RateLimit
-from ._errors import HelpCrunchError
+from ._errors import RateLimiterUnavailableError
 from ._limiter import (
     ADAPT_DECREASE,
     ADAPT_FLOOR,
@@ -238,10 +238,6 @@ local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
 return {exact(result), tostring(fleet), seq, lost and '1' or '0'}
 -- END fleet heartbeat
 """
-
-
-class RateLimiterUnavailableError(HelpCrunchError):
-    """The shared rate limiter (Redis) could not be used; the request was not sent."""
 
 
 def key_for(api_key: str) -> str:
