@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectSendStream
 
+    from ._breaker import CircuitBreaker  # circuit breaker (issue 14)
     from ._chats import Chats
     from ._journal import Journal
 
@@ -108,7 +109,8 @@ class OutcomeStream:
     Use it as ``async with ... as outcomes: async for outcome in outcomes``. Leaving the block
     (``break``, an exception, a cancel) stops the workers and leaves the client usable; an
     outcome already yielded is final. A 401 stops the whole run: the stream raises
-    ``AuthenticationError`` after the outcomes already completed.
+    ``AuthenticationError`` after the outcomes already completed; so does a tripped circuit
+    breaker, with ``BulkAbortedError``.
 
     Attributes:
         done: Outcomes yielded so far, failures included.
@@ -126,7 +128,9 @@ class OutcomeStream:
         concurrency: int,
         journal: Journal | None,
         on_progress: Callable[[Progress], None] | None,
+        breaker: CircuitBreaker | None = None,  # circuit breaker (issue 14)
     ) -> None:
+        self._breaker = breaker  # circuit breaker (issue 14)
         self._chats = chats
         self._ids = chat_ids
         self._status = status
@@ -263,3 +267,7 @@ class OutcomeStream:
             if self._journal is not None:
                 self._journal.record(outcome, self._status.value)
             await send.send(outcome)
+            # Circuit breaker (issue 14): this outcome is yielded and journaled; stop the rest.
+            if self._breaker is not None and self._breaker.record(outcome.error):
+                self._stop(self._breaker.error())
+                return

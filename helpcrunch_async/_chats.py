@@ -6,6 +6,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
+from ._breaker import CircuitBreaker  # circuit breaker (issue 14)
 from ._bulk import BulkResult, OutcomeStream, Progress
 from ._errors import BadRequestError, ResponseValidationError
 from ._journal import Journal
@@ -270,6 +271,7 @@ class Chats:
         concurrency: int | None = None,
         journal: Journal | str | os.PathLike[str] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        stop_after_consecutive_failures: int | None = None,  # circuit breaker (issue 14)
     ) -> OutcomeStream:
         """Set the status of many chats, yielding one ``ChatOutcome`` per distinct id.
 
@@ -283,6 +285,11 @@ class Chats:
         ids it already records as done with this status are skipped: run the same call again
         to resume. ``on_progress`` is called with a ``Progress`` after each outcome.
 
+        With ``stop_after_consecutive_failures=N``, the run stops once N ids in a row failed
+        with ``APIConnectionError`` or ``ServerError`` (the API is unreachable or failing, so
+        every other id would fail the same way): the stream raises ``BulkAbortedError`` after
+        the outcomes already completed. With a journal, the same call resumes later.
+
         Example:
             >>> stream = client.chats.stream_update_status(ids, "closed")
             >>> async with stream as outcomes:  # doctest: +SKIP
@@ -291,6 +298,7 @@ class Chats:
 
         Raises:
             TypeError, ValueError: a bad ``status``, ``concurrency`` or ``chat_ids``, at once.
+            BulkAbortedError: the circuit breaker tripped (while iterating).
         """
         status = ChatStatus.parse(status)
         if concurrency is None:
@@ -303,6 +311,11 @@ class Chats:
             raise TypeError(f"chat_ids must be an iterable of ints, not {type(chat_ids).__name__}")
         if journal is not None and not isinstance(journal, Journal):
             journal = Journal(journal)
+        breaker = (  # circuit breaker (issue 14)
+            None
+            if stop_after_consecutive_failures is None
+            else CircuitBreaker(stop_after_consecutive_failures)
+        )
         return OutcomeStream(
             self,
             chat_ids,
@@ -310,6 +323,7 @@ class Chats:
             concurrency=concurrency,
             journal=journal,
             on_progress=on_progress,
+            breaker=breaker,  # circuit breaker (issue 14)
         )
 
     async def bulk_update_status(
@@ -320,8 +334,12 @@ class Chats:
         concurrency: int | None = None,
         journal: Journal | str | os.PathLike[str] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        stop_after_consecutive_failures: int | None = None,  # circuit breaker (issue 14)
     ) -> BulkResult:
         """Set the status of many chats and collect every outcome; see ``stream_update_status``.
+
+        A tripped circuit breaker (``stop_after_consecutive_failures``) raises
+        ``BulkAbortedError``; the journal holds what completed.
 
         Example:
             >>> result = await client.chats.bulk_update_status(ids, "closed")  # doctest: +SKIP
@@ -331,7 +349,12 @@ class Chats:
         succeeded: list[Chat] = []
         failed: dict[Any, Exception] = {}
         stream = self.stream_update_status(
-            chat_ids, status, concurrency=concurrency, journal=journal, on_progress=on_progress
+            chat_ids,
+            status,
+            concurrency=concurrency,
+            journal=journal,
+            on_progress=on_progress,
+            stop_after_consecutive_failures=stop_after_consecutive_failures,  # issue 14
         )
         async with stream as outcomes:
             async for outcome in outcomes:

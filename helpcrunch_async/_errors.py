@@ -11,7 +11,8 @@ The hierarchy::
     │   └── ServerError             5xx
     ├── APIConnectionError          no answer: DNS, refused, reset, TLS...
     │   └── APITimeoutError         no answer in time
-    └── ResponseValidationError     a 2xx whose body is not JSON or not the documented shape
+    ├── ResponseValidationError     a 2xx whose body is not JSON or not the documented shape
+    └── BulkAbortedError            a bulk run stopped: every recent id failed as in an outage
 
 Bad arguments are ``TypeError`` / ``ValueError`` raised before anything is sent; they are not
 ``HelpCrunchError``s because they are bugs in the calling code, not failures of the API.
@@ -38,6 +39,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BulkAbortedError",
     "ErrorDetail",
     "HelpCrunchError",
     "NotFoundError",
@@ -171,6 +173,24 @@ class ResponseValidationError(HelpCrunchError):
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class BulkAbortedError(HelpCrunchError):
+    """A bulk run stopped early: its last ``failures`` ids all failed as in an outage.
+
+    Raised by ``stream_update_status``/``bulk_update_status`` with
+    ``stop_after_consecutive_failures`` set, after every completed outcome was yielded (and
+    journaled): run the same job again with the same journal to resume once the API is back.
+
+    Attributes:
+        failures: How many ids in a row failed.
+        last_error: The last of those failures (an ``APIConnectionError`` or ``ServerError``).
+    """
+
+    def __init__(self, message: str, *, failures: int, last_error: BaseException | None) -> None:
+        super().__init__(message)
+        self.failures = failures
+        self.last_error = last_error
 
 
 _STATUS_CLASSES: dict[int, type[APIError]] = {

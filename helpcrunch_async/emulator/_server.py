@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import threading
 from contextlib import asynccontextmanager
@@ -111,16 +112,72 @@ async def serve(
         sock.close()
 
 
+def _banner(config: EmulatorConfig, url: str) -> str:
+    """What the emulator serves: where, which ids, its limit, its faults, its payloads."""
+    first = EmulatorState.FIRST_ID
+    limit = config.rate_limit
+    faults = config.faults
+    shares = {
+        "5xx": faults.server_errors,
+        "dropped connections": faults.dropped,
+        "truncated bodies": faults.truncated,
+    }
+    injected = [f"{name} {share:.1%}" for name, share in shares.items() if share]
+    if faults.latency or faults.jitter:
+        injected.append(f"latency {faults.latency:g} s (+ up to {faults.jitter:g} s)")
+    return "\n".join(
+        [
+            f"HelpCrunch emulator on {url}  ({config.chats} chats)",
+            f"  export HELPCRUNCH_BASE_URL={url}",
+            f"  export HELPCRUNCH_API_KEY={config.api_key}",
+            f"  chat ids: {first} to {first + config.chats - 1}",
+            "  rate limit: "
+            + (
+                "none"
+                if limit is None
+                else f"{limit.requests} requests per {limit.per:g} s "
+                "(sliding window; rejected requests count too)"
+            ),
+            f"  faults: {', '.join(injected) if injected else 'none'}",
+            f"  payload style: {config.payload_style}; error style: {config.error_style}",
+            "Press Ctrl-C to stop.",
+        ]
+    )
+
+
+def _statistics(config: EmulatorConfig, state: EmulatorState) -> str:
+    stats = state.stats()
+    text = f"Emulator stopped: {stats['requests']} requests, {stats['rejected']} answered 429"
+    if config.rate_limit is not None:
+        text += (
+            f"; busiest {config.rate_limit.per:g} s window: {stats['max_in_window']} requests "
+            f"({config.rate_limit.requests} allowed)"
+        )
+    return text + "."
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    # uvicorn shuts down on SIGTERM, then raises it again: ending through SystemExit lets
+    # the statistics print, with the exit code the signal itself would have given.
+    raise SystemExit(128 + signum)
+
+
 def run(config: EmulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Serve the emulator in the foreground until Ctrl-C (the ``helpcrunch emulator`` command)."""
+    """Serve the emulator in the foreground until Ctrl-C or SIGTERM (``helpcrunch emulator``).
+
+    The banner (URL, key, ids, limit, faults, styles) is flushed at once, for whoever reads
+    it through a pipe; the statistics are printed when the server stops.
+    """
     config = EmulatorConfig() if config is None else config
     sock = _bind(host, port)
-    server, _ = _server(config, "info")
-    print(f"HelpCrunch emulator on {_url(sock)}  ({config.chats} chats)")  # noqa: T201
-    print(f"  export HELPCRUNCH_BASE_URL={_url(sock)}")  # noqa: T201
-    print(f"  export HELPCRUNCH_API_KEY={config.api_key}")  # noqa: T201
-    print("Press Ctrl-C to stop.")  # noqa: T201
+    server, state = _server(config, "info")
+    print(_banner(config, _url(sock)), flush=True)  # noqa: T201
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if in_main else None
     try:
         server.run(sockets=[sock])
     finally:
         sock.close()
+        print(_statistics(config, state), flush=True)  # noqa: T201
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
