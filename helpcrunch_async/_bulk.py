@@ -131,6 +131,7 @@ class OutcomeStream:
         breaker: CircuitBreaker | None = None,  # circuit breaker (issue 14)
     ) -> None:
         self._breaker = breaker  # circuit breaker (issue 14)
+        self._stopping = False  # clean stop (issue 14)
         self._chats = chats
         self._ids = chat_ids
         self._status = status
@@ -173,11 +174,13 @@ class OutcomeStream:
     ) -> None:
         assert self._tg is not None  # noqa: S101 - __aenter__ ran
         self._tg.cancel_scope.cancel()
+        # Clean stop (issue 14): closed first, so that a worker handing over an outcome
+        # nobody will receive any more gives up instead of waiting forever.
+        self._receive.close()
         try:
             # The caller's exception is theirs: the task group must not wrap it in a group.
             await self._tg.__aexit__(None, None, None)
         finally:
-            self._receive.close()
             if self._journal is not None:
                 self._journal.close()
 
@@ -203,6 +206,15 @@ class OutcomeStream:
             self._on_progress(self.progress())
         return outcome
 
+    def stop(self) -> None:  # clean stop (issue 14)
+        """Start no more updates and cancel those in flight (for a clean Ctrl-C).
+
+        The outcomes already completed are still yielded, then the iteration ends normally.
+        """
+        self._stopping = True
+        if self._workers is not None:
+            self._workers.cancel()
+
     def progress(self) -> Progress:
         """The counts so far."""
         total = None if self._total is None else self._total - self.skipped - self.duplicates
@@ -211,6 +223,8 @@ class OutcomeStream:
     async def _run(self, send: MemoryObjectSendStream[ChatOutcome]) -> None:
         async with send, anyio.create_task_group() as workers:
             self._workers = workers.cancel_scope
+            if self._stopping:  # clean stop (issue 14): stop() came before the workers
+                workers.cancel_scope.cancel()
             for _ in range(self._concurrency):
                 workers.start_soon(self._work, send)
 
@@ -266,8 +280,22 @@ class OutcomeStream:
                     outcome = ChatOutcome(chat_id, chat=chat)
             if self._journal is not None:
                 self._journal.record(outcome, self._status.value)
-            await send.send(outcome)
-            # Circuit breaker (issue 14): this outcome is yielded and journaled; stop the rest.
-            if self._breaker is not None and self._breaker.record(outcome.error):
-                self._stop(self._breaker.error())
+            if not await self._deliver(send, outcome):  # issue 14
                 return
+
+    async def _deliver(
+        self, send: MemoryObjectSendStream[ChatOutcome], outcome: ChatOutcome
+    ) -> bool:
+        """Hand over one journaled outcome (issue 14); ``False`` when the run must end."""
+        # Even when stop() or a fatal error cancels the workers, a completed outcome is
+        # handed over; only a consumer that left the block (receive closed) loses it.
+        try:
+            with anyio.CancelScope(shield=True):
+                await send.send(outcome)
+        except anyio.BrokenResourceError:
+            return False
+        # The circuit breaker: this outcome is yielded and journaled; stop the rest.
+        if self._breaker is not None and self._breaker.record(outcome.error):
+            self._stop(self._breaker.error())
+            return False
+        return True

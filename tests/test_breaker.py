@@ -143,3 +143,36 @@ async def test_bad_threshold_fails_before_anything_is_sent(client, api):
         client.chats.stream_update_status([1], "closed", stop_after_consecutive_failures=0)
 
     assert 0 == route.call_count
+
+
+@pytest.mark.anyio
+async def test_stop_yields_completed_outcomes_then_ends(client, api, tmp_path):
+    """OutcomeStream.stop(): no new updates, the completed ones still come, no exception."""
+    api.put("/chats/status").mock(side_effect=status_echo)
+    journal = tmp_path / "j.jsonl"
+    seen = []
+
+    stream = client.chats.stream_update_status(
+        range(1, 10_001), "closed", concurrency=3, journal=journal
+    )
+    async with stream as outcomes:
+        async for outcome in outcomes:
+            seen.append(outcome.chat_id)
+            if len(seen) == 5:
+                outcomes.stop()
+
+    journaled = [json.loads(line)["id"] for line in journal.read_text().splitlines()]
+    assert 5 <= len(seen) < 100
+    assert sorted(journaled) == sorted(seen)
+
+
+@pytest.mark.anyio
+async def test_stop_before_the_workers_start_sends_nothing(client, api):
+    """stop() right after entering: the run ends at once, nothing sent."""
+    route = api.put("/chats/status").mock(side_effect=status_echo)
+
+    async with client.chats.stream_update_status(range(1, 100), "closed") as outcomes:
+        outcomes.stop()
+        seen = [outcome async for outcome in outcomes]
+
+    assert ([], 0) == (seen, route.call_count)

@@ -13,6 +13,7 @@ EXPECTED = [
     "Agent",
     "AuthenticationError",
     "BadRequestError",
+    "BulkAbortedError",
     "BulkResult",
     "Chat",
     "ChatOutcome",

@@ -114,6 +114,9 @@ async def run_set_status(
             try:
                 with ProgressDisplay(console, status.value, len(ids)) as display:
                     async with stream as outcomes:
+                        # A signal stops the workers; the outcomes they completed still
+                        # reach the report (they are in the journal already).
+                        interrupt.on_signal = outcomes.stop
                         display.update(outcomes.progress())
                         async for outcome in outcomes:
                             out.write(outcome)

@@ -17,7 +17,7 @@ import anyio
 import attrs
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from anyio.abc import TaskStatus
 
@@ -34,10 +34,15 @@ def exit_code_for(signum: int) -> int:
 
 @attrs.define
 class Interrupt:
-    """Which signal stopped the block, if any (``signum``), and the scope it cancelled."""
+    """Which signal stopped the block, if any (``signum``), and the scope it cancels.
+
+    With ``on_signal`` set, the first signal calls it instead (a gentler stop, such as
+    letting a bulk stream hand over its completed outcomes); a second one cancels anyway.
+    """
 
     scope: anyio.CancelScope = attrs.field(factory=anyio.CancelScope)
     signum: int | None = None
+    on_signal: Callable[[], None] | None = None
 
     @property
     def name(self) -> str:
@@ -51,8 +56,11 @@ async def _watch(interrupt: Interrupt, *, task_status: TaskStatus[None]) -> None
         # Keep receiving after the first one: a second Ctrl-C during the cleanup must not
         # become a KeyboardInterrupt in the middle of closing the journal.
         async for signum in signals:
-            if interrupt.signum is None:
+            if interrupt.signum is None and interrupt.on_signal is not None:
                 interrupt.signum = signum
+                interrupt.on_signal()
+            else:
+                interrupt.signum = interrupt.signum or signum
                 interrupt.scope.cancel()
 
 

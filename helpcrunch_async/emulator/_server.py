@@ -147,7 +147,11 @@ def _banner(config: EmulatorConfig, url: str) -> str:
 
 def _statistics(config: EmulatorConfig, state: EmulatorState) -> str:
     stats = state.stats()
-    text = f"Emulator stopped: {stats['requests']} requests, {stats['rejected']} answered 429"
+    requests = stats["requests"]
+    text = (
+        f"Emulator stopped: {requests} request{'' if requests == 1 else 's'} with the key, "
+        f"{stats['rejected']} answered 429"
+    )
     if config.rate_limit is not None:
         text += (
             f"; busiest {config.rate_limit.per:g} s window: {stats['max_in_window']} requests "
