@@ -544,14 +544,33 @@ def test_rate_is_not_shown_on_the_first_burst():
 # --- real processes: signals, progress, emulator, demo ------------------------------------
 
 
+#: Every process a test started, killed at the end of the test if it still runs.
+_started: list[subprocess.Popen[str]] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_processes() -> Iterator[None]:
+    """A failing test must not leave a helpcrunch process behind."""
+    yield
+    while _started:
+        process = _started.pop()
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=DEADLINE)
+
+
 def _helpcrunch(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(  # noqa: S603
+    """``helpcrunch ARGS`` in a process, with PYTHONUNBUFFERED unset: output must be flushed."""
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    process = subprocess.Popen(  # noqa: S603
         [sys.executable, "-m", "helpcrunch_async", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=(os.environ | (env or {})),
+        env=base | (env or {}),
     )
+    _started.append(process)
+    return process
 
 
 def _read_lines(stream: IO[str], count: int, timeout: float = DEADLINE) -> list[str]:
@@ -624,26 +643,16 @@ def test_plain_progress_lines_when_not_a_terminal(emulator, env):
 
 def test_emulator_command_banner_and_statistics(tmp_path):
     """`helpcrunch emulator` flushes its banner (ids, limit, faults), serves, prints statistics."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "helpcrunch_async",
-            "emulator",
-            "--port",
-            "0",
-            "--chats",
-            "3",
-            "--server-errors",
-            "0.25",
-            "--rate-limit",
-            "50/10",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
+    process = _helpcrunch(
+        "emulator",
+        "--port",
+        "0",
+        "--chats",
+        "3",
+        "--server-errors",
+        "0.25",
+        "--rate-limit",
+        "50/10",
     )
     assert process.stdout is not None
     banner = _read_lines(process.stdout, 8)
