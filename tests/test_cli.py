@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import IO, Any
 
 import httpx
@@ -374,6 +375,54 @@ def test_unwritable_file_is_one_line_exit_2(emulator, env, tmp_path, option):
     assert f"{option} {blocker / 'x.jsonl'}: cannot write" in result.stderr
     assert 1 == len(result.stderr.strip().splitlines())
     assert 0 == emulator.stats()["requests"]
+
+
+def test_journal_that_is_not_a_regular_file_is_refused(emulator, env):
+    """A device as journal would be read whole on resume: refused up front."""
+    result = invoke(["chats", "set-status", "closed", str(FIRST), "--journal", os.devnull], env)
+
+    assert 2 == result.exit_code
+    assert f"--journal {os.devnull}: not a regular file" in result.stderr
+    assert 0 == emulator.stats()["requests"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_full_disk_for_the_report_is_one_line_exit_2(emulator, env):
+    """A report that fails to write mid-run: one line, exit 2, no traceback."""
+    result = invoke(
+        ["chats", "set-status", "closed", *ids(0, 1), "--report", "/dev/full", "--rate", "none"],
+        env,
+    )
+
+    assert 2 == result.exit_code
+    assert "cannot write the journal or report: [Errno 28]" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_full_disk_for_the_journal_is_one_line_exit_2(emulator, env, tmp_path, monkeypatch):
+    """A journal write failing in a worker is one line and exit 2, not a group traceback."""
+
+    def full(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(hc.Journal, "record", full)
+    result = invoke(
+        [
+            "chats",
+            "set-status",
+            "closed",
+            *ids(0, 1, 2),
+            "--journal",
+            str(tmp_path / "j"),
+            "--rate",
+            "none",
+        ],
+        env,
+    )
+
+    assert 2 == result.exit_code
+    assert "No space left on device" in result.stderr
+    assert 1 == len(result.stderr.strip().splitlines())
 
 
 def test_dry_run_sends_nothing(emulator, env, tmp_path):

@@ -104,6 +104,9 @@ def check_job_files(journal: str | None, report: str | None, *, writable: bool =
     for option, path in resolved.items():
         if path.is_dir():
             raise FileError(f"{option} {paths[option]}: is a directory")
+        if option == "--journal" and path.exists() and not path.is_file():
+            # A device or a pipe: resuming would read it whole (/dev/zero never ends).
+            raise FileError(f"--journal {paths[option]}: not a regular file")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("a", encoding="utf-8"):

@@ -108,26 +108,33 @@ async def run_set_status(
         journal=journal,
         stop_after_consecutive_failures=stop_after,
     )
-    try:
-        async with stop_on_signals() as interrupt:
-            # Caught here, inside: past the signal watcher's task group it would be a group.
-            try:
-                with ProgressDisplay(console, status.value, len(ids)) as display:
-                    async with stream as outcomes:
-                        # A signal stops the workers; the outcomes they completed still
-                        # reach the report (they are in the journal already).
-                        interrupt.on_signal = outcomes.stop
+    disk_error: OSError | None = None
+    async with stop_on_signals() as interrupt:
+        # Caught here, inside: past the signal watcher's task group it would be a group.
+        try:
+            with ProgressDisplay(console, status.value, len(ids)) as display:
+                async with stream as outcomes:
+                    # A signal stops the workers; the outcomes they completed still
+                    # reach the report (they are in the journal already).
+                    interrupt.on_signal = outcomes.stop
+                    display.update(outcomes.progress())
+                    async for outcome in outcomes:
+                        out.write(outcome)
+                        failures.add(outcome)
                         display.update(outcomes.progress())
-                        async for outcome in outcomes:
-                            out.write(outcome)
-                            failures.add(outcome)
-                            display.update(outcomes.progress())
-            except (AuthenticationError, BulkAbortedError) as exc:
-                fatal = exc
-            except OSError as exc:
-                raise FileError(f"cannot write the journal or report: {exc}") from None
-    finally:
+        except (AuthenticationError, BulkAbortedError) as exc:
+            fatal = exc
+        except Exception as exc:
+            # A full disk, from the report here or the journal in a worker (in a group).
+            disk_error = _os_error(exc)
+            if disk_error is None:
+                raise
+    try:
         out.close()
+    except OSError as exc:
+        disk_error = disk_error or exc
+    if disk_error is not None:
+        raise FileError(f"cannot write the journal or report: {disk_error}")
     return JobResult(
         updated=stream.done - stream.failed,
         failed=stream.failed,
@@ -139,6 +146,17 @@ async def run_set_status(
         seconds=time.monotonic() - started,
         failures=failures,
     )
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """The ``OSError`` in ``exc``, looking inside exception groups."""
+    if isinstance(exc, OSError):
+        return exc
+    for inner in getattr(exc, "exceptions", ()):
+        found = _os_error(inner)
+        if found is not None:
+            return found
+    return None
 
 
 def print_summary(
