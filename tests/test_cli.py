@@ -677,6 +677,41 @@ def test_signal_stops_cleanly_and_resume_works(emulator, env, tmp_path, case):
     assert 40 == len(report_rows(report))
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+@pytest.mark.parametrize("case", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=str)
+def test_waiting_for_ids_on_a_terminal_says_so_and_stops_cleanly(env, case):
+    """--from-file - on a terminal says it waits; a signal there: same exit codes, no traceback."""
+    import pty  # noqa: PLC0415 - POSIX only
+
+    signum, code = case
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    controller, terminal = pty.openpty()
+    args = ["chats", "set-status", "closed", "--from-file", "-"]
+    try:
+        process = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "helpcrunch_async", *args],
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=base | env,
+        )
+        _started.append(process)
+        assert process.stderr is not None
+        waiting = _read_lines(process.stderr, 1)[0]
+
+        process.send_signal(signum)
+        _out, err = process.communicate(timeout=DEADLINE)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+
+    assert "Reading chat ids from the terminal, one per line; end with Ctrl-D." in waiting
+    assert code == process.returncode, err
+    assert "Interrupted." in err
+    assert "Traceback" not in err
+
+
 def test_plain_progress_lines_when_not_a_terminal(emulator, env):
     """Off a terminal the progress is plain lines on stderr; the summary is on stdout."""
     process = _helpcrunch(

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import shlex
+import signal
 import sys
+import threading
 from typing import IO, TYPE_CHECKING, Any
 
 import anyio
@@ -42,8 +44,6 @@ from ._signals import exit_code_for, stop_on_signals
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
-
-EXIT_INTERRUPTED = 130
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -95,16 +95,27 @@ def _status(value: str) -> ChatStatus:
         raise click.BadParameter(str(exc)) from None
 
 
+class _TerminatedError(Exception):
+    """SIGTERM outside a run (a run handles it itself, with the signal watcher)."""
+
+
+def _terminated(_signum: int, _frame: object) -> None:
+    raise _TerminatedError
+
+
 def run_cli(args: list[str] | None = None) -> None:
     """Run the command; every way it ends is an exit code, never a traceback."""
     global _argv  # noqa: PLW0603 - the hint needs the line as typed
     _argv = args
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         code = cli.main(args, prog_name="helpcrunch", standalone_mode=False)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (click.exceptions.Abort, KeyboardInterrupt, _TerminatedError) as exc:
         # Before or after a run (reading ids, printing); a run itself stops on its own.
         click.echo("Interrupted.", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        terminated = isinstance(exc, _TerminatedError)
+        sys.exit(exit_code_for(signal.SIGTERM if terminated else signal.SIGINT))
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -259,7 +270,10 @@ def set_status(
             return result
 
     result = anyio.run(main)
-    print_stop(err, result, journal=journal, command=_command_line(), base_url=str(client.base_url))
+    command = _command_line()
+    if from_file is not None and from_file.name == "<stdin>":
+        command += "   # with the same ids on stdin"
+    print_stop(err, result, journal=journal, command=command, base_url=str(client.base_url))
     sys.exit(exit_code(result))
 
 
