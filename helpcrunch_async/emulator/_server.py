@@ -175,10 +175,11 @@ def run(config: EmulatorConfig | None = None, *, host: str = "127.0.0.1", port: 
     config = EmulatorConfig() if config is None else config
     sock = _bind(host, port)
     server, state = _server(config, "info")
-    print(_banner(config, _url(sock)), flush=True)  # noqa: T201
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if in_main else None
     try:
+        # Inside the try: a Ctrl-C right after the banner still gets the statistics.
+        print(_banner(config, _url(sock)), flush=True)  # noqa: T201
         server.run(sockets=[sock])
     finally:
         sock.close()
