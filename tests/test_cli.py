@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
+import anyio
 import httpx
 import pytest
 from anyio.from_thread import start_blocking_portal
@@ -32,6 +33,7 @@ from helpcrunch_async._cli._output import (
     RateEstimator,
     plural,
 )
+from helpcrunch_async._cli._signals import exit_code_for, stop_on_signals
 from helpcrunch_async.emulator import EmulatorConfig, RunningEmulator, serve
 
 pytestmark = pytest.mark.emulator
@@ -588,6 +590,23 @@ def test_rate_is_not_shown_on_the_first_burst():
 
     assert early is None
     assert pytest.approx((MIN_RATE_OUTCOMES * 10 + 10) / (MIN_RATE_SECONDS * 2)) == later
+
+
+@pytest.mark.anyio
+async def test_first_signal_stops_gently_a_second_one_cancels():
+    """stop_on_signals: the first SIGTERM calls on_signal, the second cancels the block."""
+    gentle = anyio.Event()
+    with anyio.fail_after(DEADLINE):
+        async with stop_on_signals() as interrupt:
+            interrupt.on_signal = gentle.set
+            os.kill(os.getpid(), signal.SIGTERM)
+            await gentle.wait()
+            os.kill(os.getpid(), signal.SIGTERM)
+            await anyio.sleep_forever()
+
+    assert gentle.is_set()
+    assert signal.SIGTERM == interrupt.signum
+    assert 143 == exit_code_for(interrupt.signum)
 
 
 # --- real processes: signals, progress, emulator, demo ------------------------------------
