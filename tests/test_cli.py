@@ -436,6 +436,13 @@ def test_dry_run_sends_nothing(emulator, env, tmp_path):
     assert 0 == emulator.stats()["requests"]
 
 
+def test_dry_run_json(emulator, env):
+    """--dry-run --json: the counts as one JSON object."""
+    result = invoke(["chats", "set-status", "closed", *ids(0, 1, 1), "--dry-run", "--json"], env)
+
+    assert {"would_update": 2, "already_done": 0, "repeated": 1} == json.loads(result.stdout)
+
+
 def test_empty_pipe_is_nothing_to_do_not_a_usage_error(emulator, env):
     """An empty --from-file - (the command before the pipe found nothing or failed)."""
     result = invoke(["chats", "set-status", "closed", "--from-file", "-"], env, stdin="")

@@ -204,7 +204,9 @@ def chats() -> None:
     help="Stop (exit 4) when this many chats in a row fail with a connection error or "
     "a 5xx: the API is down. 0 never stops.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the summary (or dry run) as one JSON object."
+)
 @click.option("--dry-run", is_flag=True, help="Check the input and show what would be done.")
 @_with_common
 def set_status(
@@ -238,12 +240,16 @@ def set_status(
         # An empty pipe: the command before it found nothing, or failed (and said so).
         err.print(f"No chat ids in {from_file.name}: nothing to do.")
         sys.exit(EXIT_OK)
-    check_job_files(journal, report, writable=not dry_run)
     client = _client(api_key, base_url, rate)
+    check_job_files(journal, report, writable=not dry_run)
     if dry_run:
         done = journal_done(journal, target.value)
         distinct = set(ids)
         todo = len(distinct - done)
+        if as_json:
+            counts = {"would_update": todo, "already_done": len(distinct) - todo}
+            click.echo(json.dumps(counts | {"repeated": len(ids) - len(distinct)}))
+            sys.exit(EXIT_OK)
         out.print(
             f"Dry run: would set {target.value!r} on {plural(todo, 'chat')} "
             f"({len(distinct) - todo} already done, {len(ids) - len(distinct)} repeated) "
