@@ -11,6 +11,7 @@ the count: those prove the API is up.
 
 from __future__ import annotations
 
+from ._config import require_int
 from ._errors import APIConnectionError, BulkAbortedError, ServerError
 
 __all__ = ["CircuitBreaker", "is_outage"]
@@ -33,12 +34,7 @@ class CircuitBreaker:
     """
 
     def __init__(self, threshold: int) -> None:
-        if isinstance(threshold, bool) or not isinstance(threshold, int):
-            raise TypeError(
-                f"stop_after_consecutive_failures must be an int, not {type(threshold).__name__}"
-            )
-        if threshold < 1:
-            raise ValueError(f"stop_after_consecutive_failures must be >= 1, got {threshold!r}")
+        require_int(threshold, "stop_after_consecutive_failures", minimum=1)
         self.threshold = threshold
         #: Outage failures in a row so far.
         self.consecutive = 0

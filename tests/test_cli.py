@@ -404,7 +404,7 @@ def test_full_disk_for_the_report_is_one_line_exit_2(emulator, env):
 def test_full_disk_for_the_journal_is_one_line_exit_2(emulator, env, tmp_path, monkeypatch):
     """A journal write failing in a worker is one line and exit 2, not a group traceback."""
 
-    def full(*args: object) -> None:
+    def full(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(hc.Journal, "record", full)

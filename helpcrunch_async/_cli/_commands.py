@@ -10,6 +10,7 @@ import threading
 from typing import IO, TYPE_CHECKING, Any
 
 import anyio
+import attrs
 import click
 from rich.console import Console
 
@@ -471,6 +472,12 @@ def _number_or_text(value: str) -> int | float | str:
 @click.option(
     "--latency", type=float, default=0.0, show_default=True, help="Seconds added to each answer."
 )
+@click.option("--webhook-url", default=None, help="POST a signed webhook here for each change.")
+@click.option(
+    "--webhook-signing-key",
+    envvar="HELPCRUNCH_WEBHOOK_SIGNING_KEY",
+    help="Key the webhooks are signed with (default: the emulator's).",
+)
 def emulator(
     host: str,
     port: int,
@@ -483,6 +490,8 @@ def emulator(
     dropped: float,
     truncated: float,
     latency: float,
+    webhook_url: str | None,
+    webhook_signing_key: str | None,
 ) -> None:
     """Serve a HelpCrunch emulator on loopback until Ctrl-C or SIGTERM; print its statistics."""
     from ..emulator import EmulatorConfig, Faults, ServerLimit, run  # noqa: PLC0415
@@ -497,7 +506,10 @@ def emulator(
             ),
             payload_style=payload_style,  # type: ignore[arg-type]
             error_style=error_style,  # type: ignore[arg-type]
+            webhook_url=webhook_url,
         )
+        if webhook_signing_key is not None:
+            config = attrs.evolve(config, webhook_signing_key=webhook_signing_key)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     run(config, host=host, port=port)

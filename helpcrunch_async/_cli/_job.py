@@ -109,6 +109,7 @@ async def run_set_status(
         stop_after_consecutive_failures=stop_after,
     )
     disk_error: OSError | None = None
+    journal_error: ValueError | None = None
     async with stop_on_signals() as interrupt:
         # Caught here, inside: past the signal watcher's task group it would be a group.
         try:
@@ -124,6 +125,8 @@ async def run_set_status(
                         display.update(outcomes.progress())
         except (AuthenticationError, BulkAbortedError) as exc:
             fatal = exc
+        except ValueError as exc:  # the journal is in use by another run: nothing was sent
+            journal_error = exc
         except Exception as exc:
             # A full disk, from the report here or the journal in a worker (in a group).
             disk_error = _os_error(exc)
@@ -135,6 +138,8 @@ async def run_set_status(
         disk_error = disk_error or exc
     if disk_error is not None:
         raise FileError(f"cannot write the journal or report: {disk_error}")
+    if journal_error is not None:
+        raise FileError(f"--journal: {journal_error}")
     return JobResult(
         updated=stream.done - stream.failed,
         failed=stream.failed,

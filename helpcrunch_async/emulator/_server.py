@@ -13,7 +13,8 @@ import anyio
 import attrs
 import uvicorn
 
-from ._app import DroppedConnectionError, create_app
+from ._app import create_app
+from ._front import DroppedConnectionError
 from ._state import EmulatorConfig, EmulatorState
 
 if TYPE_CHECKING:
@@ -58,7 +59,8 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     # Listen before announcing the URL: a client that connects before uvicorn has started
-    # waits in the backlog instead of being refused, so nobody has to poll for readiness.
+    # waits in the backlog instead of being refused. (serve() still waits for `started`, to
+    # report a server that failed to start rather than leave its clients hanging.)
     sock.listen(BACKLOG)
     return sock
 
@@ -67,7 +69,7 @@ def _server(config: EmulatorConfig, log_level: str) -> tuple[Any, Any]:
     app, state = create_app(config)
     logging.getLogger("uvicorn.error").addFilter(_QUIET_DROPS)
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off")
+        uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
     )
     return server, state
 
@@ -140,6 +142,11 @@ def _banner(config: EmulatorConfig, url: str) -> str:
             ),
             f"  faults: {', '.join(injected) if injected else 'none'}",
             f"  payload style: {config.payload_style}; error style: {config.error_style}",
+            *(
+                []
+                if config.webhook_url is None
+                else [f"  webhooks to {config.webhook_url}, signed with the key you gave"]
+            ),
             "Press Ctrl-C to stop.",
         ]
     )
