@@ -379,6 +379,35 @@ def test_unwritable_file_is_one_line_exit_2(emulator, env, tmp_path, option):
     assert 0 == emulator.stats()["requests"]
 
 
+def test_journal_in_use_is_refused_without_touching_the_report(emulator, env, tmp_path):
+    """A second run of a job whose journal another run holds: exit 2, its report intact."""
+    journal, report = tmp_path / "j.jsonl", tmp_path / "r.jsonl"
+    report.write_text("the first run's report\n")
+    holder = hc.Journal(journal)
+    holder.open()
+    try:
+        result = invoke(
+            [
+                "chats",
+                "set-status",
+                "closed",
+                str(FIRST),
+                "--journal",
+                str(journal),
+                "--report",
+                str(report),
+            ],
+            env,
+        )
+    finally:
+        holder.close()
+
+    assert 2 == result.exit_code
+    assert "in use by another run" in result.stderr
+    assert "the first run's report\n" == report.read_text()
+    assert 0 == emulator.stats()["requests"]
+
+
 def test_journal_that_is_not_a_regular_file_is_refused(emulator, env):
     """A device as journal would be read whole on resume: refused up front."""
     result = invoke(["chats", "set-status", "closed", str(FIRST), "--journal", os.devnull], env)

@@ -97,8 +97,6 @@ async def run_set_status(
             f"already done, {len(distinct) - len(earlier)} to go.",
             highlight=False,
         )
-    out = Report(report, status.value)
-    out.write_earlier(earlier)
     failures = FailureSummary()
     fatal: HelpCrunchError | None = None
     stream = client.chats.stream_update_status(
@@ -108,13 +106,17 @@ async def run_set_status(
         journal=journal,
         stop_after_consecutive_failures=stop_after,
     )
-    disk_error: OSError | None = None
-    journal_error: ValueError | None = None
+    out: Report | None = None
+    problem: FileError | None = None
     async with stop_on_signals() as interrupt:
         # Caught here, inside: past the signal watcher's task group it would be a group.
         try:
             with ProgressDisplay(console, status.value, len(ids)) as display:
                 async with stream as outcomes:
+                    # Opened once the journal is locked: a second run of the same job is
+                    # refused before it can truncate the first one's report.
+                    out = Report(report, status.value)
+                    out.write_earlier(earlier)
                     # A signal stops the workers; the outcomes they completed still
                     # reach the report (they are in the journal already).
                     interrupt.on_signal = outcomes.stop
@@ -123,23 +125,17 @@ async def run_set_status(
                         out.write(outcome)
                         failures.add(outcome)
                         display.update(outcomes.progress())
-        except (AuthenticationError, BulkAbortedError) as exc:
+        except HelpCrunchError as exc:  # a refused key, a tripped breaker: the run ended
             fatal = exc
-        except ValueError as exc:  # the journal is in use by another run: nothing was sent
-            journal_error = exc
-        except Exception as exc:
-            # A full disk, from the report here or the journal in a worker (in a group).
-            disk_error = _os_error(exc)
-            if disk_error is None:
-                raise
-    try:
-        out.close()
-    except OSError as exc:
-        disk_error = disk_error or exc
-    if disk_error is not None:
-        raise FileError(f"cannot write the journal or report: {disk_error}")
-    if journal_error is not None:
-        raise FileError(f"--journal: {journal_error}")
+        except Exception as exc:  # noqa: BLE001 - anything but a file problem is raised again
+            problem = _as_file_error(exc)
+    if out is not None:
+        try:
+            out.close()
+        except OSError as exc:
+            problem = problem or FileError(f"cannot write the journal or report: {exc}")
+    if problem is not None:
+        raise problem
     return JobResult(
         updated=stream.done - stream.failed,
         failed=stream.failed,
@@ -151,6 +147,19 @@ async def run_set_status(
         seconds=time.monotonic() - started,
         failures=failures,
     )
+
+
+def _as_file_error(exc: Exception) -> FileError:
+    """A problem with the job's files as the CLI's one-line error; anything else re-raised."""
+    if isinstance(exc, FileError):
+        return exc
+    if isinstance(exc, ValueError):  # the journal is in use by another run: nothing was sent
+        return FileError(f"--journal: {exc}")
+    # A full disk, from the report here or from the journal in a worker (in a group).
+    disk_error = _os_error(exc)
+    if disk_error is None:
+        raise exc
+    return FileError(f"cannot write the journal or report: {disk_error}")
 
 
 def _os_error(exc: BaseException) -> OSError | None:
