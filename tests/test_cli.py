@@ -23,7 +23,7 @@ from anyio.from_thread import start_blocking_portal
 from click.testing import CliRunner
 
 import helpcrunch_async as hc
-from helpcrunch_async._cli import _commands
+from helpcrunch_async._cli import _options
 from helpcrunch_async._cli._commands import cli
 from helpcrunch_async._cli._input import MAX_BAD_LINES_SHOWN, parse_timestamp
 from helpcrunch_async._cli._output import (
@@ -61,7 +61,7 @@ def env(emulator) -> dict[str, str]:
 def fast_retries(monkeypatch):
     """The CLI's client retries at once, so a down API is detected in milliseconds."""
     monkeypatch.setattr(
-        _commands, "HelpCrunch", functools.partial(hc.HelpCrunch, retry=hc.Retry(backoff=0))
+        _options, "HelpCrunch", functools.partial(hc.HelpCrunch, retry=hc.Retry(backoff=0))
     )
 
 

@@ -7,31 +7,16 @@ import shlex
 import signal
 import sys
 import threading
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO
 
 import anyio
 import attrs
 import click
-from rich.console import Console
 
-from .. import _config
-from .._client import HelpCrunch
-from .._errors import (
-    APIConnectionError,
-    AuthenticationError,
-    BadRequestError,
-    HelpCrunchError,
-    ServerError,
-)
-from .._models import ChatStatus, Filter
-from ._input import check_job_files, is_timestamp_field, parse_timestamp, read_ids
+from ._input import check_job_files, read_ids
 from ._job import (
     DEFAULT_STOP_AFTER,
-    EXIT_ABORTED,
-    EXIT_FAILED,
-    EXIT_FATAL,
     EXIT_OK,
-    EXIT_USAGE,
     JobResult,
     exit_code,
     journal_done,
@@ -40,23 +25,18 @@ from ._job import (
     run_set_status,
     summary_json,
 )
+from ._options import (
+    EXIT_CODES_HELP,
+    err_console,
+    make_client,
+    out_console,
+    parse_status,
+    rate_limit,
+    with_common,
+)
 from ._output import plural
-from ._signals import exit_code_for, stop_on_signals
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
-
-EXIT_CODES_HELP = """\b
-Exit codes:
-  0    done: every chat updated, or nothing to do
-  1    some chats failed (see the summary and --report)
-  2    bad usage or input, or an unusable journal/report/id file
-  3    the API key was refused (401)
-  4    stopped: the API looks unreachable or failing (circuit breaker)
-  130  stopped by Ctrl-C (SIGINT); 143: stopped by SIGTERM
-
-\b
-Summaries go to stdout; progress and diagnostics to stderr."""
+from ._search import list_chats, search
+from ._signals import exit_code_for
 
 #: The command line as typed, for the "to resume, run ..." hint (set by run_cli).
 _argv: list[str] | None = None
@@ -64,36 +44,6 @@ _argv: list[str] | None = None
 
 def _command_line() -> str:
     return shlex.join(["helpcrunch", *(sys.argv[1:] if _argv is None else _argv)])
-
-
-def _err() -> Console:
-    # soft_wrap: no hard line breaks at 80 columns when the output is not a terminal.
-    return Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
-
-
-def _out() -> Console:
-    return Console(soft_wrap=True, markup=False, highlight=False)
-
-
-def _rate(value: str | None) -> _config.RateLimit | None:
-    if value is None:
-        return _config.RateLimit()
-    if value.lower() == "none":
-        return None
-    try:
-        requests, per = value.split("/")
-        return _config.RateLimit(requests=int(requests), per=float(per))
-    except (ValueError, TypeError) as exc:
-        raise click.BadParameter(
-            f"expected N/S such as 120/60, or none; got {value!r}", param_hint="--rate"
-        ) from exc
-
-
-def _status(value: str) -> ChatStatus:
-    try:
-        return ChatStatus.parse(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
 
 
 class _TerminatedError(Exception):
@@ -129,47 +79,13 @@ def cli() -> None:
     """Work with HelpCrunch chats from a terminal."""
 
 
-_common = [
-    click.option(
-        "--api-key",
-        envvar="HELPCRUNCH_API_KEY",
-        help="API key [env HELPCRUNCH_API_KEY].",
-    ),
-    click.option(
-        "--base-url",
-        envvar="HELPCRUNCH_BASE_URL",
-        help="API root [env HELPCRUNCH_BASE_URL; default: https://api.helpcrunch.com/v1].",
-    ),
-    click.option(
-        "--rate",
-        default=None,
-        help="Client rate limit N/S, or none.  [default: 120/60, HelpCrunch's limit]",
-    ),
-]
-
-
-def _with_common(func: Any) -> Any:
-    for option in reversed(_common):
-        func = option(func)
-    return func
-
-
-def _client(api_key: str | None, base_url: str | None, rate: str | None) -> HelpCrunch:
-    if not api_key:
-        raise click.UsageError("no API key: pass --api-key KEY or set HELPCRUNCH_API_KEY")
-    limit = _rate(rate)
-    try:
-        return HelpCrunch(api_key, base_url=base_url, rate_limit=limit)
-    except ValueError as exc:
-        # The SDK speaks Python (base_url=...); the CLI speaks options.
-        raise click.UsageError(
-            str(exc).replace("base_url", "--base-url").replace("api_key=...", "--api-key")
-        ) from None
-
-
 @cli.group()
 def chats() -> None:
     """Chats: change their status in bulk, search and list them."""
+
+
+chats.add_command(search)
+chats.add_command(list_chats)
 
 
 @chats.command("set-status", epilog=EXIT_CODES_HELP)
@@ -209,7 +125,7 @@ def chats() -> None:
     "--json", "as_json", is_flag=True, help="Print the summary (or dry run) as one JSON object."
 )
 @click.option("--dry-run", is_flag=True, help="Check the input and show what would be done.")
-@_with_common
+@with_common
 def set_status(
     status: str,
     chat_ids: tuple[str, ...],
@@ -230,8 +146,8 @@ def set_status(
     Every id is checked before anything is sent. Ctrl-C or SIGTERM stop cleanly: what
     completed is in the journal and the report, and the same command resumes.
     """
-    target = _status(status)
-    err, out = _err(), _out()
+    target = parse_status(status)
+    err, out = err_console(), out_console()
     if from_file is not None and from_file.isatty():
         err.print("Reading chat ids from the terminal, one per line; end with Ctrl-D.")
     ids = read_ids(chat_ids, from_file)
@@ -241,7 +157,7 @@ def set_status(
         # An empty pipe: the command before it found nothing, or failed (and said so).
         err.print(f"No chat ids in {from_file.name}: nothing to do.")
         sys.exit(EXIT_OK)
-    client = _client(api_key, base_url, rate)
+    client = make_client(api_key, base_url, rate)
     check_job_files(journal, report, writable=not dry_run)
     if dry_run:
         done = journal_done(journal, target.value)
@@ -282,162 +198,6 @@ def set_status(
         command += "   # with the same ids on stdin"
     print_stop(err, result, journal=journal, command=command, base_url=str(client.base_url))
     sys.exit(exit_code(result))
-
-
-_search_options = [
-    click.option(
-        "--sort", default=None, help="createdAt, lastMessageAt, lastCustomerMessageAt, closedAt."
-    ),
-    click.option("--order", type=click.Choice(["asc", "desc"]), default=None),
-    click.option("--ids", "ids_only", is_flag=True, help="Print only chat ids, one per line."),
-]
-
-
-def _with_search_options(func: Any) -> Any:
-    for option in reversed(_search_options):
-        func = option(func)
-    return func
-
-
-@chats.command("search", epilog=EXIT_CODES_HELP)
-@click.option(
-    "--status", "statuses", multiple=True, help="Match this status; repeat for any of several."
-)
-@click.option(
-    "--filter",
-    "filters",
-    nargs=3,
-    multiple=True,
-    metavar="FIELD OP VALUE",
-    help="A condition such as: chats.lastMessageAt '<' 2024-01-31 (repeatable). Timestamps "
-    "(fields ending in At) take epoch seconds or ISO 8601 dates/datetimes (naive = UTC).",
-)
-@click.option(
-    "--any", "match_any", is_flag=True, help="Match any condition (OR) instead of all (AND)."
-)
-@_with_search_options
-@_with_common
-def search(
-    statuses: tuple[str, ...],
-    filters: tuple[tuple[str, str, str], ...],
-    match_any: bool,
-    sort: str | None,
-    order: str | None,
-    ids_only: bool,
-    api_key: str | None,
-    base_url: str | None,
-    rate: str | None,
-) -> None:
-    """Find chats; print them as JSON lines, or only their ids with --ids.
-
-    Several --status match any of them, AND-ed with every --filter: "(on-hold OR new) AND
-    older than X" is --status on-hold --status new --filter chats.lastMessageAt '<' X.
-    The API takes one kind of comparison per request, so that is one search per status,
-    merged without duplicates (each status's chats in --sort order, one status after the
-    other).
-
-    \b
-    Example:
-      helpcrunch chats search --status pending --ids |
-        helpcrunch chats set-status closed --from-file -
-    """  # noqa: D301 - \b is click's "do not rewrap" marker
-    try:
-        conditions = [_filter(field, op, value) for field, op, value in filters]
-        by_status = [Filter("chats.status", "=", _status(s)) for s in statuses]
-        if not by_status and not conditions:
-            raise click.UsageError(
-                "give at least one --status or --filter (every chat: helpcrunch chats list)"
-            )
-        if match_any or len(by_status) <= 1:
-            queries = [(by_status + conditions, "OR" if match_any else "AND")]
-        else:
-            queries = [([one, *conditions], "AND") for one in by_status]
-        client = _client(api_key, base_url, rate)
-        searches = [
-            client.chats.search(
-                query,
-                comparison=comparison,  # type: ignore[arg-type]
-                sort=sort,
-                order=order,  # type: ignore[arg-type]
-            )
-            for query, comparison in queries
-        ]
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    sys.exit(_print_chats(client, searches, ids_only=ids_only))
-
-
-@chats.command("list", epilog=EXIT_CODES_HELP)
-@_with_search_options
-@_with_common
-def list_chats(
-    sort: str | None,
-    order: str | None,
-    ids_only: bool,
-    api_key: str | None,
-    base_url: str | None,
-    rate: str | None,
-) -> None:
-    """Every chat, as JSON lines, or only their ids with --ids."""
-    client = _client(api_key, base_url, rate)
-    try:
-        pages = client.chats.list(sort=sort, order=order)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    sys.exit(_print_chats(client, [pages], ids_only=ids_only))
-
-
-def _filter(field: str, op: str, value: str) -> Filter:
-    if is_timestamp_field(field):
-        return Filter(field, op, parse_timestamp(value))
-    return Filter(field, op, _number_or_text(value))
-
-
-def _print_chats(client: HelpCrunch, sources: list[AsyncIterator[Any]], *, ids_only: bool) -> int:
-    """Print every chat of ``sources`` once; the exit code says how it ended."""
-    err = _err()
-
-    async def main() -> tuple[int, int | None]:
-        seen: set[int] = set()
-        code = EXIT_OK
-        async with client, stop_on_signals() as interrupt:
-            try:
-                for source in sources:
-                    async for chat in source:
-                        if chat.id in seen:
-                            continue
-                        seen.add(chat.id)
-                        click.echo(str(chat.id) if ids_only else json.dumps(chat.raw, default=str))
-            except AuthenticationError as exc:
-                err.print(
-                    f"The API key was refused ({exc}); check --api-key or HELPCRUNCH_API_KEY."
-                )
-                code = EXIT_FATAL
-            except BadRequestError as exc:
-                err.print(f"The API refused the search: {exc}")
-                code = EXIT_USAGE
-            except (APIConnectionError, ServerError) as exc:
-                err.print(f"The API at {client.base_url} is unreachable or failing: {exc}")
-                code = EXIT_ABORTED
-            except HelpCrunchError as exc:
-                err.print(f"Error: {exc}")
-                code = EXIT_FAILED
-        return code, interrupt.signum
-
-    code, signum = anyio.run(main)
-    if signum is not None:
-        err.print("Interrupted.")
-        return exit_code_for(signum)
-    return code
-
-
-def _number_or_text(value: str) -> int | float | str:
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
 
 
 @cli.command()
@@ -522,7 +282,7 @@ def demo(chat_count: int, rate: str) -> None:
     """Bulk-close chats on a local emulator with a strict rate limit: no network needed."""
     from ._demo import run_demo  # noqa: PLC0415
 
-    limit = _rate(rate)
+    limit = rate_limit(rate)
     if limit is None:
         raise click.UsageError("the demo needs a rate limit")
     sys.exit(anyio.run(run_demo, chat_count, limit))
