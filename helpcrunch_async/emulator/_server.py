@@ -167,29 +167,37 @@ def _statistics(config: EmulatorConfig, state: EmulatorState) -> str:
     return text + "."
 
 
-def _exit_on_sigterm(signum: int, _frame: object) -> None:
-    # uvicorn shuts down on SIGTERM, then raises it again: ending through SystemExit lets
-    # the statistics print, with the exit code the signal itself would have given.
-    raise SystemExit(128 + signum)
-
-
 def run(config: EmulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 8765) -> None:
     """Serve the emulator in the foreground until Ctrl-C or SIGTERM (``helpcrunch emulator``).
 
     The banner (URL, key, ids, limit, faults, styles) is flushed at once, for whoever reads
-    it through a pipe; the statistics are printed when the server stops.
+    it through a pipe; the statistics are printed when the server stops. Then a Ctrl-C ends
+    as ``KeyboardInterrupt`` and a SIGTERM as ``SystemExit(143)``, the codes a shell expects.
     """
     config = EmulatorConfig() if config is None else config
     sock = _bind(host, port)
     server, state = _server(config, "info")
+    caught: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        # A signal before uvicorn installs its own handlers (or re-raised by uvicorn after
+        # its shutdown) only asks the server to stop: a KeyboardInterrupt in the middle of
+        # starting an event loop would print a traceback instead of the statistics.
+        caught.append(signum)
+        server.should_exit = True
+
     in_main = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm) if in_main else None
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, stop) for signum in signals} if in_main else {}
     try:
-        # Inside the try: a Ctrl-C right after the banner still gets the statistics.
         print(_banner(config, _url(sock)), flush=True)  # noqa: T201
         server.run(sockets=[sock])
     finally:
         sock.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         print(_statistics(config, state), flush=True)  # noqa: T201
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+    if caught and caught[0] == signal.SIGINT:
+        raise KeyboardInterrupt
+    if caught:
+        raise SystemExit(128 + caught[0])
