@@ -18,13 +18,14 @@ from ._errors import (
     BadRequestError,
     ErrorDetail,
     HelpCrunchError,
+    LimiterTimeoutError,
     NotFoundError,
     RateLimitError,
     ResponseValidationError,
     ServerError,
 )
 from ._journal import Journal
-from ._limiter import RateLimiter, TokenBucketLimiter
+from ._limiter import RateLimiter, RateLimitInfo, TokenBucketLimiter, rate_limit_info
 from ._models import Agent, Chat, ChatStatus, Customer, Department, Filter, Message
 
 __version__ = "0.1.0"
@@ -49,15 +50,18 @@ __all__ = [
     "HelpCrunch",
     "HelpCrunchError",
     "Journal",
+    "LimiterTimeoutError",
     "Message",
     "NotFoundError",
     "OutcomeStream",
     "Progress",
     "RateLimit",
     "RateLimitError",
+    "RateLimitInfo",
     "RateLimiter",
     "ResponseValidationError",
     "Retry",
     "ServerError",
     "TokenBucketLimiter",
+    "rate_limit_info",
 ]

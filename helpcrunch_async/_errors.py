@@ -11,6 +11,7 @@ The hierarchy::
     │   └── ServerError             5xx
     ├── APIConnectionError          no answer: DNS, refused, reset, TLS...
     │   └── APITimeoutError         no answer in time
+    ├── LimiterTimeoutError         no turn within ``max_wait``: nothing was sent
     └── ResponseValidationError     a 2xx whose body is not JSON or not the documented shape
 
 Bad arguments are ``TypeError`` / ``ValueError`` raised before anything is sent; they are not
@@ -40,6 +41,7 @@ __all__ = [
     "BadRequestError",
     "ErrorDetail",
     "HelpCrunchError",
+    "LimiterTimeoutError",
     "NotFoundError",
     "RateLimitError",
     "ResponseValidationError",
@@ -157,6 +159,24 @@ class APIConnectionError(HelpCrunchError):
 
 class APITimeoutError(APIConnectionError):
     """The request got no answer within the configured timeout."""
+
+
+class LimiterTimeoutError(HelpCrunchError):
+    """A call's turn (rate-limiter slot, connection slot) would come later than its ``max_wait``.
+
+    Nothing was sent and nothing was taken: the caller's place went to the next waiter.
+    Raised as soon as the wait is known to be too long, so a web handler can answer 503 at
+    once and a job-queue worker can reschedule instead of sleeping.
+
+    Attributes:
+        retry_after: Seconds from now until a slot is expected, or ``None`` when no estimate
+            exists (a connection slot's release cannot be predicted). An estimate, not a
+            promise: other callers may take the slot first.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class ResponseValidationError(HelpCrunchError):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import random
+from collections import deque
+from collections.abc import Callable, Sequence
 
 import anyio
 import anyio.lowlevel
@@ -11,7 +13,7 @@ import pytest
 import trio.testing
 
 import helpcrunch_async as hc
-from helpcrunch_async._limiter import ADAPT_FLOOR, GCRA
+from helpcrunch_async._limiter import ADAPT_FLOOR, GCRA, LEARN_PROBE_MAX, LEARN_PROBE_MIN
 
 
 def most_in_any_window(times: Sequence[float], window: float) -> int:
@@ -99,27 +101,87 @@ def test_penalty_pauses_everyone_then_resumes_without_burst():
     assert first < gcra.next_time(first)
 
 
-def test_penalty_without_retry_after_waits_for_the_burst_to_refill():
-    """With no Retry-After the pause is the time to refill the burst, and is capped at a window."""
+def test_penalty_without_retry_after_pauses_one_interval_and_is_capped():
+    """With no Retry-After the pause is one interval at the new rate; any pause is capped."""
     limit = hc.RateLimit(requests=120, per=60.0, burst=10, margin=0.0)
+    gcra = GCRA(limit)
+    times = greedy(gcra, 41)  # 41 sent in the window: the rate punished
 
-    assert 10 * 0.5 == GCRA(limit).penalize(0.0, None)
+    assert 60.0 / 40 == gcra.penalize(times[-1], None)
     assert limit.window == GCRA(limit).penalize(0.0, 10_000.0)
 
 
-def test_repeated_429s_lower_the_rate_and_it_recovers_slowly():
-    """429 episodes lower the rate; quiet windows give it back, never above configured."""
-    limit = hc.RateLimit(requests=100, per=10.0, margin=0.0)
+def test_one_episode_learns_the_rate_that_was_punished():
+    """The first 429 holds the rate one under what was sent in the window: the real limit."""
+    limit = hc.RateLimit(requests=40, per=2.0, burst=10, margin=0.0)
     gcra = GCRA(limit)
+    times = greedy(gcra, 21)  # a server allowing 20 per 2 s rejects the 21st
 
-    gcra.penalize(0.0, 1.0)
-    gcra.penalize(0.5, 1.0)  # inside the same pause: the same episode
-    assert 80 == gcra.capacity(0.5)
-    gcra.penalize(2.0, 1.0)
-    assert 64 == gcra.capacity(2.0)
+    gcra.penalize(times[-1] + 0.01, None)
 
-    assert 74 == gcra.capacity(12.0)  # one quiet window later
-    assert 100 == gcra.capacity(1000.0)
+    assert 21 == gcra.punished
+    assert 20 == gcra.capacity(times[-1] + 0.01)
+    assert 20 == gcra.learned_limit(times[-1] + 0.01)
+
+
+def test_429s_of_requests_already_in_flight_are_one_episode():
+    """429s that arrive before anything could be sent after the first teach nothing more."""
+    limit = hc.RateLimit(requests=40, per=2.0, burst=10, margin=0.0)
+    gcra = GCRA(limit)
+    times = greedy(gcra, 23)
+
+    gcra.penalize(times[-1], None)
+    gcra.penalize(times[-1] + 0.001, None)
+    gcra.penalize(times[-1] + 0.002, None)
+
+    assert 22 == gcra.capacity(times[-1] + 0.002)
+
+
+def test_learned_rate_is_held_then_probed_one_request_more():
+    """After a lesson the rate is held LEARN_PROBE_MIN windows, then probed by one request."""
+    limit = hc.RateLimit(requests=40, per=2.0, margin=0.0)
+    gcra = GCRA(limit)
+    greedy(gcra, 21)
+    gcra.penalize(1.0, None)
+
+    held = [gcra.capacity(1.0 + w * limit.window) for w in range(LEARN_PROBE_MIN)]
+    probe = gcra.capacity(1.0 + LEARN_PROBE_MIN * limit.window)
+
+    assert [20] * LEARN_PROBE_MIN == held
+    assert 21 == probe
+
+
+def test_probe_that_survives_doubles_back_to_the_configured_rate():
+    """A probe window without a 429 means the limit rose: the rate doubles each window."""
+    limit = hc.RateLimit(requests=40, per=2.0, margin=0.0)
+    gcra = GCRA(limit)
+    greedy(gcra, 21)
+    gcra.penalize(1.0, None)
+    first_probe = 1.0 + LEARN_PROBE_MIN * limit.window
+
+    climb = [gcra.capacity(first_probe + w * limit.window) for w in range(4)]
+
+    assert [21, 40, 40, 40] == climb
+    assert gcra.learned_limit(first_probe + limit.window) is None
+
+
+def test_punished_probe_returns_under_the_limit_and_waits_longer():
+    """A probe punished at the old rate drops back under it and doubles the hold, to a cap."""
+    limit = hc.RateLimit(requests=40, per=2.0, margin=0.0)
+    gcra = GCRA(limit)
+    now = 0.0
+    times = greedy(gcra, 21)
+    gcra.penalize(times[-1], None)
+    waits = []
+    for _ in range(4):
+        now = gcra.since + gcra.probe_wait * limit.window  # the first probing window
+        assert 21 == gcra.capacity(now)
+        times = greedy(gcra, 21, start=now)
+        gcra.penalize(times[-1], None)
+        waits.append(gcra.probe_wait)
+
+    assert 20 == gcra.capacity(times[-1])
+    assert [min(LEARN_PROBE_MAX, LEARN_PROBE_MIN * 2**k) for k in range(1, 5)] == waits
 
 
 def test_rate_never_drops_below_the_floor():
@@ -127,9 +189,148 @@ def test_rate_never_drops_below_the_floor():
     limit = hc.RateLimit(requests=100, per=10.0, margin=0.0)
     gcra = GCRA(limit)
     for i in range(100):
-        gcra.penalize(i * 1.5, 1.0)
+        gcra.penalize(i * 20.0, 1.0)
 
-    assert int(100 * ADAPT_FLOOR) == gcra.capacity(100 * 1.5)
+    assert int(100 * ADAPT_FLOOR) == gcra.capacity(100 * 20.0)
+
+
+def test_stated_limit_caps_the_rate_and_stated_recovery_lifts_it():
+    """Headers stating a lower limit set the rate at once; stating the full one restores it."""
+    limit = hc.RateLimit(requests=120, per=60.0, margin=0.0)
+    gcra = GCRA(limit)
+
+    gcra.observe(0.0, hc.RateLimitInfo(limit=1, window=1.0))  # 1 per second: 60 per minute
+    lowered = gcra.capacity(1000.0)  # no probing above a stated limit
+    gcra.observe(5.0, hc.RateLimitInfo(limit=120))
+
+    assert 60 == lowered
+    assert 120 == gcra.capacity(5.0)
+
+
+def test_no_requests_remaining_pauses_until_the_reset():
+    """remaining=0 with a reset pauses every caller until then, without lowering the rate."""
+    limit = hc.RateLimit(requests=120, per=60.0, margin=0.0)
+    gcra = GCRA(limit)
+
+    assert 0.0 == gcra.observe(0.0, hc.RateLimitInfo(remaining=3, reset=7.0))
+    assert 7.0 == gcra.observe(0.0, hc.RateLimitInfo(remaining=0, reset=7.0))
+    assert 7.0 == gcra.next_time(0.0)
+    assert 120 == gcra.capacity(0.0)
+
+
+# --- rate-limit headers ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({}, None),
+        ({"Content-Type": "application/json"}, None),
+        ({"Retry-After": "7"}, hc.RateLimitInfo(retry_after=7.0)),
+        (
+            {"X-RateLimit-Limit": "120", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "30"},
+            hc.RateLimitInfo(limit=120, remaining=0, reset=30.0),
+        ),
+        (  # a Unix time as the reset, as GitHub sends it
+            {"x-ratelimit-reset": "1700000042"},
+            hc.RateLimitInfo(reset=42.0),
+        ),
+        (
+            {"RateLimit-Limit": "100", "RateLimit-Remaining": "5", "RateLimit-Reset": "3"},
+            hc.RateLimitInfo(limit=100, remaining=5, reset=3.0),
+        ),
+        (
+            {"RateLimit-Policy": "100;w=60, 1000;w=3600"},
+            hc.RateLimitInfo(limit=100, window=60.0),
+        ),
+        (
+            {"RateLimit-Policy": '"default";q=100;w=60', "RateLimit": '"default";r=50;t=30'},
+            hc.RateLimitInfo(limit=100, remaining=50, reset=30.0, window=60.0),
+        ),
+        (
+            {"RateLimit": "limit=10, remaining=1, reset=7"},
+            hc.RateLimitInfo(limit=10, remaining=1, reset=7.0),
+        ),
+        (  # the IETF headers win over the X- ones
+            {"RateLimit-Limit": "100", "X-RateLimit-Limit": "50"},
+            hc.RateLimitInfo(limit=100),
+        ),
+        (
+            {"Retry-After": "Tue, 14 Nov 2023 22:13:40 GMT"},
+            hc.RateLimitInfo(retry_after=20.0),
+        ),
+    ],
+)
+def test_rate_limit_headers_are_read(headers, expected):
+    """Every documented header style is read into the same RateLimitInfo."""
+    assert expected == hc.rate_limit_info(headers, now=1_700_000_000.0)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "-5",
+        "abc",
+        "1e400",
+        "nan",
+        "inf",
+        "9" * 5000,
+        "1" * 13,
+        "12.5.6",
+        "\x00\xff",
+        ";;;,,,===",
+        '"default";q=;w=',
+        "q=" + "9" * 40,
+        "Tue, 99 Nov 2023 99:99:99 GMT",
+    ],
+)
+def test_hostile_header_values_give_nothing_and_never_raise(value):
+    """Garbled, huge or negative values are ignored field by field, never an exception."""
+    names = [
+        "Retry-After",
+        "RateLimit",
+        "RateLimit-Policy",
+        "RateLimit-Limit",
+        "RateLimit-Remaining",
+        "RateLimit-Reset",
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "X-RateLimit-Reset",
+    ]
+
+    info = hc.rate_limit_info(dict.fromkeys(names, value), now=0.0)
+
+    assert info is not None
+    assert info.limit is None or 0 <= info.limit <= 10**9
+    assert info.reset is None or 0 <= info.reset <= 86_400
+    assert info.retry_after is None or 0 <= info.retry_after <= 86_400
+
+
+def test_random_header_bytes_never_raise():
+    """Seeded random junk in every header (bytes and text, any mapping) never raises."""
+    rng = random.Random(18)
+    alphabet = "0123456789;,=\"qrtwlimitesa .-\t\x00é"
+    for _ in range(2000):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        headers: dict[object, object] = {
+            "RateLimit": value,
+            "RateLimit-Policy": value[::-1],
+            "X-RateLimit-Reset": value,
+            b"retry-after": value.encode(),
+            3: None,
+        }
+        hc.rate_limit_info(headers)  # type: ignore[arg-type]
+
+
+def test_a_mapping_that_fails_to_iterate_is_no_headers():
+    """A hostile mapping whose items() raises reads as "no headers"."""
+
+    class Broken(dict[str, str]):
+        def items(self):  # type: ignore[override]
+            raise RuntimeError("boom")
+
+    assert hc.rate_limit_info(Broken()) is None
 
 
 # --- the async limiter -------------------------------------------------------------------
@@ -176,7 +377,7 @@ async def test_handful_of_calls_on_idle_limiter_do_not_wait(anyio_backend):
             tg.start_soon(one)
 
     assert 5 == len(done)
-    assert not limiter._queue
+    assert 0 == limiter._line.waiting()
     # the schedule still has room: nobody was queued behind a timer
     assert limiter._gcra.next_time(start) <= max(done)
 
@@ -234,6 +435,125 @@ async def test_429_pauses_queued_callers_together(anyio_backend):
 
     assert all(t - start >= 30.0 for t in times)
     assert limiter.current_rate < limit.requests
+
+
+class SlidingWindowServer:
+    """A strict server on the event loop's clock: ``requests`` per ``per`` s, rejections counted."""
+
+    def __init__(self, requests: int, per: float) -> None:
+        self.requests, self.per = requests, per
+        self.arrivals: deque[float] = deque()
+        self.seen = self.rejected = 0
+
+    def admit(self) -> bool:
+        now = anyio.current_time()
+        self.seen += 1
+        while self.arrivals and now - self.arrivals[0] >= self.per - 1e-9:
+            self.arrivals.popleft()
+        admitted = len(self.arrivals) < self.requests
+        self.arrivals.append(now)
+        self.rejected += not admitted
+        return admitted
+
+
+async def send_all(
+    limiter: hc.TokenBucketLimiter,
+    server: SlidingWindowServer,
+    count: int,
+    *,
+    on_success: Callable[[int], None] | None = None,
+) -> float:
+    """``count`` updates through 10 connections, retrying 429s; return the virtual time taken."""
+    slots = anyio.Semaphore(10)
+    done = 0
+    start = anyio.current_time()
+
+    async def one() -> None:
+        nonlocal done
+        while True:
+            async with slots:
+                await limiter.acquire(priority="background")
+                await anyio.sleep(ROUND_TRIP / 2)
+                admitted = server.admit()
+                await anyio.sleep(ROUND_TRIP / 2)
+            if admitted:
+                done += 1
+                if on_success is not None:
+                    on_success(done)
+                return
+            await limiter.on_rate_limited(None)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(count):
+            tg.start_soon(one)
+    return anyio.current_time() - start
+
+
+#: Round trip of the simulated server, seconds of virtual time.
+ROUND_TRIP = 0.003
+#: The configured limit of the learning tests: issue 18's 40 per 2 s.
+CONFIGURED = hc.RateLimit(requests=40, per=2.0, margin=0.02)
+
+
+@pytest.mark.anyio
+@VIRTUAL
+@pytest.mark.parametrize("real", [40, 30, 20, 10])
+async def test_converges_under_a_lower_real_limit(anyio_backend, real):
+    """Configured 40 per 2 s, real 40/30/20/10: 600 updates within 1.10x the real limit, <=2% 429."""
+    limiter = hc.TokenBucketLimiter(CONFIGURED)
+    server = SlidingWindowServer(real, 2.0)
+
+    elapsed = await send_all(limiter, server, 600)
+
+    assert elapsed <= 1.10 * 600 * 2.0 / real
+    assert server.rejected <= 0.02 * server.seen
+    if real == CONFIGURED.requests:
+        assert limiter.learned_limit is None
+    else:  # just under the real limit
+        assert limiter.learned_limit in (real - 1, real)
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_holds_just_under_the_real_limit_over_a_long_job(anyio_backend):
+    """Once learned, the limit is held: at most one 429 per LEARN_PROBE_MAX windows after that."""
+    limiter = hc.TokenBucketLimiter(CONFIGURED)
+    server = SlidingWindowServer(20, 2.0)
+    rejected_early: list[int] = []
+
+    def note(done: int) -> None:
+        if done == 100:
+            rejected_early.append(server.rejected)
+
+    elapsed = await send_all(limiter, server, 2000, on_success=note)
+
+    windows_after = (elapsed - 100 * 2.0 / 20) / CONFIGURED.window
+    assert server.rejected - rejected_early[0] <= windows_after / LEARN_PROBE_MAX + 1
+    assert elapsed <= 1.03 * 2000 * 2.0 / 20
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_recovers_the_full_rate_when_the_limit_goes_back_up(anyio_backend):
+    """When the real limit returns to the configured one, the full rate is back in bounded time."""
+    limiter = hc.TokenBucketLimiter(CONFIGURED)
+    server = SlidingWindowServer(20, 2.0)
+    raised_at: list[float] = []
+    full_at: list[float] = []
+
+    def raise_limit(done: int) -> None:
+        if done == 600:
+            server.requests = 40
+            raised_at.append(anyio.current_time())
+        if raised_at and not full_at and limiter.current_rate == 40:
+            full_at.append(anyio.current_time())
+
+    await send_all(limiter, server, 2000, on_success=raise_limit)
+
+    bound = (LEARN_PROBE_MAX + 3) * CONFIGURED.window
+    assert full_at
+    assert full_at[0] - raised_at[0] <= bound
+    assert limiter.learned_limit is None
 
 
 @pytest.mark.anyio
