@@ -392,10 +392,11 @@ class GCRA:
     def penalize(self, now: float, pause: float | None) -> float:
         """Apply a 429 at ``now``; return the pause applied to every caller.
 
-        Without a ``Retry-After``, the pause is one interval at the new rate. The first 429 of an episode is a lesson: the rate that was punished (what was
-        sent in the last ``per`` seconds, at most the rate in force) is remembered, the rate
-        drops to one request per window under it and is held there (see the module
-        docstring); later 429s of requests already in flight teach nothing more.
+        Without a ``Retry-After``, the pause is one interval at the new rate. The first 429
+        of an episode is a lesson: the rate that was punished (what was sent in the last
+        ``per`` seconds, at most the rate in force) is remembered, the rate drops to one
+        request per window under it and is held there (see the module docstring); later
+        429s of requests already in flight teach nothing more.
         """
         if now >= self.hold_until:
             cap = self.capacity(now)

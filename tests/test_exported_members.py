@@ -26,17 +26,20 @@ EXPECTED = [
     "HelpCrunch",
     "HelpCrunchError",
     "Journal",
+    "LimiterTimeoutError",
     "Message",
     "NotFoundError",
     "OutcomeStream",
     "Progress",
     "RateLimit",
     "RateLimitError",
+    "RateLimitInfo",
     "RateLimiter",
     "ResponseValidationError",
     "Retry",
     "ServerError",
     "TokenBucketLimiter",
+    "rate_limit_info",
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -13,7 +14,14 @@ import pytest
 import trio.testing
 
 import helpcrunch_async as hc
-from helpcrunch_async._limiter import ADAPT_FLOOR, GCRA, LEARN_PROBE_MAX, LEARN_PROBE_MIN
+from helpcrunch_async._limiter import (
+    ADAPT_FLOOR,
+    GCRA,
+    LEARN_PROBE_MAX,
+    LEARN_PROBE_MIN,
+    LimiterSupport,
+    limiter_support,
+)
 
 
 def most_in_any_window(times: Sequence[float], window: float) -> int:
@@ -309,8 +317,8 @@ def test_hostile_header_values_give_nothing_and_never_raise(value):
 
 def test_random_header_bytes_never_raise():
     """Seeded random junk in every header (bytes and text, any mapping) never raises."""
-    rng = random.Random(18)
-    alphabet = "0123456789;,=\"qrtwlimitesa .-\t\x00é"
+    rng = random.Random(18)  # noqa: S311 - reproducible junk, not secrets
+    alphabet = '0123456789;,="qrtwlimitesa .-\t\x00é'
     for _ in range(2000):
         value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
         headers: dict[object, object] = {
@@ -327,7 +335,7 @@ def test_a_mapping_that_fails_to_iterate_is_no_headers():
     """A hostile mapping whose items() raises reads as "no headers"."""
 
     class Broken(dict[str, str]):
-        def items(self):  # type: ignore[override]
+        def items(self):
             raise RuntimeError("boom")
 
     assert hc.rate_limit_info(Broken()) is None
@@ -499,7 +507,7 @@ CONFIGURED = hc.RateLimit(requests=40, per=2.0, margin=0.02)
 @VIRTUAL
 @pytest.mark.parametrize("real", [40, 30, 20, 10])
 async def test_converges_under_a_lower_real_limit(anyio_backend, real):
-    """Configured 40 per 2 s, real 40/30/20/10: 600 updates within 1.10x the real limit, <=2% 429."""
+    """Configured 40 per 2 s, real 40/30/20/10: 600 updates in 1.10x the real limit, <=2% 429."""
     limiter = hc.TokenBucketLimiter(CONFIGURED)
     server = SlidingWindowServer(real, 2.0)
 
@@ -554,6 +562,223 @@ async def test_recovers_the_full_rate_when_the_limit_goes_back_up(anyio_backend)
     assert full_at
     assert full_at[0] - raised_at[0] <= bound
     assert limiter.learned_limit is None
+
+
+# --- traffic classes and max_wait --------------------------------------------------------
+
+#: One request per second, no burst: every grant after the first waits a whole interval.
+ONE_PER_SECOND = hc.RateLimit(requests=10, per=10.0, burst=1, margin=0.0)
+
+
+async def settle() -> None:
+    """Let every runnable task run until it blocks."""
+    for _ in range(20):
+        await anyio.lowlevel.checkpoint()
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_interactive_goes_before_queued_background_fifo_within_class(anyio_backend):
+    """Line b0 (head) b1 i0 b2 i1: granted b0 i0 i1 b1 b2, each a full interval apart."""
+    limiter = hc.TokenBucketLimiter(ONE_PER_SECOND)
+    await limiter.acquire()
+    granted: list[tuple[str, float]] = []
+
+    async def one(name: str) -> None:
+        priority = "interactive" if name[0] == "i" else "background"
+        await limiter.acquire(priority=priority)  # type: ignore[arg-type]
+        granted.append((name, anyio.current_time()))
+
+    start = anyio.current_time()
+    async with anyio.create_task_group() as tg:
+        for name in ["b0", "b1", "i0", "b2", "i1"]:
+            tg.start_soon(one, name)
+            await settle()
+
+    assert ["b0", "i0", "i1", "b1", "b2"] == [name for name, _ in granted]
+    assert [1.0, 2.0, 3.0, 4.0, 5.0] == [t - start for _, t in granted]
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_interactive_granted_within_two_intervals_behind_200_background(anyio_backend):
+    """With 200 background calls queued, an interactive call waits at most two intervals."""
+    limit = hc.RateLimit(requests=120, per=60.0)
+    limiter = hc.TokenBucketLimiter(limit)
+    waits: list[float] = []
+
+    async def interactive() -> None:
+        for _ in range(5):
+            await anyio.sleep(7.3)
+            asked = anyio.current_time()
+            await limiter.acquire(priority="interactive")
+            waits.append(anyio.current_time() - asked)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(200):
+            tg.start_soon(functools.partial(limiter.acquire, priority="background"))
+        tg.start_soon(interactive)
+
+    assert 5 == len(waits)
+    assert max(waits) <= 2 * limit.window / limit.requests
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_background_alone_runs_at_the_full_rate(anyio_backend):
+    """With no interactive caller, background calls get exactly the schedule FIFO calls get."""
+
+    async def run(priority: str) -> list[float]:
+        limiter = hc.TokenBucketLimiter(hc.RateLimit(requests=120, per=60.0))
+        times: list[float] = []
+        start = anyio.current_time()
+
+        async def one() -> None:
+            await limiter.acquire(priority=priority)  # type: ignore[arg-type]
+            times.append(anyio.current_time() - start)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(150):
+                tg.start_soon(one)
+        return times
+
+    assert await run("interactive") == await run("background")
+
+
+@pytest.mark.anyio
+@VIRTUAL
+@pytest.mark.parametrize("priority", ["interactive", "background"])
+async def test_cancelled_waiters_of_either_class_cost_nothing(anyio_backend, priority):
+    """Waiters of either class cancelled in the line take no slot; the rest keep their times."""
+
+    async def run(cancel_some: bool) -> list[float]:
+        limiter = hc.TokenBucketLimiter(ONE_PER_SECOND)
+        times: list[float] = []
+
+        async def one(i: int) -> None:
+            if cancel_some and i % 2:
+                with anyio.move_on_after(0.5):
+                    await limiter.acquire(priority=priority)
+                    times.append(-1.0)  # pragma: no cover - never reached
+                return
+            await limiter.acquire(priority="background")
+            times.append(anyio.current_time())
+
+        base = anyio.current_time()
+        async with anyio.create_task_group() as tg:
+            for i in range(20 if cancel_some else 10):
+                tg.start_soon(one, i if cancel_some else 2 * i)
+                await settle()
+        return [t - base for t in times]
+
+    assert await run(cancel_some=False) == await run(cancel_some=True)
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_max_wait_beyond_the_expected_slot_refuses_at_once(anyio_backend):
+    """When the slot is known to come after max_wait, the refusal is immediate and takes nothing."""
+    limiter = hc.TokenBucketLimiter(ONE_PER_SECOND)
+    await limiter.acquire()
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(functools.partial(limiter.acquire, priority="background"))
+        await settle()
+        asked = anyio.current_time()
+        grants = list(limiter._gcra.grants)
+
+        with pytest.raises(hc.LimiterTimeoutError) as caught:
+            await limiter.acquire(priority="background", max_wait=2.0)
+
+        assert asked == anyio.current_time()
+        assert grants == list(limiter._gcra.grants)
+        assert 4.0 == caught.value.retry_after  # behind the head and two others
+        interactive_asked = anyio.current_time()
+        await limiter.acquire(priority="interactive", max_wait=2.0)  # next after the head
+        assert 2.0 == anyio.current_time() - interactive_asked
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_max_wait_past_in_the_line_raises_and_the_next_moves_up(anyio_backend):
+    """A waiter pushed back by interactive arrivals raises by its deadline; the next moves up."""
+    limiter = hc.TokenBucketLimiter(ONE_PER_SECOND)
+    await limiter.acquire()  # t=0; next slot at 1, 2, 3...
+    results: dict[str, float] = {}
+    refused: dict[str, float] = {}
+    start = anyio.current_time()
+
+    async def one(name: str, priority: str, max_wait: float | None = None) -> None:
+        try:
+            await limiter.acquire(priority=priority, max_wait=max_wait)  # type: ignore[arg-type]
+        except hc.LimiterTimeoutError:
+            refused[name] = anyio.current_time() - start
+        else:
+            results[name] = anyio.current_time() - start
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(one, "head", "background")
+        await settle()
+        tg.start_soon(one, "impatient", "background", 2.5)  # expected at 2: accepted
+        await settle()
+        tg.start_soon(one, "after", "background")
+        await settle()
+        for i in range(3):  # interactive callers push "impatient" to 5
+            tg.start_soon(one, f"i{i}", "interactive")
+            await settle()
+
+    assert ["impatient"] == list(refused)
+    assert 2.5 >= refused["impatient"]
+    assert 1.0 == results["head"]
+    assert [2.0, 3.0, 4.0] == [results[f"i{i}"] for i in range(3)]
+    assert 5.0 == results["after"]  # the impatient caller's place went to the next one
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_max_wait_long_enough_is_granted(anyio_backend):
+    """A max_wait that covers the expected slot is simply granted at that slot."""
+    limiter = hc.TokenBucketLimiter(ONE_PER_SECOND)
+    await limiter.acquire()
+    start = anyio.current_time()
+
+    await limiter.acquire(max_wait=1.0)
+
+    assert 1.0 == anyio.current_time() - start
+
+
+@pytest.mark.anyio
+async def test_acquire_checks_its_arguments(anyio_backend):
+    """An unknown priority or a bad max_wait is refused before anything is taken."""
+    limiter = hc.TokenBucketLimiter()
+    with pytest.raises(ValueError, match="priority"):
+        await limiter.acquire(priority="urgent")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_wait"):
+        await limiter.acquire(max_wait=-1.0)
+    assert 0 == len(limiter._gcra.grants)
+
+
+def test_limiter_support_detects_the_optional_protocol_parts():
+    """Today's protocol alone is detected as such; the SDK's limiters support everything."""
+
+    class Old:
+        async def acquire(self) -> None:
+            """Old style."""
+
+        async def on_rate_limited(self, retry_after: float | None) -> None:
+            """Old style."""
+
+    class Catchall(Old):
+        async def acquire(self, **kwargs: object) -> None:
+            """Takes anything."""
+
+    none = LimiterSupport(priority=False, max_wait=False, rate_limit_info=False)
+    keywords = LimiterSupport(priority=True, max_wait=True, rate_limit_info=False)
+    everything = LimiterSupport(priority=True, max_wait=True, rate_limit_info=True)
+    assert none == limiter_support(Old())
+    assert keywords == limiter_support(Catchall())
+    assert everything == limiter_support(hc.TokenBucketLimiter())
+    assert none == limiter_support(object())
 
 
 @pytest.mark.anyio
