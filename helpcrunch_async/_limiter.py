@@ -227,6 +227,14 @@ def rate_limit_info(
     )
 
 
+def refusal(retry_after: float, max_wait: float | None) -> LimiterTimeoutError:
+    """The error for a slot expected ``retry_after`` seconds from now, past ``max_wait``."""
+    return LimiterTimeoutError(
+        f"no rate-limit slot within max_wait={max_wait} s (one expected in {retry_after:.3f} s)",
+        retry_after=retry_after,
+    )
+
+
 @runtime_checkable
 class RateLimiter(Protocol):
     """What the client needs from a rate limiter; pass any implementation as ``rate_limit=``.
@@ -513,7 +521,7 @@ class TokenBucketLimiter:
         if max_wait is not None:
             expected = self.expected_wait(priority)
             if expected > max_wait:  # refuse at once rather than sleep to find out
-                raise self._refusal(expected, max_wait)
+                raise refusal(expected, max_wait)
             deadline = now + max_wait
         try:
             async with self._line.enter(priority, max_wait):
@@ -523,23 +531,15 @@ class TokenBucketLimiter:
                     if due <= now:
                         break
                     if due > deadline:
-                        raise self._refusal(due - now, max_wait)
+                        raise refusal(due - now, max_wait)
                     logger.debug("rate limiter: waiting %.3f s for a slot", due - now)
                     # Re-read the schedule after sleeping: a 429 may have pushed it back.
                     await anyio.sleep(due - now)
                 self._gcra.take(now)
         except LimiterTimeoutError as exc:
             if exc.retry_after is None:  # the line's own timeout: give the limiter's estimate
-                raise self._refusal(self.expected_wait(priority), max_wait) from None
+                raise refusal(self.expected_wait(priority), max_wait) from None
             raise
-
-    @staticmethod
-    def _refusal(retry_after: float, max_wait: float | None) -> LimiterTimeoutError:
-        return LimiterTimeoutError(
-            f"no rate-limit slot within max_wait={max_wait} s"
-            f" (one expected in {retry_after:.3f} s)",
-            retry_after=retry_after,
-        )
 
     async def on_rate_limited(self, retry_after: float | None) -> None:
         """Pause every caller and learn the key's limit; see ``RateLimiter.on_rate_limited``."""

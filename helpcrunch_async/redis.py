@@ -9,13 +9,37 @@ Needs the ``redis`` extra (``pip install "helpcrunch-async[redis]"``)::
         ...
 
 The arithmetic is the local limiter's (GCRA bounded by a record of the last grants, with the
-same 429 pause and rate adaptation), run in one atomic Lua script on the Redis server, with
-the time taken from Redis (``TIME``) so that the machines' clocks do not matter. Each grant
-is one round trip: the script reserves the next slot and says how long to wait for it.
+same 429 pause and learning of the real limit), run in one atomic Lua script on the Redis
+server, with the time taken from Redis (``TIME``) so that the machines' clocks do not
+matter. An interactive grant is one round trip: the script reserves the next slot and says
+how long to wait for it.
+
+Learning the key's real limit is shared too: the learned rate, the hold and the probes live
+in the same Redis hash, so one process's 429 teaches every process at once (see
+``helpcrunch_async._limiter`` for the algorithm), and rate-limit headers seen by one process
+(``on_rate_limit_info``) set the rate of all.
+
+Traffic classes across processes: two thresholds on how far ahead a caller may reserve.
+An interactive caller reserves the next free slot wherever it is (one round trip, then it
+sleeps until its slot); a background caller reserves only a slot at most
+``BACKGROUND_LOOKAHEAD`` seconds away, and otherwise sleeps until the slot comes within
+reach and asks again. So however many background callers a fleet has, the schedule never
+holds more than a lookahead's worth of background reservations, and an interactive call
+from any process gets the next slot: within about one interval plus the lookahead, even
+while another process's bulk job saturates the key. The limit itself is never at stake
+(every grant, whatever its class, goes through the same GCRA and grant record), and
+background throughput stays at the limit: when no interactive call comes, the background
+callers take every slot, the lookahead hiding the round trip. We chose this over a reserve
+of slots kept for interactive calls (it would cost background throughput all the time, and
+the grant record binds in a saturated window anyway) and over a shared queue in Redis (more
+state, more round trips, and a crashed process's entries to clean up). The cost: a
+background caller may make two round trips per grant instead of one.
 
 The Redis key is derived from a SHA-256 of the API key (never the key itself) and expires
-when idle. Within a process, callers queue in arrival order and only the head of the queue
-holds a reservation, so a cancelled caller wastes at most one slot.
+when idle. Within a process, callers line up in a ``PriorityGate`` (interactive first,
+arrival order within a class) and only the head of the line holds a reservation, so a
+cancelled caller wastes at most one slot. ``max_wait`` is checked against the slot Redis
+computes: a slot beyond it is refused at once, without reserving it.
 
 When Redis cannot be reached, the limiter by default fails the request with
 ``RateLimiterUnavailableError`` (nothing is sent). With ``on_unavailable="local"`` it falls
@@ -36,13 +60,16 @@ import redis.asyncio as redis_asyncio
 import redis.exceptions
 
 from ._config import DEFAULT_BURST, DEFAULT_MARGIN, RateLimit
-from ._errors import HelpCrunchError
+from ._errors import HelpCrunchError, LimiterTimeoutError
+from ._gate import INTERACTIVE, Priority, PriorityGate, check_wait
 from ._limiter import (
-    ADAPT_DECREASE,
     ADAPT_FLOOR,
-    ADAPT_RECOVERY,
+    LEARN_PROBE_MAX,
+    LEARN_PROBE_MIN,
+    RateLimitInfo,
     TokenBucketLimiter,
     api_key_fingerprint,
+    refusal,
 )
 
 if TYPE_CHECKING:
@@ -56,11 +83,21 @@ logger = logging.getLogger("helpcrunch_async")
 KEY_PREFIX = "helpcrunch-async:ratelimit:"
 #: Share of the rate a process allows itself when Redis is down and fallback is on.
 DEFAULT_LOCAL_SHARE = 0.25
+#: Seconds ahead a background caller may reserve a slot: enough to hide a round trip, short
+#: enough that an interactive call from any process finds the next slot free.
+BACKGROUND_LOOKAHEAD = 0.05
+#: Shortest sleep between two asks of a background caller (no busy loop on a clock skew).
+MIN_POLL = 0.005
 
-# KEYS[1]: state hash (tat, factor, last_penalty, hold_until, seq); KEYS[2]: grants zset.
-# ARGV: mode ("acquire"/"penalize"), requests, window, burst, pause (-1: none), idle ttl ms,
-# and the adaptation constants. Returns, as a string, the seconds to wait (acquire) or the
-# pause applied (penalize). Mirrors helpcrunch_async._limiter.GCRA line for line.
+# KEYS[1]: state hash (tat, base, since, probe_wait, hold_until, punished, stated, seen_limit,
+# seen_window, seq); KEYS[2]: grants zset (score: the slot's time).
+# ARGV: mode ("acquire"/"penalize"/"observe"), requests, window, burst, pause (-1: none),
+# idle ttl ms, the learning constants (floor share, probe min, probe max), per, ahead (acquire:
+# reserve only a slot at most this many seconds away, -1: any), and the headers' limit,
+# window, remaining, reset (-1: absent). Returns {result, capacity, learned (-1: none)} as
+# strings. result: acquire, the seconds until the reserved slot, or minus the seconds until
+# the next slot when it was farther than ``ahead`` (nothing reserved); penalize/observe, the
+# pause applied. Mirrors helpcrunch_async._limiter.GCRA line for line.
 _SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -70,58 +107,123 @@ local window = tonumber(ARGV[3])
 local burst = tonumber(ARGV[4])
 local pause = tonumber(ARGV[5])
 local ttl = tonumber(ARGV[6])
-local decrease, floor_share, recovery = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local floor_share, probe_min, probe_max = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local per = tonumber(ARGV[10])
+local ahead = tonumber(ARGV[11])
+local info_limit, info_window = tonumber(ARGV[12]), tonumber(ARGV[13])
+local info_remaining, info_reset = tonumber(ARGV[14]), tonumber(ARGV[15])
 
-local s = redis.call('HMGET', KEYS[1], 'tat', 'factor', 'last_penalty', 'hold_until')
+local s = redis.call('HMGET', KEYS[1], 'tat', 'base', 'since', 'probe_wait', 'hold_until',
+                     'punished', 'stated', 'seen_limit', 'seen_window')
 local tat = tonumber(s[1]) or -1e300
-local factor = tonumber(s[2]) or 1.0
-local last_penalty = tonumber(s[3]) or -1e300
-local hold_until = tonumber(s[4]) or -1e300
+local base = tonumber(s[2]) or requests
+local since = tonumber(s[3]) or -1e300
+local probe_wait = tonumber(s[4]) or probe_min
+local hold_until = tonumber(s[5]) or -1e300
+local punished = tonumber(s[6]) or -1
+local stated = tonumber(s[7]) or -1
+local seen_limit = tonumber(s[8]) or -1
+local seen_window = tonumber(s[9]) or -1
 
-local function current_factor(at)
-  if factor >= 1.0 then return 1.0 end
-  local windows = math.floor(math.max(0, at - last_penalty) / window)
-  return math.min(1.0, factor + recovery * windows)
+local function top()
+  if stated > 0 and stated < requests then return stated end
+  return requests
+end
+local function floor_cap()
+  return math.max(1, math.floor(requests * floor_share))
+end
+local function probing(at)
+  local windows = math.floor(math.max(0, at - since) / window)
+  return math.max(0, windows - probe_wait + 1)
 end
 local function capacity(at)
-  return math.max(1, math.floor(requests * current_factor(at)))
+  local highest = top()
+  if base >= highest then return highest end
+  local probes = probing(at)
+  if probes == 0 then return base end
+  return math.min(highest, (base + 1) * 2 ^ math.min(probes - 1, 40))
 end
-
-local cap = capacity(now)
-local interval = window / cap
-local tau = (math.min(burst, cap) - 1) * interval
-local result
-
-if mode == 'acquire' then
-  local slot = math.max(now, tat - tau)
+local function tau(cap)
+  return (math.min(burst, cap) - 1) * (window / cap)
+end
+local function next_time(at)
+  local cap = capacity(at)
+  local slot = math.max(at, tat - tau(cap))
   if redis.call('ZCARD', KEYS[2]) >= cap then
     local oldest = redis.call('ZRANGE', KEYS[2], -cap, -cap, 'WITHSCORES')
     slot = math.max(slot, tonumber(oldest[2]) + window)
   end
-  tat = math.max(tat, slot) + interval
-  local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-  redis.call('ZADD', KEYS[2], slot, tostring(seq))
-  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(requests + 1))
-  result = slot - now
-else
-  if pause < 0 then pause = math.min(burst, cap) * interval end
-  pause = math.min(pause, window)
-  if now >= hold_until then
-    factor = math.max(floor_share, current_factor(now) * decrease)
-    last_penalty = now
-    hold_until = now + pause
-  end
-  cap = capacity(now)
-  tau = (math.min(burst, cap) - 1) * (window / cap)
-  tat = math.max(tat, now + pause + tau)
-  result = pause
+  return slot
+end
+local function pause_all(seconds)
+  tat = math.max(tat, now + seconds + tau(capacity(now)))
 end
 
-redis.call('HSET', KEYS[1], 'tat', tostring(tat), 'factor', tostring(factor),
-           'last_penalty', tostring(last_penalty), 'hold_until', tostring(hold_until))
+local result = 0
+if mode == 'acquire' then
+  local slot = next_time(now)
+  if ahead >= 0 and slot - now > ahead then
+    result = -(slot - now)
+  else
+    tat = math.max(tat, slot) + window / capacity(slot)
+    local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+    redis.call('ZADD', KEYS[2], slot, tostring(seq))
+    redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(requests + 1))
+    result = slot - now
+  end
+elseif mode == 'penalize' then
+  local lesson = now >= hold_until
+  if lesson then
+    local cap = capacity(now)
+    local sent = redis.call('ZCOUNT', KEYS[2], '(' .. tostring(now - per), tostring(now))
+    local p = math.max(1, math.min(cap, sent))
+    if punished < 0 or base >= top() then
+      probe_wait = probe_min
+    elseif cap > base then
+      if p <= punished then
+        probe_wait = math.min(probe_max, 2 * probe_wait)
+      else
+        probe_wait = probe_min
+      end
+    end
+    punished = p
+    base = math.max(floor_cap(), p - 1)
+    since = now
+  end
+  local cap = capacity(now)
+  if pause < 0 then pause = window / cap end
+  pause = math.min(pause, window)
+  pause_all(pause)
+  if lesson then hold_until = math.max(now + pause, next_time(now)) end
+  result = pause
+else
+  if info_limit > 0 and (info_limit ~= seen_limit or info_window ~= seen_window) then
+    seen_limit, seen_window = info_limit, info_window
+    local their = per
+    if info_window > 0 then their = info_window end
+    local st = math.max(1, math.floor(info_limit * per / their))
+    if st < requests then stated = st else stated = -1 end
+    base = top()
+    since = now
+    probe_wait = probe_min
+  end
+  if info_remaining == 0 and info_reset >= 0 then
+    result = math.min(info_reset, window)
+    pause_all(result)
+  end
+end
+
+redis.call('HSET', KEYS[1], 'tat', tostring(tat), 'base', tostring(base),
+           'since', tostring(since), 'probe_wait', tostring(probe_wait),
+           'hold_until', tostring(hold_until), 'punished', tostring(punished),
+           'stated', tostring(stated), 'seen_limit', tostring(seen_limit),
+           'seen_window', tostring(seen_window))
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
-return tostring(result)
+local cap = capacity(now)
+local learned = -1
+if cap < requests then learned = math.min(base, top()) end
+return {tostring(result), tostring(cap), tostring(learned)}
 """
 
 
@@ -179,7 +281,7 @@ class RedisRateLimiter:
         self.on_unavailable = on_unavailable
         self._client = client
         self._script: Script | AsyncScript = client.register_script(_SCRIPT)
-        self._queue = anyio.Lock()
+        self._line = PriorityGate(1)
         self._fallback = TokenBucketLimiter(
             RateLimit(
                 requests=max(1, math.floor(requests * local_share)),
@@ -191,6 +293,10 @@ class RedisRateLimiter:
         self._degraded = False
         #: Script calls made (Redis round trips, before any NOSCRIPT reload).
         self.round_trips = 0
+        #: What the last script call said: the shared rate in force and the learned limit.
+        self._capacity = self.limit.requests
+        self._learned: int | None = None
+        self._info_seen: tuple[int, float | None] | None = None
 
     @classmethod
     def from_url(
@@ -223,32 +329,106 @@ class RedisRateLimiter:
         if self.key is None:
             self.key = KEY_PREFIX + fingerprint
 
-    async def acquire(self) -> None:
-        """Reserve the next shared slot (one round trip) and wait for it."""
-        async with self._queue:
-            try:
-                delay = await self._run("acquire", -1.0)
-            except _UnavailableError as exc:
-                if self.on_unavailable == "fail":
-                    raise RateLimiterUnavailableError(
-                        f"the shared rate limiter (Redis) is unreachable: {exc}"
-                    ) from exc.__cause__
-                await self._fallback.acquire()
-                return
-            if delay > 0:
-                logger.debug("redis rate limiter: waiting %.3f s for a slot", delay)
-                await anyio.sleep(delay)
+    # --- the rate limiter's side: traffic classes, max_wait, learning (see _limiter) --------
+
+    @property
+    def current_rate(self) -> int:
+        """Requests per window the fleet allows itself, as of this process's last round trip."""
+        return self._capacity
+
+    @property
+    def learned_limit(self) -> int | None:
+        """The key's limit the fleet learned (below the configured rate), or ``None``.
+
+        As of this process's last round trip: one process's 429 teaches every process.
+        """
+        return self._learned
+
+    async def acquire(
+        self, *, priority: Priority = INTERACTIVE, max_wait: float | None = None
+    ) -> None:
+        """Reserve a shared slot and wait for it; see ``RateLimiter.acquire``.
+
+        Interactive callers reserve the next slot wherever it is (one round trip); background
+        callers reserve only a slot at most ``BACKGROUND_LOOKAHEAD`` seconds away and
+        otherwise sleep until then and ask again, so that an interactive call from any
+        process finds the next slot free (see the module docstring).
+
+        Raises:
+            LimiterTimeoutError: the slot would come later than ``max_wait`` seconds from
+                now; raised as soon as Redis says so, having reserved nothing.
+        """
+        check_wait(priority, max_wait)
+        started = anyio.current_time()
+        last_delay: float | None = None
+        try:
+            async with self._line.enter(priority, max_wait):
+                while True:
+                    left = math.inf
+                    if max_wait is not None:
+                        left = max(0.0, max_wait - (anyio.current_time() - started))
+                    ahead = left if priority == INTERACTIVE else min(left, BACKGROUND_LOOKAHEAD)
+                    try:
+                        delay = await self._run("acquire", -1.0, ahead=ahead)
+                    except _UnavailableError as exc:
+                        if self.on_unavailable == "fail":
+                            raise RateLimiterUnavailableError(
+                                f"the shared rate limiter (Redis) is unreachable: {exc}"
+                            ) from exc.__cause__
+                        wait = None if max_wait is None else left
+                        await self._fallback.acquire(priority=priority, max_wait=wait)
+                        return
+                    if delay >= 0:
+                        if delay > 0:
+                            logger.debug("redis rate limiter: waiting %.3f s for a slot", delay)
+                            await anyio.sleep(delay)
+                        return
+                    last_delay = -delay
+                    if last_delay > left:
+                        raise refusal(last_delay, max_wait)
+                    # Nothing reserved: ask again when the slot comes within reach.
+                    await anyio.sleep(max(last_delay - BACKGROUND_LOOKAHEAD, MIN_POLL))
+        except LimiterTimeoutError as exc:
+            if exc.retry_after is None and last_delay is not None:
+                raise refusal(last_delay, max_wait) from None
+            raise
 
     async def on_rate_limited(self, retry_after: float | None) -> None:
-        """Push the shared schedule back for every process, and lower the shared rate."""
+        """Push the shared schedule back for every process, and teach them the key's limit."""
         try:
             pause = await self._run("penalize", -1.0 if retry_after is None else retry_after)
         except _UnavailableError:
             await self._fallback.on_rate_limited(retry_after)
             return
-        logger.debug("redis rate limiter: 429 received, everyone pauses %.3f s", pause)
+        logger.debug(
+            "redis rate limiter: 429 received, everyone pauses %.3f s; rate now %d per %g s",
+            pause,
+            self._capacity,
+            self.limit.per,
+        )
 
-    async def _run(self, mode: str, pause: float) -> float:
+    async def on_rate_limit_info(self, info: RateLimitInfo) -> None:
+        """Share what a response's rate-limit headers said (a round trip only when it matters)."""
+        seen = None if info.limit is None else (info.limit, info.window)
+        exhausted = info.remaining == 0 and info.reset is not None
+        if not exhausted and (seen is None or seen == self._info_seen):
+            return
+        self._info_seen = seen or self._info_seen
+        try:
+            await self._run("observe", -1.0, info=info)
+        except _UnavailableError:
+            await self._fallback.on_rate_limit_info(info)
+
+    # --- end of the rate limiter's side --------------------------------------------------
+
+    async def _run(
+        self,
+        mode: str,
+        pause: float,
+        *,
+        ahead: float = math.inf,
+        info: RateLimitInfo | None = None,
+    ) -> float:
         if self.key is None:
             raise RuntimeError(
                 "RedisRateLimiter has no key: pass it to a HelpCrunch client or give key=..."
@@ -263,9 +443,12 @@ class RedisRateLimiter:
             limit.effective_burst,
             pause,
             ttl_ms,
-            ADAPT_DECREASE,
             ADAPT_FLOOR,
-            ADAPT_RECOVERY,
+            LEARN_PROBE_MIN,
+            LEARN_PROBE_MAX,
+            limit.per,
+            -1.0 if math.isinf(ahead) else ahead,
+            *_info_args(info),
         ]
         self.round_trips += 1
         try:
@@ -289,7 +472,19 @@ class RedisRateLimiter:
         if self._degraded:
             self._degraded = False
             logger.warning("Redis rate limiter reachable again; sharing the limit through it")
-        return float(raw)
+        return self._read_reply(raw)
+
+    def _read_reply(self, raw: object) -> float:
+        """Parse the script's ``{result, capacity, learned}``; anything else is an outage."""
+        try:
+            result, capacity, learned = (float(x) for x in raw)  # type: ignore[attr-defined]
+        except (TypeError, ValueError) as exc:
+            raise _UnavailableError(f"unexpected reply from the Redis script: {raw!r:.80}") from exc
+        if not all(math.isfinite(x) for x in (result, capacity, learned)):
+            raise _UnavailableError("non-finite reply from the Redis script")
+        self._capacity = max(1, min(self.limit.requests, int(capacity)))
+        self._learned = int(learned) if 0 < learned < self.limit.requests else None
+        return result
 
     async def aclose(self) -> None:
         """Close the connection pool of a client made by ``from_url``."""
@@ -297,6 +492,13 @@ class RedisRateLimiter:
             await self._client.aclose()
         else:
             await anyio.to_thread.run_sync(self._client.close)
+
+
+def _info_args(info: RateLimitInfo | None) -> list[float]:
+    """The headers' limit, window, remaining and reset as script arguments (-1: absent)."""
+    if info is None:
+        return [-1, -1, -1, -1]
+    return [-1 if v is None else v for v in (info.limit, info.window, info.remaining, info.reset)]
 
 
 class _UnavailableError(Exception):
