@@ -11,8 +11,8 @@ Needs the ``redis`` extra (``pip install "helpcrunch-async[redis]"``)::
 The arithmetic is the local limiter's (GCRA bounded by a record of the last grants, with the
 same 429 pause and learning of the real limit), run in one atomic Lua script on the Redis
 server, with the time taken from Redis (``TIME``) so that the machines' clocks do not
-matter. An interactive grant is one round trip: the script reserves the next slot and says
-how long to wait for it.
+matter. A grant is usually one round trip: the script reserves the next slot and says how
+long to wait for it.
 
 Learning the key's real limit is shared too: the learned rate, the hold and the probes live
 in the same Redis hash, so one process's 429 teaches every process at once (see
@@ -20,20 +20,21 @@ in the same Redis hash, so one process's 429 teaches every process at once (see
 (``on_rate_limit_info``) set the rate of all.
 
 Traffic classes across processes: two thresholds on how far ahead a caller may reserve.
-An interactive caller reserves the next free slot wherever it is (one round trip, then it
-sleeps until its slot); a background caller reserves only a slot at most
-``BACKGROUND_LOOKAHEAD`` seconds away, and otherwise sleeps until the slot comes within
-reach and asks again. So however many background callers a fleet has, the schedule never
-holds more than a lookahead's worth of background reservations, and an interactive call
-from any process gets the next slot: within about one interval plus the lookahead, even
-while another process's bulk job saturates the key. The limit itself is never at stake
-(every grant, whatever its class, goes through the same GCRA and grant record), and
-background throughput stays at the limit: when no interactive call comes, the background
+A background caller reserves only a slot at most ``BACKGROUND_LOOKAHEAD`` seconds away; an
+interactive caller one up to an interval further. Farther than that, nothing is reserved:
+the caller sleeps until the slot comes within its reach and asks again. So however many
+background callers a fleet has, the schedule never holds more than a lookahead's worth of
+background reservations, and an interactive call from any process reaches the next slot
+first: within about one interval plus the lookahead, even while another process's bulk
+job saturates the key. (Short reservations also mean few stale ones: a slot reserved
+before a 429 is still used after it, and would likely be answered 429 too.) The limit
+itself is never at stake (every grant, whatever its class, goes through the same GCRA and
+grant record), and background throughput stays at the limit: when no interactive call comes, the background
 callers take every slot, the lookahead hiding the round trip. We chose this over a reserve
 of slots kept for interactive calls (it would cost background throughput all the time, and
 the grant record binds in a saturated window anyway) and over a shared queue in Redis (more
-state, more round trips, and a crashed process's entries to clean up). The cost: a
-background caller may make two round trips per grant instead of one.
+state, more round trips, and a crashed process's entries to clean up). The cost: while
+the key is saturated a caller may make two round trips per grant instead of one.
 
 The Redis key is derived from a SHA-256 of the API key (never the key itself) and expires
 when idle. Within a process, callers line up in a ``PriorityGate`` (interactive first,
@@ -349,10 +350,11 @@ class RedisRateLimiter:
     ) -> None:
         """Reserve a shared slot and wait for it; see ``RateLimiter.acquire``.
 
-        Interactive callers reserve the next slot wherever it is (one round trip); background
-        callers reserve only a slot at most ``BACKGROUND_LOOKAHEAD`` seconds away and
-        otherwise sleep until then and ask again, so that an interactive call from any
-        process finds the next slot free (see the module docstring).
+        Background callers reserve only a slot at most ``BACKGROUND_LOOKAHEAD`` seconds
+        away, interactive ones up to an interval further; a farther slot is not reserved:
+        the caller sleeps until it comes within reach and asks again, so that an
+        interactive call from any process reaches the next slot first (see the module
+        docstring).
 
         Raises:
             LimiterTimeoutError: the slot would come later than ``max_wait`` seconds from
@@ -367,7 +369,7 @@ class RedisRateLimiter:
                     left = math.inf
                     if max_wait is not None:
                         left = max(0.0, max_wait - (anyio.current_time() - started))
-                    ahead = left if priority == INTERACTIVE else min(left, BACKGROUND_LOOKAHEAD)
+                    ahead = min(left, self._lookahead(priority))
                     try:
                         delay = await self._run("acquire", -1.0, ahead=ahead)
                     except _UnavailableError as exc:
@@ -387,11 +389,17 @@ class RedisRateLimiter:
                     if last_delay > left:
                         raise refusal(last_delay, max_wait)
                     # Nothing reserved: ask again when the slot comes within reach.
-                    await anyio.sleep(max(last_delay - BACKGROUND_LOOKAHEAD, MIN_POLL))
+                    await anyio.sleep(max(last_delay - self._lookahead(priority), MIN_POLL))
         except LimiterTimeoutError as exc:
             if exc.retry_after is None and last_delay is not None:
                 raise refusal(last_delay, max_wait) from None
             raise
+
+    def _lookahead(self, priority: Priority) -> float:
+        """How far ahead a caller of ``priority`` may reserve: the two thresholds."""
+        if priority == INTERACTIVE:
+            return self.limit.window / self._capacity + BACKGROUND_LOOKAHEAD
+        return BACKGROUND_LOOKAHEAD
 
     async def on_rate_limited(self, retry_after: float | None) -> None:
         """Push the shared schedule back for every process, and teach them the key's limit."""
