@@ -29,12 +29,13 @@ first: within about one interval plus the lookahead, even while another process'
 job saturates the key. (Short reservations also mean few stale ones: a slot reserved
 before a 429 is still used after it, and would likely be answered 429 too.) The limit
 itself is never at stake (every grant, whatever its class, goes through the same GCRA and
-grant record), and background throughput stays at the limit: when no interactive call comes, the background
-callers take every slot, the lookahead hiding the round trip. We chose this over a reserve
-of slots kept for interactive calls (it would cost background throughput all the time, and
-the grant record binds in a saturated window anyway) and over a shared queue in Redis (more
-state, more round trips, and a crashed process's entries to clean up). The cost: while
-the key is saturated a caller may make two round trips per grant instead of one.
+grant record), and background throughput stays at the limit: when no interactive call
+comes, the background callers take every slot, the lookahead hiding the round trip. We
+chose this over a reserve of slots kept for interactive calls (it would cost background
+throughput all the time, and the grant record binds in a saturated window anyway) and over
+a shared queue in Redis (more state, more round trips, and a crashed process's entries to
+clean up). The cost: while the key is saturated a caller may make two round trips per
+grant instead of one.
 
 The Redis key is derived from a SHA-256 of the API key (never the key itself) and expires
 when idle. Within a process, callers line up in a ``PriorityGate`` (interactive first,
