@@ -80,7 +80,7 @@ async def fleet(url: str, key: str, ids: list[int], redis_url: str) -> int | Non
     for process in processes:
         out, _ = await process.communicate()
         learned.append(json.loads(out.decode().strip().splitlines()[-1])["learned"])
-    return learned[-1]
+    return None if learned[-1] is None else int(learned[-1])
 
 
 async def measure(real: int, job: object, *extra: object) -> tuple[str, ...]:
