@@ -79,7 +79,7 @@ def throughput(granted: list[float]) -> float:
 
 
 async def other_process(url: str, priority: str) -> tuple[list[float], float]:
-    bulk_process = subprocess.Popen(
+    bulk_process = await anyio.open_process(
         [sys.executable, __file__, "--bulk", url, priority], stdout=subprocess.DEVNULL
     )
     try:
@@ -88,7 +88,7 @@ async def other_process(url: str, priority: str) -> tuple[list[float], float]:
         await limiter.aclose()
     finally:
         bulk_process.terminate()
-        bulk_process.wait(timeout=10)
+        await bulk_process.wait()
     return waits, float("nan")
 
 
