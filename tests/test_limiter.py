@@ -192,6 +192,23 @@ def test_punished_probe_returns_under_the_limit_and_waits_longer():
     assert [min(LEARN_PROBE_MAX, LEARN_PROBE_MIN * 2**k) for k in range(1, 5)] == waits
 
 
+def test_429_at_a_higher_rate_than_last_time_is_a_fresh_lesson():
+    """Punished above the rate punished before, the limit had risen: the hold starts short."""
+    limit = hc.RateLimit(requests=40, per=2.0, margin=0.0)
+    gcra = GCRA(limit)
+    times = greedy(gcra, 21)
+    gcra.penalize(times[-1], None)
+    gcra.probe_wait = LEARN_PROBE_MAX
+    climb = gcra.since + (LEARN_PROBE_MAX + 1) * limit.window  # second probing window: 42
+
+    times = greedy(gcra, 31, start=climb)
+    gcra.penalize(times[-1], None)
+
+    assert 31 == gcra.punished
+    assert LEARN_PROBE_MIN == gcra.probe_wait
+    assert 30 == gcra.capacity(times[-1])
+
+
 def test_rate_never_drops_below_the_floor():
     """However many 429s, the rate keeps a floor so the client makes progress."""
     limit = hc.RateLimit(requests=100, per=10.0, margin=0.0)
@@ -745,6 +762,47 @@ async def test_max_wait_long_enough_is_granted(anyio_backend):
     await limiter.acquire(max_wait=1.0)
 
     assert 1.0 == anyio.current_time() - start
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_429_while_waiting_refuses_the_head_once_past_max_wait(anyio_backend):
+    """A 429 that pushes the slot past a waiter's max_wait refuses it when it next looks."""
+    limiter = hc.TokenBucketLimiter(ONE_PER_SECOND)
+    await limiter.acquire()
+    start = anyio.current_time()
+    refused: list[hc.LimiterTimeoutError] = []
+
+    async def impatient() -> None:
+        try:
+            await limiter.acquire(max_wait=1.5)  # expected at 1.0: accepted
+        except hc.LimiterTimeoutError as exc:
+            refused.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(impatient)
+        await settle()
+        await limiter.on_rate_limited(8.0)
+
+    assert 1 == len(refused)
+    assert 1.0 == anyio.current_time() - start  # it looked again when its slot was due
+    # the lesson: one request was sent in the window, so the rate is now 1 per 10 s
+    assert 9.0 == refused[0].retry_after
+    assert 1 == len(limiter._gcra.grants)
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_headers_saying_nothing_remains_pause_the_local_limiter(anyio_backend):
+    """on_rate_limit_info with remaining=0 and a reset holds the next grant until the reset."""
+    limiter = hc.TokenBucketLimiter(hc.RateLimit(requests=120, per=60.0))
+    start = anyio.current_time()
+
+    await limiter.on_rate_limit_info(hc.RateLimitInfo(limit=120, remaining=0, reset=3.0))
+    await limiter.acquire()
+
+    assert 3.0 == anyio.current_time() - start
+    assert limiter.learned_limit is None
 
 
 @pytest.mark.anyio
