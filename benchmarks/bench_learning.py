@@ -48,7 +48,9 @@ async def worker(url: str, key: str, redis_url: str, ids: list[int]) -> None:
     from helpcrunch_async.redis import RedisRateLimiter  # noqa: PLC0415 - the redis extra
 
     limiter = RedisRateLimiter.from_url(
-        redis_url, requests=REQUESTS, per=PER, margin=MARGIN, key="bench:learning"
+        redis_url,
+        limit=hc.RateLimit(requests=REQUESTS, per=PER, margin=MARGIN),
+        key="bench:learning",
     )
     async with hc.HelpCrunch(key, base_url=url, rate_limit=limiter) as client:
         await gather_updates(client, ids)

@@ -32,7 +32,8 @@ Limiter = hc.TokenBucketLimiter | RedisRateLimiter
 
 
 def redis_limiter(url: str) -> RedisRateLimiter:
-    return RedisRateLimiter.from_url(url, requests=REQUESTS, per=PER, margin=MARGIN, key=KEY)
+    limit = hc.RateLimit(requests=REQUESTS, per=PER, margin=MARGIN)
+    return RedisRateLimiter.from_url(url, limit=limit, key=KEY)
 
 
 async def bulk(limiter: Limiter, priority: str, granted: list[float]) -> None:

@@ -6,35 +6,42 @@ Example:
     ...     chat = await client.chats.update_status(5215752, hc.ChatStatus.CLOSED)
 """
 
+from .__version__ import __version__ as __version__
+from ._agents import Agents
 from ._bulk import BulkResult, ChatOutcome, OutcomeStream, Progress
 from ._chats import Chats
 from ._client import ClientStats, HelpCrunch
 from ._config import RateLimit, Retry
+from ._departments import Departments
 from ._errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ClientClosedError,
     ErrorDetail,
     HelpCrunchError,
     LimiterTimeoutError,
     NotFoundError,
     RateLimitError,
+    RateLimiterUnavailableError,
     ResponseValidationError,
     ServerError,
+    WebhookVerificationError,
 )
 from ._journal import Journal
 from ._limiter import RateLimiter, RateLimitInfo, TokenBucketLimiter, rate_limit_info
-from ._models import Agent, Chat, ChatStatus, Customer, Department, Filter, Message
-
-__version__ = "0.1.0"
+from ._messages import Messages
+from ._models import Agent, AgentRole, Chat, ChatStatus, Customer, Department, Filter, Message
 
 __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
     "Agent",
+    "AgentRole",
+    "Agents",
     "AuthenticationError",
     "BadRequestError",
     "BulkResult",
@@ -42,9 +49,11 @@ __all__ = [
     "ChatOutcome",
     "ChatStatus",
     "Chats",
+    "ClientClosedError",
     "ClientStats",
     "Customer",
     "Department",
+    "Departments",
     "ErrorDetail",
     "Filter",
     "HelpCrunch",
@@ -52,6 +61,7 @@ __all__ = [
     "Journal",
     "LimiterTimeoutError",
     "Message",
+    "Messages",
     "NotFoundError",
     "OutcomeStream",
     "Progress",
@@ -59,9 +69,19 @@ __all__ = [
     "RateLimitError",
     "RateLimitInfo",
     "RateLimiter",
+    "RateLimiterUnavailableError",
     "ResponseValidationError",
     "Retry",
     "ServerError",
     "TokenBucketLimiter",
+    "WebhookVerificationError",
     "rate_limit_info",
 ]
+"""Every public name, sorted; ``tests/test_exported_members.py`` checks it."""
+
+# Tracebacks and reprs show the public path (helpcrunch_async.NotFoundError), as httpx does.
+for _name in __all__:
+    _member = globals()[_name]
+    if getattr(_member, "__module__", "").startswith("helpcrunch_async."):
+        _member.__module__ = __name__
+del _name, _member

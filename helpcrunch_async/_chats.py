@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
-from ._bulk import BulkResult, OutcomeStream, Progress
-from ._errors import BadRequestError, ResponseValidationError
+from ._bulk import BulkResult, OutcomeStream, Progress, outcome_key
+from ._config import MAX_CONCURRENCY, require_int
+from ._errors import BadRequestError
 from ._journal import Journal
 from ._models import ON_HOLD_SPELLINGS, Chat, ChatStatus, Filter, Message, validate_chat_id
+from ._paging import MAX_PAGE_SIZE, check_page_size, paginate
+from ._settings import validate_callback
 
 if TYPE_CHECKING:
     import os
@@ -22,20 +25,8 @@ __all__ = ["Chats"]
 #: field path.
 _INVALID_STATUS = frozenset({"invalid_chat_value", "status"})
 
-#: The API's largest page.
-MAX_PAGE_SIZE = 100
 #: Fields chats can be sorted by; the ``chats.`` prefix is optional on input.
 SORT_FIELDS = ("createdAt", "lastCustomerMessageAt", "lastMessageAt", "closedAt")
-
-T = TypeVar("T")
-
-
-def _page_size(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"page_size must be an int, not {type(value).__name__}")
-    if not 1 <= value <= MAX_PAGE_SIZE:
-        raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {value!r}")
-    return value
 
 
 def _sorting(sort: object, order: object) -> dict[str, str]:
@@ -55,35 +46,13 @@ def _optional_id(value: int | None, name: str) -> int | None:
     return None if value is None else validate_chat_id(value, name=name)
 
 
-async def _paginate(
-    fetch: Callable[[int, int], Awaitable[Any]], page_size: int, parse: Callable[[Any], T]
-) -> AsyncIterator[T]:
-    """Every item of a paged endpoint: ask page after page until a short one.
-
-    ``meta.total`` is not trusted alone: items can come and go while paging.
-    """
-    offset = 0
-    while True:
-        body = await fetch(offset, page_size)
-        items = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            raise ResponseValidationError(
-                f"expected a page with a 'data' list, got {type(body).__name__}"
-            )
-        for item in items:
-            yield parse(item)
-        if len(items) < page_size:
-            return
-        offset += len(items)
-
-
 class Chats:
     """The chats resource; reach it as ``client.chats``."""
 
     def __init__(self, client: HelpCrunch) -> None:
         self._client = client
-        # The on-hold spelling this server accepted, once known (the docs disagree).
-        self._on_hold: str | None = None
+        # What this server accepts where the docs disagree, learnt once, shared by the views.
+        self._dialect = client._dialect  # noqa: SLF001 - the client's own resource
 
     async def update_status(self, chat_id: int, status: ChatStatus | str) -> Chat:
         """Set a chat's status and return the updated chat.
@@ -106,9 +75,10 @@ class Chats:
             return await self._put_status(chat_id, status.value)
 
         spellings = list(ON_HOLD_SPELLINGS)
-        if self._on_hold is not None:
-            spellings.remove(self._on_hold)
-            spellings.insert(0, self._on_hold)
+        known = self._dialect.get("on_hold")
+        if known is not None:
+            spellings.remove(known)
+            spellings.insert(0, known)
         *first, last = spellings
         for spelling in first:
             try:
@@ -117,10 +87,10 @@ class Chats:
                 if not _INVALID_STATUS.intersection(exc.codes):
                     raise
             else:
-                self._on_hold = spelling
+                self._dialect["on_hold"] = spelling
                 return chat
         chat = await self._put_status(chat_id, last)
-        self._on_hold = last
+        self._dialect["on_hold"] = last
         return chat
 
     async def _put_status(self, chat_id: int, status: str) -> Chat:
@@ -151,13 +121,13 @@ class Chats:
         ``closedAt`` (with or without the ``chats.`` prefix); ``order`` is asc or desc.
         """
         params = _sorting(sort, order)
-        size = _page_size(page_size)
+        size = check_page_size(page_size)
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
             query = params | {"offset": offset, "limit": limit}
             return self._client.request("GET", "/chats", params=query)
 
-        return _paginate(fetch, size, Chat.from_json)
+        return paginate(fetch, size, Chat.from_json)
 
     def search(
         self,
@@ -187,13 +157,13 @@ class Chats:
             raise ValueError(f"comparison must be 'AND' or 'OR', got {comparison!r}")
         body: dict[str, Any] = {"filter": [f.to_json() for f in wanted], "comparison": comparison}
         body |= _sorting(sort, order)
-        size = _page_size(page_size)
+        size = check_page_size(page_size)
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
             page = body | {"offset": offset, "limit": limit}
             return self._client.request("POST", "/chats/search", json_body=page)
 
-        return _paginate(fetch, size, Chat.from_json)
+        return paginate(fetch, size, Chat.from_json)
 
     async def update_assignee(self, chat_id: int, agent_id: int | None) -> Chat:
         """Assign a chat to an agent; ``None`` unassigns it."""
@@ -254,13 +224,13 @@ class Chats:
     def messages(self, chat_id: int, *, page_size: int = MAX_PAGE_SIZE) -> AsyncIterator[Message]:
         """Every message of a chat, page by page (at most 100 a page)."""
         chat_id = validate_chat_id(chat_id)
-        size = _page_size(page_size)
+        size = check_page_size(page_size)
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
             query = {"offset": offset, "limit": limit}
             return self._client.request("GET", f"/chats/{chat_id}/messages", params=query)
 
-        return _paginate(fetch, size, Message.from_json)
+        return paginate(fetch, size, Message.from_json)
 
     def stream_update_status(
         self,
@@ -295,18 +265,24 @@ class Chats:
         status = ChatStatus.parse(status)
         if concurrency is None:
             concurrency = self._client.max_connections
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
-            raise TypeError(f"concurrency must be an int, not {type(concurrency).__name__}")
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+        require_int(concurrency, "concurrency", minimum=1)
+        if concurrency > MAX_CONCURRENCY:
+            raise ValueError(f"concurrency must be <= {MAX_CONCURRENCY}, got {concurrency!r}")
         if isinstance(chat_ids, str | bytes) or not isinstance(chat_ids, Iterable | AsyncIterable):
             raise TypeError(f"chat_ids must be an iterable of ints, not {type(chat_ids).__name__}")
+        validate_callback(on_progress, "on_progress")
         if journal is not None and not isinstance(journal, Journal):
             journal = Journal(journal)
+        # Bulk work is background traffic unless the caller's view chose a class.
+        chats = self._client.with_options(priority=self._client.priority or "background").chats
+
+        async def operation(chat_id: int) -> Chat:
+            return await chats.update_status(chat_id, status)
+
         return OutcomeStream(
-            self,
+            operation,
             chat_ids,
-            status,
+            name=status.value,
             concurrency=concurrency,
             journal=journal,
             on_progress=on_progress,
@@ -329,24 +305,14 @@ class Chats:
             4998 updated, 2 failed, 0 skipped (already done), 0 duplicates
         """
         succeeded: list[Chat] = []
-        failed: dict[Any, Exception] = {}
+        failed: dict[int | str, Exception] = {}
         stream = self.stream_update_status(
             chat_ids, status, concurrency=concurrency, journal=journal, on_progress=on_progress
         )
         async with stream as outcomes:
             async for outcome in outcomes:
-                if outcome.chat is not None:
+                if outcome.error is not None:
+                    failed[outcome_key(outcome.chat_id)] = outcome.error
+                elif outcome.chat is not None:
                     succeeded.append(outcome.chat)
-                else:
-                    assert outcome.error is not None  # noqa: S101 - a failed outcome
-                    failed[_key(outcome.chat_id)] = outcome.error
         return BulkResult(succeeded, failed, stream.skipped, stream.duplicates)
-
-
-def _key(chat_id: Any) -> Any:
-    """A bad id as given, or its repr if it cannot be a dict key (a list, say)."""
-    try:
-        hash(chat_id)
-    except TypeError:
-        return repr(chat_id)
-    return chat_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TypeGuard
 
 import attrs
 
@@ -30,27 +31,52 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_CONNECTIONS = 10
 #: Retries after the first attempt.
 DEFAULT_MAX_RETRIES = 5
+#: The largest answer body the client reads: a chat is a few KiB and a page of 100 a few
+#: hundred, so 4 MiB leaves room while bounding what a broken or hostile server costs.
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+#: Most workers one bulk run may use. At 2 requests a second more would only wait.
+MAX_CONCURRENCY = 1000
+
+
+def is_int(value: object) -> TypeGuard[int]:
+    """Whether ``value`` is an ``int`` and not a ``bool`` (which Python counts as one)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def is_number(value: object) -> TypeGuard[float]:
+    """Whether ``value`` is an ``int`` or ``float`` and not a ``bool``."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def require_int(value: object, name: str, *, minimum: int | None = None) -> int:
+    """Return ``value`` if it is an int (not a bool) of at least ``minimum``.
+
+    The one int check of the SDK: a ``TypeError`` for any other type, a ``ValueError`` below
+    ``minimum``; both name the argument.
+    """
+    if not is_int(value):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return value
 
 
 def positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not is_number(value):
         raise TypeError(f"{attribute.name} must be a number, not {type(value).__name__}")
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{attribute.name} must be a positive finite number, got {value!r}")
 
 
 def non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not is_number(value):
         raise TypeError(f"{attribute.name} must be a number, not {type(value).__name__}")
     if not (math.isfinite(value) and value >= 0):
         raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
 
 
 def positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{attribute.name} must be an int, not {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{attribute.name} must be >= 1, got {value!r}")
+    require_int(value, attribute.name, minimum=1)
 
 
 @attrs.frozen

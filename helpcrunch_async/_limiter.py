@@ -29,6 +29,7 @@ pause directly; nothing depends on them.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import inspect
 import itertools
@@ -380,7 +381,9 @@ class GCRA:
         """Record a request granted at ``t``."""
         cap = self.capacity(t)
         self.tat = max(self.tat, t) + self.limit.window / cap
-        self.grants.append(t)
+        # Kept in time order (as Redis's sorted set is): when the rate changes, a slot may
+        # come before one reserved earlier.
+        bisect.insort(self.grants, t)
         while len(self.grants) > self.limit.requests:
             self.grants.popleft()
 

@@ -28,9 +28,10 @@ def flush(redis_url):
     client.close()
 
 
-def fleet(redis_url: str, key: str, n: int, **kwargs: object) -> list[RedisRateLimiter]:
-    """``n`` limiters on one key, as ``n`` processes would have."""
-    return [RedisRateLimiter.from_url(redis_url, key=key, **kwargs) for _ in range(n)]  # type: ignore[arg-type]
+def fleet(redis_url: str, key: str, n: int, **limit: float) -> list[RedisRateLimiter]:
+    """``n`` limiters on one key, as ``n`` processes would have, with ``RateLimit(**limit)``."""
+    budget = hc.RateLimit(**limit)  # type: ignore[arg-type]
+    return [RedisRateLimiter.from_url(redis_url, key=key, limit=budget) for _ in range(n)]
 
 
 async def close_all(limiters: list[RedisRateLimiter]) -> None:
