@@ -5,7 +5,6 @@ The send path itself (slots, limiter, retries, 429 feedback) is ``_sender.Sender
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -21,15 +20,15 @@ from ._config import (
     DEFAULT_TIMEOUT,
     RateLimit,
     Retry,
-    is_number,
     require_int,
 )
 from ._departments import Departments
 from ._errors import ClientClosedError
+from ._gate import Priority, check_wait
 from ._limiter import RateLimiter, api_key_fingerprint
 from ._messages import Messages
 from ._retry import RetryPolicy
-from ._sender import CallOptions, Priority, Sender
+from ._sender import CallOptions, Sender
 from ._settings import (
     Secret,
     resolve_api_key,
@@ -60,16 +59,16 @@ class ClientStats:
         retries: Attempts that were retries of an earlier failed attempt.
         rate_limited: 429 answers received.
         limiter_wait: Seconds callers spent waiting for the rate limiter, summed over callers.
+        learned_limit: Requests per window the limiter learned the key really allows, when
+            that is below the configured rate (your plan's limit, or another program sharing
+            the key); ``None`` while it runs at the configured rate.
     """
 
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
     limiter_wait: float = 0.0
-
-
-#: The traffic classes ``with_options(priority=...)`` accepts.
-PRIORITIES: tuple[Priority, ...] = ("interactive", "background")
+    learned_limit: int | None = None
 
 
 def _check_max_retries(value: object) -> int:
@@ -220,20 +219,12 @@ class HelpCrunch:
             >>> fast = client.with_options(max_wait=2.0)  # doctest: +SKIP
             >>> await fast.chats.update_status(5215752, "closed")  # doctest: +SKIP
         """
+        # The one check of a priority / max_wait pair, shared with the waiting lines.
+        check_wait("interactive" if priority is None else priority, max_wait)
         changes: dict[str, Any] = {}
         if priority is not None:
-            if priority not in PRIORITIES:
-                raise ValueError(
-                    f"priority must be 'interactive' or 'background', got {priority!r}"
-                )
             changes["priority"] = priority
         if max_wait is not None:
-            if not is_number(max_wait):
-                raise TypeError(
-                    f"max_wait must be a number of seconds, not {type(max_wait).__name__}"
-                )
-            if not (math.isfinite(max_wait) and max_wait >= 0):
-                raise ValueError(f"max_wait must be a finite number >= 0, got {max_wait!r}")
             changes["max_wait"] = float(max_wait)
         if timeout is not None:
             changes["timeout"] = validate_timeout(timeout)
@@ -277,7 +268,11 @@ class HelpCrunch:
 
     def stats(self) -> ClientStats:
         """What this client (with its views) has done so far: requests, retries, 429s, waits."""
-        return ClientStats(**attrs.asdict(self._sender.stats))
+        learned = getattr(self.limiter, "learned_limit", None)
+        return ClientStats(
+            **attrs.asdict(self._sender.stats),
+            learned_limit=learned if isinstance(learned, int) else None,
+        )
 
     async def request(
         self,

@@ -21,9 +21,8 @@ Resources never see any of this: they build a request and parse the answer.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import logging
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import attrs
@@ -39,6 +38,8 @@ from ._errors import (
     error_from_response,
     error_from_transport,
 )
+from ._gate import INTERACTIVE, Priority, PriorityGate
+from ._limiter import limiter_support, rate_limit_info
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Mapping
@@ -47,12 +48,13 @@ if TYPE_CHECKING:
     from ._retry import RetryPolicy
     from ._settings import Secret
 
-__all__ = ["CallOptions", "Priority", "Sender", "SenderStats"]
+__all__ = ["CallOptions", "Sender", "SenderStats"]
 
 logger = logging.getLogger("helpcrunch_async")
 
-#: The two traffic classes: a user-facing call, or bulk work that may wait.
-Priority = Literal["interactive", "background"]
+#: Connection slots background calls leave to interactive ones (none when a client has a
+#: single slot). At 2 requests a second, the other slots are more than bulk work can use.
+INTERACTIVE_SLOTS = 1
 
 
 @attrs.frozen
@@ -130,11 +132,11 @@ class Sender:
         self.closed = False
         self._key = api_key
         self._auth = _BearerAuth(api_key.reveal())
-        self._slots = anyio.CapacityLimiter(max_connections)
-        # A limiter written for the first protocol takes no keywords; ask it once.
-        self._limiter_takes_turn_options = limiter is not None and _accepts(
-            limiter.acquire, "priority", "max_wait"
-        )
+        # One slot stays open to interactive calls: background calls hold theirs while they
+        # wait for the limiter, and an interactive call must not wait for one of them.
+        self._slots = PriorityGate(max_connections, reserve=INTERACTIVE_SLOTS)
+        # Which optional parts of the limiter protocol this limiter has; asked once.
+        self._support = limiter_support(limiter)
 
     async def send(
         self,
@@ -169,15 +171,15 @@ class Sender:
         # Stages 1-2: a slot first, then the limiter, so that the limiter's grant is the
         # moment the request leaves. ``max_wait`` bounds both, for the first attempt only:
         # a retry of a request that went out is never cut short.
+        # Both gates serve interactive callers before queued background ones, so background
+        # calls never hold every slot while an interactive one waits.
+        priority = options.priority or INTERACTIVE
         max_wait = options.max_wait if number == 1 else None
         started = anyio.current_time()
-        with anyio.move_on_after(_or_inf(max_wait)) as waiting:
-            await self._slots.acquire()
-        if waiting.cancelled_caught:
-            raise LimiterTimeoutError(f"no connection slot within max_wait={max_wait:g} s")
+        await self._slots.acquire(priority, max_wait)
         try:
             if self.limiter is not None:
-                await self._acquire(options, max_wait, started)
+                await self._acquire(priority, max_wait, started)
                 self.stats.limiter_wait += anyio.current_time() - started
             self.stats.requests += 1
             self.stats.retries += number > 1
@@ -186,6 +188,11 @@ class Sender:
         finally:
             self._slots.release()
         logger.debug("%s %s -> %d", call.method, response.url.path, status)
+        if self._support.rate_limit_info:
+            # The server's own rate-limit headers, when it sends any, set the pace directly.
+            info = rate_limit_info(response.headers)
+            if info is not None:
+                await self.limiter.on_rate_limit_info(info)  # type: ignore[union-attr]
         if response.is_success:
             return decode_json(response.content, secret=self._key) if response.content else None
         # Stages 4-5: map the error; a 429 holds back every caller through the limiter.
@@ -197,17 +204,24 @@ class Sender:
                 await self.limiter.on_rate_limited(error.retry_after)
         raise error
 
-    async def _acquire(self, options: CallOptions, max_wait: float | None, started: float) -> None:
-        """The limiter's grant, within what is left of ``max_wait``."""
+    async def _acquire(self, priority: Priority, max_wait: float | None, started: float) -> None:
+        """The limiter's grant, within what is left of ``max_wait``.
+
+        A limiter written for the first protocol takes neither keyword: it is then served in
+        its own order, and ``max_wait`` bounds the wait from outside.
+        """
         assert self.limiter is not None  # noqa: S101 - checked by the caller
         left = None if max_wait is None else max(0.0, max_wait - (anyio.current_time() - started))
-        if self._limiter_takes_turn_options:
-            await self.limiter.acquire(  # type: ignore[call-arg]
-                priority=options.priority or "interactive", max_wait=left
-            )
+        keywords: dict[str, Any] = {}
+        if self._support.priority:
+            keywords["priority"] = priority
+        if self._support.max_wait:
+            keywords["max_wait"] = left
+        if self._support.max_wait or left is None:
+            await self.limiter.acquire(**keywords)
             return
-        with anyio.move_on_after(_or_inf(left)) as waiting:
-            await self.limiter.acquire()
+        with anyio.move_on_after(left) as waiting:
+            await self.limiter.acquire(**keywords)
         if waiting.cancelled_caught:
             raise LimiterTimeoutError(
                 f"no turn from the rate limiter within max_wait={max_wait:g} s"
@@ -273,18 +287,3 @@ class Sender:
                     )
                 chunks.append(chunk)
         return b"".join(chunks)
-
-
-def _or_inf(seconds: float | None) -> float:
-    return float("inf") if seconds is None else seconds
-
-
-def _accepts(function: Any, *names: str) -> bool:
-    """Whether ``function`` takes every keyword in ``names``."""
-    try:
-        parameters = inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
-        return True
-    return all(name in parameters for name in names)

@@ -193,6 +193,14 @@ def print_summary(
         "(summed over concurrent workers).",
         highlight=False,
     )
+    limit = getattr(client.limiter, "limit", None)
+    if stats.learned_limit is not None and limit is not None:
+        out.print(
+            f"The server answered 429 below the configured {limit.requests} requests per "
+            f"{limit.per:g} s: the client learned to hold to {stats.learned_limit} per "
+            f"{limit.per:g} s. Your key's real limit is about that; set --rate to match.",
+            highlight=False,
+        )
 
 
 def summary_json(result: JobResult, status: str, report: str | None) -> str:
