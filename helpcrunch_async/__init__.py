@@ -23,9 +23,24 @@ from ._errors import (
     ResponseValidationError,
     ServerError,
 )
+from ._events import (
+    BulkItemDone,
+    CallCompleted,
+    CallEvent,
+    CallFailed,
+    CallStarted,
+    Event,
+    LimiterWaited,
+    RateLimited,
+    RequestSent,
+    ResponseReceived,
+    RetryScheduled,
+    TransportFailed,
+)
 from ._journal import Journal
 from ._limiter import RateLimiter, TokenBucketLimiter
 from ._models import Agent, Chat, ChatStatus, Customer, Department, Filter, Message
+from ._raw import ChatsWithRawResponse, RawResponse
 
 __version__ = "0.1.0"
 
@@ -36,28 +51,42 @@ __all__ = [
     "Agent",
     "AuthenticationError",
     "BadRequestError",
+    "BulkItemDone",
     "BulkResult",
+    "CallCompleted",
+    "CallEvent",
+    "CallFailed",
+    "CallStarted",
     "Chat",
     "ChatOutcome",
     "ChatStatus",
     "Chats",
+    "ChatsWithRawResponse",
     "ClientStats",
     "Customer",
     "Department",
     "ErrorDetail",
+    "Event",
     "Filter",
     "HelpCrunch",
     "HelpCrunchError",
     "Journal",
+    "LimiterWaited",
     "Message",
     "NotFoundError",
     "OutcomeStream",
     "Progress",
     "RateLimit",
     "RateLimitError",
+    "RateLimited",
     "RateLimiter",
+    "RawResponse",
+    "RequestSent",
+    "ResponseReceived",
     "ResponseValidationError",
     "Retry",
+    "RetryScheduled",
     "ServerError",
     "TokenBucketLimiter",
+    "TransportFailed",
 ]

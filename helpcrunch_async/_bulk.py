@@ -22,6 +22,7 @@ import anyio
 import attrs
 
 from ._errors import AuthenticationError, HelpCrunchError
+from ._events import BulkItemDone
 from ._models import Chat, ChatStatus, validate_chat_id
 
 if TYPE_CHECKING:
@@ -128,6 +129,7 @@ class OutcomeStream:
         on_progress: Callable[[Progress], None] | None,
     ) -> None:
         self._chats = chats
+        self._events = chats._client._events  # noqa: SLF001 - the client's own emitter
         self._ids = chat_ids
         self._status = status
         self._concurrency = concurrency
@@ -260,6 +262,11 @@ class OutcomeStream:
                     outcome = ChatOutcome(chat_id, error=exc)
                 else:
                     outcome = ChatOutcome(chat_id, chat=chat)
+            if self._events:  # events: bulk outcome
+                error = None if outcome.error is None else type(outcome.error).__name__
+                self._events.emit(
+                    BulkItemDone(operation="chats.update_status", ok=outcome.ok, error_type=error)
+                )
             if self._journal is not None:
                 self._journal.record(outcome, self._status.value)
             await send.send(outcome)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -10,6 +11,7 @@ from ._bulk import BulkResult, OutcomeStream, Progress
 from ._errors import BadRequestError, ResponseValidationError
 from ._journal import Journal
 from ._models import ON_HOLD_SPELLINGS, Chat, ChatStatus, Filter, Message, validate_chat_id
+from ._raw import ChatsWithRawResponse
 
 if TYPE_CHECKING:
     import os
@@ -85,6 +87,16 @@ class Chats:
         # The on-hold spelling this server accepted, once known (the docs disagree).
         self._on_hold: str | None = None
 
+    @functools.cached_property
+    def with_raw_response(self) -> ChatsWithRawResponse:
+        """The same methods, returning a ``RawResponse`` (status, headers, elapsed, parsed).
+
+        Example:
+            >>> raw = await client.chats.with_raw_response.get(5215752)  # doctest: +SKIP
+            >>> raw.headers.get("x-request-id"), raw.parsed.status  # doctest: +SKIP
+        """
+        return ChatsWithRawResponse(self)
+
     async def update_status(self, chat_id: int, status: ChatStatus | str) -> Chat:
         """Set a chat's status and return the updated chat.
 
@@ -125,7 +137,10 @@ class Chats:
 
     async def _put_status(self, chat_id: int, status: str) -> Chat:
         body = await self._client.request(
-            "PUT", "/chats/status", json_body={"id": chat_id, "status": status}
+            "PUT",
+            "/chats/status",
+            json_body={"id": chat_id, "status": status},
+            operation="chats.update_status",
         )
         return Chat.from_json(body)
 
@@ -136,7 +151,9 @@ class Chats:
             NotFoundError: no such chat.
         """
         chat_id = validate_chat_id(chat_id)
-        return Chat.from_json(await self._client.request("GET", f"/chats/{chat_id}"))
+        return Chat.from_json(
+            await self._client.request("GET", f"/chats/{chat_id}", operation="chats.get")
+        )
 
     def list(
         self,
@@ -155,7 +172,7 @@ class Chats:
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
             query = params | {"offset": offset, "limit": limit}
-            return self._client.request("GET", "/chats", params=query)
+            return self._client.request("GET", "/chats", params=query, operation="chats.list")
 
         return _paginate(fetch, size, Chat.from_json)
 
@@ -191,7 +208,9 @@ class Chats:
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
             page = body | {"offset": offset, "limit": limit}
-            return self._client.request("POST", "/chats/search", json_body=page)
+            return self._client.request(
+                "POST", "/chats/search", json_body=page, operation="chats.search"
+            )
 
         return _paginate(fetch, size, Chat.from_json)
 
@@ -199,14 +218,20 @@ class Chats:
         """Assign a chat to an agent; ``None`` unassigns it."""
         chat_id = validate_chat_id(chat_id)
         body = {"id": chat_id, "assignee": _optional_id(agent_id, "agent_id")}
-        return Chat.from_json(await self._client.request("PUT", "/chats/assignee", json_body=body))
+        return Chat.from_json(
+            await self._client.request(
+                "PUT", "/chats/assignee", json_body=body, operation="chats.update_assignee"
+            )
+        )
 
     async def update_department(self, chat_id: int, department_id: int) -> Chat:
         """Move a chat to a department."""
         chat_id = validate_chat_id(chat_id)
         body = {"id": chat_id, "department": validate_chat_id(department_id, name="department_id")}
         return Chat.from_json(
-            await self._client.request("PUT", "/chats/department", json_body=body)
+            await self._client.request(
+                "PUT", "/chats/department", json_body=body, operation="chats.update_department"
+            )
         )
 
     async def snooze(self, chat_id: int, until: datetime | None) -> Chat:
@@ -225,7 +250,11 @@ class Chats:
                 )
         seconds = None if until is None else int(until.timestamp())
         body = {"id": chat_id, "snoozedUntil": seconds}
-        return Chat.from_json(await self._client.request("PUT", "/chats/snooze", json_body=body))
+        return Chat.from_json(
+            await self._client.request(
+                "PUT", "/chats/snooze", json_body=body, operation="chats.snooze"
+            )
+        )
 
     async def create(
         self,
@@ -248,7 +277,9 @@ class Chats:
             body["assignee"] = validate_chat_id(assignee, name="assignee")
         if department is not None:
             body["department"] = validate_chat_id(department, name="department")
-        raw = await self._client.request("POST", "/chats", json_body=body, idempotent=False)
+        raw = await self._client.request(
+            "POST", "/chats", json_body=body, idempotent=False, operation="chats.create"
+        )
         return Chat.from_json(raw)
 
     def messages(self, chat_id: int, *, page_size: int = MAX_PAGE_SIZE) -> AsyncIterator[Message]:
@@ -258,7 +289,9 @@ class Chats:
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
             query = {"offset": offset, "limit": limit}
-            return self._client.request("GET", f"/chats/{chat_id}/messages", params=query)
+            return self._client.request(
+                "GET", f"/chats/{chat_id}/messages", params=query, operation="chats.messages"
+            )
 
         return _paginate(fetch, size, Message.from_json)
 

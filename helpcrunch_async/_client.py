@@ -6,6 +6,8 @@ import ipaddress
 import json
 import logging
 import os
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -27,11 +29,13 @@ from ._errors import (
     error_from_response,
     error_from_transport,
 )
+from ._events import DEFAULT_PRIORITY, CallTrace, Emitter, EventObserver, Priority
 from ._limiter import RateLimiter, TokenBucketLimiter, api_key_fingerprint
+from ._raw import capture_response
 from ._retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Mapping
+    from collections.abc import Generator, Iterable
     from types import TracebackType
 
 __all__ = ["ClientStats", "HelpCrunch"]
@@ -40,6 +44,11 @@ logger = logging.getLogger("helpcrunch_async")
 
 #: The default ``rate_limit``: HelpCrunch's documented 120 requests per 60 s.
 DEFAULT_RATE_LIMIT = RateLimit()
+
+
+def _frozen_map(value: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    """A read-only copy, so that a snapshot stays one."""
+    return MappingProxyType(dict(value))
 
 
 @attrs.frozen
@@ -51,12 +60,21 @@ class ClientStats:
         retries: Attempts that were retries of an earlier failed attempt.
         rate_limited: 429 answers received.
         limiter_wait: Seconds callers spent waiting for the rate limiter, summed over callers.
+        status_counts: HTTP status -> answers received with it (every attempt counts).
+        transport_errors: Attempts that got no HTTP answer (refused, reset, timed out).
+        limiter_wait_by_priority: ``limiter_wait`` split by traffic class
+            (``"interactive"``, ``"background"``).
     """
 
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
     limiter_wait: float = 0.0
+    status_counts: Mapping[int, int] = attrs.field(factory=dict, converter=_frozen_map, hash=False)
+    transport_errors: int = 0
+    limiter_wait_by_priority: Mapping[str, float] = attrs.field(
+        factory=dict, converter=_frozen_map, hash=False
+    )
 
 
 class _BearerAuth(httpx.Auth):
@@ -151,6 +169,8 @@ class HelpCrunch:
         max_connections: Requests in flight at once; the size of the connection pool.
         http_client: Your own ``httpx.AsyncClient`` (proxies, custom transports, respx);
             the SDK uses it as it is and never closes it.
+        on_event: A callable, or a list of callables, given every ``Event`` of the send path
+            (see ``helpcrunch_async.CallEvent``); an observer that raises never breaks a call.
 
     Raises:
         ValueError: No API key, an empty one, or a base URL that is not http(s).
@@ -167,6 +187,7 @@ class HelpCrunch:
         timeout: float = DEFAULT_TIMEOUT,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         http_client: httpx.AsyncClient | None = None,
+        on_event: EventObserver | Iterable[EventObserver] | None = None,
     ) -> None:
         key = _resolve_api_key(api_key)
         self._auth = _BearerAuth(key)
@@ -196,8 +217,11 @@ class HelpCrunch:
             self._http = http_client
         self._owns_http = http_client is None
         self._closed = False
-        self._counts = {"requests": 0, "retries": 0, "rate_limited": 0}
+        self._counts = {"requests": 0, "retries": 0, "rate_limited": 0, "transport_errors": 0}
         self._limiter_wait = 0.0
+        self._statuses: dict[int, int] = {}
+        self._waits: dict[str, float] = {}
+        self._events = Emitter(on_event)
         self.chats = Chats(self)
 
     def __repr__(self) -> str:
@@ -222,7 +246,12 @@ class HelpCrunch:
 
     def stats(self) -> ClientStats:
         """What this client has done so far: requests, retries, 429s, time waited."""
-        return ClientStats(limiter_wait=self._limiter_wait, **self._counts)
+        return ClientStats(
+            limiter_wait=self._limiter_wait,
+            status_counts=self._statuses,
+            limiter_wait_by_priority=self._waits,
+            **self._counts,
+        )
 
     async def request(
         self,
@@ -232,43 +261,63 @@ class HelpCrunch:
         json_body: Any = None,
         params: Mapping[str, Any] | None = None,
         idempotent: bool = True,
+        operation: str | None = None,
     ) -> Any:
         """Send one API call through the limiter and the retry policy; return the JSON body.
 
         This is the path every resource method takes; it is public for endpoints the SDK
-        does not wrap yet. ``path`` is relative to ``base_url`` (``"/chats/status"``).
+        does not wrap yet. ``path`` is relative to ``base_url`` (``"/chats/status"``);
+        ``operation`` names the call in events and traces (``"chats.update_status"``).
 
         Raises:
             HelpCrunchError: the subclass for what went wrong, after retries.
         """
         if self._closed:
             raise RuntimeError("this HelpCrunch client is closed")
-        url = self.base_url + path
+        trace = self._events.start_call(operation, method, path)
 
         async def send(number: int) -> Any:
-            return await self._attempt(method, url, json_body, params, retry=number > 1)
+            return await self._attempt(method, path, json_body, params, number=number, trace=trace)
 
-        return await self._retry.call(send, idempotent=idempotent)
+        if trace is None:
+            return await self._retry.call(send, idempotent=idempotent)
+        try:
+            body = await self._retry.call(
+                send, idempotent=idempotent, on_retry=trace.retry_scheduled
+            )
+        except BaseException as exc:  # cancellation too: observers must see every call end
+            trace.failed(exc)
+            raise
+        trace.completed()
+        return body
 
     async def _attempt(
         self,
         method: str,
-        url: str,
+        path: str,
         json_body: Any,
         params: Mapping[str, Any] | None,
         *,
-        retry: bool,
+        number: int,
+        trace: CallTrace | None,
+        priority: Priority = DEFAULT_PRIORITY,
     ) -> Any:
+        url = self.base_url + path
         # Order matters: a free slot first, then the limiter, then the socket, so the
         # moment the limiter grants is the moment the request leaves.
         async with self._slots:
             if self.limiter is not None:
                 started = anyio.current_time()
                 await self.limiter.acquire()
-                self._limiter_wait += anyio.current_time() - started
+                waited = anyio.current_time() - started
+                self._limiter_wait += waited
+                self._waits[priority] = self._waits.get(priority, 0.0) + waited
+                if trace is not None:  # events: limiter wait
+                    trace.limiter_waited(number, waited, priority)
             self._counts["requests"] += 1
-            if retry:
+            if number > 1:
                 self._counts["retries"] += 1
+            sent_at = 0.0 if trace is None else trace.request_sent(number, method, url, path)
             try:
                 response = await self._http.request(
                     method,
@@ -279,16 +328,32 @@ class HelpCrunch:
                     timeout=self._timeout,
                 )
             except httpx.TransportError as exc:
-                raise error_from_transport(exc) from exc
+                self._counts["transport_errors"] += 1
+                failure = error_from_transport(exc)
+                if trace is not None:  # events: transport error
+                    trace.transport_failed(number, failure, sent_at)
+                raise failure from exc
         logger.debug("%s %s -> %d", method, response.url.path, response.status_code)
+        self._statuses[response.status_code] = self._statuses.get(response.status_code, 0) + 1
+        if trace is not None:  # events: response
+            trace.response_received(number, response)
         if response.is_success:
+            capture_response(response)
             return _decode(response)
         error = error_from_response(response)
         if isinstance(error, RateLimitError):
-            self._counts["rate_limited"] += 1
-            if self.limiter is not None:
-                await self.limiter.on_rate_limited(error.retry_after)
+            await self._rate_limited(error, number, trace)
         raise error
+
+    async def _rate_limited(
+        self, error: RateLimitError, number: int, trace: CallTrace | None
+    ) -> None:
+        self._counts["rate_limited"] += 1
+        if self.limiter is not None:
+            await self.limiter.on_rate_limited(error.retry_after)
+        if trace is not None:  # events: 429
+            rate = getattr(self.limiter, "current_rate", None)
+            trace.rate_limited(number, error.retry_after, None, rate)
 
 
 def _decode(response: httpx.Response) -> Any:

@@ -104,6 +104,18 @@ class APIError(HelpCrunchError):
         """The error codes, in the order the server sent them."""
         return [e.code for e in self.errors]
 
+    @property
+    def headers(self) -> httpx.Headers:
+        """The answer's headers (``x-request-id``, ``retry-after``...); empty without one."""
+        return httpx.Headers() if self.response is None else self.response.headers
+
+    @property
+    def body_excerpt(self) -> str:
+        """The start of the answer's body as text, at most ``_BODY_EXCERPT`` characters."""
+        if self.response is None or not self.response.content:
+            return ""
+        return self.response.content[: _BODY_EXCERPT * 4].decode("utf-8", "replace")[:_BODY_EXCERPT]
+
 
 class BadRequestError(APIError):
     """400: the request was invalid (``invalid_chat_value``, a bad filter...). Never retried."""

@@ -81,10 +81,17 @@ class RetryPolicy:
             return min(exc.retry_after, self.retry.retry_after_max)
         return float(self._backoff(state))
 
-    async def call(self, attempt: Callable[[int], Awaitable[T]], *, idempotent: bool = True) -> T:
+    async def call(
+        self,
+        attempt: Callable[[int], Awaitable[T]],
+        *,
+        idempotent: bool = True,
+        on_retry: Callable[[int, BaseException, float], None] | None = None,
+    ) -> T:
         """Run ``attempt(n)`` for n = 1, 2... until it succeeds or the policy gives up.
 
         The last error is re-raised with ``attempts`` set to the number of attempts made.
+        ``on_retry(n, error, delay)`` is called when attempt ``n`` failed and will be retried.
         """
         made = 0
 
@@ -98,7 +105,16 @@ class RetryPolicy:
                 raise
 
         # A copy per call: tenacity keeps per-run state on the object.
-        retrying = self._templates[idempotent].copy()
+        if on_retry is None:
+            retrying = self._templates[idempotent].copy()
+        else:
+
+            def before_sleep(state: tenacity.RetryCallState) -> None:
+                _log_retry(state)
+                if state.outcome is not None and (exc := state.outcome.exception()) is not None:
+                    on_retry(state.attempt_number, exc, state.upcoming_sleep)
+
+            retrying = self._templates[idempotent].copy(before_sleep=before_sleep)
         return await retrying(counted)
 
 
