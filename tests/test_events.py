@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -372,3 +373,48 @@ def test_on_event_accepts_one_or_many():
     assert 1 == len(Emitter(print).observers)
     assert 2 == len(Emitter([print, print]).observers)
     assert not Emitter(None)
+
+
+# --- the CLI's --log-json ----------------------------------------------------------------
+
+
+@pytest.mark.emulator
+def test_cli_log_json_writes_every_event_as_a_json_line(tmp_path):
+    """`set-status --log-json FILE`: one JSON object per event, with its time, and no key."""
+    from anyio.from_thread import start_blocking_portal  # noqa: PLC0415
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from helpcrunch_async._cli._commands import cli  # noqa: PLC0415
+    from helpcrunch_async.emulator import EmulatorConfig, serve  # noqa: PLC0415
+
+    first = 5_215_700
+    log = tmp_path / "logs" / "events.jsonl"
+    config = EmulatorConfig(chats=5, rate_limit=None)
+    with start_blocking_portal() as portal, portal.wrap_async_context_manager(serve(config)) as emu:
+        env = {"HELPCRUNCH_API_KEY": emu.api_key, "HELPCRUNCH_BASE_URL": emu.base_url}
+        args = ["chats", "set-status", "closed", str(first), str(first + 1), "--log-json", str(log)]
+        result = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+
+    assert 0 == result.exit_code, result.output
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    per_call = ["call_started", "limiter_waited", "request_sent", "response_received"]
+    per_call += ["call_completed"]
+    assert sorted(per_call * 2 + ["bulk_item_done"] * 2) == sorted(e["event"] for e in lines)
+    assert {"chats.update_status"} == {e["operation"] for e in lines}
+    assert all(datetime.fromisoformat(e["time"]).tzinfo is not None for e in lines)
+    assert emu.api_key not in log.read_text()
+
+
+def test_cli_dry_run_writes_no_event_log(tmp_path):
+    """A dry run sends nothing, so it creates no event log."""
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from helpcrunch_async._cli._commands import cli  # noqa: PLC0415
+
+    log = tmp_path / "events.jsonl"
+    env = {"HELPCRUNCH_API_KEY": API_KEY, "HELPCRUNCH_BASE_URL": "http://127.0.0.1:9/v1"}
+    args = ["chats", "set-status", "closed", "1", "--dry-run", "--log-json", str(log)]
+    result = CliRunner().invoke(cli, args, env=env, catch_exceptions=False)
+
+    assert 0 == result.exit_code, result.output
+    assert not log.exists()

@@ -17,6 +17,7 @@ from .._client import HelpCrunch
 from .._errors import AuthenticationError, HelpCrunchError
 from .._journal import Journal
 from .._models import ChatStatus, validate_chat_id
+from ._event_log import EventLog
 from ._output import ProgressDisplay, Report, duration
 
 if TYPE_CHECKING:
@@ -178,9 +179,11 @@ def _with_common(func: Any) -> Any:
     return func
 
 
-def _client(api_key: str | None, base_url: str | None, rate: str | None) -> HelpCrunch:
+def _client(
+    api_key: str | None, base_url: str | None, rate: str | None, on_event: EventLog | None = None
+) -> HelpCrunch:
     try:
-        return HelpCrunch(api_key, base_url=base_url, rate_limit=_rate(rate))
+        return HelpCrunch(api_key, base_url=base_url, rate_limit=_rate(rate), on_event=on_event)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
 
@@ -204,6 +207,11 @@ def chats() -> None:
 )
 @click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Updates in flight.")
 @click.option("--dry-run", is_flag=True, help="Check the input and show what would be done.")
+@click.option(
+    "--log-json",
+    type=click.Path(dir_okay=False),
+    help="Append every request, retry and 429 to FILE as JSON lines.",
+)
 @_with_common
 def set_status(
     status: str,
@@ -213,6 +221,7 @@ def set_status(
     report: str | None,
     concurrency: int | None,
     dry_run: bool,
+    log_json: str | None,
     api_key: str | None,
     base_url: str | None,
     rate: str | None,
@@ -225,7 +234,8 @@ def set_status(
     ids = read_ids(chat_ids, from_file)
     if not ids:
         raise click.UsageError("no chat ids: pass them as arguments or with --from-file")
-    client = _client(api_key, base_url, rate)
+    log = EventLog(log_json) if log_json and not dry_run else None
+    client = _client(api_key, base_url, rate, on_event=log)
     console = Console(stderr=True)
     if dry_run:
         done = Journal(journal).done(target.value) if journal else set()
@@ -251,7 +261,11 @@ def set_status(
             print_summary(console, client, result, target.value)
             return result
 
-    result = anyio.run(main)
+    try:
+        result = anyio.run(main)
+    finally:
+        if log is not None:
+            log.close()
     if result.fatal is not None:
         console.print(f"[red]Stopped:[/] {result.fatal}", highlight=False)
     sys.exit(exit_code(result))
