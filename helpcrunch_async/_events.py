@@ -18,9 +18,11 @@ the ``helpcrunch_async`` logger, later ones at DEBUG.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar, Literal
 
@@ -288,6 +290,13 @@ def path_template(path: str) -> str:
     return _ID_SEGMENT.sub("/{id}", path)
 
 
+@functools.lru_cache(maxsize=16)
+def _server(base_url: str) -> tuple[str, int]:
+    """Host and port of a base URL, parsed once per base URL rather than per request."""
+    url = httpx.URL(base_url)
+    return url.host, url.port or (443 if url.scheme == "https" else 80)
+
+
 def retry_reason(exc: BaseException) -> RetryReason:
     """Why a failed attempt is being retried, in one word."""
     if isinstance(exc, RateLimitError):
@@ -398,27 +407,26 @@ class CallTrace:
             )
         )
 
-    def request_sent(self, attempt: int, method: str, full_url: str, path: str) -> float:
-        """``attempt`` is leaving for ``full_url``; returns the time it left (for ``elapsed``)."""
+    def request_sent(self, attempt: int, method: str, base_url: str, path: str) -> None:
+        """``attempt`` is leaving for ``base_url + path`` (the query string apart)."""
         self.attempts = attempt
-        url = httpx.URL(full_url)
+        address, port = _server(base_url)
         self._emitter.emit(
             RequestSent(
                 operation=self.operation,
                 call_id=self.call_id,
                 attempt=attempt,
                 method=method,
-                url=str(url.copy_with(query=None, fragment=None)),
+                url=base_url + path,
                 path=path,
                 path_template=path_template(path),
-                server_address=url.host,
-                server_port=url.port or (443 if url.scheme == "https" else 80),
+                server_address=address,
+                server_port=port,
             )
         )
-        return anyio.current_time()
 
-    def response_received(self, attempt: int, response: httpx.Response) -> None:
-        """``attempt`` got ``response`` (read and closed, so its ``elapsed`` is known)."""
+    def response_received(self, attempt: int, response: httpx.Response, sent_at: float) -> None:
+        """``attempt``, sent at ``sent_at`` (``time.perf_counter()``), got ``response``."""
         self.status_code = response.status_code
         self._emitter.emit(
             ResponseReceived(
@@ -426,7 +434,7 @@ class CallTrace:
                 call_id=self.call_id,
                 attempt=attempt,
                 status_code=response.status_code,
-                elapsed=response.elapsed.total_seconds(),
+                elapsed=time.perf_counter() - sent_at,
             )
         )
 
@@ -439,7 +447,7 @@ class CallTrace:
                 attempt=attempt,
                 error_type=type(error).__name__,
                 request_sent=error.request_sent,
-                elapsed=anyio.current_time() - sent_at,
+                elapsed=time.perf_counter() - sent_at,
             )
         )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Generic, ParamSpec, TypeVar
 
@@ -27,6 +28,7 @@ P = ParamSpec("P")
 @attrs.define
 class _Capture:
     response: httpx.Response | None = None
+    elapsed: float = 0.0
 
 
 _CAPTURE: contextvars.ContextVar[_Capture | None] = contextvars.ContextVar(
@@ -34,11 +36,15 @@ _CAPTURE: contextvars.ContextVar[_Capture | None] = contextvars.ContextVar(
 )
 
 
-def capture_response(response: httpx.Response) -> None:
-    """Called by the send path with each successful answer; kept only inside a wrapper."""
+def capture_response(response: httpx.Response, sent_at: float) -> None:
+    """Keep a successful answer, sent at ``sent_at`` (``time.perf_counter()``), for a wrapper.
+
+    Called by the send path for every successful answer; a no-op outside a wrapper.
+    """
     capture = _CAPTURE.get()
     if capture is not None:
         capture.response = response
+        capture.elapsed = time.perf_counter() - sent_at
 
 
 @attrs.frozen
@@ -54,10 +60,12 @@ class RawResponse(Generic[T]):
         parsed: What the method returns without ``with_raw_response`` (a ``Chat``...).
         http_response: The ``httpx.Response``, read and closed (of the attempt that succeeded,
             and for an on-hold update, of the spelling the server accepted).
+        elapsed: Seconds from sending that request to reading the whole answer.
     """
 
     parsed: T
     http_response: httpx.Response
+    elapsed: float
 
     @property
     def status_code(self) -> int:
@@ -68,11 +76,6 @@ class RawResponse(Generic[T]):
     def headers(self) -> httpx.Headers:
         """The response headers (case-insensitive)."""
         return self.http_response.headers
-
-    @property
-    def elapsed(self) -> float:
-        """Seconds from sending the request to reading the whole answer."""
-        return self.http_response.elapsed.total_seconds()
 
 
 def with_raw_response(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[RawResponse[T]]]:
@@ -88,7 +91,7 @@ def with_raw_response(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitabl
             _CAPTURE.reset(token)
         if capture.response is None:  # pragma: no cover - every wrapped method sends
             raise RuntimeError(f"{method.__qualname__} returned without an HTTP answer")
-        return RawResponse(parsed, capture.response)
+        return RawResponse(parsed, capture.response, capture.elapsed)
 
     return wrapper
 
