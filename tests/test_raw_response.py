@@ -154,3 +154,20 @@ def test_body_excerpt_survives_invalid_utf8():
 
     assert 200 == len(error.body_excerpt)
     assert error.body_excerpt.startswith("\ufffd")
+
+
+async def test_custom_transport_answers_built_already_read(make_client):
+    """A transport returning pre-read answers (httpx leaves .elapsed unset) works with
+    raw responses and events alike."""
+    seen: list[hc.Event] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=chat_payload(1))
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    async with http, make_client(http_client=http, on_event=seen.append) as client:
+        raw = await client.chats.with_raw_response.get(1)
+
+    assert raw.elapsed >= 0
+    assert 1 == raw.parsed.id
+    assert ["response_received"] == [e.kind for e in seen if isinstance(e, hc.ResponseReceived)]
