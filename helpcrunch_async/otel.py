@@ -28,8 +28,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry import metrics, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
+try:
+    from opentelemetry import metrics, trace
+    from opentelemetry.trace import SpanKind, Status, StatusCode
+except ImportError as exc:  # pragma: no cover - exercised by hiding the package in a test
+    raise ImportError(
+        'helpcrunch_async.otel needs the otel extra: pip install "helpcrunch-async[otel]"'
+    ) from exc
 
 from ._events import (
     BulkItemDone,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -211,3 +213,12 @@ async def test_cancelled_call_ends_its_spans(traced, telemetry, api):
     assert 2 == len(telemetry.spans())
     assert {StatusCode.ERROR} == {s.status.status_code for s in telemetry.spans()}
     assert "OpenTelemetryObserver(0 calls open)" == repr(telemetry.observer)
+
+
+def test_without_the_extra_the_import_error_says_what_to_install(monkeypatch):
+    """No opentelemetry-api installed: importing the module names the extra to install."""
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)
+    monkeypatch.delitem(sys.modules, "helpcrunch_async.otel")
+
+    with pytest.raises(ImportError, match=r"helpcrunch-async\[otel\]"):
+        importlib.import_module("helpcrunch_async.otel")
