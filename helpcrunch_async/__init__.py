@@ -6,6 +6,7 @@ Example:
     ...     chat = await client.chats.update_status(5215752, hc.ChatStatus.CLOSED)
 """
 
+from .__version__ import __version__ as __version__
 from ._bulk import BulkResult, ChatOutcome, OutcomeStream, Progress
 from ._chats import Chats
 from ._client import ClientStats, HelpCrunch
@@ -16,10 +17,13 @@ from ._errors import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    ClientClosedError,
     ErrorDetail,
     HelpCrunchError,
+    LimiterTimeoutError,
     NotFoundError,
     RateLimitError,
+    RateLimiterUnavailableError,
     ResponseValidationError,
     ServerError,
 )
@@ -42,8 +46,6 @@ from ._limiter import RateLimiter, TokenBucketLimiter
 from ._models import Agent, Chat, ChatStatus, Customer, Department, Filter, Message
 from ._raw import ChatsWithRawResponse, RawResponse
 
-__version__ = "0.1.0"
-
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -62,6 +64,7 @@ __all__ = [
     "ChatStatus",
     "Chats",
     "ChatsWithRawResponse",
+    "ClientClosedError",
     "ClientStats",
     "Customer",
     "Department",
@@ -71,6 +74,7 @@ __all__ = [
     "HelpCrunch",
     "HelpCrunchError",
     "Journal",
+    "LimiterTimeoutError",
     "LimiterWaited",
     "Message",
     "NotFoundError",
@@ -80,6 +84,7 @@ __all__ = [
     "RateLimitError",
     "RateLimited",
     "RateLimiter",
+    "RateLimiterUnavailableError",
     "RawResponse",
     "RequestSent",
     "ResponseReceived",
@@ -90,3 +95,11 @@ __all__ = [
     "TokenBucketLimiter",
     "TransportFailed",
 ]
+"""Every public name, sorted; ``tests/test_exported_members.py`` checks it."""
+
+# Tracebacks and reprs show the public path (helpcrunch_async.NotFoundError), as httpx does.
+for _name in __all__:
+    _member = globals()[_name]
+    if getattr(_member, "__module__", "").startswith("helpcrunch_async."):
+        _member.__module__ = __name__
+del _name, _member

@@ -1,9 +1,18 @@
-"""Bulk status updates: a bounded pool of workers, outcomes streamed as they complete.
+"""The bulk engine: one per-id operation over many chats, outcomes streamed as they complete.
 
-Why a context manager and not a bare async generator: the workers live in a task group, and
-a generator that yields from inside a task group hands its cancel scope to whatever code runs
-in the loop body; a ``break`` then leaves the workers running until garbage collection.
-``async with`` gives the workers a scope of their own that ends exactly when the block does.
+The engine knows nothing of statuses: it runs any ``operation(chat_id) -> Chat`` (a status
+update, an assignment, a snooze...) under a name that the journal records.
+
+Why a context manager and not a bare async generator: the work lives in a task group, and a
+generator that yields from inside a task group hands its cancel scope to whatever code runs
+in the loop body; a ``break`` then leaves the work running until garbage collection.
+``async with`` gives it a scope of its own that ends exactly when the block does.
+
+One id, one outcome: every id taken from the input ends as exactly one outcome (success or
+failure), except when the whole run stops (a wrong key, a closed client, an unusable shared
+limiter): then every outcome already completed is journaled and yielded first, the updates
+still in flight are cancelled (they are not journaled, so a resume sends them again), and the
+stream raises the error that stopped it.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ from __future__ import annotations
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
+    Awaitable,
     Callable,
     Iterable,
     Iterator,
@@ -21,9 +31,14 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from ._errors import AuthenticationError, HelpCrunchError
-from ._events import BulkItemDone
-from ._models import Chat, ChatStatus, validate_chat_id
+from ._errors import (
+    AuthenticationError,
+    ClientClosedError,
+    HelpCrunchError,
+    RateLimiterUnavailableError,
+    ResponseValidationError,
+)
+from ._models import Chat, validate_chat_id
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -31,26 +46,37 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectSendStream
 
-    from ._chats import Chats
     from ._journal import Journal
 
 __all__ = ["BulkResult", "ChatOutcome", "OutcomeStream", "Progress"]
 
 
+#: Errors that end the whole run instead of failing one id: every other id would fail the
+#: same way (the key is wrong, the client is closed, the shared limiter is unusable).
+RUN_ENDING_ERRORS = (AuthenticationError, ClientClosedError, RateLimiterUnavailableError)
+
+
 @attrs.frozen
 class ChatOutcome:
-    """What happened to one chat of a bulk run.
+    """What happened to one chat of a bulk run: exactly one of ``chat`` and ``error`` is set.
 
     Attributes:
         chat_id: The id as given (an ``int`` whenever it was a valid id).
         chat: The updated chat, or ``None`` if the update failed.
         error: Why it failed: a ``HelpCrunchError``, or a ``TypeError``/``ValueError`` for an
             id that is not a valid chat id; ``None`` on success.
+
+    Raises:
+        ValueError: both or neither of ``chat`` and ``error`` given.
     """
 
     chat_id: Any
     chat: Chat | None = None
     error: Exception | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if (self.chat is None) == (self.error is None):
+            raise ValueError("a ChatOutcome has exactly one of chat and error")
 
     @property
     def ok(self) -> bool:
@@ -81,13 +107,14 @@ class BulkResult:
 
     Attributes:
         succeeded: The updated chats, in completion order.
-        failed: Chat id (as given) -> the error for that id.
+        failed: Chat id -> the error for that id. A valid id is its ``int``; anything that
+            is not a valid id is keyed by its ``repr`` (so ``True`` and ``1`` never collide).
         skipped: Ids skipped because the journal had them done already.
         duplicates: Repeated ids, updated only once.
     """
 
     succeeded: list[Chat]
-    failed: dict[Any, Exception]
+    failed: dict[int | str, Exception]
     skipped: int = 0
     duplicates: int = 0
 
@@ -104,12 +131,13 @@ class BulkResult:
 
 
 class OutcomeStream:
-    """The outcomes of ``Chats.stream_update_status``, one per distinct id, as they complete.
+    """The outcomes of a bulk run, one per distinct id, as they complete.
 
     Use it as ``async with ... as outcomes: async for outcome in outcomes``. Leaving the block
-    (``break``, an exception, a cancel) stops the workers and leaves the client usable; an
-    outcome already yielded is final. A 401 stops the whole run: the stream raises
-    ``AuthenticationError`` after the outcomes already completed.
+    (``break``, an exception, a cancel) stops the work and leaves the client usable; an
+    outcome already yielded is final. A run-ending error (``AuthenticationError``,
+    ``ClientClosedError``, ``RateLimiterUnavailableError``) is raised after every outcome
+    that completed before it.
 
     Attributes:
         done: Outcomes yielded so far, failures included.
@@ -120,29 +148,30 @@ class OutcomeStream:
 
     def __init__(
         self,
-        chats: Chats,
+        operation: Callable[[int], Awaitable[Chat]],
         chat_ids: Iterable[Any] | AsyncIterable[Any],
-        status: ChatStatus,
         *,
+        name: str,
         concurrency: int,
         journal: Journal | None,
         on_progress: Callable[[Progress], None] | None,
+        on_outcome: Callable[[ChatOutcome], None] | None = None,
     ) -> None:
-        self._chats = chats
-        self._events = chats._client._events  # noqa: SLF001 - the client's own emitter
+        self._operation = operation
+        self._on_outcome = on_outcome
         self._ids = chat_ids
-        self._status = status
+        self._name = name
         self._concurrency = concurrency
         self._journal = journal
         self._on_progress = on_progress
         self._total = len(chat_ids) if isinstance(chat_ids, Sized) else None
         self._seen: set[int] = set()
         self._already_done: set[int] = set()
-        # Ends the whole run: a 401 (the key is wrong), or the id source itself failing.
+        # What ended the whole run: a run-ending error, or the id source itself failing.
         self._fatal: Exception | None = None
+        self._in_flight: set[anyio.CancelScope] = set()
+        self._pulling = anyio.CancelScope()
         self._tg: TaskGroup | None = None
-        self._workers: anyio.CancelScope | None = None
-        self._next_lock = anyio.Lock()
         self._sync: Iterator[Any] | None = None
         self._async: AsyncIterator[Any] | None = None
         self.done = self.failed = self.skipped = self.duplicates = 0
@@ -151,7 +180,7 @@ class OutcomeStream:
         if self._tg is not None:
             raise RuntimeError("an OutcomeStream can be entered only once")
         if self._journal is not None:
-            self._already_done = self._journal.done(self._status.value)
+            self._already_done = self._journal.done(self._name)
             self._journal.open()
         if isinstance(self._ids, AsyncIterable):
             self._async = aiter(self._ids)
@@ -160,7 +189,7 @@ class OutcomeStream:
         send, self._receive = anyio.create_memory_object_stream[ChatOutcome](self._concurrency)
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
-        self._tg.start_soon(self._run, send)
+        self._tg.start_soon(self._dispatch, send)
         return self
 
     async def __aexit__(
@@ -169,7 +198,8 @@ class OutcomeStream:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._tg is not None  # noqa: S101 - __aenter__ ran
+        if self._tg is None:
+            raise RuntimeError("__aexit__ without __aenter__")
         self._tg.cancel_scope.cancel()
         try:
             # The caller's exception is theirs: the task group must not wrap it in a group.
@@ -206,67 +236,109 @@ class OutcomeStream:
         total = None if self._total is None else self._total - self.skipped - self.duplicates
         return Progress(self.done, self.failed, total, self.skipped)
 
-    async def _run(self, send: MemoryObjectSendStream[ChatOutcome]) -> None:
-        async with send, anyio.create_task_group() as workers:
-            self._workers = workers.cancel_scope
-            for _ in range(self._concurrency):
-                workers.start_soon(self._work, send)
+    async def _dispatch(self, send: MemoryObjectSendStream[ChatOutcome]) -> None:
+        """Start one task per id, never more than ``concurrency`` at once nor than ids."""
+        slots = anyio.Semaphore(self._concurrency)
+        async with send, anyio.create_task_group() as tasks:
+            while self._fatal is None:
+                await slots.acquire()
+                # A run-ending error must not wait for a slow id source to yield again:
+                # _stop cancels this scope (checked inside it, so no stop slips between).
+                more, raw = False, None
+                with anyio.CancelScope() as self._pulling:
+                    if self._fatal is None:
+                        more, raw = await self._next_id()
+                if not more or self._fatal is not None:
+                    slots.release()
+                    return
+                tasks.start_soon(self._one, raw, send.clone(), slots)
 
     async def _next_id(self) -> tuple[bool, Any]:
         """The next id to process, skipping duplicates and journaled ones: (more, id)."""
-        async with self._next_lock:
-            while True:
-                try:
-                    if self._async is not None:
-                        raw = await anext(self._async)
-                    else:
-                        assert self._sync is not None  # noqa: S101 - set by __aenter__
-                        raw = next(self._sync)
-                except (StopIteration, StopAsyncIteration):
+        while True:
+            try:
+                if self._async is not None:
+                    raw = await anext(self._async)
+                elif self._sync is not None:
+                    raw = next(self._sync)
+                else:
                     return False, None
-                except Exception as exc:  # noqa: BLE001 - the caller's iterable failed
-                    self._stop(exc)
-                    return False, None
-                if isinstance(raw, int) and not isinstance(raw, bool):
-                    if raw in self._already_done:
-                        self.skipped += 1
-                        continue
-                    if raw in self._seen:
-                        self.duplicates += 1
-                        continue
-                    self._seen.add(raw)
-                return True, raw
+            except (StopIteration, StopAsyncIteration):
+                return False, None
+            except Exception as exc:  # noqa: BLE001 - the caller's iterable failed
+                self._stop(exc)
+                return False, None
+            if isinstance(raw, int) and not isinstance(raw, bool):
+                if raw in self._already_done:
+                    self.skipped += 1
+                    continue
+                if raw in self._seen:
+                    self.duplicates += 1
+                    continue
+                self._seen.add(raw)
+            return True, raw
 
     def _stop(self, exc: Exception) -> None:
+        """End the run: no new ids, in-flight operations cancelled, completed ones kept."""
         if self._fatal is None:
             self._fatal = exc
-        assert self._workers is not None  # noqa: S101 - set by _run
-        self._workers.cancel()
+        self._pulling.cancel()
+        for scope in self._in_flight:
+            scope.cancel()
 
-    async def _work(self, send: MemoryObjectSendStream[ChatOutcome]) -> None:
-        while True:
-            more, raw = await self._next_id()
-            if not more:
-                return
-            try:
-                chat_id = validate_chat_id(raw)
-            except (TypeError, ValueError) as exc:
-                outcome = ChatOutcome(raw, error=exc)
-            else:
-                try:
-                    chat = await self._chats.update_status(chat_id, self._status)
-                except AuthenticationError as exc:
-                    self._stop(exc)  # the key is wrong: every other id would fail the same
+    async def _one(
+        self, raw: Any, send: MemoryObjectSendStream[ChatOutcome], slots: anyio.Semaphore
+    ) -> None:
+        try:
+            async with send:
+                outcome = await self._outcome(raw)
+                if outcome is None:
                     return
-                except HelpCrunchError as exc:
-                    outcome = ChatOutcome(chat_id, error=exc)
-                else:
-                    outcome = ChatOutcome(chat_id, chat=chat)
-            if self._events:  # events: bulk outcome
-                error = None if outcome.error is None else type(outcome.error).__name__
-                self._events.emit(
-                    BulkItemDone(operation="chats.update_status", ok=outcome.ok, error_type=error)
+                if self._on_outcome is not None:  # events: bulk outcome
+                    self._on_outcome(outcome)
+                if self._journal is not None:
+                    error = None if outcome.error is None else _describe(outcome.error)
+                    self._journal.record(outcome.chat_id, self._name, outcome.ok, error)
+                await send.send(outcome)
+        finally:
+            slots.release()
+
+    async def _outcome(self, raw: Any) -> ChatOutcome | None:
+        """Run the operation for one id; ``None`` when the run ended before it completed."""
+        try:
+            chat_id = validate_chat_id(raw)
+        except (TypeError, ValueError) as exc:
+            return ChatOutcome(raw, error=exc)
+        with anyio.CancelScope() as scope:
+            self._in_flight.add(scope)
+            try:
+                return ChatOutcome(chat_id, chat=await self._operation(chat_id))
+            except RUN_ENDING_ERRORS as exc:
+                self._stop(exc)
+            except HelpCrunchError as exc:
+                return ChatOutcome(chat_id, error=exc)
+            except Exception as exc:  # noqa: BLE001 - one answer's problem, not the run's
+                error = ResponseValidationError(
+                    f"chat {chat_id}: the answer could not be processed: "
+                    f"{type(exc).__name__}: {exc}"[:_MAX_MESSAGE]
                 )
-            if self._journal is not None:
-                self._journal.record(outcome, self._status.value)
-            await send.send(outcome)
+                error.__cause__ = exc
+                return ChatOutcome(chat_id, error=error)
+            finally:
+                self._in_flight.discard(scope)
+        return None
+
+
+#: Longest error text kept from an unexpected exception.
+_MAX_MESSAGE = 500
+
+
+def _describe(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def outcome_key(chat_id: Any) -> int | str:
+    """The ``BulkResult.failed`` key of an id: the int of a valid id, else its ``repr``."""
+    if isinstance(chat_id, int) and not isinstance(chat_id, bool):
+        return chat_id
+    return repr(chat_id)

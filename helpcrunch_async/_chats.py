@@ -7,7 +7,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-from ._bulk import BulkResult, OutcomeStream, Progress
+from ._bulk import BulkResult, ChatOutcome, OutcomeStream, Progress, outcome_key
+from ._config import MAX_CONCURRENCY, check_int
 from ._errors import BadRequestError, ResponseValidationError
 from ._journal import Journal
 from ._models import ON_HOLD_SPELLINGS, Chat, ChatStatus, Filter, Message, validate_chat_id
@@ -33,8 +34,7 @@ T = TypeVar("T")
 
 
 def _page_size(value: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"page_size must be an int, not {type(value).__name__}")
+    check_int(value, "page_size")
     if not 1 <= value <= MAX_PAGE_SIZE:
         raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {value!r}")
     return value
@@ -84,8 +84,8 @@ class Chats:
 
     def __init__(self, client: HelpCrunch) -> None:
         self._client = client
-        # The on-hold spelling this server accepted, once known (the docs disagree).
-        self._on_hold: str | None = None
+        # What this server accepts where the docs disagree, learnt once, shared by the views.
+        self._dialect = client._dialect  # noqa: SLF001 - the client's own resource
 
     @functools.cached_property
     def with_raw_response(self) -> ChatsWithRawResponse:
@@ -118,9 +118,10 @@ class Chats:
             return await self._put_status(chat_id, status.value)
 
         spellings = list(ON_HOLD_SPELLINGS)
-        if self._on_hold is not None:
-            spellings.remove(self._on_hold)
-            spellings.insert(0, self._on_hold)
+        known = self._dialect.get("on_hold")
+        if known is not None:
+            spellings.remove(known)
+            spellings.insert(0, known)
         *first, last = spellings
         for spelling in first:
             try:
@@ -129,10 +130,10 @@ class Chats:
                 if not _INVALID_STATUS.intersection(exc.codes):
                     raise
             else:
-                self._on_hold = spelling
+                self._dialect["on_hold"] = spelling
                 return chat
         chat = await self._put_status(chat_id, last)
-        self._on_hold = last
+        self._dialect["on_hold"] = last
         return chat
 
     async def _put_status(self, chat_id: int, status: str) -> Chat:
@@ -328,21 +329,34 @@ class Chats:
         status = ChatStatus.parse(status)
         if concurrency is None:
             concurrency = self._client.max_connections
-        if isinstance(concurrency, bool) or not isinstance(concurrency, int):
-            raise TypeError(f"concurrency must be an int, not {type(concurrency).__name__}")
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency!r}")
+        check_int(concurrency, "concurrency", minimum=1)
+        if concurrency > MAX_CONCURRENCY:
+            raise ValueError(f"concurrency must be <= {MAX_CONCURRENCY}, got {concurrency!r}")
         if isinstance(chat_ids, str | bytes) or not isinstance(chat_ids, Iterable | AsyncIterable):
             raise TypeError(f"chat_ids must be an iterable of ints, not {type(chat_ids).__name__}")
+        if on_progress is not None and not callable(on_progress):
+            raise TypeError(f"on_progress must be callable, not {type(on_progress).__name__}")
         if journal is not None and not isinstance(journal, Journal):
             journal = Journal(journal)
+        # Bulk work is background traffic unless the caller's view chose a class.
+        chats = self._client.with_options(priority=self._client.priority or "background").chats
+
+        async def operation(chat_id: int) -> Chat:
+            return await chats.update_status(chat_id, status)
+
+        sender = self._client._sender  # noqa: SLF001 - the client's own send path
+
+        def report(outcome: ChatOutcome) -> None:
+            sender.bulk_item_done("chats.update_status", outcome.error)
+
         return OutcomeStream(
-            self,
+            operation,
             chat_ids,
-            status,
+            name=status.value,
             concurrency=concurrency,
             journal=journal,
             on_progress=on_progress,
+            on_outcome=report if sender.events else None,
         )
 
     async def bulk_update_status(
@@ -362,24 +376,14 @@ class Chats:
             4998 updated, 2 failed, 0 skipped (already done), 0 duplicates
         """
         succeeded: list[Chat] = []
-        failed: dict[Any, Exception] = {}
+        failed: dict[int | str, Exception] = {}
         stream = self.stream_update_status(
             chat_ids, status, concurrency=concurrency, journal=journal, on_progress=on_progress
         )
         async with stream as outcomes:
             async for outcome in outcomes:
-                if outcome.chat is not None:
+                if outcome.error is not None:
+                    failed[outcome_key(outcome.chat_id)] = outcome.error
+                elif outcome.chat is not None:
                     succeeded.append(outcome.chat)
-                else:
-                    assert outcome.error is not None  # noqa: S101 - a failed outcome
-                    failed[_key(outcome.chat_id)] = outcome.error
         return BulkResult(succeeded, failed, stream.skipped, stream.duplicates)
-
-
-def _key(chat_id: Any) -> Any:
-    """A bad id as given, or its repr if it cannot be a dict key (a list, say)."""
-    try:
-        hash(chat_id)
-    except TypeError:
-        return repr(chat_id)
-    return chat_id

@@ -1,47 +1,43 @@
-"""``HelpCrunch``: configuration, the send path (slot, limiter, retries) and its statistics."""
+"""``HelpCrunch``: settings, resources, views (``with_options``) and statistics.
+
+The send path itself (slots, limiter, retries, 429 feedback) is ``_sender.Sender``.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-import json
-import logging
+import math
 import os
-import time
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import attrs
 import httpx
 
+from .__version__ import __version__
 from ._chats import Chats
 from ._config import (
     DEFAULT_BASE_URL,
     DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     RateLimit,
     Retry,
+    check_int,
 )
-from ._errors import (
-    RateLimitError,
-    ResponseValidationError,
-    error_from_response,
-    error_from_transport,
-)
-from ._events import DEFAULT_PRIORITY, CallTrace, Emitter, EventObserver, Priority
+from ._errors import ClientClosedError
+from ._events import Emitter, EventObserver
 from ._limiter import RateLimiter, TokenBucketLimiter, api_key_fingerprint
-from ._raw import capture_response
 from ._retry import RetryPolicy
+from ._sender import CallOptions, Priority, Sender
 
 if TYPE_CHECKING:
-    from collections.abc import Generator, Iterable
+    from collections.abc import Iterable
     from types import TracebackType
 
 __all__ = ["ClientStats", "HelpCrunch"]
-
-logger = logging.getLogger("helpcrunch_async")
 
 #: The default ``rate_limit``: HelpCrunch's documented 120 requests per 60 s.
 DEFAULT_RATE_LIMIT = RateLimit()
@@ -78,18 +74,8 @@ class ClientStats:
     )
 
 
-class _BearerAuth(httpx.Auth):
-    """Adds the key per request, so it lives in one object whose ``repr`` hides it."""
-
-    def __init__(self, api_key: str) -> None:
-        self._header = f"Bearer {api_key}"
-
-    def __repr__(self) -> str:
-        return "_BearerAuth(<redacted>)"
-
-    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = self._header
-        yield request
+#: The traffic classes ``with_options(priority=...)`` accepts.
+PRIORITIES: tuple[Priority, ...] = ("interactive", "background")
 
 
 def _resolve_api_key(api_key: str | None) -> str:
@@ -145,6 +131,18 @@ def _resolve_limiter(rate_limit: RateLimit | RateLimiter | None) -> RateLimiter 
     )
 
 
+def _check_timeout(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be a positive finite number of seconds, got {value!r}")
+    return float(value)
+
+
+def _check_max_retries(value: object) -> int:
+    return check_int(value, "max_retries", minimum=0)
+
+
 class HelpCrunch:
     """An async client for the HelpCrunch REST API.
 
@@ -165,9 +163,12 @@ class HelpCrunch:
             with other clients), or ``None`` to send without client-side limiting.
         max_retries: Retries after the first attempt of a call.
         retry: Backoff and budget of those retries.
-        timeout: Seconds for each of connect, read and write of one attempt. Time waiting
-            for the rate limiter is not part of it.
+        timeout: Seconds one attempt may take, from sending the request to the last byte of
+            the answer (and for each of connect, read and write). Time waiting for a
+            connection slot or the rate limiter is not part of it.
         max_connections: Requests in flight at once; the size of the connection pool.
+        max_response_bytes: The largest answer body read; a larger success is a
+            ``ResponseValidationError``, a larger error answer is cut there.
         http_client: Your own ``httpx.AsyncClient`` (proxies, custom transports, respx);
             the SDK uses it as it is and never closes it.
         on_event: A callable, or a list of callables, given every ``Event`` of the send path
@@ -176,6 +177,8 @@ class HelpCrunch:
     Raises:
         ValueError: No API key, an empty one, or a base URL that is not http(s).
     """
+
+    chats: Chats
 
     def __init__(
         self,
@@ -187,48 +190,137 @@ class HelpCrunch:
         retry: Retry | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         http_client: httpx.AsyncClient | None = None,
         on_event: EventObserver | Iterable[EventObserver] | None = None,
     ) -> None:
         key = _resolve_api_key(api_key)
-        self._auth = _BearerAuth(key)
-        self.base_url = _resolve_base_url(base_url)
-        self.limiter = _resolve_limiter(rate_limit)
-        scope = getattr(self.limiter, "scope", None)
+        base = _resolve_base_url(base_url)
+        limiter = _resolve_limiter(rate_limit)
+        if retry is None:
+            retry = Retry()
+        elif not isinstance(retry, Retry):
+            raise TypeError(f"retry must be a Retry or None, not {type(retry).__name__}")
+        options = CallOptions(
+            timeout=_check_timeout(timeout, "timeout"), max_retries=_check_max_retries(max_retries)
+        )
+        max_connections = check_int(max_connections, "max_connections", minimum=1)
+        max_response_bytes = check_int(max_response_bytes, "max_response_bytes", minimum=1)
+        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
+            raise TypeError(
+                f"http_client must be an httpx.AsyncClient, not {type(http_client).__name__}"
+            )
+        scope = getattr(limiter, "scope", None)
         if callable(scope):
             scope(api_key_fingerprint(key))
-        self._retry = RetryPolicy(Retry() if retry is None else retry, max_retries)
-        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
-            raise TypeError(f"max_connections must be an int, not {type(max_connections).__name__}")
-        if max_connections < 1:
-            raise ValueError(f"max_connections must be >= 1, got {max_connections!r}")
-        self.max_connections = max_connections
-        self._slots = anyio.CapacityLimiter(max_connections)
-        # Per request, so it applies to the caller's http_client too. The pool never makes a
-        # caller wait: the slots admit no more requests than the pool has connections.
-        self._timeout = httpx.Timeout(timeout, pool=None)
+        owns_http = http_client is None
         if http_client is None:
-            self._http = httpx.AsyncClient(
+            http_client = httpx.AsyncClient(
                 limits=httpx.Limits(
                     max_connections=max_connections, max_keepalive_connections=max_connections
                 ),
                 headers={"Accept": "application/json", "User-Agent": _user_agent()},
             )
-        else:
-            self._http = http_client
-        self._owns_http = http_client is None
-        self._closed = False
-        self._counts = {"requests": 0, "retries": 0, "rate_limited": 0, "transport_errors": 0}
-        self._limiter_wait = 0.0
-        self._statuses: dict[int, int] = {}
-        self._waits: dict[str, float] = {}
-        self._events = Emitter(on_event)
+        self._owns_http = owns_http
+        self._sender = Sender(
+            http=http_client,
+            api_key=key,
+            base_url=base,
+            limiter=limiter,
+            retry=RetryPolicy(retry),
+            max_connections=max_connections,
+            max_response_bytes=max_response_bytes,
+            events=Emitter(on_event),
+        )
+        self.max_connections = max_connections
+        # Spellings this server accepted where the docs disagree (on-hold), shared by views.
+        self._dialect: dict[str, str] = {}
+        self._view_of: HelpCrunch | None = None
+        self._bind(options)
+
+    def _bind(self, options: CallOptions) -> None:
+        self._options = options
         self.chats = Chats(self)
+
+    @property
+    def base_url(self) -> str:
+        """The API root every path is relative to."""
+        return self._sender.base_url
+
+    @property
+    def limiter(self) -> RateLimiter | None:
+        """The rate limiter every attempt goes through, or ``None``."""
+        return self._sender.limiter
+
+    @property
+    def priority(self) -> Priority | None:
+        """The traffic class of this view, or ``None`` when it chose none (see ``with_options``)."""
+        return self._options.priority
 
     def __repr__(self) -> str:
         return f"HelpCrunch(base_url={self.base_url!r}, rate_limit={self.limiter!r})"
 
+    def with_options(
+        self,
+        *,
+        priority: Priority | None = None,
+        max_wait: float | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+    ) -> HelpCrunch:
+        """A view of this client with other per-call settings; ``None`` keeps the current one.
+
+        The view shares everything else (connection pool, rate limiter, statistics) and is
+        cheap enough to make per request. It is closed with the client it came from, and is
+        not closed on its own.
+
+        Args:
+            priority: ``"interactive"`` (the default of direct calls) is served before every
+                queued ``"background"`` call (the default of the bulk helpers), at the
+                connection slots and at the rate limiter.
+            max_wait: Seconds a call may wait for its turn (slot and limiter together) before
+                its first attempt; past it the call raises ``LimiterTimeoutError`` having sent
+                nothing. Retries of an attempt that went out are not cut short by it.
+            timeout: Seconds per attempt, as the client's ``timeout``.
+            max_retries: Retries after the first attempt, as the client's ``max_retries``.
+
+        Example:
+            >>> fast = client.with_options(max_wait=2.0)  # doctest: +SKIP
+            >>> await fast.chats.update_status(5215752, "closed")  # doctest: +SKIP
+        """
+        changes: dict[str, Any] = {}
+        if priority is not None:
+            if priority not in PRIORITIES:
+                raise ValueError(
+                    f"priority must be 'interactive' or 'background', got {priority!r}"
+                )
+            changes["priority"] = priority
+        if max_wait is not None:
+            if isinstance(max_wait, bool) or not isinstance(max_wait, int | float):
+                raise TypeError(
+                    f"max_wait must be a number of seconds, not {type(max_wait).__name__}"
+                )
+            if not (math.isfinite(max_wait) and max_wait >= 0):
+                raise ValueError(f"max_wait must be a finite number >= 0, got {max_wait!r}")
+            changes["max_wait"] = float(max_wait)
+        if timeout is not None:
+            changes["timeout"] = _check_timeout(timeout, "timeout")
+        if max_retries is not None:
+            changes["max_retries"] = _check_max_retries(max_retries)
+        view = object.__new__(HelpCrunch)
+        view.__dict__.update(self.__dict__)
+        view._view_of = self._view_of or self
+        view._bind(attrs.evolve(self._options, **changes))
+        return view
+
     async def __aenter__(self) -> HelpCrunch:
+        if self._view_of is not None:
+            raise TypeError(
+                "a with_options() view shares its client's resources and is not closed on its "
+                "own: use the client it came from in `async with`"
+            )
+        if self._sender.closed:
+            raise ClientClosedError("this HelpCrunch client is closed; create a new one")
         return self
 
     async def __aexit__(
@@ -240,19 +332,20 @@ class HelpCrunch:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the connection pool (unless it is the caller's ``http_client``)."""
-        self._closed = True
+        """Close the client (and its views), and its connection pool unless it was given.
+
+        Raises:
+            TypeError: called on a ``with_options()`` view.
+        """
+        if self._view_of is not None:
+            raise TypeError("close the client this view came from, not the view")
+        self._sender.closed = True
         if self._owns_http:
-            await self._http.aclose()
+            await self._sender.http.aclose()
 
     def stats(self) -> ClientStats:
-        """What this client has done so far: requests, retries, 429s, time waited."""
-        return ClientStats(
-            limiter_wait=self._limiter_wait,
-            status_counts=self._statuses,
-            limiter_wait_by_priority=self._waits,
-            **self._counts,
-        )
+        """What this client (with its views) has done so far: requests, retries, 429s, waits."""
+        return ClientStats(**attrs.asdict(self._sender.stats))
 
     async def request(
         self,
@@ -273,108 +366,16 @@ class HelpCrunch:
         Raises:
             HelpCrunchError: the subclass for what went wrong, after retries.
         """
-        if self._closed:
-            raise RuntimeError("this HelpCrunch client is closed")
-        trace = self._events.start_call(operation, method, path)
-
-        async def send(number: int) -> Any:
-            return await self._attempt(method, path, json_body, params, number=number, trace=trace)
-
-        if trace is None:
-            return await self._retry.call(send, idempotent=idempotent)
-        try:
-            body = await self._retry.call(
-                send, idempotent=idempotent, on_retry=trace.retry_scheduled
-            )
-        except BaseException as exc:  # cancellation too: observers must see every call end
-            trace.failed(exc)
-            raise
-        trace.completed()
-        return body
-
-    async def _attempt(
-        self,
-        method: str,
-        path: str,
-        json_body: Any,
-        params: Mapping[str, Any] | None,
-        *,
-        number: int,
-        trace: CallTrace | None,
-        priority: Priority = DEFAULT_PRIORITY,
-    ) -> Any:
-        url = self.base_url + path
-        # Order matters: a free slot first, then the limiter, then the socket, so the
-        # moment the limiter grants is the moment the request leaves.
-        async with self._slots:
-            if self.limiter is not None:
-                started = anyio.current_time()
-                await self.limiter.acquire()
-                waited = anyio.current_time() - started
-                self._limiter_wait += waited
-                self._waits[priority] = self._waits.get(priority, 0.0) + waited
-                if trace is not None:  # events: limiter wait
-                    trace.limiter_waited(number, waited, priority)
-            self._counts["requests"] += 1
-            if number > 1:
-                self._counts["retries"] += 1
-            if trace is not None:  # events: request sent
-                trace.request_sent(number, method, self.base_url, path)
-            # httpx's own response.elapsed is unset for answers a custom transport built
-            # already read, so the SDK times attempts itself (perf_counter: ~20x cheaper
-            # than anyio.current_time, and an HTTP round trip is real time anyway).
-            sent_at = time.perf_counter()
-            try:
-                response = await self._http.request(
-                    method,
-                    url,
-                    json=json_body,
-                    params=params,
-                    auth=self._auth,
-                    timeout=self._timeout,
-                )
-            except httpx.TransportError as exc:
-                self._counts["transport_errors"] += 1
-                failure = error_from_transport(exc)
-                if trace is not None:  # events: transport error
-                    trace.transport_failed(number, failure, sent_at)
-                raise failure from exc
-        logger.debug("%s %s -> %d", method, response.url.path, response.status_code)
-        self._statuses[response.status_code] = self._statuses.get(response.status_code, 0) + 1
-        if trace is not None:  # events: response
-            trace.response_received(number, response, sent_at)
-        if response.is_success:
-            capture_response(response, sent_at)
-            return _decode(response)
-        error = error_from_response(response)
-        if isinstance(error, RateLimitError):
-            await self._rate_limited(error, number, trace)
-        raise error
-
-    async def _rate_limited(
-        self, error: RateLimitError, number: int, trace: CallTrace | None
-    ) -> None:
-        self._counts["rate_limited"] += 1
-        if self.limiter is not None:
-            await self.limiter.on_rate_limited(error.retry_after)
-        if trace is not None:  # events: 429
-            rate = getattr(self.limiter, "current_rate", None)
-            trace.rate_limited(number, error.retry_after, None, rate)
-
-
-def _decode(response: httpx.Response) -> Any:
-    if not response.content:
-        return None
-    try:
-        return json.loads(response.content)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise ResponseValidationError(
-            f"HTTP {response.status_code} answer is not JSON: {response.text[:200]!r}",
-            retryable=True,
-        ) from exc
+        return await self._sender.send(
+            method,
+            path,
+            options=self._options,
+            json_body=json_body,
+            params=params,
+            idempotent=idempotent,
+            operation=operation,
+        )
 
 
 def _user_agent() -> str:
-    from . import __version__  # noqa: PLC0415 - the package imports this module first
-
     return f"helpcrunch-async/{__version__}"

@@ -30,6 +30,25 @@ DEFAULT_TIMEOUT = 30.0
 DEFAULT_MAX_CONNECTIONS = 10
 #: Retries after the first attempt.
 DEFAULT_MAX_RETRIES = 5
+#: The largest answer body the client reads: a chat is a few KiB and a page of 100 a few
+#: hundred, so 4 MiB leaves room while bounding what a broken or hostile server costs.
+DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+#: Most workers one bulk run may use. At 2 requests a second more would only wait.
+MAX_CONCURRENCY = 1000
+
+
+def check_int(value: object, name: str, *, minimum: int | None = None) -> int:
+    """``value`` if it is an ``int`` (never a ``bool``) of at least ``minimum``.
+
+    Raises:
+        TypeError: not an int.
+        ValueError: below ``minimum``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
+    return value
 
 
 def positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
@@ -47,10 +66,7 @@ def non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> 
 
 
 def positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{attribute.name} must be an int, not {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{attribute.name} must be >= 1, got {value!r}")
+    check_int(value, attribute.name, minimum=1)
 
 
 @attrs.frozen

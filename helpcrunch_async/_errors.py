@@ -11,7 +11,10 @@ The hierarchy::
     │   └── ServerError             5xx
     ├── APIConnectionError          no answer: DNS, refused, reset, TLS...
     │   └── APITimeoutError         no answer in time
-    └── ResponseValidationError     a 2xx whose body is not JSON or not the documented shape
+    ├── ResponseValidationError     a 2xx whose body is not JSON or not the documented shape
+    ├── LimiterTimeoutError         no turn within ``max_wait``; nothing was sent
+    ├── RateLimiterUnavailableError the shared limiter (Redis) failed; nothing was sent
+    └── ClientClosedError           the client was closed (also a ``RuntimeError``)
 
 Bad arguments are ``TypeError`` / ``ValueError`` raised before anything is sent; they are not
 ``HelpCrunchError``s because they are bugs in the calling code, not failures of the API.
@@ -38,10 +41,13 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ClientClosedError",
     "ErrorDetail",
     "HelpCrunchError",
+    "LimiterTimeoutError",
     "NotFoundError",
     "RateLimitError",
+    "RateLimiterUnavailableError",
     "ResponseValidationError",
     "ServerError",
 ]
@@ -183,6 +189,27 @@ class ResponseValidationError(HelpCrunchError):
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class LimiterTimeoutError(HelpCrunchError):
+    """No turn within the call's ``max_wait``: nothing was sent, and the place was given up.
+
+    Attributes:
+        retry_after: Seconds until a turn is expected, when the limiter can tell; a web
+            handler can pass it on as ``Retry-After`` with a 503.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimiterUnavailableError(HelpCrunchError):
+    """The shared rate limiter (Redis) could not be used; the request was not sent."""
+
+
+class ClientClosedError(HelpCrunchError, RuntimeError):
+    """The client was closed (``aclose()`` or the end of its ``async with``) before this call."""
 
 
 _STATUS_CLASSES: dict[int, type[APIError]] = {

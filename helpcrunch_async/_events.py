@@ -24,7 +24,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import anyio
 import attrs
@@ -49,7 +49,6 @@ __all__ = [
     "Event",
     "EventObserver",
     "LimiterWaited",
-    "Priority",
     "RateLimited",
     "RequestSent",
     "ResponseReceived",
@@ -58,12 +57,11 @@ __all__ = [
     "TransportFailed",
 ]
 
+if TYPE_CHECKING:
+    from ._sender import Priority
+
 logger = logging.getLogger("helpcrunch_async")
 
-#: The traffic class a call waited in.
-Priority = Literal["interactive", "background"]
-#: The class of a call made without one (until traffic classes exist, every call).
-DEFAULT_PRIORITY: Priority = "interactive"
 #: Why an attempt is retried.
 RetryReason = Literal[
     "rate_limited", "server_error", "timeout", "connection_error", "invalid_response", "error"
@@ -115,11 +113,11 @@ class CallStarted(CallEvent):
 
 @attrs.frozen(kw_only=True)
 class LimiterWaited(CallEvent):
-    """An attempt was granted by the rate limiter.
+    """An attempt got its turn: a connection slot, then the rate limiter's grant.
 
     Attributes:
         attempt: 1 for the first attempt, 2 for the first retry...
-        seconds: Time spent waiting for the limiter (0.0 when it granted at once).
+        seconds: Time spent waiting for the slot and the limiter (about 0 on an idle key).
         priority: The traffic class the call waited in.
     """
 
@@ -189,14 +187,17 @@ class TransportFailed(CallEvent):
 
 @attrs.frozen(kw_only=True)
 class RateLimited(CallEvent):
-    """An attempt was answered 429 and the limiter was told.
+    """An attempt was answered 429 (and the limiter, if any, was told).
 
     Attributes:
         attempt: The attempt that got the 429.
         retry_after: Seconds the server asked to wait (``Retry-After``), or ``None``.
-        pause: Seconds every caller is held back, when the limiter reports it, else ``None``.
-        current_rate: Requests per ``per`` seconds the limiter now allows (lowered by the
-            429), when the limiter reports it, else ``None``.
+        pause: The pause the SDK applies for it: ``retry_after`` capped at
+            ``Retry.retry_after_max``, handed to the limiter (which holds every caller back)
+            or, without one, slept by this call's retry; ``None`` when the server sent no
+            ``Retry-After`` (the limiter, or the backoff, then picks the pause).
+        current_rate: Requests per ``per`` seconds the limiter allows after the 429, when it
+            tells (``TokenBucketLimiter.current_rate``), else ``None``.
     """
 
     kind: ClassVar[str] = "rate_limited"

@@ -12,10 +12,7 @@ import json
 import os
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from ._bulk import ChatOutcome
+from typing import IO, Any
 
 __all__ = ["Journal"]
 
@@ -71,18 +68,16 @@ class Journal:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a", encoding="utf-8")
 
-    def record(self, outcome: ChatOutcome, status: str) -> None:
-        """Append one outcome and flush it to the operating system."""
+    def record(self, chat_id: Any, status: str, ok: bool, error: str | None) -> None:
+        """Append one outcome (``error`` is ``None`` on success) and flush it to the OS."""
         if self._file is None:
             self.open()
             assert self._file is not None  # noqa: S101 - for mypy
         entry: dict[str, Any] = {
-            "id": outcome.chat_id if isinstance(outcome.chat_id, int) else repr(outcome.chat_id),
+            "id": chat_id if isinstance(chat_id, int) else repr(chat_id),
             "status": status,
-            "ok": outcome.ok,
-            "error": None
-            if outcome.error is None
-            else f"{type(outcome.error).__name__}: {outcome.error}",
+            "ok": ok,
+            "error": error,
             "at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         }
         self._file.write(json.dumps(entry) + "\n")

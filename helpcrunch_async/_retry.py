@@ -46,52 +46,74 @@ def is_retryable(exc: BaseException, *, idempotent: bool = True) -> bool:
 
 
 class RetryPolicy:
-    """Runs one call's attempts: how many, how long to wait between them, and what to retry."""
+    """Runs one call's attempts: how many, how long to wait between them, and what to retry.
 
-    def __init__(self, retry: Retry, max_retries: int) -> None:
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int):
-            raise TypeError(f"max_retries must be an int, not {type(max_retries).__name__}")
-        if max_retries < 0:
-            raise ValueError(f"max_retries must be >= 0, got {max_retries!r}")
+    The 429 rule, in one place: ``Retry-After`` is capped at ``Retry.retry_after_max``
+    (``cap_retry_after``). With a rate limiter the retry does not sleep on its own: the
+    limiter was told of the 429 and holds back every caller, this one included, so the
+    retry simply waits for its turn there. Without a limiter the retry sleeps the capped
+    ``Retry-After``, or the backoff when the server gave none.
+    """
+
+    def __init__(self, retry: Retry) -> None:
         self.retry = retry
-        self.max_retries = max_retries
         self._backoff = tenacity.wait_random_exponential(
             multiplier=retry.backoff, max=retry.backoff_max
         )
-        self._templates = {
-            idempotent: tenacity.AsyncRetrying(
+        # tenacity keeps per-run state on the object: these are templates, copied per call.
+        self._templates: dict[tuple[bool, int, bool], tenacity.AsyncRetrying] = {}
+
+    def __repr__(self) -> str:
+        return f"RetryPolicy({self.retry!r})"
+
+    def cap_retry_after(self, retry_after: float | None) -> float | None:
+        """The server's ``Retry-After``, never longer than ``Retry.retry_after_max``."""
+        return None if retry_after is None else min(retry_after, self.retry.retry_after_max)
+
+    def _template(
+        self, idempotent: bool, max_retries: int, limited: bool
+    ) -> tenacity.AsyncRetrying:
+        key = (idempotent, max_retries, limited)
+        template = self._templates.get(key)
+        if template is None:
+
+            def wait(state: tenacity.RetryCallState) -> float:
+                exc = state.outcome.exception() if state.outcome else None
+                if isinstance(exc, RateLimitError):
+                    if limited:
+                        return 0.0  # the limiter already holds every caller back
+                    if exc.retry_after is not None:
+                        return exc.retry_after
+                return float(self._backoff(state))
+
+            template = self._templates[key] = tenacity.AsyncRetrying(
                 sleep=anyio.sleep,
-                stop=tenacity.stop_after_attempt(max_retries + 1) | _StopOverBudget(retry.budget),
-                wait=self._wait,
+                stop=tenacity.stop_after_attempt(max_retries + 1)
+                | _StopOverBudget(self.retry.budget),
+                wait=wait,
                 retry=tenacity.retry_if_exception(
-                    lambda exc, idem=idempotent: is_retryable(exc, idempotent=idem)  # type: ignore[misc]
+                    lambda exc: is_retryable(exc, idempotent=idempotent)
                 ),
                 before_sleep=_log_retry,
                 reraise=True,
             )
-            for idempotent in (True, False)
-        }
-
-    def __repr__(self) -> str:
-        return f"RetryPolicy({self.retry!r}, max_retries={self.max_retries})"
-
-    def _wait(self, state: tenacity.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RateLimitError) and exc.retry_after is not None:
-            return min(exc.retry_after, self.retry.retry_after_max)
-        return float(self._backoff(state))
+        return template
 
     async def call(
         self,
         attempt: Callable[[int], Awaitable[T]],
         *,
         idempotent: bool = True,
+        max_retries: int,
+        limited: bool = False,
         on_retry: Callable[[int, BaseException, float], None] | None = None,
     ) -> T:
         """Run ``attempt(n)`` for n = 1, 2... until it succeeds or the policy gives up.
 
-        The last error is re-raised with ``attempts`` set to the number of attempts made.
-        ``on_retry(n, error, delay)`` is called when attempt ``n`` failed and will be retried.
+        ``limited`` says whether a rate limiter stands in front of every attempt (see the
+        class docstring). The last error is re-raised with ``attempts`` set to the number of
+        attempts made. ``on_retry(n, error, delay)`` is called when attempt ``n`` failed and
+        will be retried after ``delay`` seconds.
         """
         made = 0
 
@@ -104,9 +126,9 @@ class RetryPolicy:
                 exc.attempts = made
                 raise
 
-        # A copy per call: tenacity keeps per-run state on the object.
+        template = self._template(idempotent, max_retries, limited)
         if on_retry is None:
-            retrying = self._templates[idempotent].copy()
+            retrying = template.copy()
         else:
 
             def before_sleep(state: tenacity.RetryCallState) -> None:
@@ -114,7 +136,7 @@ class RetryPolicy:
                 if state.outcome is not None and (exc := state.outcome.exception()) is not None:
                     on_retry(state.attempt_number, exc, state.upcoming_sleep)
 
-            retrying = self._templates[idempotent].copy(before_sleep=before_sleep)
+            retrying = template.copy(before_sleep=before_sleep)
         return await retrying(counted)
 
 

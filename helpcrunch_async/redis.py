@@ -36,7 +36,7 @@ import redis.asyncio as redis_asyncio
 import redis.exceptions
 
 from ._config import DEFAULT_BURST, DEFAULT_MARGIN, RateLimit
-from ._errors import HelpCrunchError
+from ._errors import RateLimiterUnavailableError
 from ._limiter import (
     ADAPT_DECREASE,
     ADAPT_FLOOR,
@@ -123,10 +123,6 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
 return tostring(result)
 """
-
-
-class RateLimiterUnavailableError(HelpCrunchError):
-    """The shared rate limiter (Redis) could not be reached; the request was not sent."""
 
 
 def key_for(api_key: str) -> str:

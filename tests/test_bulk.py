@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 import helpcrunch_async as hc
-from tests.conftest import status_echo
+from helpcrunch_async import OutcomeStream
+from tests.conftest import chat_payload, status_echo
 
 pytestmark = pytest.mark.anyio
 
@@ -41,12 +42,23 @@ async def test_one_outcome_per_distinct_id_bad_ids_fail_alone(client, api):
 
     assert [1, 2, 4] == sorted(sent_ids(route))
     assert [1, 2, 4] == sorted(c.id for c in result.succeeded)
-    assert {"3": TypeError, 0: ValueError, True: TypeError, 2**64: ValueError} == {
+    assert {"'3'": TypeError, 0: ValueError, "True": TypeError, 2**64: ValueError} == {
         k: type(v) for k, v in result.failed.items()
     }
     assert 2 == result.duplicates
     assert not result.ok
     assert "3 updated, 4 failed" in str(result)
+
+
+async def test_a_bool_id_never_collides_with_the_int_it_equals(client, api):
+    """`True` fails on its own, keyed by its repr, and never hides chat 1's failure."""
+    api.put("/chats/status").mock(side_effect=missing(1))
+
+    result = await client.chats.bulk_update_status([1, True], "closed")
+
+    assert {1: hc.NotFoundError, "True": TypeError} == {
+        k: type(v) for k, v in result.failed.items()
+    }
 
 
 async def test_failing_chats_never_abort_the_others(client, api):
@@ -322,3 +334,131 @@ def test_journal_later_failure_overrides_earlier_success(tmp_path):
 
     assert set() == hc.Journal(path).done("closed")
     assert "j.jsonl" in repr(hc.Journal(path))
+
+
+# --- run-ending errors and odd answers ---------------------------------------------------
+
+
+def engine(operation, ids, **kwargs) -> OutcomeStream:
+    """The bulk engine over a plain per-id operation."""
+    kwargs.setdefault("concurrency", 2)
+    return OutcomeStream(
+        operation,
+        ids,
+        name="closed",
+        journal=kwargs.pop("journal", None),
+        on_progress=None,
+        **kwargs,
+    )
+
+
+async def test_a_run_ending_error_comes_after_every_completed_outcome(tmp_path):
+    """An update that completed while a 401 stopped the run is yielded and journaled."""
+    failing = anyio.Event()
+
+    async def operation(chat_id: int) -> hc.Chat:
+        if chat_id == 2:
+            failing.set()
+            raise hc.AuthenticationError("HTTP 401", status_code=401)
+        await failing.wait()
+        return hc.Chat.from_json(chat_payload(chat_id))
+
+    journal = hc.Journal(tmp_path / "j.jsonl")
+    seen = []
+    with pytest.raises(hc.AuthenticationError):
+        async with engine(operation, [1, 2], journal=journal) as outcomes:
+            await failing.wait()
+            await anyio.lowlevel.checkpoint()
+            async for outcome in outcomes:
+                seen.append(outcome.chat_id)
+
+    assert [1] == seen
+    assert {1} == hc.Journal(tmp_path / "j.jsonl").done("closed")
+
+
+async def test_an_unexpected_exception_is_that_ids_failed_outcome():
+    """A non-SDK exception while handling one answer fails that id only."""
+
+    async def operation(chat_id: int) -> hc.Chat:
+        if chat_id == 2:
+            raise RecursionError("maximum recursion depth exceeded")
+        return hc.Chat.from_json(chat_payload(chat_id))
+
+    outcomes = {}
+    async with engine(operation, [1, 2, 3]) as stream:
+        async for outcome in stream:
+            outcomes[outcome.chat_id] = outcome.error
+
+    assert {1: None, 3: None} == {k: v for k, v in outcomes.items() if v is None}
+    assert isinstance(outcomes[2], hc.ResponseValidationError)
+    assert isinstance(outcomes[2].__cause__, RecursionError)
+
+
+async def test_a_run_ending_error_does_not_wait_for_a_slow_id_source():
+    """A 401 ends the run even while the id source has nothing more to give yet."""
+
+    async def source() -> AsyncIterator[int]:
+        yield 1
+        await anyio.sleep_forever()
+        yield 2  # pragma: no cover - never reached
+
+    async def operation(chat_id: int) -> hc.Chat:
+        raise hc.AuthenticationError("HTTP 401", status_code=401)
+
+    with pytest.raises(hc.AuthenticationError):
+        async with engine(operation, source()) as outcomes:
+            async for _ in outcomes:
+                pass  # pragma: no cover - no outcome
+
+
+@pytest.mark.parametrize("error", [hc.ClientClosedError, hc.RateLimiterUnavailableError])
+async def test_a_closed_client_or_unusable_limiter_ends_the_run(error):
+    """Errors that would fail every id end the run once, as themselves."""
+
+    async def operation(chat_id: int) -> hc.Chat:
+        raise error("stop")
+
+    with pytest.raises(error):
+        async with engine(operation, range(1, 100)) as outcomes:
+            async for _ in outcomes:
+                pass  # pragma: no cover - no outcome
+
+
+async def test_tasks_never_outnumber_the_ids(client, api):
+    """The largest concurrency over three ids starts three tasks, not a thousand."""
+    api.put("/chats/status").mock(side_effect=status_echo)
+
+    result = await client.chats.bulk_update_status([1, 2, 3], "closed", concurrency=1000)
+
+    assert 3 == len(result.succeeded)
+    with pytest.raises(ValueError, match="<= 1000"):
+        client.chats.stream_update_status([1], "closed", concurrency=1001)
+
+
+async def test_bulk_work_is_background_traffic(make_client, api):
+    """The bulk helpers ask the limiter for background turns; a direct call is interactive."""
+    api.put("/chats/status").mock(side_effect=status_echo)
+    asked = []
+
+    class Limiter:
+        async def acquire(self, *, priority: str = "interactive", max_wait=None) -> None:
+            asked.append(priority)
+            assert max_wait is None
+
+        async def on_rate_limited(self, retry_after: float | None) -> None:
+            pass  # pragma: no cover
+
+    async with make_client(rate_limit=Limiter()) as client:
+        await client.chats.bulk_update_status([1, 2], "closed")
+        await client.chats.update_status(3, "closed")
+        await client.with_options(priority="interactive").chats.bulk_update_status([4], "closed")
+
+    assert ["background", "background", "interactive", "interactive"] == asked
+
+
+def test_an_outcome_is_either_a_chat_or_an_error():
+    """ChatOutcome refuses the impossible states."""
+    with pytest.raises(ValueError, match="exactly one"):
+        hc.ChatOutcome(1)
+    with pytest.raises(ValueError, match="exactly one"):
+        hc.ChatOutcome(1, chat=hc.Chat.from_json(chat_payload(1)), error=ValueError("x"))

@@ -18,11 +18,15 @@ pytestmark = pytest.mark.anyio
 # --- construction ------------------------------------------------------------------------
 
 
-def test_api_key_from_environment(monkeypatch):
-    """HELPCRUNCH_API_KEY is used when no key is passed."""
+async def test_api_key_from_environment(monkeypatch, api):
+    """HELPCRUNCH_API_KEY is used when no key is passed: it is the bearer token sent."""
     monkeypatch.setenv("HELPCRUNCH_API_KEY", API_KEY)
+    route = api.put("/chats/status").mock(side_effect=status_echo)
 
-    assert "Bearer " + API_KEY == hc.HelpCrunch()._auth._header
+    async with hc.HelpCrunch(base_url=BASE_URL, rate_limit=None) as client:
+        await client.chats.update_status(1, "closed")
+
+    assert "Bearer " + API_KEY == route.calls.last.request.headers["Authorization"]
 
 
 @pytest.mark.parametrize("key", [None, ""])
@@ -99,7 +103,7 @@ def test_repr_shows_no_key():
     client = hc.HelpCrunch(API_KEY)
 
     assert API_KEY not in repr(client)
-    assert API_KEY not in repr(client._auth)
+    assert API_KEY not in repr(vars(client))
     assert "api.helpcrunch.com" in repr(client)
 
 

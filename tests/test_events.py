@@ -157,11 +157,28 @@ async def test_rate_limited_events(observed, recorder, api):
 
     limited = recorder.of(hc.RateLimited)
     assert 1 == len(limited)
-    assert (1, 0.0) == (limited[0].attempt, limited[0].retry_after)
+    assert (1, 0.0, 0.0) == (limited[0].attempt, limited[0].retry_after, limited[0].pause)
     assert limited[0].current_rate is not None
     assert limited[0].current_rate < 100
     assert "rate_limited" == recorder.of(hc.RetryScheduled)[0].reason
     assert recorder.kinds.index("rate_limited") < recorder.kinds.index("retry_scheduled")
+
+
+@pytest.mark.parametrize(
+    "anyio_backend", [("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})]
+)
+async def test_rate_limited_pause_is_the_capped_retry_after(observed, recorder, api):
+    """Retry-After: 500 with retry_after_max=30: the event shows both, the pause capped."""
+    too_many = httpx.Response(429, json={"errors": []}, headers={"Retry-After": "500"})
+    api.put("/chats/status").mock(side_effect=[too_many, status_echo])
+    limit = hc.RateLimit(requests=100, per=1.0, margin=0)
+
+    async with observed(rate_limit=limit, retry=hc.Retry(retry_after_max=30.0)) as client:
+        await client.chats.update_status(1, "closed")
+
+    limited = recorder.of(hc.RateLimited)[0]
+    assert (500.0, 30.0) == (limited.retry_after, limited.pause)
+    assert "call_completed" == recorder.kinds[-1]
 
 
 async def test_transport_error_events(observed, recorder, api):
@@ -229,7 +246,7 @@ async def test_cancelled_call_ends_with_call_failed(observed, recorder, api):
                 if isinstance(event, hc.RequestSent):
                     scope.cancel()
 
-            client._events = Emitter([recorder, cancel_once_sent])
+            client._sender.events = Emitter([recorder, cancel_once_sent])
             await client.chats.update_status(1, "closed")
 
     failed = recorder.of(hc.CallFailed)
@@ -306,7 +323,7 @@ async def test_observers_see_nothing_when_none_given(make_client, api):
     async with make_client() as client:
         await client.chats.update_status(1, "closed")
 
-    assert not client._events
+    assert not client._sender.events
 
 
 async def test_stats_count_statuses_transport_errors_and_waits(make_client, api):
