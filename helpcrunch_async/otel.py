@@ -177,6 +177,8 @@ class OpenTelemetryObserver:
         call = self._open.get(event.call_id)
         if call is None:
             return
+        if call.attempt is not None:  # the last attempt ended without an answer event
+            _end_with_error(call.attempt.span, _OTHER_ERROR)
         attributes: dict[str, Any] = {
             "http.request.method": event.method,
             "server.address": event.server_address,
@@ -254,13 +256,9 @@ class OpenTelemetryObserver:
         if call is None:
             return
         if call.attempt is not None:  # cancelled mid-request: no answer will end it
-            call.attempt.span.set_attribute("error.type", event.error_type)
-            call.attempt.span.set_status(Status(StatusCode.ERROR, event.error_type))
-            call.attempt.span.end()
+            _end_with_error(call.attempt.span, event.error_type)
         call.span.set_attribute("helpcrunch.attempts", event.attempts)
-        call.span.set_attribute("error.type", event.error_type)
-        call.span.set_status(Status(StatusCode.ERROR, event.error_type))
-        call.span.end()
+        _end_with_error(call.span, event.error_type)
 
     def _bulk_item_done(self, event: BulkItemDone) -> None:
         attributes: dict[str, Any] = {
@@ -270,6 +268,16 @@ class OpenTelemetryObserver:
         if event.error_type is not None:
             attributes["error.type"] = event.error_type
         self._bulk.add(1, attributes)
+
+
+#: ``error.type`` when no more precise one is known, as the semantic conventions say.
+_OTHER_ERROR = "_OTHER"
+
+
+def _end_with_error(span: trace.Span, error_type: str) -> None:
+    span.set_attribute("error.type", error_type)
+    span.set_status(Status(StatusCode.ERROR, error_type))
+    span.end()
 
 
 _RATE_LIMITED_FIELDS = ("attempt", "retry_after", "pause", "current_rate")

@@ -222,3 +222,42 @@ def test_without_the_extra_the_import_error_says_what_to_install(monkeypatch):
 
     with pytest.raises(ImportError, match=r"helpcrunch-async\[otel\]"):
         importlib.import_module("helpcrunch_async.otel")
+
+
+# httpx's own generators, left when the body passes the cap, as in tests/test_sender.py.
+@pytest.mark.filterwarnings("ignore:Async generator 'httpx.:ResourceWarning")
+async def test_oversized_answer_ends_the_attempt_span_with_the_call(traced, telemetry, api):
+    """A success past max_response_bytes has no answer event: the call's end closes both."""
+    api.get("/chats/1").mock(return_value=httpx.Response(200, json=chat_payload(1)))
+
+    async with traced(max_response_bytes=10) as client:
+        with pytest.raises(hc.ResponseValidationError):
+            await client.chats.get(1)
+
+    assert 2 == len(telemetry.spans())
+    assert {"ResponseValidationError"} == {
+        (s.attributes or {})["error.type"] for s in telemetry.spans()
+    }
+
+
+def test_an_attempt_left_open_is_ended_by_the_next(telemetry):
+    """Should an attempt end with no answer event, the next attempt ends its span as _OTHER."""
+    common: dict[str, Any] = {"operation": "chats.get", "call_id": 1}
+    sent: dict[str, Any] = {
+        "method": "GET",
+        "url": "https://x.test/v1/chats/1",
+        "path": "/chats/1",
+        "path_template": "/chats/{id}",
+        "server_address": "x.test",
+        "server_port": 443,
+    }
+    observer = telemetry.observer
+    observer(hc.CallStarted(method="GET", path_template="/chats/{id}", **common))
+    observer(hc.RequestSent(attempt=1, **sent, **common))
+    observer(hc.RequestSent(attempt=2, **sent, **common))
+    observer(hc.ResponseReceived(attempt=2, status_code=200, elapsed=0.01, **common))
+    observer(hc.CallCompleted(attempts=2, status_code=200, elapsed=0.02, **common))
+
+    first, second = sorted(telemetry.named("GET /chats/{id}"), key=lambda s: s.start_time or 0)
+    assert "_OTHER" == (first.attributes or {})["error.type"]
+    assert 200 == (second.attributes or {})["http.response.status_code"]
