@@ -7,10 +7,12 @@ Example:
 """
 
 from .__version__ import __version__ as __version__
+from ._agents import Agents
 from ._bulk import BulkResult, ChatOutcome, OutcomeStream, Progress
 from ._chats import Chats
 from ._client import ClientStats, HelpCrunch
 from ._config import RateLimit, Retry
+from ._departments import Departments
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -26,6 +28,7 @@ from ._errors import (
     RateLimiterUnavailableError,
     ResponseValidationError,
     ServerError,
+    WebhookVerificationError,
 )
 from ._events import (
     BulkItemDone,
@@ -43,14 +46,17 @@ from ._events import (
 )
 from ._journal import Journal
 from ._limiter import RateLimiter, TokenBucketLimiter
-from ._models import Agent, Chat, ChatStatus, Customer, Department, Filter, Message
-from ._raw import ChatsWithRawResponse, RawResponse
+from ._messages import Messages
+from ._models import Agent, AgentRole, Chat, ChatStatus, Customer, Department, Filter, Message
+from ._raw import ChatsWithRawResponse, MessagesWithRawResponse, RawResponse
 
 __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
     "Agent",
+    "AgentRole",
+    "Agents",
     "AuthenticationError",
     "BadRequestError",
     "BulkItemDone",
@@ -68,6 +74,7 @@ __all__ = [
     "ClientStats",
     "Customer",
     "Department",
+    "Departments",
     "ErrorDetail",
     "Event",
     "Filter",
@@ -77,6 +84,8 @@ __all__ = [
     "LimiterTimeoutError",
     "LimiterWaited",
     "Message",
+    "Messages",
+    "MessagesWithRawResponse",
     "NotFoundError",
     "OutcomeStream",
     "Progress",
@@ -94,6 +103,7 @@ __all__ = [
     "ServerError",
     "TokenBucketLimiter",
     "TransportFailed",
+    "WebhookVerificationError",
 ]
 """Every public name, sorted; ``tests/test_exported_members.py`` checks it."""
 

@@ -16,6 +16,7 @@ import attrs
 import httpx
 
 from .__version__ import __version__
+from ._agents import Agents
 from ._chats import Chats
 from ._config import (
     DEFAULT_BASE_URL,
@@ -27,9 +28,11 @@ from ._config import (
     Retry,
     check_int,
 )
+from ._departments import Departments
 from ._errors import ClientClosedError
 from ._events import Emitter, EventObserver
 from ._limiter import RateLimiter, TokenBucketLimiter, api_key_fingerprint
+from ._messages import Messages
 from ._retry import RetryPolicy
 from ._sender import CallOptions, Priority, Sender
 
@@ -241,6 +244,9 @@ class HelpCrunch:
     def _bind(self, options: CallOptions) -> None:
         self._options = options
         self.chats = Chats(self)
+        self.messages = Messages(self)
+        self.agents = Agents(self)
+        self.departments = Departments(self)
 
     @property
     def base_url(self) -> str:

@@ -14,7 +14,8 @@ The hierarchy::
     ├── ResponseValidationError     a 2xx whose body is not JSON or not the documented shape
     ├── LimiterTimeoutError         no turn within ``max_wait``; nothing was sent
     ├── RateLimiterUnavailableError the shared limiter (Redis) failed; nothing was sent
-    └── ClientClosedError           the client was closed (also a ``RuntimeError``)
+    ├── ClientClosedError           the client was closed (also a ``RuntimeError``)
+    └── WebhookVerificationError    a webhook delivery HelpCrunch did not sign, or not an envelope
 
 Bad arguments are ``TypeError`` / ``ValueError`` raised before anything is sent; they are not
 ``HelpCrunchError``s because they are bugs in the calling code, not failures of the API.
@@ -50,6 +51,7 @@ __all__ = [
     "RateLimiterUnavailableError",
     "ResponseValidationError",
     "ServerError",
+    "WebhookVerificationError",
 ]
 
 
@@ -318,3 +320,20 @@ def error_from_transport(exc: httpx.TransportError) -> APIConnectionError:
         return APITimeoutError(f"request timed out: {type(exc).__name__}", request_sent=sent)
     detail = str(exc) or type(exc).__name__
     return APIConnectionError(f"connection failed: {detail}", request_sent=sent)
+
+
+class WebhookVerificationError(HelpCrunchError):
+    """A webhook delivery that must not be trusted: unsigned, wrongly signed, or malformed.
+
+    Raised by ``helpcrunch_async.webhooks.parse_event``. The message says what was wrong,
+    never what the signature should have been nor the signing key.
+
+    Attributes:
+        reason: ``"signature"`` (missing or wrong: not from HelpCrunch, or tampered with),
+            ``"size"`` (a body over the size cap) or ``"envelope"`` (signed, but not a valid
+            event envelope). The webhook endpoint answers 401, 413 and 400 for them.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason

@@ -17,7 +17,16 @@ import attrs
 
 from ._errors import ResponseValidationError
 
-__all__ = ["Agent", "Chat", "ChatStatus", "Customer", "Department", "Filter", "Message"]
+__all__ = [
+    "Agent",
+    "AgentRole",
+    "Chat",
+    "ChatStatus",
+    "Customer",
+    "Department",
+    "Filter",
+    "Message",
+]
 
 #: Largest chat id we accept: the API's ids are signed 64-bit integers.
 MAX_ID = 2**63 - 1
@@ -91,6 +100,43 @@ SENDABLE_VALUES = tuple(s.value for s in ChatStatus if s is not ChatStatus.EMPTY
 ON_HOLD_SPELLINGS = ("on-hold", "on hold", "onhold")
 
 
+class AgentRole(str, enum.Enum):
+    """An agent's role, as documented: the supervisor role is spelled ``"superviser"`` (sic).
+
+    Conversion is forgiving: ``AgentRole("supervisor")`` and ``AgentRole("agent_chat_only")``
+    work too. A role the SDK does not know yet stays a plain string on ``Agent.role``.
+    """
+
+    ADMIN = "admin"
+    AGENT = "agent"
+    AGENT_CHAT_ONLY = "agentChatOnly"
+    SUPERVISER = "superviser"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def _missing_(cls, value: object) -> AgentRole | None:
+        if isinstance(value, str):
+            return _ROLE_ALIASES.get(_squash(value))
+        return None
+
+
+_ROLE_ALIASES: dict[str, AgentRole] = {_squash(r.value): r for r in AgentRole} | {
+    "supervisor": AgentRole.SUPERVISER,
+}
+
+
+def _role(value: Any) -> AgentRole | str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        return AgentRole(text)
+    except ValueError:
+        return text  # a role this SDK does not know yet is kept, not rejected
+
+
 def validate_chat_id(chat_id: object, *, name: str = "chat_id") -> int:
     """Return ``chat_id`` if it is a positive 64-bit int; else a ``TypeError``/``ValueError``."""
     if isinstance(chat_id, bool) or not isinstance(chat_id, int):
@@ -100,7 +146,7 @@ def validate_chat_id(chat_id: object, *, name: str = "chat_id") -> int:
     return chat_id
 
 
-# --- converters: wire value -> Python value, raising _Bad with a reason ----------------------
+# --- converters: wire value -> Python value, raising _BadValueError with a reason -------------
 
 
 class _BadValueError(Exception):
@@ -229,32 +275,50 @@ class Agent:
     id: int | None
     name: str | None = None
     email: str | None = None
-    role: str | None = None
+    role: AgentRole | str | None = None
 
     @classmethod
-    def from_json(cls, payload: Mapping[str, Any]) -> Agent:
-        """Build from the wire object (``id``, ``name``, ``email``, ``role``)."""
+    def from_json(cls, payload: Any) -> Agent:
+        """Build from the wire object (``id``, ``name``, ``email``, ``role``).
+
+        ``role`` is an ``AgentRole`` when the SDK knows the value, else the string as sent.
+        """
+        if not isinstance(payload, Mapping):
+            raise ResponseValidationError(f"expected an agent object, got {type(payload).__name__}")
         return cls(
             id=_field(payload, "id", _int, model="agent"),
             name=_field(payload, "name", _text, model="agent"),
             email=_field(payload, "email", _text, model="agent"),
-            role=_field(payload, "role", _text, model="agent"),
+            role=_field(payload, "role", _role, model="agent"),
         )
 
 
 @attrs.frozen
 class Department:
-    """A department chats can be routed to."""
+    """A department chats can be routed to.
+
+    ``agents`` are its members, as ``client.departments.list()`` nests them; a chat's
+    ``department`` carries none.
+    """
 
     id: int | None
     name: str | None = None
+    agents: tuple[Agent, ...] = ()
 
     @classmethod
-    def from_json(cls, payload: Mapping[str, Any]) -> Department:
-        """Build from the wire object (``id``, ``name``)."""
+    def from_json(cls, payload: Any) -> Department:
+        """Build from the wire object (``id``, ``name``, ``agents``).
+
+        ``agents`` may be agent objects, bare agent ids, or one agent object.
+        """
+        if not isinstance(payload, Mapping):
+            raise ResponseValidationError(
+                f"expected a department object, got {type(payload).__name__}"
+            )
         return cls(
             id=_field(payload, "id", _int, model="department"),
             name=_field(payload, "name", _text, model="department"),
+            agents=_field(payload, "agents", _members, model="department"),
         )
 
 
@@ -271,6 +335,13 @@ def _agents(value: Any) -> tuple[Agent, ...]:
             agents.append(Agent.from_json(item))
         return tuple(agents)
     raise _BadValueError(f"expected a list of agents, got {type(value).__name__}")
+
+
+def _members(value: Any) -> tuple[Agent, ...]:
+    """A department's agents: agent objects, or bare ids (the docs show both kinds of list)."""
+    if isinstance(value, list) and any(isinstance(item, int | str) for item in value):
+        return tuple(Agent(id=_int(item)) for item in value)
+    return _agents(value)
 
 
 def _nested(cls: Any, what: str) -> Any:
@@ -384,7 +455,12 @@ class Message:
 
     @classmethod
     def from_json(cls, payload: Any) -> Message:
-        """Build from the wire object (``id``, ``text``, ``from``, ``createdAt``)."""
+        """Build from the wire object (``id``, ``text``, ``from``, ``createdAt``).
+
+        Accepts the message itself or an envelope ``{"data": {...}}``.
+        """
+        if isinstance(payload, Mapping) and isinstance(payload.get("data"), Mapping):
+            payload = payload["data"]
         if not isinstance(payload, Mapping):
             raise ResponseValidationError(
                 f"expected a message object, got {type(payload).__name__}"

@@ -18,8 +18,15 @@ import httpx
 
 if TYPE_CHECKING:
     from ._chats import Chats
+    from ._messages import Messages
 
-__all__ = ["ChatsWithRawResponse", "RawResponse", "capture_response", "with_raw_response"]
+__all__ = [
+    "ChatsWithRawResponse",
+    "MessagesWithRawResponse",
+    "RawResponse",
+    "capture_response",
+    "with_raw_response",
+]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -111,3 +118,10 @@ class ChatsWithRawResponse:
         self.update_department = with_raw_response(chats.update_department)
         self.snooze = with_raw_response(chats.snooze)
         self.create = with_raw_response(chats.create)
+
+
+class MessagesWithRawResponse:
+    """``client.messages.with_raw_response``: ``create`` returning a ``RawResponse``."""
+
+    def __init__(self, messages: Messages) -> None:
+        self.create = with_raw_response(messages.create)

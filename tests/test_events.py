@@ -435,3 +435,19 @@ def test_cli_dry_run_writes_no_event_log(tmp_path):
 
     assert 0 == result.exit_code, result.output
     assert not log.exists()
+
+
+async def test_every_resource_names_its_calls(observed, recorder, api):
+    """messages, agents and departments calls carry their operation names."""
+    message = {"id": 991, "text": "Hi", "from": "agent", "createdAt": 1597758468}
+    api.post("/messages").respond(200, json=message)
+    api.get("/agents").respond(200, json={"data": []})
+    api.get("/departments").respond(200, json=[])
+
+    async with observed() as client:
+        await client.messages.create(1, "Hi")
+        _ = [a async for a in client.agents.list()]
+        _ = [d async for d in client.departments.list()]
+
+    names = [e.operation for e in recorder.of(hc.CallStarted)]
+    assert ["messages.create", "agents.list", "departments.list"] == names

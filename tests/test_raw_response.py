@@ -171,3 +171,13 @@ async def test_custom_transport_answers_built_already_read(make_client):
     assert raw.elapsed >= 0
     assert 1 == raw.parsed.id
     assert ["response_received"] == [e.kind for e in seen if isinstance(e, hc.ResponseReceived)]
+
+
+async def test_messages_create_with_raw_response(client, api):
+    """client.messages.with_raw_response.create returns the answer around the Message."""
+    message = {"id": 991, "text": "On it!", "from": "agent", "createdAt": 1597758468}
+    api.post("/messages").respond(201, json=message, headers={"X-Request-Id": "m-1"})
+
+    raw = await client.messages.with_raw_response.create(5215752, "On it!")
+
+    assert (201, "m-1", 991) == (raw.status_code, raw.headers["x-request-id"], raw.parsed.id)

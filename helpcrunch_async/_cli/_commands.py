@@ -358,6 +358,12 @@ def _number_or_text(value: str) -> int | float | str:
 @click.option("--dropped", type=float, default=0.0, help="Share of cut connections (0-1).")
 @click.option("--truncated", type=float, default=0.0, help="Share of truncated bodies (0-1).")
 @click.option("--latency", type=float, default=0.0, help="Seconds added to each answer.")
+@click.option("--webhook-url", default=None, help="POST a signed webhook here for each change.")
+@click.option(
+    "--webhook-signing-key",
+    envvar="HELPCRUNCH_WEBHOOK_SIGNING_KEY",
+    help="Key the webhooks are signed with (default: the emulator's).",
+)
 def emulator(
     host: str,
     port: int,
@@ -370,6 +376,8 @@ def emulator(
     dropped: float,
     truncated: float,
     latency: float,
+    webhook_url: str | None,
+    webhook_signing_key: str | None,
 ) -> None:
     """Serve a HelpCrunch emulator on loopback until Ctrl-C."""
     from ..emulator import EmulatorConfig, Faults, ServerLimit, run  # noqa: PLC0415
@@ -384,7 +392,10 @@ def emulator(
             ),
             payload_style=payload_style,  # type: ignore[arg-type]
             error_style=error_style,  # type: ignore[arg-type]
+            webhook_url=webhook_url,
         )
+        if webhook_signing_key is not None:
+            config = attrs.evolve(config, webhook_signing_key=webhook_signing_key)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     run(config, host=host, port=port)
