@@ -451,3 +451,19 @@ async def test_every_resource_names_its_calls(observed, recorder, api):
 
     names = [e.operation for e in recorder.of(hc.CallStarted)]
     assert ["messages.create", "agents.list", "departments.list"] == names
+
+
+async def test_priority_class_in_limiter_events_and_stats(observed, recorder, api):
+    """A background view (and a bulk run) waits as "background"; direct calls as "interactive"."""
+    api.get("/chats/1").respond(200, json=chat_payload(1))
+    api.put("/chats/status").mock(side_effect=status_echo)
+
+    async with observed(rate_limit=hc.RateLimit()) as client:
+        await client.chats.get(1)
+        await client.with_options(priority="background").chats.get(1)
+        await client.chats.bulk_update_status([2], "closed")
+        stats = client.stats()
+
+    classes = [e.priority for e in recorder.of(hc.LimiterWaited)]
+    assert ["interactive", "background", "background"] == classes
+    assert {"interactive", "background"} == set(stats.limiter_wait_by_priority)
