@@ -8,12 +8,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._bulk import BulkResult, ChatOutcome, OutcomeStream, Progress, outcome_key
-from ._config import MAX_CONCURRENCY, check_int
+from ._config import MAX_CONCURRENCY, require_int
 from ._errors import BadRequestError
 from ._journal import Journal
 from ._models import ON_HOLD_SPELLINGS, Chat, ChatStatus, Filter, Message, validate_chat_id
 from ._paging import MAX_PAGE_SIZE, check_page_size, paginate
 from ._raw import ChatsWithRawResponse
+from ._settings import validate_callback
 
 if TYPE_CHECKING:
     import os
@@ -297,13 +298,12 @@ class Chats:
         status = ChatStatus.parse(status)
         if concurrency is None:
             concurrency = self._client.max_connections
-        check_int(concurrency, "concurrency", minimum=1)
+        require_int(concurrency, "concurrency", minimum=1)
         if concurrency > MAX_CONCURRENCY:
             raise ValueError(f"concurrency must be <= {MAX_CONCURRENCY}, got {concurrency!r}")
         if isinstance(chat_ids, str | bytes) or not isinstance(chat_ids, Iterable | AsyncIterable):
             raise TypeError(f"chat_ids must be an iterable of ints, not {type(chat_ids).__name__}")
-        if on_progress is not None and not callable(on_progress):
-            raise TypeError(f"on_progress must be callable, not {type(on_progress).__name__}")
+        validate_callback(on_progress, "on_progress")
         if journal is not None and not isinstance(journal, Journal):
             journal = Journal(journal)
         # Bulk work is background traffic unless the caller's view chose a class.

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Literal
@@ -41,6 +40,7 @@ from ._errors import (
     LimiterTimeoutError,
     RateLimitError,
     ResponseValidationError,
+    decode_json,
     error_from_response,
     error_from_transport,
 )
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
     from ._limiter import RateLimiter
     from ._retry import RetryPolicy
+    from ._settings import Secret
 
 __all__ = ["CallOptions", "Priority", "Sender", "SenderStats"]
 
@@ -123,7 +124,7 @@ class Sender:
         self,
         *,
         http: httpx.AsyncClient,
-        api_key: str,
+        api_key: Secret[str],
         base_url: str,
         limiter: RateLimiter | None,
         retry: RetryPolicy,
@@ -139,7 +140,8 @@ class Sender:
         self.max_response_bytes = max_response_bytes
         self.stats = SenderStats()
         self.closed = False
-        self._auth = _BearerAuth(api_key)
+        self._key = api_key
+        self._auth = _BearerAuth(api_key.reveal())
         self._slots = anyio.CapacityLimiter(max_connections)
         # A limiter written for the first protocol takes no keywords; ask it once.
         self._limiter_takes_turn_options = limiter is not None and _accepts(
@@ -244,9 +246,9 @@ class Sender:
             trace.response_received(number, response, sent_at)
         if response.is_success:
             capture_response(response, sent_at)
-            return _decode(response)
+            return decode_json(response.content, secret=self._key) if response.content else None
         # Stages 4-5: map the error; a 429 holds back every caller through the limiter.
-        error = error_from_response(response)
+        error = error_from_response(response, secret=self._key)
         if isinstance(error, RateLimitError):
             await self._rate_limited(error, number, trace)
         raise error
@@ -305,7 +307,7 @@ class Sender:
                 f"no complete answer within {options.timeout:g} s", request_sent=True
             ) from exc
         except httpx.TransportError as exc:
-            raise error_from_transport(exc) from exc
+            raise error_from_transport(exc, secret=self._key) from exc
         # A complete, detached response: closed, with nothing left to stream.
         complete = httpx.Response(
             response.status_code,
@@ -355,15 +357,3 @@ def _accepts(function: Any, *names: str) -> bool:
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return True
     return all(name in parameters for name in names)
-
-
-def _decode(response: httpx.Response) -> Any:
-    if not response.content:
-        return None
-    try:
-        return json.loads(response.content)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise ResponseValidationError(
-            f"HTTP {response.status_code} answer is not JSON: {response.text[:200]!r}",
-            retryable=True,
-        ) from exc

@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from ._config import check_int
+from ._config import require_int
 from ._errors import ResponseValidationError, WebhookVerificationError
 from ._webhook_events import WebhookEvent
 
@@ -174,7 +174,7 @@ class EventDeduplicator:
         ttl: float = DEFAULT_DEDUP_TTL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        check_int(max_events, "max_events", minimum=1)
+        require_int(max_events, "max_events", minimum=1)
         if isinstance(ttl, bool) or not isinstance(ttl, int | float):
             raise TypeError(f"ttl must be a number, not {type(ttl).__name__}")
         if not ttl > 0:

@@ -179,6 +179,14 @@ def _with_common(func: Any) -> Any:
     return func
 
 
+def _journal_done(journal: str | None, target: ChatStatus) -> set[int]:
+    """The ids the journal has done; a journal that cannot be used is a usage error, at once."""
+    try:
+        return Journal(journal).done(target.value) if journal else set()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 def _client(
     api_key: str | None, base_url: str | None, rate: str | None, on_event: EventLog | None = None
 ) -> HelpCrunch:
@@ -237,8 +245,8 @@ def set_status(
     log = EventLog(log_json) if log_json and not dry_run else None
     client = _client(api_key, base_url, rate, on_event=log)
     console = Console(stderr=True)
+    done = _journal_done(journal, target)
     if dry_run:
-        done = Journal(journal).done(target.value) if journal else set()
         todo = len({i for i in ids if i not in done})
         console.print(
             f"Dry run: would set {target.value!r} on {todo} chats "
@@ -263,6 +271,8 @@ def set_status(
 
     try:
         result = anyio.run(main)
+    except ValueError as exc:  # the journal is in use by another run: nothing was sent
+        raise click.ClickException(str(exc)) from None
     finally:
         if log is not None:
             log.close()
