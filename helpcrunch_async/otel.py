@@ -36,6 +36,7 @@ except ImportError as exc:  # pragma: no cover - exercised by hiding the package
         'helpcrunch_async.otel needs the otel extra: pip install "helpcrunch-async[otel]"'
     ) from exc
 
+from .__version__ import __version__
 from ._events import (
     BulkItemDone,
     CallCompleted,
@@ -101,8 +102,6 @@ class OpenTelemetryObserver:
         tracer_provider: trace.TracerProvider | None = None,
         meter_provider: metrics.MeterProvider | None = None,
     ) -> None:
-        from . import __version__  # noqa: PLC0415 - imported after the package, never by it
-
         self._tracer = trace.get_tracer(
             INSTRUMENTATION_NAME, __version__, tracer_provider=tracer_provider
         )

@@ -467,3 +467,20 @@ async def test_priority_class_in_limiter_events_and_stats(observed, recorder, ap
     classes = [e.priority for e in recorder.of(hc.LimiterWaited)]
     assert ["interactive", "background", "background"] == classes
     assert {"interactive", "background"} == set(stats.limiter_wait_by_priority)
+
+
+def test_cli_log_json_to_an_unwritable_path_is_a_clean_error(tmp_path):
+    """A log path that cannot be opened is a one-line error, not a traceback."""
+    from click.testing import CliRunner  # noqa: PLC0415
+
+    from helpcrunch_async._cli._commands import cli  # noqa: PLC0415
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    env = {"HELPCRUNCH_API_KEY": API_KEY, "HELPCRUNCH_BASE_URL": "http://127.0.0.1:9/v1"}
+    args = ["chats", "set-status", "closed", "1", "--log-json", str(blocker / "events.jsonl")]
+    result = CliRunner().invoke(cli, args, env=env)
+
+    assert 0 != result.exit_code
+    assert isinstance(result.exception, SystemExit)
+    assert "Could not open file" in result.output

@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import click
+
 if TYPE_CHECKING:
     from types import TracebackType
 
@@ -26,8 +28,11 @@ class EventLog:
 
     def __init__(self, path: str) -> None:
         target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        self._file = target.open("a", encoding="utf-8", buffering=1)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._file = target.open("a", encoding="utf-8", buffering=1)
+        except OSError as exc:
+            raise click.FileError(path, hint=exc.strerror or str(exc)) from None
 
     def __repr__(self) -> str:
         return f"EventLog({self._file.name!r})"
