@@ -261,3 +261,44 @@ def test_an_attempt_left_open_is_ended_by_the_next(telemetry):
     first, second = sorted(telemetry.named("GET /chats/{id}"), key=lambda s: s.start_time or 0)
     assert "_OTHER" == (first.attributes or {})["error.type"]
     assert 200 == (second.attributes or {})["http.response.status_code"]
+
+
+def test_events_of_calls_it_never_saw_start_are_ignored(telemetry):
+    """An observer attached mid-call (or shared late) ignores the rest of that call's spans."""
+    common: dict[str, Any] = {"operation": "chats.get", "call_id": 10**9}
+    observer = telemetry.observer
+    observer(
+        hc.RequestSent(
+            attempt=1,
+            method="GET",
+            url="https://x.test/v1/chats/1",
+            path="/chats/1",
+            path_template="/chats/{id}",
+            server_address="x.test",
+            server_port=443,
+            **common,
+        )
+    )
+    observer(hc.LimiterWaited(attempt=2, seconds=0.5, priority="background", **common))
+    observer(hc.ResponseReceived(attempt=1, status_code=500, elapsed=0.01, **common))
+    observer(
+        hc.TransportFailed(
+            attempt=2, error_type="APITimeoutError", request_sent=True, elapsed=0.01, **common
+        )
+    )
+    observer(hc.RateLimited(attempt=1, retry_after=None, pause=None, current_rate=None, **common))
+    observer(
+        hc.RetryScheduled(
+            attempt=1, reason="timeout", error_type="APITimeoutError", delay=0.1, **common
+        )
+    )
+    observer(
+        hc.CallFailed(
+            attempts=2, error_type="APITimeoutError", status_code=None, elapsed=0.2, **common
+        )
+    )
+    observer(hc.Event())
+
+    assert [] == telemetry.spans()
+    assert 1 == telemetry.total("helpcrunch.client.rate_limited")
+    assert 1 == telemetry.total("helpcrunch.client.calls", **{"error.type": "APITimeoutError"})
