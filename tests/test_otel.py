@@ -302,3 +302,39 @@ def test_events_of_calls_it_never_saw_start_are_ignored(telemetry):
     assert [] == telemetry.spans()
     assert 1 == telemetry.total("helpcrunch.client.rate_limited")
     assert 1 == telemetry.total("helpcrunch.client.calls", **{"error.type": "APITimeoutError"})
+
+
+@pytest.mark.emulator
+async def test_bulk_run_against_the_emulator_with_faults(telemetry):
+    """Over real sockets, a bulk run with injected 5xx: one span per call, retries visible."""
+    from helpcrunch_async.emulator import EmulatorConfig, Faults, serve  # noqa: PLC0415
+
+    config = EmulatorConfig(chats=30, rate_limit=None, faults=Faults(server_errors=0.3))
+    tracer = telemetry.tracer_provider.get_tracer("test")
+    async with serve(config) as emulator:
+        first = min(emulator.state.chats)
+        ids = range(first, first + 20)
+        async with hc.HelpCrunch(
+            emulator.api_key,
+            base_url=emulator.base_url,
+            rate_limit=None,
+            retry=hc.Retry(backoff=0),
+            max_retries=20,
+            on_event=telemetry.observer,
+        ) as client:
+            with tracer.start_as_current_span("close stale chats") as run:
+                result = await client.chats.bulk_update_status(ids, "closed")
+
+    assert result.ok
+    calls = telemetry.named("helpcrunch chats.update_status")
+    attempts = telemetry.named("PUT /chats/status")
+    assert 20 == len(calls)
+    assert {run.get_span_context().span_id} == {c.parent.span_id for c in calls if c.parent}
+    assert {c.context.span_id for c in calls if c.context} == {
+        a.parent.span_id for a in attempts if a.parent
+    }
+    retried = [a for a in attempts if "http.request.resend_count" in (a.attributes or {})]
+    failed = [a for a in attempts if (a.attributes or {}).get("error.type")]
+    assert len(retried) == len(failed) == len(attempts) - 20
+    assert failed  # the emulator's fault dice are seeded: this run always meets some 5xx
+    assert 20 == telemetry.total("helpcrunch.client.bulk.outcomes", **{"helpcrunch.outcome": "ok"})
