@@ -121,7 +121,7 @@ class HelpCrunch:
             ``ResponseValidationError``, a larger error answer is cut there.
         http_client: Your own ``httpx.AsyncClient`` (proxies, custom transports, respx);
             the SDK uses it as it is and never closes it.
-        on_event: A callable, or a list of callables, given every ``Event`` of the send path
+        on_event: A callable, or a list of callables, given every ``ClientEvent`` of the send path
             (see ``helpcrunch_async.CallEvent``); an observer that raises never breaks a call.
 
     Raises:

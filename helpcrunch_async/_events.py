@@ -46,7 +46,7 @@ __all__ = [
     "CallEvent",
     "CallFailed",
     "CallStarted",
-    "Event",
+    "ClientEvent",
     "EventObserver",
     "LimiterWaited",
     "RateLimited",
@@ -73,8 +73,11 @@ _ID_SEGMENT = re.compile(r"/\d+(?=/|$)")
 
 
 @attrs.frozen(kw_only=True)
-class Event:
-    """The base of every event; ``kind`` names the event in logs (``"request_sent"``)."""
+class ClientEvent:
+    """The base of every event of the client's send path (webhooks have ``WebhookEvent``).
+
+    ``kind`` names the event in logs (``"request_sent"``).
+    """
 
     kind: ClassVar[str] = "event"
 
@@ -84,7 +87,7 @@ class Event:
 
 
 @attrs.frozen(kw_only=True)
-class CallEvent(Event):
+class CallEvent(ClientEvent):
     """An event of one API call.
 
     Attributes:
@@ -260,7 +263,7 @@ class CallFailed(CallEvent):
 
 
 @attrs.frozen(kw_only=True)
-class BulkItemDone(Event):
+class BulkItemDone(ClientEvent):
     """One id of a bulk run reached its outcome.
 
     Attributes:
@@ -276,7 +279,7 @@ class BulkItemDone(Event):
 
 
 #: What ``on_event=`` takes: a callable given each event.
-EventObserver = Callable[[Event], None]
+EventObserver = Callable[[ClientEvent], None]
 
 _call_ids = itertools.count(1)
 
@@ -354,7 +357,7 @@ class Emitter:
             return None
         return CallTrace(self, operation, method, path)
 
-    def emit(self, event: Event) -> None:
+    def emit(self, event: ClientEvent) -> None:
         """Give ``event`` to every observer; an observer's exception is logged, never raised."""
         for observer in self.observers:
             try:

@@ -42,7 +42,7 @@ from ._events import (
     CallCompleted,
     CallFailed,
     CallStarted,
-    Event,
+    ClientEvent,
     LimiterWaited,
     RateLimited,
     RequestSent,
@@ -133,7 +133,7 @@ class OpenTelemetryObserver:
             description="Outcomes of bulk runs, one per distinct id.",
         )
         self._open: dict[int, _Call] = {}
-        self._handlers: dict[type[Event], Callable[[Any], None]] = {
+        self._handlers: dict[type[ClientEvent], Callable[[Any], None]] = {
             CallStarted: self._call_started,
             LimiterWaited: self._limiter_waited,
             RequestSent: self._request_sent,
@@ -149,7 +149,7 @@ class OpenTelemetryObserver:
     def __repr__(self) -> str:
         return f"OpenTelemetryObserver({len(self._open)} calls open)"
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event: ClientEvent) -> None:
         """Record ``event``; unknown event types are ignored."""
         handler = self._handlers.get(type(event))
         if handler is not None:
@@ -283,7 +283,7 @@ _RATE_LIMITED_FIELDS = ("attempt", "retry_after", "pause", "current_rate")
 _RETRY_FIELDS = ("attempt", "reason", "error_type", "delay")
 
 
-def _present(event: Event, fields: tuple[str, ...]) -> dict[str, Any]:
+def _present(event: ClientEvent, fields: tuple[str, ...]) -> dict[str, Any]:
     """Span-event attributes: the fields that have a value (OpenTelemetry drops ``None``)."""
     values = {f"helpcrunch.{name}": getattr(event, name) for name in fields}
     return {key: value for key, value in values.items() if value is not None}

@@ -26,9 +26,9 @@ class Recorder:
     """An observer that keeps every event."""
 
     def __init__(self) -> None:
-        self.events: list[hc.Event] = []
+        self.events: list[hc.ClientEvent] = []
 
-    def __call__(self, event: hc.Event) -> None:
+    def __call__(self, event: hc.ClientEvent) -> None:
         self.events.append(event)
 
     @property
@@ -242,7 +242,7 @@ async def test_cancelled_call_ends_with_call_failed(observed, recorder, api):
     async with observed() as client:
         with anyio.CancelScope() as scope:
 
-            def cancel_once_sent(event: hc.Event) -> None:
+            def cancel_once_sent(event: hc.ClientEvent) -> None:
                 if isinstance(event, hc.RequestSent):
                     scope.cancel()
 
@@ -261,7 +261,7 @@ async def test_raising_observer_never_breaks_a_call_and_is_logged_once(
     """An observer that raises: the call succeeds, other observers see everything, one log."""
     api.put("/chats/status").mock(side_effect=status_echo)
 
-    def broken(event: hc.Event) -> None:
+    def broken(event: hc.ClientEvent) -> None:
         raise RuntimeError("observer bug")
 
     with caplog.at_level(logging.DEBUG, logger="helpcrunch_async"):

@@ -297,7 +297,7 @@ def test_events_of_calls_it_never_saw_start_are_ignored(telemetry):
             attempts=2, error_type="APITimeoutError", status_code=None, elapsed=0.2, **common
         )
     )
-    observer(hc.Event())
+    observer(hc.ClientEvent())
 
     assert [] == telemetry.spans()
     assert 1 == telemetry.total("helpcrunch.client.rate_limited")

@@ -150,7 +150,7 @@ def test_api_error_without_a_response_has_empty_headers_and_excerpt():
 async def test_custom_transport_answers_built_already_read(make_client):
     """A transport returning pre-read answers (httpx leaves .elapsed unset) works with
     raw responses and events alike."""
-    seen: list[hc.Event] = []
+    seen: list[hc.ClientEvent] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, json=chat_payload(1))

@@ -12,7 +12,7 @@ import click
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from .._events import Event
+    from .._events import ClientEvent
 
 
 class EventLog:
@@ -37,7 +37,7 @@ class EventLog:
     def __repr__(self) -> str:
         return f"EventLog({self._file.name!r})"
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event: ClientEvent) -> None:
         """Write ``event`` as one line."""
         line = {"time": datetime.now(timezone.utc).isoformat(), **event.to_json()}
         self._file.write(json.dumps(line) + "\n")
