@@ -34,7 +34,6 @@ from ._errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
-    HelpCrunchError,
     RateLimitError,
     ResponseValidationError,
     ServerError,
@@ -502,8 +501,6 @@ class CallTrace:
     def failed(self, error: BaseException) -> None:
         """The call ended with ``error`` (a ``HelpCrunchError``, a cancellation...)."""
         status = error.status_code if isinstance(error, APIError) else None
-        if isinstance(error, HelpCrunchError):
-            self.attempts = error.attempts
         self._emitter.emit(
             CallFailed(
                 operation=self.operation,

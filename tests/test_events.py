@@ -484,3 +484,23 @@ def test_cli_log_json_to_an_unwritable_path_is_a_clean_error(tmp_path):
     assert 0 != result.exit_code
     assert isinstance(result.exception, SystemExit)
     assert "Could not open file" in result.output
+
+
+async def test_max_wait_refusal_ends_the_call_having_sent_nothing(observed, recorder, api):
+    """A call refused by max_wait: call_failed with 0 attempts and no request_sent."""
+    api.get("/chats/1").respond(200, json=chat_payload(1))
+    limit = hc.RateLimit(requests=1, per=60.0, burst=1)
+
+    async with observed(rate_limit=limit) as client:
+        await client.chats.get(1)
+        recorder.events.clear()
+        with pytest.raises(hc.LimiterTimeoutError):
+            await client.with_options(max_wait=0.01).chats.get(1)
+
+    assert ["call_started", "call_failed"] == recorder.kinds
+    failed = recorder.of(hc.CallFailed)[0]
+    assert ("LimiterTimeoutError", 0, None) == (
+        failed.error_type,
+        failed.attempts,
+        failed.status_code,
+    )

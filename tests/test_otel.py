@@ -165,6 +165,19 @@ async def test_failed_call_span_and_metrics(traced, telemetry, api):
     assert 1 == telemetry.total("helpcrunch.client.attempts")
 
 
+async def test_a_400_is_an_error_attempt(traced, telemetry, api):
+    """Every status from 400 up marks the attempt span as an error, with the status as type."""
+    api.put("/chats/status").respond(400, json={"errors": [{"code": "invalid_chat_value"}]})
+
+    async with traced() as client:
+        with pytest.raises(hc.BadRequestError):
+            await client.chats.update_status(1, "closed")
+
+    (attempt,) = telemetry.named("PUT /chats/status")
+    assert "400" == (attempt.attributes or {})["error.type"]
+    assert StatusCode.ERROR == attempt.status.status_code
+
+
 async def test_rate_limit_metrics_and_span_event(traced, telemetry, api):
     """A 429 is counted, shows on the call span, and the limiter waits are a histogram."""
     too_many = httpx.Response(429, json={"errors": []}, headers={"Retry-After": "0"})
