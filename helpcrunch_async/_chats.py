@@ -7,6 +7,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from ._breaker import CircuitBreaker  # circuit breaker (issue 14)
 from ._bulk import BulkResult, ChatOutcome, OutcomeStream, Progress, outcome_key
 from ._config import MAX_CONCURRENCY, require_int
 from ._errors import BadRequestError
@@ -273,6 +274,7 @@ class Chats:
         concurrency: int | None = None,
         journal: Journal | str | os.PathLike[str] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        stop_after_consecutive_failures: int | None = None,  # circuit breaker (issue 14)
     ) -> OutcomeStream:
         """Set the status of many chats, yielding one ``ChatOutcome`` per distinct id.
 
@@ -286,6 +288,11 @@ class Chats:
         ids it already records as done with this status are skipped: run the same call again
         to resume. ``on_progress`` is called with a ``Progress`` after each outcome.
 
+        With ``stop_after_consecutive_failures=N``, the run stops once N ids in a row failed
+        with ``APIConnectionError`` or ``ServerError`` (the API is unreachable or failing, so
+        every other id would fail the same way): the stream raises ``BulkAbortedError`` after
+        the outcomes already completed. With a journal, the same call resumes later.
+
         Example:
             >>> stream = client.chats.stream_update_status(ids, "closed")
             >>> async with stream as outcomes:  # doctest: +SKIP
@@ -294,6 +301,7 @@ class Chats:
 
         Raises:
             TypeError, ValueError: a bad ``status``, ``concurrency`` or ``chat_ids``, at once.
+            BulkAbortedError: the circuit breaker tripped (while iterating).
         """
         status = ChatStatus.parse(status)
         if concurrency is None:
@@ -306,6 +314,11 @@ class Chats:
         validate_callback(on_progress, "on_progress")
         if journal is not None and not isinstance(journal, Journal):
             journal = Journal(journal)
+        breaker = (  # circuit breaker (issue 14)
+            None
+            if stop_after_consecutive_failures is None
+            else CircuitBreaker(stop_after_consecutive_failures)
+        )
         # Bulk work is background traffic unless the caller's view chose a class.
         chats = self._client.with_options(priority=self._client.priority or "background").chats
 
@@ -325,6 +338,7 @@ class Chats:
             journal=journal,
             on_progress=on_progress,
             on_outcome=report if sender.events else None,
+            breaker=breaker,  # circuit breaker (issue 14)
         )
 
     async def bulk_update_status(
@@ -335,8 +349,12 @@ class Chats:
         concurrency: int | None = None,
         journal: Journal | str | os.PathLike[str] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        stop_after_consecutive_failures: int | None = None,  # circuit breaker (issue 14)
     ) -> BulkResult:
         """Set the status of many chats and collect every outcome; see ``stream_update_status``.
+
+        A tripped circuit breaker (``stop_after_consecutive_failures``) raises
+        ``BulkAbortedError``; the journal holds what completed.
 
         Example:
             >>> result = await client.chats.bulk_update_status(ids, "closed")  # doctest: +SKIP
@@ -346,7 +364,12 @@ class Chats:
         succeeded: list[Chat] = []
         failed: dict[int | str, Exception] = {}
         stream = self.stream_update_status(
-            chat_ids, status, concurrency=concurrency, journal=journal, on_progress=on_progress
+            chat_ids,
+            status,
+            concurrency=concurrency,
+            journal=journal,
+            on_progress=on_progress,
+            stop_after_consecutive_failures=stop_after_consecutive_failures,  # issue 14
         )
         async with stream as outcomes:
             async for outcome in outcomes:
