@@ -46,7 +46,7 @@ from ._events import (
     TransportFailed,
 )
 from ._journal import Journal
-from ._limiter import RateLimiter, TokenBucketLimiter
+from ._limiter import RateLimiter, RateLimitInfo, TokenBucketLimiter, rate_limit_info
 from ._messages import Messages
 from ._models import Agent, AgentRole, Chat, ChatStatus, Customer, Department, Filter, Message
 from ._raw import ChatsWithRawResponse, MessagesWithRawResponse, RawResponse
@@ -93,6 +93,7 @@ __all__ = [
     "Progress",
     "RateLimit",
     "RateLimitError",
+    "RateLimitInfo",
     "RateLimited",
     "RateLimiter",
     "RateLimiterUnavailableError",
@@ -106,6 +107,7 @@ __all__ = [
     "TokenBucketLimiter",
     "TransportFailed",
     "WebhookVerificationError",
+    "rate_limit_info",
 ]
 """Every public name, sorted; ``tests/test_exported_members.py`` checks it."""
 
