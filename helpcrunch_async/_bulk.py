@@ -158,11 +158,13 @@ class OutcomeStream:
         concurrency: int,
         journal: Journal | None,
         on_progress: Callable[[Progress], None] | None,
+        on_outcome: Callable[[ChatOutcome], None] | None = None,
         breaker: CircuitBreaker | None = None,  # circuit breaker (issue 14)
     ) -> None:
         self._breaker = breaker  # circuit breaker (issue 14)
         self._stopping = False  # clean stop (issue 14)
         self._operation = operation
+        self._on_outcome = on_outcome
         self._ids = chat_ids
         self._name = name
         self._concurrency = concurrency
@@ -318,6 +320,8 @@ class OutcomeStream:
                 outcome = await self._outcome(raw)
                 if outcome is None:
                     return
+                if self._on_outcome is not None:  # events: bulk outcome
+                    self._on_outcome(outcome)
                 if self._journal is not None:
                     error = None if outcome.error is None else _describe(outcome.error)
                     self._journal.record(

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._breaker import CircuitBreaker  # circuit breaker (issue 14)
-from ._bulk import BulkResult, OutcomeStream, Progress, outcome_key
+from ._bulk import BulkResult, ChatOutcome, OutcomeStream, Progress, outcome_key
 from ._config import MAX_CONCURRENCY, require_int
 from ._errors import BadRequestError
 from ._journal import Journal
 from ._models import ON_HOLD_SPELLINGS, Chat, ChatStatus, Filter, Message, validate_chat_id
 from ._paging import MAX_PAGE_SIZE, check_page_size, paginate
+from ._raw import ChatsWithRawResponse
 from ._settings import validate_callback
 
 if TYPE_CHECKING:
@@ -55,6 +57,16 @@ class Chats:
         # What this server accepts where the docs disagree, learnt once, shared by the views.
         self._dialect = client._dialect  # noqa: SLF001 - the client's own resource
 
+    @functools.cached_property
+    def with_raw_response(self) -> ChatsWithRawResponse:
+        """The same methods, returning a ``RawResponse`` (status, headers, elapsed, parsed).
+
+        Example:
+            >>> raw = await client.chats.with_raw_response.get(5215752)  # doctest: +SKIP
+            >>> raw.headers.get("x-request-id"), raw.parsed.status  # doctest: +SKIP
+        """
+        return ChatsWithRawResponse(self)
+
     async def update_status(self, chat_id: int, status: ChatStatus | str) -> Chat:
         """Set a chat's status and return the updated chat.
 
@@ -96,7 +108,10 @@ class Chats:
 
     async def _put_status(self, chat_id: int, status: str) -> Chat:
         body = await self._client.request(
-            "PUT", "/chats/status", json_body={"id": chat_id, "status": status}
+            "PUT",
+            "/chats/status",
+            json_body={"id": chat_id, "status": status},
+            operation="chats.update_status",
         )
         return Chat.from_json(body)
 
@@ -107,7 +122,9 @@ class Chats:
             NotFoundError: no such chat.
         """
         chat_id = validate_chat_id(chat_id)
-        return Chat.from_json(await self._client.request("GET", f"/chats/{chat_id}"))
+        return Chat.from_json(
+            await self._client.request("GET", f"/chats/{chat_id}", operation="chats.get")
+        )
 
     def list(
         self,
@@ -126,7 +143,7 @@ class Chats:
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
             query = params | {"offset": offset, "limit": limit}
-            return self._client.request("GET", "/chats", params=query)
+            return self._client.request("GET", "/chats", params=query, operation="chats.list")
 
         return paginate(fetch, size, Chat.from_json)
 
@@ -162,7 +179,9 @@ class Chats:
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
             page = body | {"offset": offset, "limit": limit}
-            return self._client.request("POST", "/chats/search", json_body=page)
+            return self._client.request(
+                "POST", "/chats/search", json_body=page, operation="chats.search"
+            )
 
         return paginate(fetch, size, Chat.from_json)
 
@@ -170,14 +189,20 @@ class Chats:
         """Assign a chat to an agent; ``None`` unassigns it."""
         chat_id = validate_chat_id(chat_id)
         body = {"id": chat_id, "assignee": _optional_id(agent_id, "agent_id")}
-        return Chat.from_json(await self._client.request("PUT", "/chats/assignee", json_body=body))
+        return Chat.from_json(
+            await self._client.request(
+                "PUT", "/chats/assignee", json_body=body, operation="chats.update_assignee"
+            )
+        )
 
     async def update_department(self, chat_id: int, department_id: int) -> Chat:
         """Move a chat to a department."""
         chat_id = validate_chat_id(chat_id)
         body = {"id": chat_id, "department": validate_chat_id(department_id, name="department_id")}
         return Chat.from_json(
-            await self._client.request("PUT", "/chats/department", json_body=body)
+            await self._client.request(
+                "PUT", "/chats/department", json_body=body, operation="chats.update_department"
+            )
         )
 
     async def snooze(self, chat_id: int, until: datetime | None) -> Chat:
@@ -196,7 +221,11 @@ class Chats:
                 )
         seconds = None if until is None else int(until.timestamp())
         body = {"id": chat_id, "snoozedUntil": seconds}
-        return Chat.from_json(await self._client.request("PUT", "/chats/snooze", json_body=body))
+        return Chat.from_json(
+            await self._client.request(
+                "PUT", "/chats/snooze", json_body=body, operation="chats.snooze"
+            )
+        )
 
     async def create(
         self,
@@ -219,7 +248,9 @@ class Chats:
             body["assignee"] = validate_chat_id(assignee, name="assignee")
         if department is not None:
             body["department"] = validate_chat_id(department, name="department")
-        raw = await self._client.request("POST", "/chats", json_body=body, idempotent=False)
+        raw = await self._client.request(
+            "POST", "/chats", json_body=body, idempotent=False, operation="chats.create"
+        )
         return Chat.from_json(raw)
 
     def messages(self, chat_id: int, *, page_size: int = MAX_PAGE_SIZE) -> AsyncIterator[Message]:
@@ -229,7 +260,9 @@ class Chats:
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
             query = {"offset": offset, "limit": limit}
-            return self._client.request("GET", f"/chats/{chat_id}/messages", params=query)
+            return self._client.request(
+                "GET", f"/chats/{chat_id}/messages", params=query, operation="chats.messages"
+            )
 
         return paginate(fetch, size, Message.from_json)
 
@@ -292,6 +325,11 @@ class Chats:
         async def operation(chat_id: int) -> Chat:
             return await chats.update_status(chat_id, status)
 
+        sender = self._client._sender  # noqa: SLF001 - the client's own send path
+
+        def report(outcome: ChatOutcome) -> None:
+            sender.bulk_item_done("chats.update_status", outcome.error)
+
         return OutcomeStream(
             operation,
             chat_ids,
@@ -299,6 +337,7 @@ class Chats:
             concurrency=concurrency,
             journal=journal,
             on_progress=on_progress,
+            on_outcome=report if sender.events else None,
             breaker=breaker,  # circuit breaker (issue 14)
         )
 

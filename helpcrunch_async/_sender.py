@@ -10,6 +10,9 @@ Every API call goes through ``Sender.send``, in this order, for each attempt:
 5. **429 feedback**: a 429 is reported to the limiter, which pauses every caller;
 6. **retry**: the retry policy (``_retry.RetryPolicy``) decides whether to go again.
 
+Each stage reports to the client's observers (``_events``) when it has any: the lines
+marked ``# events:`` build an event only then, so observing costs nothing when off.
+
 The 429 policy has exactly one home, here: a ``Retry-After`` is capped once, at
 ``Retry.retry_after_max``, and handed to the limiter, which holds back *every* caller
 (this one included: its retry waits in the limiter like everyone else). Without a limiter,
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -29,6 +33,7 @@ import attrs
 import httpx
 
 from ._errors import (
+    APIConnectionError,
     APITimeoutError,
     ClientClosedError,
     LimiterTimeoutError,
@@ -38,8 +43,10 @@ from ._errors import (
     error_from_response,
     error_from_transport,
 )
+from ._events import BulkItemDone, CallTrace, Emitter
 from ._gate import INTERACTIVE, Priority, PriorityGate
 from ._limiter import limiter_support, rate_limit_info
+from ._raw import capture_response
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Mapping
@@ -89,6 +96,9 @@ class SenderStats:
     retries: int = 0
     rate_limited: int = 0
     limiter_wait: float = 0.0
+    status_counts: dict[int, int] = attrs.Factory(dict)
+    transport_errors: int = 0
+    limiter_wait_by_priority: dict[str, float] = attrs.Factory(dict)
 
 
 class _BearerAuth(httpx.Auth):
@@ -122,8 +132,10 @@ class Sender:
         retry: RetryPolicy,
         max_connections: int,
         max_response_bytes: int,
+        events: Emitter,
     ) -> None:
         self.http = http
+        self.events = events
         self.base_url = base_url
         self.limiter = limiter
         self.retry = retry
@@ -147,8 +159,11 @@ class Sender:
         json_body: Any = None,
         params: Mapping[str, Any] | None = None,
         idempotent: bool = True,
+        operation: str | None = None,
     ) -> Any:
         """Send one API call, with its retries; return the decoded JSON body (or ``None``).
+
+        ``operation`` names the call in events (``"chats.update_status"``).
 
         Raises:
             HelpCrunchError: the subclass for what went wrong, after retries.
@@ -156,18 +171,41 @@ class Sender:
         if self.closed:
             raise ClientClosedError("this HelpCrunch client is closed")
         call = _Call(method, self.base_url + path, json_body, params)
+        trace = self.events.start_call(operation, method, path)  # events: call started
 
         async def attempt(number: int) -> Any:
-            return await self._attempt(call, options, number)
+            return await self._attempt(call, options, number, path, trace)
 
-        return await self.retry.call(
-            attempt,
-            idempotent=idempotent,
-            max_retries=options.max_retries,
-            limited=self.limiter is not None,
-        )
+        if trace is None:
+            return await self.retry.call(
+                attempt,
+                idempotent=idempotent,
+                max_retries=options.max_retries,
+                limited=self.limiter is not None,
+            )
+        try:
+            body = await self.retry.call(
+                attempt,
+                idempotent=idempotent,
+                max_retries=options.max_retries,
+                limited=self.limiter is not None,
+                on_retry=trace.retry_scheduled,  # events: retry
+            )
+        except BaseException as exc:  # a cancellation too: observers see every call end
+            trace.failed(exc)  # events: call failed
+            raise
+        trace.completed()  # events: call completed
+        return body
 
-    async def _attempt(self, call: _Call, options: CallOptions, number: int) -> Any:
+    def bulk_item_done(self, operation: str, error: Exception | None) -> None:
+        """Report one outcome of a bulk run to the observers (nothing without any)."""
+        if self.events:  # events: bulk outcome
+            kind = None if error is None else type(error).__name__
+            self.events.emit(BulkItemDone(operation=operation, ok=error is None, error_type=kind))
+
+    async def _attempt(
+        self, call: _Call, options: CallOptions, number: int, path: str, trace: CallTrace | None
+    ) -> Any:
         # Stages 1-2: a slot first, then the limiter, so that the limiter's grant is the
         # moment the request leaves. ``max_wait`` bounds both, for the first attempt only:
         # a retry of a request that went out is never cut short.
@@ -180,29 +218,66 @@ class Sender:
         try:
             if self.limiter is not None:
                 await self._acquire(priority, max_wait, started)
-                self.stats.limiter_wait += anyio.current_time() - started
+                self._limiter_waited(anyio.current_time() - started, priority, number, trace)
             self.stats.requests += 1
             self.stats.retries += number > 1
             # Stage 3: send, and read the answer under one deadline for the whole attempt.
-            status, response = await self._exchange(call, options)
+            if trace is not None:  # events: request sent
+                trace.request_sent(number, call.method, self.base_url, path)
+            # The SDK times attempts itself: httpx leaves ``elapsed`` unset for answers a
+            # custom transport built already read, and perf_counter is the cheapest clock.
+            sent_at = time.perf_counter()
+            try:
+                status, response = await self._exchange(call, options)
+            except APIConnectionError as exc:
+                self.stats.transport_errors += 1
+                if trace is not None:  # events: transport error
+                    trace.transport_failed(number, exc, sent_at)
+                raise
         finally:
             self._slots.release()
         logger.debug("%s %s -> %d", call.method, response.url.path, status)
         if self._support.rate_limit_info:
-            # The server's own rate-limit headers, when it sends any, set the pace directly.
-            info = rate_limit_info(response.headers)
-            if info is not None:
-                await self.limiter.on_rate_limit_info(info)  # type: ignore[union-attr]
+            await self._rate_limit_headers(response)
+        self.stats.status_counts[status] = self.stats.status_counts.get(status, 0) + 1
+        if trace is not None:  # events: response
+            trace.response_received(number, response, sent_at)
         if response.is_success:
+            capture_response(response, sent_at)
             return decode_json(response.content, secret=self._key) if response.content else None
         # Stages 4-5: map the error; a 429 holds back every caller through the limiter.
         error = error_from_response(response, secret=self._key)
         if isinstance(error, RateLimitError):
-            self.stats.rate_limited += 1
-            error.retry_after = self.retry.cap_retry_after(error.retry_after)
-            if self.limiter is not None:
-                await self.limiter.on_rate_limited(error.retry_after)
+            await self._rate_limited(error, number, trace)
         raise error
+
+    def _limiter_waited(
+        self, waited: float, priority: Priority, number: int, trace: CallTrace | None
+    ) -> None:
+        self.stats.limiter_wait += waited
+        by_class = self.stats.limiter_wait_by_priority
+        by_class[priority] = by_class.get(priority, 0.0) + waited
+        if trace is not None:  # events: limiter wait
+            trace.limiter_waited(number, waited, priority)
+
+    async def _rate_limit_headers(self, response: httpx.Response) -> None:
+        """The server's own rate-limit headers, when it sends any, set the pace directly."""
+        info = rate_limit_info(response.headers)
+        if info is not None:
+            await self.limiter.on_rate_limit_info(info)  # type: ignore[union-attr]
+
+    async def _rate_limited(
+        self, error: RateLimitError, number: int, trace: CallTrace | None
+    ) -> None:
+        """Stage 5: cap the ``Retry-After`` once and hold every caller back through the limiter."""
+        self.stats.rate_limited += 1
+        asked = error.retry_after
+        error.retry_after = self.retry.cap_retry_after(asked)
+        if self.limiter is not None:
+            await self.limiter.on_rate_limited(error.retry_after)
+        if trace is not None:  # events: 429
+            rate = getattr(self.limiter, "current_rate", None)
+            trace.rate_limited(number, asked, error.retry_after, rate)
 
     async def _acquire(self, priority: Priority, max_wait: float | None, started: float) -> None:
         """The limiter's grant, within what is left of ``max_wait``.

@@ -13,6 +13,7 @@ import anyio
 import attrs
 import click
 
+from ._event_log import EventLog
 from ._input import check_job_files, read_ids
 from ._job import (
     DEFAULT_STOP_AFTER,
@@ -125,6 +126,11 @@ chats.add_command(list_chats)
     "--json", "as_json", is_flag=True, help="Print the summary (or dry run) as one JSON object."
 )
 @click.option("--dry-run", is_flag=True, help="Check the input and show what would be done.")
+@click.option(
+    "--log-json",
+    type=click.Path(dir_okay=False),
+    help="Append every request, answer, retry, 429 and outcome to FILE as JSON lines.",
+)
 @with_common
 def set_status(
     status: str,
@@ -136,6 +142,7 @@ def set_status(
     stop_after: int,
     as_json: bool,
     dry_run: bool,
+    log_json: str | None,
     api_key: str | None,
     base_url: str | None,
     rate: str | None,
@@ -157,7 +164,8 @@ def set_status(
         # An empty pipe: the command before it found nothing, or failed (and said so).
         err.print(f"No chat ids in {from_file.name}: nothing to do.")
         sys.exit(EXIT_OK)
-    client = make_client(api_key, base_url, rate)
+    log = EventLog(log_json) if log_json and not dry_run else None
+    client = make_client(api_key, base_url, rate, on_event=log)
     check_job_files(journal, report, writable=not dry_run)
     if dry_run:
         done = journal_done(journal, target.value)
@@ -192,7 +200,11 @@ def set_status(
                 print_summary(out, client, result, target.value, report)
             return result
 
-    result = anyio.run(main)
+    try:
+        result = anyio.run(main)
+    finally:
+        if log is not None:
+            log.close()
     command = _command_line()
     if from_file is not None and from_file.name == "<stdin>":
         command += "   # with the same ids on stdin"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -11,6 +11,9 @@ from rich.console import Console
 from .. import _config
 from .._client import HelpCrunch
 from .._models import ChatStatus
+
+if TYPE_CHECKING:
+    from .._events import ClientEvent
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -93,13 +96,18 @@ def stacked(options: list[Callable[[Any], Any]]) -> Callable[[Any], Any]:
 with_common = stacked(_common)
 
 
-def make_client(api_key: str | None, base_url: str | None, rate: str | None) -> HelpCrunch:
-    """The client of a command, or a usage error in the CLI's words."""
+def make_client(
+    api_key: str | None,
+    base_url: str | None,
+    rate: str | None,
+    on_event: Callable[[ClientEvent], None] | None = None,
+) -> HelpCrunch:
+    """The client of a command (its events to ``on_event``), or a usage error in the CLI's words."""
     if not api_key:
         raise click.UsageError("no API key: pass --api-key KEY or set HELPCRUNCH_API_KEY")
     limit = rate_limit(rate)
     try:
-        return HelpCrunch(api_key, base_url=base_url, rate_limit=limit)
+        return HelpCrunch(api_key, base_url=base_url, rate_limit=limit, on_event=on_event)
     except ValueError as exc:
         # The SDK speaks Python (base_url=...); the CLI speaks options.
         raise click.UsageError(
