@@ -146,6 +146,7 @@ class Sender:
         self._auth = _BearerAuth(api_key.reveal())
         # One slot stays open to interactive calls: background calls hold theirs while they
         # wait for the limiter, and an interactive call must not wait for one of them.
+        self._timeouts: dict[float, httpx.Timeout] = {}
         self._slots = PriorityGate(max_connections, reserve=INTERACTIVE_SLOTS)
         # Which optional parts of the limiter protocol this limiter has; asked once.
         self._support = limiter_support(limiter)
@@ -262,6 +263,11 @@ class Sender:
 
     async def _rate_limit_headers(self, response: httpx.Response) -> None:
         """The server's own rate-limit headers, when it sends any, set the pace directly."""
+        # One cheap look at the raw names first: HelpCrunch documents no such header.
+        if not any(
+            name.lower().startswith(_RATE_LIMIT_HEADERS) for name, _ in response.headers.raw
+        ):
+            return
         info = rate_limit_info(response.headers)
         if info is not None:
             await self.limiter.on_rate_limit_info(info)  # type: ignore[union-attr]
@@ -308,17 +314,20 @@ class Sender:
         httpx's timeouts are per socket operation (a server trickling a byte at a time never
         trips them), so the whole exchange also runs under ``options.timeout``.
         """
+        timeout = self._timeouts.get(options.timeout)
+        if timeout is None:
+            timeout = self._timeouts[options.timeout] = httpx.Timeout(options.timeout, pool=None)
         request = self.http.build_request(
-            call.method,
-            call.url,
-            json=call.json_body,
-            params=call.params,
-            timeout=httpx.Timeout(options.timeout, pool=None),
+            call.method, call.url, json=call.json_body, params=call.params, timeout=timeout
         )
         try:
             with anyio.fail_after(options.timeout):
                 response = await self.http.send(request, auth=self._auth, stream=True)
                 try:
+                    if _declared_within(response.headers, self.max_response_bytes):
+                        # The common case, read by httpx itself: the framing bounds it.
+                        await response.aread()
+                        return response.status_code, response
                     body = await self._read_capped(response)
                 finally:
                     await response.aclose()
@@ -362,3 +371,28 @@ class Sender:
                     )
                 chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _declared_within(headers: httpx.Headers, cap: int) -> bool:
+    """Whether the answer says, in a way the HTTP framing enforces, that it fits the cap.
+
+    Only an uncompressed body with a ``Content-Length`` qualifies: a compressed one may
+    decode to far more than it declares.
+    """
+    length = headers.get("content-length")
+    encoding = headers.get("content-encoding", "identity").strip().lower()
+    return (
+        length is not None
+        and encoding == "identity"
+        and length.isascii()
+        and length.isdigit()
+        and len(length) <= _MAX_LENGTH_DIGITS
+        and int(length) <= cap
+    )
+
+
+#: The names (prefixes, lower case) of every header ``rate_limit_info`` reads.
+_RATE_LIMIT_HEADERS = (b"ratelimit", b"x-ratelimit", b"retry-after")
+
+#: Longest Content-Length value read as a number (beyond is surely past any cap).
+_MAX_LENGTH_DIGITS = 18
