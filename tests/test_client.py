@@ -477,3 +477,22 @@ async def test_answer_with_a_huge_timestamp_exponent_is_refused_at_once(client, 
 
     with pytest.raises(hc.ResponseValidationError, match=r"chat\.closedAt"):
         await client.chats.get(1)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("120/60", (120, 60.0)), ("40/2.5", (40, 2.5)), ("1/0.1", (1, 0.1))]
+)
+def test_a_rate_reads_as_n_per_s(text, expected):
+    """`N/S` is read the same way by the CLI and the emulator."""
+    from helpcrunch_async._config import parse_rate  # noqa: PLC0415
+
+    assert expected == parse_rate(text)
+
+
+@pytest.mark.parametrize("text", ["120", "120/", "/60", "a/b", "0/60", "10/0", "10/nan", "1/2/3"])
+def test_a_bad_rate_is_a_value_error_naming_the_form(text):
+    """Anything but two positive numbers around one slash is refused, showing the form."""
+    from helpcrunch_async._config import parse_rate  # noqa: PLC0415
+
+    with pytest.raises(ValueError, match="N/S"):
+        parse_rate(text)

@@ -292,7 +292,7 @@ def emulator(
 @click.option("--rate", default="40/2", show_default=True, help="The emulated limit, N/S.")
 def demo(chat_count: int, rate: str) -> None:
     """Bulk-close chats on a local emulator with a strict rate limit: no network needed."""
-    from ._demo import run_demo  # noqa: PLC0415
+    from ._demo import run_demo  # noqa: PLC0415 - the emulator loads only for the demo
 
     limit = rate_limit(rate)
     if limit is None:

@@ -46,9 +46,9 @@ def rate_limit(value: str | None) -> _config.RateLimit | None:
     if value.lower() == "none":
         return None
     try:
-        requests, per = value.split("/")
-        return _config.RateLimit(requests=int(requests), per=float(per))
-    except (ValueError, TypeError) as exc:
+        requests, per = _config.parse_rate(value)
+        return _config.RateLimit(requests=requests, per=per)
+    except ValueError as exc:
         raise click.BadParameter(
             f"expected N/S such as 120/60, or none; got {value!r}", param_hint="--rate"
         ) from exc
