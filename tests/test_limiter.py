@@ -848,14 +848,25 @@ async def test_limiter_satisfies_the_protocol(anyio_backend):
 
 @pytest.mark.asyncio
 async def test_asyncio_gather_on_tiny_time_scale():
-    """Under asyncio.gather on real time (scaled down), no window holds more than the limit."""
+    """Under asyncio.gather on real time (scaled down), no window holds more than the limit.
+
+    The grant times are the limiter's own clock readings at each grant, not the time a task
+    read afterwards: under load a task may look at the clock late, which says nothing of
+    the schedule.
+    """
     limit = hc.RateLimit(requests=10, per=0.2, burst=3, margin=0.0)
-    limiter = hc.TokenBucketLimiter(limit)
     loop = asyncio.get_running_loop()
+    last_reading = [0.0]
+
+    def clock() -> float:
+        last_reading[0] = loop.time()
+        return last_reading[0]
+
+    limiter = hc.TokenBucketLimiter(limit, clock=clock)
 
     async def one() -> float:
         await limiter.acquire()
-        return loop.time()
+        return last_reading[0]  # no other task ran since the grant: nothing was awaited
 
     times = await asyncio.gather(*(one() for _ in range(35)))
 
