@@ -29,6 +29,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.lowlevel
 import attrs
 import httpx
 
@@ -147,6 +148,7 @@ class Sender:
         # One slot stays open to interactive calls: background calls hold theirs while they
         # wait for the limiter, and an interactive call must not wait for one of them.
         self._timeouts: dict[float, httpx.Timeout] = {}
+        self._event_loop: object = None
         self._slots = PriorityGate(max_connections, reserve=INTERACTIVE_SLOTS)
         # Which optional parts of the limiter protocol this limiter has; asked once.
         self._support = limiter_support(limiter)
@@ -171,6 +173,7 @@ class Sender:
         """
         if self.closed:
             raise ClientClosedError("this HelpCrunch client is closed")
+        self._check_event_loop()
         call = _Call(method, self.base_url + path, json_body, params)
         trace = self.events.start_call(operation, method, path)  # events: call started
 
@@ -197,6 +200,21 @@ class Sender:
             raise
         trace.completed()  # events: call completed
         return body
+
+    def _check_event_loop(self) -> None:
+        """A client belongs to the event loop of its first call (its pool lives there).
+
+        Used from another loop (a second ``asyncio.run``, another thread) its connections
+        would fail at random ("Event loop is closed") or hang: say so at once instead.
+        """
+        token = anyio.lowlevel.current_token()
+        if self._event_loop is None:
+            self._event_loop = token
+        elif token != self._event_loop:
+            raise RuntimeError(
+                "this HelpCrunch client was first used in another event loop (another "
+                "asyncio.run() or thread): create one client per event loop"
+            )
 
     def bulk_item_done(self, operation: str, error: Exception | None) -> None:
         """Report one outcome of a bulk run to the observers (nothing without any)."""

@@ -496,3 +496,40 @@ def test_a_bad_rate_is_a_value_error_naming_the_form(text):
 
     with pytest.raises(ValueError, match="N/S"):
         parse_rate(text)
+
+
+def test_a_client_used_from_a_second_event_loop_says_so(api):
+    """A second asyncio.run() with the same client is a clear RuntimeError, not a hang."""
+    import asyncio  # noqa: PLC0415 - this test is about asyncio's loops
+
+    api.put("/chats/status").mock(side_effect=status_echo)
+    client = hc.HelpCrunch(API_KEY, base_url=BASE_URL, rate_limit=None)
+
+    asyncio.run(client.chats.update_status(1, "closed"))
+    with pytest.raises(RuntimeError, match="another event loop"):
+        asyncio.run(client.chats.update_status(2, "closed"))
+    assert 1 == client.stats().requests
+
+
+def test_a_client_used_from_another_thread_says_so(api):
+    """A thread running its own loop gets the same clear RuntimeError."""
+    import asyncio  # noqa: PLC0415 - this test is about asyncio's loops
+    import threading  # noqa: PLC0415
+
+    api.put("/chats/status").mock(side_effect=status_echo)
+    client = hc.HelpCrunch(API_KEY, base_url=BASE_URL, rate_limit=None)
+    asyncio.run(client.chats.update_status(1, "closed"))
+    errors: list[BaseException] = []
+
+    def other_thread() -> None:
+        try:
+            asyncio.run(client.chats.update_status(2, "closed"))
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join(timeout=30)
+
+    assert 1 == len(errors)
+    assert "another event loop" in str(errors[0])
