@@ -329,7 +329,10 @@ def decode_json(content: bytes, *, secret: Secret[str] | None = None) -> Any:
             f"answer is not JSON: {excerpt(content, secret)!r}", retryable=True
         )
     else:
-        if not _within_depth(value, MAX_JSON_DEPTH):
+        # A body with fewer opening brackets than the limit cannot nest past it: counting
+        # bytes is far cheaper than walking what was decoded, and every chat is such a body.
+        openings = content.count(b"[") + content.count(b"{")
+        if openings > MAX_JSON_DEPTH and not _within_depth(value, MAX_JSON_DEPTH):
             value = None
             problem = _too_deep()
     # A body may quote the key: it must not be a local of the frame the error leaves from.

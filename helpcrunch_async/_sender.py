@@ -339,7 +339,8 @@ class Sender:
             call.method, call.url, json=call.json_body, params=call.params, timeout=timeout
         )
         try:
-            with anyio.fail_after(options.timeout):
+            # A bare cancel scope with a deadline: fail_after's wrapper costs more per call.
+            with anyio.CancelScope(deadline=anyio.current_time() + options.timeout) as deadline:
                 response = await self.http.send(request, auth=self._auth, stream=True)
                 try:
                     if _declared_within(response.headers, self.max_response_bytes):
@@ -349,12 +350,12 @@ class Sender:
                     body = await self._read_capped(response)
                 finally:
                     await response.aclose()
-        except TimeoutError as exc:
-            raise APITimeoutError(
-                f"no complete answer within {options.timeout:g} s", request_sent=True
-            ) from exc
         except httpx.TransportError as exc:
             raise error_from_transport(exc, secret=self._key) from exc
+        if deadline.cancelled_caught:
+            raise APITimeoutError(
+                f"no complete answer within {options.timeout:g} s", request_sent=True
+            )
         # A complete, detached response: closed, with nothing left to stream.
         complete = httpx.Response(
             response.status_code,
