@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 
 import anyio
@@ -11,7 +12,7 @@ import pytest
 import trio.testing
 
 import helpcrunch_async as hc
-from helpcrunch_async._limiter import ADAPT_FLOOR, GCRA
+from helpcrunch_async._limiter import GCRA
 
 
 def most_in_any_window(times: Sequence[float], window: float) -> int:
@@ -53,10 +54,24 @@ def greedy(gcra: GCRA, count: int, *, start: float = 0.0) -> list[float]:
     ],
 )
 def test_no_window_ever_exceeds_the_limit(limit):
-    """Under greedy load, every window of ``per`` holds at most ``requests``, bursts included."""
+    """Under greedy load no window of ``per + margin`` holds more than ``requests``, bursts too."""
     times = greedy(GCRA(limit), limit.requests * 5)
 
-    assert limit.requests >= most_in_any_window(times, limit.per)
+    assert limit.requests >= most_in_any_window(times, limit.per + limit.margin)
+
+
+@pytest.mark.parametrize(
+    ("burst", "expected"),
+    [
+        (1, [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]),
+        (4, [0.0, 0.0, 0.0, 0.0, 4.0, 4.0, 4.0, 4.0, 8.0]),
+    ],
+)
+def test_the_margin_widens_the_window_the_limiter_keeps(burst, expected):
+    """4 per 3 s with a 1 s margin: spaced 4 s / 4 apart, and a full burst waits 4 s, not 3."""
+    limit = hc.RateLimit(requests=4, per=3.0, burst=burst, margin=1.0)
+
+    assert expected == greedy(GCRA(limit), 9)
 
 
 def test_burst_on_idle_key_then_steady_pace():
@@ -70,11 +85,19 @@ def test_burst_on_idle_key_then_steady_pace():
 
 
 def test_long_run_rate_is_the_configured_rate():
-    """Over many windows the pace converges on requests per (per + margin)."""
-    limit = hc.RateLimit(requests=120, per=60.0)
-    times = greedy(GCRA(limit), 120 * 10 + 1)
+    """Over many windows the pace is exactly requests per (per + margin): 1,201 grants, 605 s."""
+    times = greedy(GCRA(hc.RateLimit(requests=120, per=60.0, margin=0.5)), 120 * 10 + 1)
 
-    assert pytest.approx(10 * limit.window, rel=0.02) == times[-1] - times[0]
+    assert pytest.approx(10 * 60.5) == times[-1] - times[0]
+
+
+def test_the_grant_record_never_outgrows_the_limit():
+    """However long a process runs, the limiter remembers at most ``requests`` grant times."""
+    gcra = GCRA(hc.RateLimit(requests=5, per=1.0))
+
+    greedy(gcra, 1000)
+
+    assert 5 == len(gcra.grants)
 
 
 def test_calls_below_the_rate_never_wait():
@@ -122,14 +145,42 @@ def test_repeated_429s_lower_the_rate_and_it_recovers_slowly():
     assert 100 == gcra.capacity(1000.0)
 
 
+def test_recovery_counts_whole_windows_only():
+    """On a half-second window, the rate comes back one step per full window, not sooner."""
+    gcra = GCRA(hc.RateLimit(requests=100, per=0.5, margin=0.0))
+    gcra.penalize(0.0, 0.1)
+
+    assert [80, 90, 90, 100] == [gcra.capacity(t) for t in (0.4, 0.5, 0.99, 1.0)]
+
+
+def test_a_429_when_the_pause_ends_is_a_new_episode():
+    """A 429 arriving exactly as the previous pause ends lowers the rate again."""
+    gcra = GCRA(hc.RateLimit(requests=100, per=10.0, margin=0.0))
+
+    gcra.penalize(0.0, 1.0)
+    gcra.penalize(1.0, 1.0)
+
+    assert 64 == gcra.capacity(1.0)
+
+
 def test_rate_never_drops_below_the_floor():
-    """However many 429s, the rate keeps a floor so the client makes progress."""
+    """However many 429s, the rate keeps a floor of a tenth so the client makes progress."""
     limit = hc.RateLimit(requests=100, per=10.0, margin=0.0)
     gcra = GCRA(limit)
     for i in range(100):
         gcra.penalize(i * 1.5, 1.0)
 
-    assert int(100 * ADAPT_FLOOR) == gcra.capacity(100 * 1.5)
+    assert 10 == gcra.capacity(100 * 1.5)
+
+
+def test_a_tiny_limit_keeps_one_request_per_window_after_many_429s():
+    """A limit of 3 per second, after fifty 429s in a row, still grants one request a second."""
+    gcra = GCRA(hc.RateLimit(requests=3, per=1.0, margin=0.0))
+    for i in range(50):
+        gcra.penalize(i * 0.5, 0.5)  # each one as the previous pause ends
+
+    assert 1 == gcra.capacity(25.0)
+    assert [25.0, 26.0, 27.0] == greedy(gcra, 3, start=25.0)
 
 
 # --- the async limiter -------------------------------------------------------------------
@@ -161,24 +212,50 @@ async def test_many_concurrent_waiters_keep_every_window_and_arrival_order(anyio
 
 
 @pytest.mark.anyio
-async def test_handful_of_calls_on_idle_limiter_do_not_wait(anyio_backend):
-    """Five concurrent acquires on an idle default limiter are granted without sleeping."""
+@VIRTUAL
+async def test_a_burst_on_an_idle_limiter_never_waits(anyio_backend):
+    """On virtual time: ten concurrent acquires on an idle default limiter wait 0 s, the 11th
+    one interval, 60.5 / 120 s."""
     limiter = hc.TokenBucketLimiter()
     start = anyio.current_time()
-    done: list[float] = []
+    waited: list[float] = []
 
     async def one() -> None:
         await limiter.acquire()
-        done.append(anyio.current_time())
+        waited.append(anyio.current_time() - start)
 
     async with anyio.create_task_group() as tg:
-        for _ in range(5):
+        for _ in range(11):
             tg.start_soon(one)
 
-    assert 5 == len(done)
-    assert not limiter._queue
-    # the schedule still has room: nobody was queued behind a timer
-    assert limiter._gcra.next_time(start) <= max(done)
+    assert [0.0] * 10 == waited[:10]
+    assert pytest.approx(60.5 / 120) == waited[10]
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_a_newcomer_never_overtakes_a_queued_caller(anyio_backend):
+    """A caller that finds the slot free still goes after the caller already queued for it."""
+    late = 0.0  # how far the limiter's clock runs ahead of the event loop's
+
+    def clock() -> float:
+        return anyio.current_time() + late
+
+    limiter = hc.TokenBucketLimiter(hc.RateLimit(requests=1, per=10.0, margin=0.0), clock=clock)
+    order: list[str] = []
+
+    async def one(name: str) -> None:
+        await limiter.acquire()
+        order.append(name)
+
+    await limiter.acquire()  # this window's only slot
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(one, "queued")
+        await anyio.lowlevel.checkpoint()  # "queued" now sleeps until the next window
+        late = 10.0  # the next window has come, and "queued" has not woken up yet
+        tg.start_soon(one, "newcomer")
+
+    assert ["queued", "newcomer"] == order
 
 
 @pytest.mark.anyio
@@ -232,15 +309,57 @@ async def test_429_pauses_queued_callers_together(anyio_backend):
         for _ in range(3):
             tg.start_soon(one)
 
-    assert all(t - start >= 30.0 for t in times)
-    assert limiter.current_rate < limit.requests
+    # all wait out the pause, then go at the lowered rate (48 a minute: 1.25 s apart)
+    assert pytest.approx([30.0, 31.25, 32.5]) == [t - start for t in times]
+    assert pytest.approx(48.0) == limiter.current_rate
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_waits_and_pauses_are_logged(anyio_backend, caplog):
+    """A caller that waits, and a 429 that pauses everyone, each leave a debug line."""
+    caplog.set_level(logging.DEBUG, logger="helpcrunch_async")
+    limiter = hc.TokenBucketLimiter(hc.RateLimit(requests=2, per=1.0, burst=1, margin=0.0))
+
+    await limiter.acquire()
+    await limiter.acquire()  # half a second later
+    await limiter.on_rate_limited(4.0)  # capped at one window
+
+    assert [
+        "rate limiter: waiting 0.500 s for a slot",
+        "rate limiter: 429 received, pausing 1.000 s; rate now 1.6 per 1.0 s",
+    ] == [r.getMessage() for r in caplog.records]
 
 
 @pytest.mark.anyio
 async def test_limiter_satisfies_the_protocol(anyio_backend):
     """The local limiter is a RateLimiter: any such object plugs into the client."""
     assert isinstance(hc.TokenBucketLimiter(), hc.RateLimiter)
-    assert "requests=120" in repr(hc.TokenBucketLimiter())
+    assert "TokenBucketLimiter(RateLimit(requests=120, per=60.0, burst=10, margin=0.5))" == repr(
+        hc.TokenBucketLimiter()
+    )
+
+
+def test_a_scoped_limiter_gets_a_stable_fingerprint_of_the_key(make_client):
+    """A limiter with ``scope()`` gets 32 hex digits of a SHA-256 of the key, never the key.
+
+    The value is pinned: processes of different SDK versions must share one schedule.
+    """
+    scopes: list[str] = []
+
+    class Scoped:
+        async def acquire(self) -> None:
+            pass
+
+        async def on_rate_limited(self, retry_after: float | None) -> None:
+            pass
+
+        def scope(self, fingerprint: str) -> None:
+            scopes.append(fingerprint)
+
+    make_client(rate_limit=Scoped())
+
+    assert ["9037e49a759679e8c1abc678e4518b74"] == scopes
 
 
 @pytest.mark.asyncio
