@@ -377,22 +377,3 @@ async def test_asyncio_gather_on_tiny_time_scale():
 
     assert 35 == len(times)
     assert limit.requests >= most_in_any_window(times, limit.per)
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "exc"),
-    [
-        ({"requests": 0}, ValueError),
-        ({"requests": 1.5}, TypeError),
-        ({"per": 0}, ValueError),
-        ({"per": float("inf")}, ValueError),
-        ({"per": "60"}, TypeError),
-        ({"burst": 0}, ValueError),
-        ({"margin": -1}, ValueError),
-        ({"requests": True}, TypeError),
-    ],
-)
-def test_bad_rate_limit_settings(kwargs, exc):
-    """RateLimit validates its numbers."""
-    with pytest.raises(exc):
-        hc.RateLimit(**kwargs)
