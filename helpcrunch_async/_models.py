@@ -8,6 +8,7 @@ only in ``raw``. A known field of an impossible type raises ``ResponseValidation
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
@@ -21,6 +22,10 @@ __all__ = ["Agent", "Chat", "ChatStatus", "Customer", "Department", "Filter", "M
 
 #: Largest chat id we accept: the API's ids are signed 64-bit integers.
 MAX_ID = 2**63 - 1
+
+#: An integer sent as a string: ASCII digits only (``str.isdigit`` also takes "²", which
+#: ``int`` refuses), and no longer than a signed 64-bit integer.
+_INTEGER_TEXT = re.compile(r"-?[0-9]{1,19}")
 
 
 class ChatStatus(str, enum.Enum):
@@ -147,7 +152,7 @@ def _int(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
         return int(value.strip())
     raise _BadValueError(f"expected an integer, got {value!r}")
 
