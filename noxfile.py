@@ -212,9 +212,12 @@ def _mutant_diffs(mutated: Path) -> dict[str, tuple[str, str, str]]:
         original = bodies[f"{base}__mutmut_orig"].splitlines()
         mutant = body.replace(name, f"{base}__mutmut_orig", 1).splitlines()
         changed = list(difflib.unified_diff(original, mutant, lineterm="", n=0))[2:]
-        before = "\n".join(line[1:].strip() for line in changed if line.startswith("-"))
-        after = "\n".join(line[1:].strip() for line in changed if line.startswith("+"))
         # x_name (a function) or xǁClassǁname (a method) -> name / Class.name
         qualname = base[2:] if base.startswith("x_") else base[1:].strip("ǁ").replace("ǁ", ".")
+        lines = [
+            line.replace(f"{base}__mutmut_orig", qualname.rpartition(".")[2]) for line in changed
+        ]
+        before = "\n".join(line[1:].strip() for line in lines if line.startswith("-"))
+        after = "\n".join(line[1:].strip() for line in lines if line.startswith("+"))
         diffs[name] = (qualname, before, after)
     return diffs

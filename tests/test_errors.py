@@ -205,8 +205,8 @@ def test_retry_after_seconds_and_http_date():
     assert silent.retry_after is None
 
 
-def test_retry_after_date_without_zone_is_utc():
-    """An HTTP date with the "-0000" zone (no zone information) is read as UTC."""
+def test_retry_after_date_without_zone_is_utc(local_time_far_from_utc):
+    """An HTTP date with the "-0000" zone (no zone information) is read as UTC, not local."""
     now = 1_700_086_400.0  # Wed, 15 Nov 2023 22:13:20 UTC
 
     assert 30.0 == parse_retry_after("Wed, 15 Nov 2023 22:13:50 -0000", now=now)

@@ -251,7 +251,7 @@ async def test_a_newcomer_never_overtakes_a_queued_caller(anyio_backend):
     await limiter.acquire()  # this window's only slot
     async with anyio.create_task_group() as tg:
         tg.start_soon(one, "queued")
-        await anyio.lowlevel.checkpoint()  # "queued" now sleeps until the next window
+        await anyio.wait_all_tasks_blocked()  # "queued" now sleeps until the next window
         late = 10.0  # the next window has come, and "queued" has not woken up yet
         tg.start_soon(one, "newcomer")
 
@@ -288,6 +288,22 @@ async def test_cancelled_waiters_cost_later_callers_nothing(anyio_backend):
     with_cancellations = await run(cancel_some=True)
 
     assert uncancelled == with_cancellations
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_the_limiter_schedules_on_the_clock_it_is_given(anyio_backend):
+    """With ``clock=``, the next window comes when that clock says, not the event loop's."""
+    now = 0.0
+    limit = hc.RateLimit(requests=1, per=10.0, margin=0.0)
+    limiter = hc.TokenBucketLimiter(limit, clock=lambda: now)
+    start = anyio.current_time()
+
+    await limiter.acquire()
+    now = 10.0
+    await limiter.acquire()
+
+    assert start == anyio.current_time()
 
 
 @pytest.mark.anyio

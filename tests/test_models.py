@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime, timedelta, timezone
 
 import attrs
 import pytest
 
 import helpcrunch_async as hc
+from helpcrunch_async._models import validate_chat_id
 from tests.conftest import chat_payload
 
 UTC = timezone.utc
@@ -30,16 +30,10 @@ UTC = timezone.utc
         ("", None),
     ],
 )
-def test_timestamps_in_every_wire_form(wire, expected, monkeypatch):
+def test_timestamps_in_every_wire_form(wire, expected, local_time_far_from_utc):
     """Ints, numeric, decimal and ISO strings, and null, become aware UTC datetimes (in UTC
     whatever the machine's own zone is)."""
-    monkeypatch.setenv("TZ", "Asia/Kolkata")
-    time.tzset()
-    try:
-        chat = hc.Chat.from_json(chat_payload(closedAt=wire))
-    finally:
-        monkeypatch.undo()
-        time.tzset()
+    chat = hc.Chat.from_json(chat_payload(closedAt=wire))
 
     assert expected == chat.closed_at
     if chat.closed_at is not None:
@@ -330,16 +324,52 @@ def test_status_input_is_normalised(given, expected):
     assert expected is hc.ChatStatus(given)
 
 
-def test_unknown_status_input_lists_valid_values():
+VALID = "valid values: new, opened, pending, on-hold, no communication, closed"
+
+
+@pytest.mark.parametrize("typo", ["clsoed", "xclosed", "closed!", ""])
+def test_unknown_status_input_lists_valid_values(typo):
     """A typo is a ValueError that names the value and lists what is valid."""
-    with pytest.raises(ValueError, match=r"'clsoed'.*new, opened, pending, on-hold"):
-        hc.ChatStatus.parse("clsoed")
+    with pytest.raises(ValueError) as info:
+        hc.ChatStatus.parse(typo)
+
+    assert f"unknown chat status {typo!r}; {VALID}" == str(info.value)
 
 
-def test_empty_cannot_be_sent():
-    """EMPTY is a response value only."""
-    with pytest.raises(ValueError, match="EMPTY"):
-        hc.ChatStatus.parse("empty")
+@pytest.mark.parametrize("empty", ["empty", hc.ChatStatus.EMPTY])
+def test_empty_cannot_be_sent(empty):
+    """EMPTY is a response value only: sending it is refused, saying why and what is valid."""
+    with pytest.raises(ValueError) as info:
+        hc.ChatStatus.parse(empty)
+
+    assert (
+        "ChatStatus.EMPTY is reported by the server for chats without messages and cannot be "
+        f"set; {VALID}"
+    ) == str(info.value)
+
+
+@pytest.mark.parametrize(("chat_id", "name"), [(1, "chat_id"), (2**63 - 1, "chat_id"), (5, "x")])
+def test_ids_up_to_64_bits_are_valid(chat_id, name):
+    """Ids are positive signed 64-bit integers, the largest one included."""
+    assert chat_id == validate_chat_id(chat_id, name=name)
+
+
+@pytest.mark.parametrize(
+    ("chat_id", "error", "message"),
+    [
+        ("1", TypeError, "chat_id must be an int, not str: '1'"),
+        (True, TypeError, "chat_id must be an int, not bool: True"),
+        (0, ValueError, "chat_id must be a positive 64-bit integer, got 0"),
+        (-3, ValueError, "chat_id must be a positive 64-bit integer, got -3"),
+        (2**63, ValueError, f"chat_id must be a positive 64-bit integer, got {2**63}"),
+    ],
+)
+def test_bad_ids_are_refused_with_the_reason(chat_id, error, message):
+    """An id of the wrong type or out of range is refused before anything is sent."""
+    with pytest.raises(error) as info:
+        validate_chat_id(chat_id)
+
+    assert message == str(info.value)
 
 
 def test_non_string_status_is_type_error():
