@@ -124,7 +124,7 @@ def test_wrong_key_exits_3_early(emulator, env):
             "5\nabc\n",
             "<stdin>:2: not a chat id: 'abc'",
         ),
-        (["chats", "set-status", "closed", "-4"], None, ""),
+        (["chats", "set-status", "closed", "-4"], None, "-4"),  # read as an unknown option
         (["chats", "set-status", "closed"], None, "no chat ids"),
         (["chats", "set-status", "closed", "1", "--rate", "fast"], None, "N/S"),
         (["chats", "search"], None, "at least one"),
