@@ -25,8 +25,12 @@ def install(session: nox.Session, *groups: str) -> None:
 
 
 def ensure_redis_server(session: nox.Session) -> None:
-    """The Redis tests run a real redis-server; install Debian's when it is missing."""
-    if shutil.which("redis-server"):
+    """The Redis tests run real servers; install Debian's when they are missing.
+
+    redis-server (which also runs sentinels: `redis-server --sentinel`) and redis-cli (which
+    creates the test cluster), from the redis-tools package redis-server depends on.
+    """
+    if shutil.which("redis-server") and shutil.which("redis-cli"):
         return
     if os.name == "posix" and os.geteuid() == 0 and shutil.which("apt-get"):
         session.log("redis-server is missing: installing Debian's redis-server")
@@ -39,6 +43,7 @@ def ensure_redis_server(session: nox.Session) -> None:
             "-qq",
             "--no-install-recommends",
             "redis-server",
+            "redis-tools",
             external=True,
             env=env,
         )

@@ -6,6 +6,9 @@ API key's limit together, as a fleet of web workers or a job spread over machine
     python examples/fleet_redis.py --redis-url redis://127.0.0.1:6379/0 --processes 3 \
         --first-id 5215700 --count 90
 
+The URL may also name a Redis Cluster (redis+cluster://host:port) or a Sentinel service
+(redis+sentinel://host:port/service); see RedisRateLimiter.from_url.
+
 HELPCRUNCH_API_KEY and HELPCRUNCH_BASE_URL say which API (or emulator) to talk to.
 """
 
@@ -21,18 +24,29 @@ import helpcrunch_async as hc
 from helpcrunch_async.redis import RedisRateLimiter
 
 
-async def close_chats(redis_url: str, ids: list[int], requests: int, per: float) -> int:
-    limiter = RedisRateLimiter.from_url(redis_url, requests=requests, per=per, margin=0.1)
+async def close_chats(
+    redis_url: str, ids: list[int], limit: hc.RateLimit, on_unavailable: str
+) -> int:
+    limiter = RedisRateLimiter.from_url(
+        redis_url, limit=limit, on_unavailable="local" if on_unavailable == "local" else "fail"
+    )
     async with hc.HelpCrunch(rate_limit=limiter) as client:
         result = await client.chats.bulk_update_status(ids, hc.ChatStatus.CLOSED)
         stats = client.stats()
     await limiter.aclose()
-    print(f"worker: {result}; 429s: {stats.rate_limited}", flush=True)
+    print(
+        f"worker: {result}; 429s: {stats.rate_limited}; Redis lost the schedule"
+        f" {limiter.lost_states} times; {limiter.local_grants} grants made locally;"
+        f" {limiter.round_trips} Redis round trips",
+        flush=True,
+    )
     return 0 if result.ok else 1
 
 
-def worker(redis_url: str, ids: list[int], requests: int, per: float) -> None:
-    sys.exit(anyio.run(close_chats, redis_url, ids, requests, per))
+def worker(
+    redis_url: str, ids: list[int], limit: hc.RateLimit, on_unavailable: str, backend: str
+) -> None:
+    sys.exit(anyio.run(close_chats, redis_url, ids, limit, on_unavailable, backend=backend))
 
 
 def main() -> int:
@@ -42,13 +56,22 @@ def main() -> int:
     parser.add_argument("--first-id", type=int, required=True)
     parser.add_argument("--count", type=int, default=60)
     parser.add_argument("--rate", default="120/60", help="the key's limit, N/S")
+    parser.add_argument(
+        "--on-unavailable",
+        choices=["fail", "local"],
+        default="fail",
+        help="when Redis cannot be used: fail the request, or go on at this process's share",
+    )
+    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     args = parser.parse_args()
     requests, per = args.rate.split("/")
+    limit = hc.RateLimit(requests=int(requests), per=float(per), margin=0.1)
     ids = list(range(args.first_id, args.first_id + args.count))
     shares = [ids[i :: args.processes] for i in range(args.processes)]
     processes = [
         multiprocessing.Process(
-            target=worker, args=(args.redis_url, share, int(requests), float(per))
+            target=worker,
+            args=(args.redis_url, share, limit, args.on_unavailable, args.backend),
         )
         for share in shares
     ]

@@ -1,20 +1,26 @@
 """A Starlette web backend that updates a chat per request, sharing one client.
 
 One HelpCrunch client is created at startup (lifespan) and shared by every request, so all
-handlers share its connection pool and its rate limit. Run it for real with:
+handlers share its connection pool and its rate limit. Handlers are interactive traffic: they
+are served before any queued bulk work on the same client, and they never wait more than
+``MAX_WAIT`` seconds for their turn: past it they answer 503 with a ``Retry-After`` at once,
+having sent nothing. Run it for real with:
 
     HELPCRUNCH_API_KEY=... uvicorn examples.web_backend:app
 
-Run as a script, it starts an emulator, serves the app on a free port, calls it a few times
-concurrently, and stops.
+Run as a script, it starts an emulator, serves the app on a free port, starts a bulk close of
+the emulator's chats on the same client (background traffic), calls the app a few times
+concurrently meanwhile, and stops.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import socket
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -27,6 +33,9 @@ from starlette.routing import Route
 import helpcrunch_async as hc
 from helpcrunch_async.emulator import EmulatorConfig, serve
 
+#: Seconds a request may wait for its turn at the rate limiter before answering 503.
+MAX_WAIT = 2.0
+
 
 @contextlib.asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -36,7 +45,7 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 async def set_status(request: Request) -> JSONResponse:
-    client: hc.HelpCrunch = request.app.state.helpcrunch
+    client: hc.HelpCrunch = request.app.state.helpcrunch.with_options(max_wait=MAX_WAIT)
     try:
         status = hc.ChatStatus.parse((await request.json())["status"])
         chat = await client.chats.update_status(int(request.path_params["chat_id"]), status)
@@ -44,6 +53,12 @@ async def set_status(request: Request) -> JSONResponse:
         return JSONResponse({"error": str(exc)}, status_code=422)
     except hc.NotFoundError:
         return JSONResponse({"error": "no such chat"}, status_code=404)
+    except hc.LimiterTimeoutError as exc:
+        # Busy: tell the caller when to come back instead of holding the request open.
+        retry_after = str(math.ceil(exc.retry_after or MAX_WAIT))
+        return JSONResponse(
+            {"error": "busy, retry later"}, status_code=503, headers={"Retry-After": retry_after}
+        )
     except hc.HelpCrunchError as exc:
         return JSONResponse({"error": str(exc)}, status_code=502)
     return JSONResponse({"id": chat.id, "status": str(chat.status)})
@@ -56,7 +71,7 @@ app = Starlette(
 
 
 async def demo() -> None:
-    async with serve(EmulatorConfig(chats=10)) as emulator:
+    async with serve(EmulatorConfig(chats=200)) as emulator:
         os.environ["HELPCRUNCH_API_KEY"] = emulator.api_key
         os.environ["HELPCRUNCH_BASE_URL"] = emulator.base_url
         sock = socket.socket()
@@ -65,14 +80,25 @@ async def demo() -> None:
         task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:  # noqa: ASYNC110 - uvicorn offers no event to wait on
             await asyncio.sleep(0.01)
+        chats = sorted(emulator.state.chats)
+        # A bulk job on the same client: background traffic, queued at the limiter.
+        client: hc.HelpCrunch = app.state.helpcrunch
+        bulk = asyncio.create_task(client.chats.bulk_update_status(chats[5:], "closed"))
+        await asyncio.sleep(0.5)  # let the bulk job fill the limiter's queue
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        async with httpx.AsyncClient(base_url=url) as http:
-            ids = [*sorted(emulator.state.chats)[:5], 1]  # and one unknown chat
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            ids = [*chats[:5], 1]  # and one unknown chat
+            started = time.monotonic()
             answers = await asyncio.gather(
                 *(http.post(f"/chats/{i}/status", json={"status": "on hold"}) for i in ids)
             )
+            waited = time.monotonic() - started
         for answer in answers:
-            print(answer.status_code, answer.json())
+            print(answer.status_code, answer.json(), answer.headers.get("retry-after", ""))
+        print(f"{len(ids)} requests answered in {waited:.2f} s while the bulk job ran")
+        bulk.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await bulk
         server.should_exit = True
         await task
 

@@ -7,10 +7,12 @@ Example:
 """
 
 from .__version__ import __version__ as __version__
+from ._agents import Agents
 from ._bulk import BulkResult, ChatOutcome, OutcomeStream, Progress
 from ._chats import Chats
 from ._client import ClientStats, HelpCrunch
 from ._config import RateLimit, Retry
+from ._departments import Departments
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -26,16 +28,20 @@ from ._errors import (
     RateLimiterUnavailableError,
     ResponseValidationError,
     ServerError,
+    WebhookVerificationError,
 )
 from ._journal import Journal
 from ._limiter import RateLimiter, TokenBucketLimiter
-from ._models import Agent, Chat, ChatStatus, Customer, Department, Filter, Message
+from ._messages import Messages
+from ._models import Agent, AgentRole, Chat, ChatStatus, Customer, Department, Filter, Message
 
 __all__ = [
     "APIConnectionError",
     "APIError",
     "APITimeoutError",
     "Agent",
+    "AgentRole",
+    "Agents",
     "AuthenticationError",
     "BadRequestError",
     "BulkResult",
@@ -47,6 +53,7 @@ __all__ = [
     "ClientStats",
     "Customer",
     "Department",
+    "Departments",
     "ErrorDetail",
     "Filter",
     "HelpCrunch",
@@ -54,6 +61,7 @@ __all__ = [
     "Journal",
     "LimiterTimeoutError",
     "Message",
+    "Messages",
     "NotFoundError",
     "OutcomeStream",
     "Progress",
@@ -65,6 +73,7 @@ __all__ = [
     "Retry",
     "ServerError",
     "TokenBucketLimiter",
+    "WebhookVerificationError",
 ]
 """Every public name, sorted; ``tests/test_exported_members.py`` checks it."""
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
+from ._config import is_int
 from ._errors import (
     AuthenticationError,
     ClientClosedError,
@@ -178,8 +179,13 @@ class OutcomeStream:
         if self._tg is not None:
             raise RuntimeError("an OutcomeStream can be entered only once")
         if self._journal is not None:
-            self._already_done = self._journal.done(self._name)
+            # Locked and repaired before it is read, so no other run appends in between.
             self._journal.open()
+            try:
+                self._already_done = self._journal.done(self._name)
+            except BaseException:
+                self._journal.close()
+                raise
         if isinstance(self._ids, AsyncIterable):
             self._async = aiter(self._ids)
         else:
@@ -266,7 +272,7 @@ class OutcomeStream:
             except Exception as exc:  # noqa: BLE001 - the caller's iterable failed
                 self._stop(exc)
                 return False, None
-            if isinstance(raw, int) and not isinstance(raw, bool):
+            if is_int(raw):
                 if raw in self._already_done:
                     self.skipped += 1
                     continue
@@ -294,7 +300,9 @@ class OutcomeStream:
                     return
                 if self._journal is not None:
                     error = None if outcome.error is None else _describe(outcome.error)
-                    self._journal.record(outcome.chat_id, self._name, outcome.ok, error)
+                    self._journal.record(
+                        outcome_key(outcome.chat_id), self._name, ok=outcome.ok, error=error
+                    )
                 await send.send(outcome)
         finally:
             slots.release()
@@ -335,6 +343,6 @@ def _describe(error: Exception) -> str:
 
 def outcome_key(chat_id: Any) -> int | str:
     """The ``BulkResult.failed`` key of an id: the int of a valid id, else its ``repr``."""
-    if isinstance(chat_id, int) and not isinstance(chat_id, bool):
+    if is_int(chat_id):
         return chat_id
     return repr(chat_id)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._bulk import BulkResult, OutcomeStream, Progress, outcome_key
-from ._config import MAX_CONCURRENCY, check_int
-from ._errors import BadRequestError, ResponseValidationError
+from ._config import MAX_CONCURRENCY, require_int
+from ._errors import BadRequestError
 from ._journal import Journal
 from ._models import ON_HOLD_SPELLINGS, Chat, ChatStatus, Filter, Message, validate_chat_id
+from ._paging import MAX_PAGE_SIZE, check_page_size, paginate
+from ._settings import validate_callback
 
 if TYPE_CHECKING:
     import os
@@ -23,19 +25,8 @@ __all__ = ["Chats"]
 #: field path.
 _INVALID_STATUS = frozenset({"invalid_chat_value", "status"})
 
-#: The API's largest page.
-MAX_PAGE_SIZE = 100
 #: Fields chats can be sorted by; the ``chats.`` prefix is optional on input.
 SORT_FIELDS = ("createdAt", "lastCustomerMessageAt", "lastMessageAt", "closedAt")
-
-T = TypeVar("T")
-
-
-def _page_size(value: int) -> int:
-    check_int(value, "page_size")
-    if not 1 <= value <= MAX_PAGE_SIZE:
-        raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {value!r}")
-    return value
 
 
 def _sorting(sort: object, order: object) -> dict[str, str]:
@@ -53,28 +44,6 @@ def _sorting(sort: object, order: object) -> dict[str, str]:
 
 def _optional_id(value: int | None, name: str) -> int | None:
     return None if value is None else validate_chat_id(value, name=name)
-
-
-async def _paginate(
-    fetch: Callable[[int, int], Awaitable[Any]], page_size: int, parse: Callable[[Any], T]
-) -> AsyncIterator[T]:
-    """Every item of a paged endpoint: ask page after page until a short one.
-
-    ``meta.total`` is not trusted alone: items can come and go while paging.
-    """
-    offset = 0
-    while True:
-        body = await fetch(offset, page_size)
-        items = body.get("data") if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            raise ResponseValidationError(
-                f"expected a page with a 'data' list, got {type(body).__name__}"
-            )
-        for item in items:
-            yield parse(item)
-        if len(items) < page_size:
-            return
-        offset += len(items)
 
 
 class Chats:
@@ -152,13 +121,13 @@ class Chats:
         ``closedAt`` (with or without the ``chats.`` prefix); ``order`` is asc or desc.
         """
         params = _sorting(sort, order)
-        size = _page_size(page_size)
+        size = check_page_size(page_size)
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
             query = params | {"offset": offset, "limit": limit}
             return self._client.request("GET", "/chats", params=query)
 
-        return _paginate(fetch, size, Chat.from_json)
+        return paginate(fetch, size, Chat.from_json)
 
     def search(
         self,
@@ -188,13 +157,13 @@ class Chats:
             raise ValueError(f"comparison must be 'AND' or 'OR', got {comparison!r}")
         body: dict[str, Any] = {"filter": [f.to_json() for f in wanted], "comparison": comparison}
         body |= _sorting(sort, order)
-        size = _page_size(page_size)
+        size = check_page_size(page_size)
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
             page = body | {"offset": offset, "limit": limit}
             return self._client.request("POST", "/chats/search", json_body=page)
 
-        return _paginate(fetch, size, Chat.from_json)
+        return paginate(fetch, size, Chat.from_json)
 
     async def update_assignee(self, chat_id: int, agent_id: int | None) -> Chat:
         """Assign a chat to an agent; ``None`` unassigns it."""
@@ -255,13 +224,13 @@ class Chats:
     def messages(self, chat_id: int, *, page_size: int = MAX_PAGE_SIZE) -> AsyncIterator[Message]:
         """Every message of a chat, page by page (at most 100 a page)."""
         chat_id = validate_chat_id(chat_id)
-        size = _page_size(page_size)
+        size = check_page_size(page_size)
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
             query = {"offset": offset, "limit": limit}
             return self._client.request("GET", f"/chats/{chat_id}/messages", params=query)
 
-        return _paginate(fetch, size, Message.from_json)
+        return paginate(fetch, size, Message.from_json)
 
     def stream_update_status(
         self,
@@ -296,13 +265,12 @@ class Chats:
         status = ChatStatus.parse(status)
         if concurrency is None:
             concurrency = self._client.max_connections
-        check_int(concurrency, "concurrency", minimum=1)
+        require_int(concurrency, "concurrency", minimum=1)
         if concurrency > MAX_CONCURRENCY:
             raise ValueError(f"concurrency must be <= {MAX_CONCURRENCY}, got {concurrency!r}")
         if isinstance(chat_ids, str | bytes) or not isinstance(chat_ids, Iterable | AsyncIterable):
             raise TypeError(f"chat_ids must be an iterable of ints, not {type(chat_ids).__name__}")
-        if on_progress is not None and not callable(on_progress):
-            raise TypeError(f"on_progress must be callable, not {type(on_progress).__name__}")
+        validate_callback(on_progress, "on_progress")
         if journal is not None and not isinstance(journal, Journal):
             journal = Journal(journal)
         # Bulk work is background traffic unless the caller's view chose a class.

@@ -5,30 +5,41 @@ The send path itself (slots, limiter, retries, 429 feedback) is ``_sender.Sender
 
 from __future__ import annotations
 
-import ipaddress
 import math
-import os
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import httpx
 
 from .__version__ import __version__
+from ._agents import Agents
 from ._chats import Chats
 from ._config import (
-    DEFAULT_BASE_URL,
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_RESPONSE_BYTES,
     DEFAULT_MAX_RETRIES,
     DEFAULT_TIMEOUT,
     RateLimit,
     Retry,
-    check_int,
+    is_number,
+    require_int,
 )
+from ._departments import Departments
 from ._errors import ClientClosedError
-from ._limiter import RateLimiter, TokenBucketLimiter, api_key_fingerprint
+from ._limiter import RateLimiter, api_key_fingerprint
+from ._messages import Messages
 from ._retry import RetryPolicy
 from ._sender import CallOptions, Priority, Sender
+from ._settings import (
+    Secret,
+    resolve_api_key,
+    resolve_base_url,
+    resolve_limiter,
+    validate_http_client,
+    validate_max_connections,
+    validate_retry,
+    validate_timeout,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -61,69 +72,8 @@ class ClientStats:
 PRIORITIES: tuple[Priority, ...] = ("interactive", "background")
 
 
-def _resolve_api_key(api_key: str | None) -> str:
-    if api_key is None:
-        api_key = os.environ.get("HELPCRUNCH_API_KEY")
-    if api_key is None:
-        raise ValueError("no API key: pass api_key=... or set HELPCRUNCH_API_KEY")
-    if not isinstance(api_key, str):
-        raise TypeError(f"api_key must be a str, not {type(api_key).__name__}")
-    if not api_key:
-        raise ValueError("the API key is empty: pass api_key=... or set HELPCRUNCH_API_KEY")
-    if any(ch.isspace() for ch in api_key):
-        # HelpCrunch wants the key exactly; the key itself is never echoed.
-        raise ValueError("the API key contains whitespace; paste it exactly, with no spaces")
-    return api_key
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-def _resolve_base_url(base_url: str | None) -> str:
-    if base_url is None:
-        base_url = os.environ.get("HELPCRUNCH_BASE_URL") or DEFAULT_BASE_URL
-    if not isinstance(base_url, str):
-        raise TypeError(f"base_url must be a str, not {type(base_url).__name__}")
-    try:
-        url = httpx.URL(base_url)
-    except httpx.InvalidURL as exc:
-        raise ValueError(f"base_url is not a valid URL: {base_url!r}") from exc
-    if url.scheme not in ("http", "https") or not url.host:
-        raise ValueError(f"base_url must be an http(s) URL, got {base_url!r}")
-    if url.scheme == "http" and not _is_loopback(url.host):
-        raise ValueError(
-            f"base_url {base_url!r} uses plain http; only https is allowed, "
-            "except for loopback hosts (the emulator, tests)"
-        )
-    return base_url.rstrip("/")
-
-
-def _resolve_limiter(rate_limit: RateLimit | RateLimiter | None) -> RateLimiter | None:
-    if rate_limit is None or isinstance(rate_limit, RateLimiter):
-        return rate_limit
-    if isinstance(rate_limit, RateLimit):
-        return TokenBucketLimiter(rate_limit)
-    raise TypeError(
-        f"rate_limit must be a RateLimit, a RateLimiter or None, not {type(rate_limit).__name__}"
-    )
-
-
-def _check_timeout(value: object, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be a positive finite number of seconds, got {value!r}")
-    return float(value)
-
-
 def _check_max_retries(value: object) -> int:
-    return check_int(value, "max_retries", minimum=0)
+    return require_int(value, "max_retries", minimum=0)
 
 
 class HelpCrunch:
@@ -174,25 +124,22 @@ class HelpCrunch:
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
-        key = _resolve_api_key(api_key)
-        base = _resolve_base_url(base_url)
-        limiter = _resolve_limiter(rate_limit)
-        if retry is None:
-            retry = Retry()
-        elif not isinstance(retry, Retry):
-            raise TypeError(f"retry must be a Retry or None, not {type(retry).__name__}")
+        # The bare key must be no local of this frame when a bad argument raises below.
+        given = Secret(api_key)
+        del api_key
+        key = resolve_api_key(given)
+        base = resolve_base_url(base_url)
+        limiter = resolve_limiter(rate_limit)
+        retry = validate_retry(retry)
         options = CallOptions(
-            timeout=_check_timeout(timeout, "timeout"), max_retries=_check_max_retries(max_retries)
+            timeout=validate_timeout(timeout), max_retries=_check_max_retries(max_retries)
         )
-        max_connections = check_int(max_connections, "max_connections", minimum=1)
-        max_response_bytes = check_int(max_response_bytes, "max_response_bytes", minimum=1)
-        if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
-            raise TypeError(
-                f"http_client must be an httpx.AsyncClient, not {type(http_client).__name__}"
-            )
+        max_connections = validate_max_connections(max_connections)
+        max_response_bytes = require_int(max_response_bytes, "max_response_bytes", minimum=1)
+        http_client = validate_http_client(http_client)
         scope = getattr(limiter, "scope", None)
         if callable(scope):
-            scope(api_key_fingerprint(key))
+            scope(api_key_fingerprint(key.reveal()))
         owns_http = http_client is None
         if http_client is None:
             http_client = httpx.AsyncClient(
@@ -220,6 +167,9 @@ class HelpCrunch:
     def _bind(self, options: CallOptions) -> None:
         self._options = options
         self.chats = Chats(self)
+        self.messages = Messages(self)
+        self.agents = Agents(self)
+        self.departments = Departments(self)
 
     @property
     def base_url(self) -> str:
@@ -237,6 +187,9 @@ class HelpCrunch:
         return self._options.priority
 
     def __repr__(self) -> str:
+        # A traceback rendered with its locals shows a half-built client too.
+        if "_sender" not in vars(self):
+            return "HelpCrunch(<not constructed>)"
         return f"HelpCrunch(base_url={self.base_url!r}, rate_limit={self.limiter!r})"
 
     def with_options(
@@ -275,7 +228,7 @@ class HelpCrunch:
                 )
             changes["priority"] = priority
         if max_wait is not None:
-            if isinstance(max_wait, bool) or not isinstance(max_wait, int | float):
+            if not is_number(max_wait):
                 raise TypeError(
                     f"max_wait must be a number of seconds, not {type(max_wait).__name__}"
                 )
@@ -283,7 +236,7 @@ class HelpCrunch:
                 raise ValueError(f"max_wait must be a finite number >= 0, got {max_wait!r}")
             changes["max_wait"] = float(max_wait)
         if timeout is not None:
-            changes["timeout"] = _check_timeout(timeout, "timeout")
+            changes["timeout"] = validate_timeout(timeout)
         if max_retries is not None:
             changes["max_retries"] = _check_max_retries(max_retries)
         view = object.__new__(HelpCrunch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TypeGuard
 
 import attrs
 
@@ -37,14 +38,23 @@ DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 MAX_CONCURRENCY = 1000
 
 
-def check_int(value: object, name: str, *, minimum: int | None = None) -> int:
-    """``value`` if it is an ``int`` (never a ``bool``) of at least ``minimum``.
+def is_int(value: object) -> TypeGuard[int]:
+    """Whether ``value`` is an ``int`` and not a ``bool`` (which Python counts as one)."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
-    Raises:
-        TypeError: not an int.
-        ValueError: below ``minimum``.
+
+def is_number(value: object) -> TypeGuard[float]:
+    """Whether ``value`` is an ``int`` or ``float`` and not a ``bool``."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def require_int(value: object, name: str, *, minimum: int | None = None) -> int:
+    """Return ``value`` if it is an int (not a bool) of at least ``minimum``.
+
+    The one int check of the SDK: a ``TypeError`` for any other type, a ``ValueError`` below
+    ``minimum``; both name the argument.
     """
-    if isinstance(value, bool) or not isinstance(value, int):
+    if not is_int(value):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
@@ -52,21 +62,21 @@ def check_int(value: object, name: str, *, minimum: int | None = None) -> int:
 
 
 def positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not is_number(value):
         raise TypeError(f"{attribute.name} must be a number, not {type(value).__name__}")
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{attribute.name} must be a positive finite number, got {value!r}")
 
 
 def non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if not is_number(value):
         raise TypeError(f"{attribute.name} must be a number, not {type(value).__name__}")
     if not (math.isfinite(value) and value >= 0):
         raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
 
 
 def positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    check_int(value, attribute.name, minimum=1)
+    require_int(value, attribute.name, minimum=1)
 
 
 @attrs.frozen

@@ -1,27 +1,61 @@
-"""A job journal: every bulk outcome appended to a JSONL file as it happens, for resuming.
+"""A job journal: every outcome of a bulk run appended to a JSON-lines file, for resuming.
 
-The guarantee, honestly: an id is skipped on resume only if its success was written here.
-An update the server applied but whose answer never arrived (a crash, a cut connection, a
-Ctrl-C mid-request) is not recorded, so it is sent again on resume; that is harmless
-because setting a status is idempotent. Failed ids are recorded too, and retried on resume.
+What a resume trusts, honestly:
+
+- An id is skipped for an operation ``op`` only if the latest record of that id, whatever
+  its operation, is a success of ``op``. A journal used to close, reopen and close again
+  leaves every chat closed: the third run redoes the chats the second reopened. A failure
+  recorded after a success makes the id pending again, since the failed attempt may have
+  changed the chat (a timeout after the request was sent). Redoing is harmless: setting a
+  status is idempotent.
+- An update the server applied but whose answer never arrived (a crash, a cut connection, a
+  Ctrl-C mid-request) is not recorded, so it is sent again on resume.
+- A last line cut short by a crash is repaired (cut off) before anything is appended.
+- One writer at a time: a second run opening the same journal is refused while the first
+  holds it (``fcntl.flock`` on POSIX; Windows has no lock, and network file systems may not
+  honour it).
+- A path that is not a regular file (a FIFO, ``/dev/full``, a directory), or that cannot be
+  read and written, is refused with a ``ValueError`` when the journal opens, before anything
+  is sent. So is a damaged line anywhere but the torn last one.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, overload
+
+from ._config import is_int
+from ._errors import ResponseValidationError, decode_json
+
+if sys.platform != "win32":
+    import fcntl
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 __all__ = ["Journal"]
+
+#: Longest journal line read, in bytes. Records are written far shorter (see below), so a
+#: longer line is damage, refused without reading it whole.
+MAX_LINE = 64 * 1024
+#: Longest error text kept per record, and longest id or operation name, in characters.
+MAX_ERROR_TEXT = 1000
+MAX_NAME = 200
+
+# Never block on a FIFO; where the flag does not exist the fstat check still refuses it.
+_OPEN_FLAGS = getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 class Journal:
     """Outcomes of bulk runs, one JSON object per line, appended and flushed as they happen.
 
-    One journal can hold several runs and statuses: ``done(status)`` only counts successes
-    of that status, so closing chats never skips ids that were merely opened before.
+    One journal can hold several runs and operations (``"closed"``, ``"opened"``...):
+    ``done(op)`` is the set of ids whose latest record is a success of ``op``.
 
     Example:
         >>> journal = Journal("close-stale.jsonl")  # doctest: +SKIP
@@ -29,63 +63,197 @@ class Journal:
     """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
+        if not isinstance(path, str | os.PathLike):
+            raise TypeError(f"journal path must be a str or a path, not {type(path).__name__}")
         self.path = Path(path)
-        self._file: IO[str] | None = None
+        self._fd: int | None = None
 
     def __repr__(self) -> str:
         return f"Journal({str(self.path)!r})"
 
-    def done(self, status: str) -> set[int]:
-        """Ids whose latest recorded outcome for ``status`` is a success.
+    def done(self, op: str) -> set[int]:
+        """Ids whose latest record, across every operation, is a success of ``op``.
 
-        A last line cut short by a crash is ignored; any other unreadable line is a
-        ``ValueError`` naming the line, since resuming from a damaged journal could redo
-        or skip work silently.
+        Raises:
+            ValueError: the path is not a readable regular file, or a line other than a
+                torn last one is not a journal entry (the message names the line).
         """
-        if not self.path.exists():
+        fd = self._os_open(os.O_RDONLY, "read", missing_ok=True)
+        if fd is None:
             return set()
-        done: dict[int, bool] = {}
-        lines = self.path.read_text(encoding="utf-8").splitlines()
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-                chat_id, ok, entry_status = entry["id"], entry["ok"], entry["status"]
-            except (ValueError, KeyError, TypeError):
-                if number == len(lines):
-                    break  # the write a crash interrupted
-                raise ValueError(
-                    f"{self.path}:{number}: not a journal entry: {line[:80]!r}"
-                ) from None
-            if entry_status == status and isinstance(chat_id, int):
-                done[chat_id] = bool(ok)
-        return {chat_id for chat_id, ok in done.items() if ok}
+        latest: dict[int, tuple[str, bool]] = {}
+        with os.fdopen(fd, "rb") as file:
+            for chat_id, entry_op, ok in _entries(file, self.path):
+                if is_int(chat_id):
+                    latest[chat_id] = (entry_op, ok)
+        return {chat_id for chat_id, (entry_op, ok) in latest.items() if ok and entry_op == op}
 
     def open(self) -> None:
-        """Open for appending (done by the bulk run that uses the journal)."""
-        if self._file is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._file = self.path.open("a", encoding="utf-8")
+        """Open for appending: lock, check and repair. Done by the bulk run that uses it.
 
-    def record(self, chat_id: Any, status: str, ok: bool, error: str | None) -> None:
-        """Append one outcome (``error`` is ``None`` on success) and flush it to the OS."""
-        if self._file is None:
+        Raises:
+            ValueError: not a regular file, not readable and writable, damaged beyond a
+                torn last line, or in use by another run.
+        """
+        if self._fd is not None:
+            # Two runs writing through one object would also share (and close) one file.
+            raise ValueError(f"journal {self.path} is in use by another run of this process")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"journal {self.path}: cannot create its folder: {exc}") from None
+        fd = self._os_open(os.O_RDWR | os.O_CREAT | os.O_APPEND, "read and written")
+        try:
+            _lock(fd, self.path)
+            _repair(fd, self.path)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+
+    def record(self, chat_id: int | str, op: str, *, ok: bool, error: str | None = None) -> None:
+        """Append one outcome and hand it to the operating system.
+
+        ``chat_id`` is the id, or a text standing for an invalid one; ``error`` is the reason
+        of a failure (cut to ``MAX_ERROR_TEXT`` characters).
+
+        Raises:
+            OSError: the disk refused the write (full, gone): the run cannot be recorded.
+        """
+        _check_record(chat_id, op, ok, error)
+        if self._fd is None:
             self.open()
-            assert self._file is not None  # noqa: S101 - for mypy
+            assert self._fd is not None  # noqa: S101 - for mypy
         entry: dict[str, Any] = {
-            "id": chat_id if isinstance(chat_id, int) else repr(chat_id),
-            "status": status,
+            "id": chat_id[:MAX_NAME] if isinstance(chat_id, str) else chat_id,
+            "op": op,
             "ok": ok,
-            "error": error,
+            "error": None if error is None else error[:MAX_ERROR_TEXT],
             "at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         }
-        self._file.write(json.dumps(entry) + "\n")
-        self._file.flush()
+        # ASCII only, so the bounds above bound the line in bytes too (well under MAX_LINE).
+        line = (json.dumps(entry, ensure_ascii=True) + "\n").encode("ascii")
+        _write_all(self._fd, line)
 
     def close(self) -> None:
-        """Flush to disk and close."""
-        if self._file is not None:
-            os.fsync(self._file.fileno())
-            self._file.close()
-            self._file = None
+        """Flush to disk, release the lock and close."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)  # releases the lock
+
+    @overload
+    def _os_open(self, flags: int, how: str) -> int: ...
+    @overload
+    def _os_open(self, flags: int, how: str, *, missing_ok: bool) -> int | None: ...
+
+    def _os_open(self, flags: int, how: str, *, missing_ok: bool = False) -> int | None:
+        """Open the journal's path, refusing anything but a regular file without blocking.
+
+        With ``missing_ok``, a path that does not exist (yet) gives ``None``.
+        """
+        try:
+            fd = os.open(self.path, flags | _OPEN_FLAGS, 0o644)
+        except OSError as exc:
+            if missing_ok and isinstance(exc, FileNotFoundError | NotADirectoryError):
+                return None
+            raise ValueError(
+                f"journal {self.path} cannot be {how}: {exc.strerror or exc}"
+            ) from None
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise ValueError(
+                f"journal {self.path} is not a regular file (a device, FIFO or folder); "
+                "give the path of a file"
+            )
+        return fd
+
+
+def _check_record(chat_id: object, op: object, ok: object, error: object) -> None:
+    """Refuse a record that could not be read back as written."""
+    if not (is_int(chat_id) or isinstance(chat_id, str)):
+        raise TypeError(f"chat_id must be an int or str, not {type(chat_id).__name__}")
+    if not isinstance(op, str) or not 0 < len(op) <= MAX_NAME:
+        raise ValueError(f"op must be a non-empty str of at most {MAX_NAME} characters")
+    if not isinstance(ok, bool):
+        raise TypeError(f"ok must be a bool, not {type(ok).__name__}")
+    if error is not None and not isinstance(error, str):
+        raise TypeError(f"error must be a str or None, not {type(error).__name__}")
+
+
+def _lock(fd: int, path: Path) -> None:
+    if sys.platform == "win32":  # pragma: no cover - no advisory lock on Windows
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise ValueError(
+            f"journal {path} is in use by another run (it is locked); wait for that run to "
+            "end, or give another journal"
+        ) from None
+
+
+def _repair(fd: int, path: Path) -> None:
+    """Cut off a last line a crash left without its newline, unless it is a whole entry."""
+    size = os.fstat(fd).st_size
+    if size == 0:
+        return
+    start = max(0, size - MAX_LINE - 1)
+    os.lseek(fd, start, os.SEEK_SET)
+    tail = os.read(fd, size - start)
+    if tail.endswith(b"\n"):
+        return
+    cut = tail.rfind(b"\n")
+    if cut < 0 and start > 0:
+        raise ValueError(f"journal {path}: the last line is longer than {MAX_LINE} bytes")
+    torn = tail[cut + 1 :]
+    if _parse(torn) is not None:
+        _write_all(fd, b"\n")  # the entry was whole; only its newline was lost
+    else:
+        os.ftruncate(fd, size - len(torn))
+
+
+def _parse(line: bytes) -> tuple[Any, str, bool] | None:
+    """A line's ``(id, op, ok)``, or ``None`` if it is not a journal entry."""
+    try:
+        entry = decode_json(line)
+    except ResponseValidationError:
+        return None
+    if not isinstance(entry, dict):
+        return None
+    chat_id, ok = entry.get("id"), entry.get("ok")
+    op = entry.get("op", entry.get("status"))  # "status": journals of earlier versions
+    if not (is_int(chat_id) or isinstance(chat_id, str)):
+        return None
+    if not isinstance(op, str) or not isinstance(ok, bool):
+        return None
+    return chat_id, op, ok
+
+
+def _entries(file: IO[bytes], path: Path) -> Iterator[tuple[Any, str, bool]]:
+    """``(id, op, ok)`` of each entry; blank lines and a torn end skipped."""
+    number = 0
+    while True:
+        line: bytes = file.readline(MAX_LINE + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE:
+            raise ValueError(f"{path}:{number}: line longer than {MAX_LINE} bytes")
+        if not line.strip():
+            continue
+        entry = _parse(line)
+        if entry is None:
+            if not line.endswith(b"\n"):
+                return  # the write a crash interrupted
+            shown = line[:80].decode("utf-8", errors="replace")
+            raise ValueError(f"{path}:{number}: not a journal entry: {shown!r}")
+        yield entry
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

@@ -8,24 +8,31 @@ only in ``raw``. A known field of an impossible type raises ``ResponseValidation
 from __future__ import annotations
 
 import enum
+import math
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 
 import attrs
 
+from ._config import is_int
 from ._errors import ResponseValidationError
 
-__all__ = ["Agent", "Chat", "ChatStatus", "Customer", "Department", "Filter", "Message"]
+__all__ = [
+    "Agent",
+    "AgentRole",
+    "Chat",
+    "ChatStatus",
+    "Customer",
+    "Department",
+    "Filter",
+    "Message",
+]
 
 #: Largest chat id we accept: the API's ids are signed 64-bit integers.
 MAX_ID = 2**63 - 1
-
-#: An integer sent as a string: ASCII digits only (``str.isdigit`` also takes "²", which
-#: ``int`` refuses), and no longer than a signed 64-bit integer.
-_INTEGER_TEXT = re.compile(r"-?[0-9]{1,19}")
 
 
 class ChatStatus(str, enum.Enum):
@@ -96,65 +103,147 @@ SENDABLE_VALUES = tuple(s.value for s in ChatStatus if s is not ChatStatus.EMPTY
 ON_HOLD_SPELLINGS = ("on-hold", "on hold", "onhold")
 
 
+class AgentRole(str, enum.Enum):
+    """An agent's role, as documented: the supervisor role is spelled ``"superviser"`` (sic).
+
+    Conversion is forgiving: ``AgentRole("supervisor")`` and ``AgentRole("agent_chat_only")``
+    work too. A role the SDK does not know yet stays a plain string on ``Agent.role``.
+    """
+
+    ADMIN = "admin"
+    AGENT = "agent"
+    AGENT_CHAT_ONLY = "agentChatOnly"
+    SUPERVISER = "superviser"
+
+    def __str__(self) -> str:
+        return self.value
+
+    @classmethod
+    def _missing_(cls, value: object) -> AgentRole | None:
+        if isinstance(value, str):
+            return _ROLE_ALIASES.get(_squash(value))
+        return None
+
+
+_ROLE_ALIASES: dict[str, AgentRole] = {_squash(r.value): r for r in AgentRole} | {
+    "supervisor": AgentRole.SUPERVISER,
+}
+
+
+def _role(value: Any) -> AgentRole | str | None:
+    text = _text(value)
+    if text is None:
+        return None
+    try:
+        return AgentRole(text)
+    except ValueError:
+        return text  # a role this SDK does not know yet is kept, not rejected
+
+
 def validate_chat_id(chat_id: object, *, name: str = "chat_id") -> int:
     """Return ``chat_id`` if it is a positive 64-bit int; else a ``TypeError``/``ValueError``."""
-    if isinstance(chat_id, bool) or not isinstance(chat_id, int):
+    if not is_int(chat_id):
         raise TypeError(f"{name} must be an int, not {type(chat_id).__name__}: {chat_id!r}")
     if not 0 < chat_id <= MAX_ID:
         raise ValueError(f"{name} must be a positive 64-bit integer, got {chat_id!r}")
     return chat_id
 
 
-# --- converters: wire value -> Python value, raising _Bad with a reason ----------------------
+# --- converters: wire value -> Python value, raising _BadValueError with a reason -------------
 
 
 class _BadValueError(Exception):
     """A known field holds a value of an impossible type; becomes ResponseValidationError."""
 
 
+#: Unix seconds of the last instant a ``datetime`` can hold (9999-12-31T23:59:59 UTC), and
+#: of the first (0001-01-01): anything further is rejected before any arithmetic, so a
+#: 13-byte ``"1e999999999"`` never becomes a billion-digit integer.
+_LATEST = 253_402_300_799
+_EARLIEST = -62_135_596_800
+#: Longest text a number or a date may be sent as; an ISO 8601 date with micros and offset
+#: is 32 characters.
+_MAX_SCALAR_TEXT = 64
+#: The API's integers (ids) are signed 64-bit.
+_MIN_INT = -(2**63)
+#: A decimal number as JSON and the docs write it, ASCII digits only (Python's own parsers
+#: also take "1_000", "NaN" and non-ASCII digits such as "²" or "١٢").
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+_INTEGER = re.compile(r"[+-]?[0-9]{1,19}", re.ASCII)
+#: Arithmetic on wire numbers in a context of our own: the caller's decimal context (its
+#: precision, its traps) must not change how a timestamp parses.
+_DECIMALS = Context(prec=40, rounding=ROUND_HALF_EVEN, traps=[])
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _shown(value: Any) -> str:
+    """``value`` for an error message, cut short: wire data can be anything, of any size."""
+    if is_int(value) and not _MIN_INT <= value <= MAX_ID:
+        return f"an integer of {value.bit_length()} bits"  # repr() of a huge int can fail
+    text = repr(value)
+    return text if len(text) <= _MAX_SCALAR_TEXT else text[:_MAX_SCALAR_TEXT] + "..."
+
+
+def _seconds(value: Any) -> Decimal | None:
+    """Unix seconds as an exact ``Decimal``; ``None`` if ``value`` is no number."""
+    if is_int(value):
+        # Compared before converting: an int of thousands of digits is refused at once.
+        return Decimal(value) if _EARLIEST <= value <= _LATEST else Decimal("Infinity")
+    if isinstance(value, float):
+        return Decimal(repr(value)) if math.isfinite(value) else Decimal("Infinity")
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        return Decimal(value)
+    return None
+
+
 def _timestamp(value: Any) -> datetime | None:
     """Unix seconds as int, float, numeric or decimal string (``"1597758468.250"``), or ISO 8601."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
-        raise _BadValueError(f"expected a timestamp, got {value!r}")
-    if isinstance(value, int | float):
-        seconds = Decimal(value) if isinstance(value, int) else Decimal(repr(value))
-    elif isinstance(value, str):
-        try:
-            seconds = Decimal(value.strip())
-        except InvalidOperation:
-            try:
-                parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-            except ValueError:
-                raise _BadValueError(f"expected a timestamp, got {value!r}") from None
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=timezone.utc)
-            return parsed.astimezone(timezone.utc)
-    else:
+    if isinstance(value, str):
+        value = value.strip()
+        if len(value) > _MAX_SCALAR_TEXT:
+            raise _BadValueError(f"expected a timestamp, got a string of {len(value)} characters")
+    seconds = _seconds(value)
+    if seconds is None:
+        if isinstance(value, str):
+            return _iso_datetime(value)
         raise _BadValueError(f"expected a timestamp, got {type(value).__name__}")
-    if not seconds.is_finite():
-        raise _BadValueError(f"expected a timestamp, got {value!r}")
-    whole = int(seconds.to_integral_value(rounding="ROUND_FLOOR"))
-    micros = int(((seconds - whole) * 1_000_000).to_integral_value())
+    if not (seconds.is_finite() and _EARLIEST <= seconds <= _LATEST):
+        raise _BadValueError(f"timestamp out of range: {_shown(value)}")
+    micros = int(_DECIMALS.to_integral_value(_DECIMALS.multiply(seconds, 1_000_000)))
     try:
-        return datetime.fromtimestamp(whole, tz=timezone.utc) + timedelta(microseconds=micros)
-    except (OverflowError, OSError, ValueError):
-        raise _BadValueError(f"timestamp out of range: {value!r}") from None
+        return _EPOCH + timedelta(microseconds=micros)
+    except OverflowError:  # within a second of the ends of the calendar
+        raise _BadValueError(f"timestamp out of range: {_shown(value)}") from None
+
+
+def _iso_datetime(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=timezone.utc)
+        return parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # not a date; a date whose UTC is year 0 or 10000
+        raise _BadValueError(f"expected a timestamp, got {_shown(value)}") from None
 
 
 def _int(value: Any) -> int | None:
+    """A signed 64-bit integer, as an int, an integral float or a string of ASCII digits."""
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
-        raise _BadValueError(f"expected an integer, got {value!r}")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and _INTEGER_TEXT.fullmatch(value.strip()):
-        return int(value.strip())
-    raise _BadValueError(f"expected an integer, got {value!r}")
+    number: int | None = None
+    if is_int(value):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        number = int(value.strip())
+    if number is None:
+        raise _BadValueError(f"expected an integer, got {_shown(value)}")
+    if not _MIN_INT <= number <= MAX_ID:
+        raise _BadValueError("integer out of the signed 64-bit range")
+    return number
 
 
 def _text(value: Any) -> str | None:
@@ -162,8 +251,10 @@ def _text(value: Any) -> str | None:
         return None
     if isinstance(value, str):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
+    if is_int(value):
+        return str(_int(value))  # an id sent as a number; 64-bit, so str() is cheap
+    if isinstance(value, float):
+        return repr(value)
     raise _BadValueError(f"expected a string, got {type(value).__name__}")
 
 
@@ -176,14 +267,14 @@ def _flag(value: Any) -> bool | None:
         return bool(int(value))
     if isinstance(value, str) and value.lower() in ("true", "false"):
         return value.lower() == "true"
-    raise _BadValueError(f"expected a boolean, got {value!r}")
+    raise _BadValueError(f"expected a boolean, got {_shown(value)}")
 
 
 def _status(value: Any) -> ChatStatus | str | None:
     if value is None:
         return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)  # numeric codes appear in some docs; their mapping is undocumented
+    if is_int(value):
+        return str(_int(value))  # numeric codes appear in some docs; their mapping is undocumented
     if not isinstance(value, str):
         raise _BadValueError(f"expected a status string, got {type(value).__name__}")
     try:
@@ -234,32 +325,50 @@ class Agent:
     id: int | None
     name: str | None = None
     email: str | None = None
-    role: str | None = None
+    role: AgentRole | str | None = None
 
     @classmethod
-    def from_json(cls, payload: Mapping[str, Any]) -> Agent:
-        """Build from the wire object (``id``, ``name``, ``email``, ``role``)."""
+    def from_json(cls, payload: Any) -> Agent:
+        """Build from the wire object (``id``, ``name``, ``email``, ``role``).
+
+        ``role`` is an ``AgentRole`` when the SDK knows the value, else the string as sent.
+        """
+        if not isinstance(payload, Mapping):
+            raise ResponseValidationError(f"expected an agent object, got {type(payload).__name__}")
         return cls(
             id=_field(payload, "id", _int, model="agent"),
             name=_field(payload, "name", _text, model="agent"),
             email=_field(payload, "email", _text, model="agent"),
-            role=_field(payload, "role", _text, model="agent"),
+            role=_field(payload, "role", _role, model="agent"),
         )
 
 
 @attrs.frozen
 class Department:
-    """A department chats can be routed to."""
+    """A department chats can be routed to.
+
+    ``agents`` are its members, as ``client.departments.list()`` nests them; a chat's
+    ``department`` carries none.
+    """
 
     id: int | None
     name: str | None = None
+    agents: tuple[Agent, ...] = ()
 
     @classmethod
-    def from_json(cls, payload: Mapping[str, Any]) -> Department:
-        """Build from the wire object (``id``, ``name``)."""
+    def from_json(cls, payload: Any) -> Department:
+        """Build from the wire object (``id``, ``name``, ``agents``).
+
+        ``agents`` may be agent objects, bare agent ids, or one agent object.
+        """
+        if not isinstance(payload, Mapping):
+            raise ResponseValidationError(
+                f"expected a department object, got {type(payload).__name__}"
+            )
         return cls(
             id=_field(payload, "id", _int, model="department"),
             name=_field(payload, "name", _text, model="department"),
+            agents=_field(payload, "agents", _members, model="department"),
         )
 
 
@@ -276,6 +385,13 @@ def _agents(value: Any) -> tuple[Agent, ...]:
             agents.append(Agent.from_json(item))
         return tuple(agents)
     raise _BadValueError(f"expected a list of agents, got {type(value).__name__}")
+
+
+def _members(value: Any) -> tuple[Agent, ...]:
+    """A department's agents: agent objects, or bare ids (the docs show both kinds of list)."""
+    if isinstance(value, list) and any(isinstance(item, int | str) for item in value):
+        return tuple(Agent(id=_int(item)) for item in value)
+    return _agents(value)
 
 
 def _nested(cls: Any, what: str) -> Any:
@@ -389,7 +505,12 @@ class Message:
 
     @classmethod
     def from_json(cls, payload: Any) -> Message:
-        """Build from the wire object (``id``, ``text``, ``from``, ``createdAt``)."""
+        """Build from the wire object (``id``, ``text``, ``from``, ``createdAt``).
+
+        Accepts the message itself or an envelope ``{"data": {...}}``.
+        """
+        if isinstance(payload, Mapping) and isinstance(payload.get("data"), Mapping):
+            payload = payload["data"]
         if not isinstance(payload, Mapping):
             raise ResponseValidationError(
                 f"expected a message object, got {type(payload).__name__}"
@@ -415,6 +536,15 @@ def _operator(_: object, __: attrs.Attribute[str], value: str) -> None:
 def _field_name(_: object, __: attrs.Attribute[str], value: object) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"filter field must be a non-empty string, got {value!r}")
+    _encodable(value, "filter field")
+
+
+def _encodable(text: str, what: str) -> None:
+    """Refuse text that UTF-8 cannot encode (a lone surrogate), before it fails in httpx."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid text: {_shown(text)}") from None
 
 
 def _filter_value(value: Any) -> Any:
@@ -424,6 +554,12 @@ def _filter_value(value: Any) -> Any:
         if value.tzinfo is None:
             raise ValueError(f"filter datetimes must be timezone-aware, got {value!r}")
         return int(value.timestamp())
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"filter values must be finite numbers (JSON has no {value!r})")
+    if is_int(value) and not _MIN_INT <= value <= MAX_ID:
+        raise ValueError(f"filter value out of the signed 64-bit range: {_shown(value)}")
+    if isinstance(value, str):
+        _encodable(value, "filter value")
     if value is None or isinstance(value, str | int | float | bool):
         return value
     raise TypeError(f"filter value must be a str, number, datetime or None, not {value!r}")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import json
 import logging
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -36,6 +35,7 @@ from ._errors import (
     LimiterTimeoutError,
     RateLimitError,
     ResponseValidationError,
+    decode_json,
     error_from_response,
     error_from_transport,
 )
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
     from ._limiter import RateLimiter
     from ._retry import RetryPolicy
+    from ._settings import Secret
 
 __all__ = ["CallOptions", "Priority", "Sender", "SenderStats"]
 
@@ -113,7 +114,7 @@ class Sender:
         self,
         *,
         http: httpx.AsyncClient,
-        api_key: str,
+        api_key: Secret[str],
         base_url: str,
         limiter: RateLimiter | None,
         retry: RetryPolicy,
@@ -127,7 +128,8 @@ class Sender:
         self.max_response_bytes = max_response_bytes
         self.stats = SenderStats()
         self.closed = False
-        self._auth = _BearerAuth(api_key)
+        self._key = api_key
+        self._auth = _BearerAuth(api_key.reveal())
         self._slots = anyio.CapacityLimiter(max_connections)
         # A limiter written for the first protocol takes no keywords; ask it once.
         self._limiter_takes_turn_options = limiter is not None and _accepts(
@@ -185,9 +187,9 @@ class Sender:
             self._slots.release()
         logger.debug("%s %s -> %d", call.method, response.url.path, status)
         if response.is_success:
-            return _decode(response)
+            return decode_json(response.content, secret=self._key) if response.content else None
         # Stages 4-5: map the error; a 429 holds back every caller through the limiter.
-        error = error_from_response(response)
+        error = error_from_response(response, secret=self._key)
         if isinstance(error, RateLimitError):
             self.stats.rate_limited += 1
             error.retry_after = self.retry.cap_retry_after(error.retry_after)
@@ -236,7 +238,7 @@ class Sender:
                 f"no complete answer within {options.timeout:g} s", request_sent=True
             ) from exc
         except httpx.TransportError as exc:
-            raise error_from_transport(exc) from exc
+            raise error_from_transport(exc, secret=self._key) from exc
         # A complete, detached response: closed, with nothing left to stream.
         complete = httpx.Response(
             response.status_code,
@@ -286,15 +288,3 @@ def _accepts(function: Any, *names: str) -> bool:
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
         return True
     return all(name in parameters for name in names)
-
-
-def _decode(response: httpx.Response) -> Any:
-    if not response.content:
-        return None
-    try:
-        return json.loads(response.content)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise ResponseValidationError(
-            f"HTTP {response.status_code} answer is not JSON: {response.text[:200]!r}",
-            retryable=True,
-        ) from exc

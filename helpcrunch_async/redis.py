@@ -8,19 +8,38 @@ Needs the ``redis`` extra (``pip install "helpcrunch-async[redis]"``)::
     async with HelpCrunch(rate_limit=limiter) as client:
         ...
 
+A single Redis, a Redis Cluster and a Sentinel-managed primary are all supported: pass a
+``redis.Redis``, ``redis.cluster.RedisCluster`` or ``Sentinel(...).master_for(...)`` client
+(or their ``redis.asyncio`` twins, asyncio only), or a URL to ``from_url``:
+
+- ``redis://[user:password@]host:6379/0``, ``rediss://...`` (TLS), ``unix:///path.sock``;
+- ``redis+cluster://[user:password@]host:port`` (``rediss+cluster://`` for TLS): any one node
+  of the cluster, the others are discovered;
+- ``redis+sentinel://[user:password@]host:port[,host:port...]/service[/db]``
+  (``rediss+sentinel://`` for TLS): the sentinels and the service name they watch; the user
+  and password are the primary's (sentinels themselves without auth: pass a client for more).
+
 The arithmetic is the local limiter's (GCRA bounded by a record of the last grants, with the
 same 429 pause and rate adaptation), run in one atomic Lua script on the Redis server, with
 the time taken from Redis (``TIME``) so that the machines' clocks do not matter. Each grant
 is one round trip: the script reserves the next slot and says how long to wait for it.
 
-The Redis key is derived from a SHA-256 of the API key (never the key itself) and expires
-when idle. Within a process, callers queue in arrival order and only the head of the queue
-holds a reservation, so a cancelled caller wastes at most one slot.
+Every key the limiter touches for an API key shares one hash slot (a ``{...}`` hash tag around
+the SHA-256 fingerprint of the key, never the key itself), so the script runs on a cluster;
+the keys expire when idle. Within a process, callers queue in arrival order and only the head
+of the queue holds a reservation, so a cancelled caller wastes at most one slot.
 
-When Redis cannot be reached, the limiter by default fails the request with
-``RateLimiterUnavailableError`` (nothing is sent). With ``on_unavailable="local"`` it falls
-back to a local limiter at ``local_share`` of the rate, logging a warning, and returns to
-Redis as soon as it answers again. It is never a silent free-for-all.
+When Redis loses the schedule (a restart without persistence, an eviction, a failover to a
+replica that was behind), the fleet does not burst: a state that is missing while a caller saw
+it, that went back in time, or that was written under another replication ID is taken as
+"the last window was full", so nobody is granted for one window, then the pace resumes.
+
+When Redis cannot be reached or answers with an error (``READONLY``, ``OOM``, ``CLUSTERDOWN``,
+a wrong type...), after a short retry (``MOVED``/``ASK``/``TRYAGAIN`` are retried by
+redis-py itself), the limiter by default fails the request with ``RateLimiterUnavailableError``
+(nothing is sent). With ``on_unavailable="local"`` it falls back to a local limiter at the
+process's share of the rate (one over the fleet's size as last seen in Redis), logging a
+warning, and returns to Redis as soon as it answers again. It is never a silent free-for-all.
 """
 
 from __future__ import annotations
@@ -28,14 +47,22 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import secrets
+import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import unquote, urlsplit
 
 import anyio
+import attrs
 import redis as redis_sync
 import redis.asyncio as redis_asyncio
+import redis.asyncio.cluster as redis_asyncio_cluster
+import redis.cluster as redis_cluster
 import redis.exceptions
+import redis.sentinel
 
-from ._config import DEFAULT_BURST, DEFAULT_MARGIN, RateLimit
+from ._config import RateLimit
 from ._errors import RateLimiterUnavailableError
 from ._limiter import (
     ADAPT_DECREASE,
@@ -48,22 +75,78 @@ from ._limiter import (
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript, Script
 
-__all__ = ["RateLimiterUnavailableError", "RedisRateLimiter", "key_for"]
+__all__ = ["RateLimiterUnavailableError", "RedisRateLimiter", "client_from_url", "key_for"]
 
 logger = logging.getLogger("helpcrunch_async")
 
 #: Prefix of every Redis key this module writes.
 KEY_PREFIX = "helpcrunch-async:ratelimit:"
-#: Share of the rate a process allows itself when Redis is down and fallback is on.
+#: Share of the rate a process allows itself when Redis is down and fallback is on, before
+#: it has seen the fleet's size in Redis (afterwards: one over that size).
 DEFAULT_LOCAL_SHARE = 0.25
+#: Seconds ``from_url``'s clients wait to connect and for an answer.
+CONNECT_TIMEOUT = 5.0
+#: Seconds one script call may take, whatever the client's own timeouts (a stuck Redis
+#: must not hold callers for ever); a call that takes longer counts as a failure.
+CALL_TIMEOUT = 10.0
+#: Seconds a failing Redis call is retried (a failover, a resharding) before it counts as
+#: unavailable; the first retry waits ``RETRY_FIRST_WAIT``, each next one twice as long.
+RETRY_FOR = 1.5
+RETRY_FIRST_WAIT = 0.05
+#: A reply asking to wait longer than this many windows is not believed (a hostile reply
+#: must not park callers for ever; a real wait this long needs 100 callers per slot).
+MAX_DELAY_WINDOWS = 100
+#: Characters of a Redis error kept in messages and logs.
+MAX_ERROR_TEXT = 200
+#: The script replies with this many short strings, each at most ``MAX_REPLY_ITEM`` long.
+REPLY_ITEMS = 4
+MAX_REPLY_ITEM = 64
+#: Largest fleet size and sequence number believed from Redis (a hostile reply could claim
+#: any number; a sequence number past 2**53 would no longer count exactly in Lua).
+MAX_FLEET = 100_000
+MAX_SEQ = 2**53
 
-# KEYS[1]: state hash (tat, factor, last_penalty, hold_until, seq); KEYS[2]: grants zset.
-# ARGV: mode ("acquire"/"penalize"), requests, window, burst, pause (-1: none), idle ttl ms,
-# and the adaptation constants. Returns, as a string, the seconds to wait (acquire) or the
-# pause applied (penalize). Mirrors helpcrunch_async._limiter.GCRA line for line.
+_CLIENTS = (
+    redis_sync.Redis,
+    redis_asyncio.Redis,
+    redis_cluster.RedisCluster,
+    redis_asyncio_cluster.RedisCluster,
+)
+_ASYNC_CLIENTS = (redis_asyncio.Redis, redis_asyncio_cluster.RedisCluster)
+#: The clients ``RedisRateLimiter`` takes (a Sentinel's ``master_for()`` is a ``Redis``).
+RedisClient = (
+    redis_sync.Redis
+    | redis_asyncio.Redis
+    | redis_cluster.RedisCluster
+    | redis_asyncio_cluster.RedisCluster
+)
+#: What a Redis client can raise: a connection problem, an error reply, a cluster problem.
+_FAILURES = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError)
+#: Those of them that a failover or a resharding causes, and that a moment later may not:
+#: retried for ``RETRY_FOR`` (an error reply such as WRONGTYPE or OOM is not).
+_TRANSIENT_FAILURES = (
+    redis.exceptions.ConnectionError,  # BusyLoadingError, a Sentinel's "no master" too
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterError,  # CLUSTERDOWN, MASTERDOWN
+    redis.exceptions.AskError,  # MOVED too, when redis-py's own redirects run out
+    redis.exceptions.SlotNotCoveredError,
+    OSError,
+)
+
+# KEYS (one hash slot): state hash (tat, factor, last_penalty, hold_until, seq, replid),
+# grants zset, fleet zset (caller id -> last call). ARGV: mode ("acquire"/"penalize"),
+# requests, window, burst, pause (-1: none), idle ttl ms, the adaptation constants; then the
+# glue's: highest seq this caller saw, "1" if it distrusts the state, its fleet id, and a
+# clock override ("" for Redis's TIME; tests only). Returns strings: the seconds to wait
+# (acquire) or the pause applied (penalize), the fleet size, the seq, "1" if the state was
+# found lost. The arithmetic mirrors helpcrunch_async._limiter.GCRA (tests/test_redis.py
+# checks it against GCRA, decision by decision).
 _SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+if ARGV[13] ~= '' then now = tonumber(ARGV[13]) end  -- the differential test's clock
 local mode = ARGV[1]
 local requests = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
@@ -71,6 +154,9 @@ local burst = tonumber(ARGV[4])
 local pause = tonumber(ARGV[5])
 local ttl = tonumber(ARGV[6])
 local decrease, floor_share, recovery = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+-- Numbers go to Redis as text: 17 digits round-trip a double (tostring keeps 14), so the
+-- stored schedule is exactly the computed one, as in GCRA.
+local function exact(x) return string.format('%.17g', x) end
 
 local s = redis.call('HMGET', KEYS[1], 'tat', 'factor', 'last_penalty', 'hold_until')
 local tat = tonumber(s[1]) or -1e300
@@ -92,15 +178,34 @@ local interval = window / cap
 local tau = (math.min(burst, cap) - 1) * interval
 local result
 
+-- BEGIN lost-state guard (Python glue: RedisRateLimiter._run). A state that is missing
+-- while a caller saw it (restart without persistence, eviction, failover), that went back
+-- in time (a promoted replica behind the primary), that was written under another
+-- replication ID (failover, restore) or that a caller distrusts (it granted locally while
+-- Redis was away) may have lost grants the server still counts: assume the last window was
+-- full, so nobody is granted for one window, then resume at the steady pace, no burst.
+local seen_seq, suspect = tonumber(ARGV[10]), ARGV[11] == '1'
+-- INFO may be refused by an ACL: then no replication ID, and only callers' memory guards.
+local info = redis.pcall('INFO', 'replication')
+local replid = type(info) == 'string' and string.match(info, 'master_replid:(%w+)') or ''
+local g = redis.call('HMGET', KEYS[1], 'seq', 'replid')
+local stored_seq = tonumber(g[1]) or 0
+local lost = suspect or stored_seq < seen_seq or (s[1] ~= false and g[2] ~= replid)
+if lost then
+  tat = math.max(tat, now + window + tau)
+  redis.call('HSET', KEYS[1], 'seq', tostring(math.max(stored_seq, seen_seq)))
+end
+-- END lost-state guard
+
 if mode == 'acquire' then
   local slot = math.max(now, tat - tau)
   if redis.call('ZCARD', KEYS[2]) >= cap then
     local oldest = redis.call('ZRANGE', KEYS[2], -cap, -cap, 'WITHSCORES')
     slot = math.max(slot, tonumber(oldest[2]) + window)
   end
-  tat = math.max(tat, slot) + interval
+  tat = math.max(tat, slot) + window / capacity(slot)  -- as GCRA.take: the rate at the slot
   local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-  redis.call('ZADD', KEYS[2], slot, tostring(seq))
+  redis.call('ZADD', KEYS[2], exact(slot), tostring(seq))
   redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(requests + 1))
   result = slot - now
 else
@@ -117,32 +222,116 @@ else
   result = pause
 end
 
-redis.call('HSET', KEYS[1], 'tat', tostring(tat), 'factor', tostring(factor),
-           'last_penalty', tostring(last_penalty), 'hold_until', tostring(hold_until))
+redis.call('HSET', KEYS[1], 'tat', exact(tat), 'factor', exact(factor),
+           'last_penalty', exact(last_penalty), 'hold_until', exact(hold_until))
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
-return tostring(result)
+
+-- BEGIN fleet heartbeat: every caller marks itself alive; the fleet is who called within a
+-- window (its size sets the share of the local fallback), the schedule's identity goes back.
+redis.call('HSET', KEYS[1], 'replid', replid)
+redis.call('ZADD', KEYS[3], exact(now), ARGV[12])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', exact(now - window))
+redis.call('PEXPIRE', KEYS[3], ttl)
+local fleet = redis.call('ZCARD', KEYS[3])
+local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
+return {exact(result), tostring(fleet), seq, lost and '1' or '0'}
+-- END fleet heartbeat
 """
 
 
 def key_for(api_key: str) -> str:
-    """The Redis key for an API key: a prefix and a SHA-256 fingerprint, never the key."""
-    return KEY_PREFIX + api_key_fingerprint(api_key)
+    """The Redis key for an API key: a prefix and a SHA-256 fingerprint as a hash tag.
+
+    The fingerprint is never the key; the braces make every key derived from this one live
+    in one Redis Cluster hash slot.
+    """
+    return f"{KEY_PREFIX}{{{api_key_fingerprint(api_key)}}}"
+
+
+def _hash_tagged(key: str) -> str:
+    """``key`` if it already holds a Redis Cluster hash tag (``{...}``), else ``{key}``."""
+    opening = key.find("{")
+    closing = key.find("}", opening + 1)
+    if opening >= 0 and closing > opening + 1:
+        return key
+    return "{" + key + "}"
+
+
+def client_from_url(url: str) -> redis_sync.Redis | redis_cluster.RedisCluster:
+    """A synchronous redis-py client for a URL (schemes: see the module's docstring).
+
+    Raises:
+        ValueError: an unknown scheme, or a Sentinel URL without a service name.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError("a Redis URL looks like redis://host:6379/0")
+    timeouts: dict[str, Any] = {
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "socket_timeout": CONNECT_TIMEOUT,
+    }
+    base, _, topology = scheme.lower().partition("+")
+    if base not in ("redis", "rediss", "unix") or (base == "unix" and topology):
+        raise ValueError(f"unknown Redis URL scheme {scheme!r}")
+    if not topology:
+        return redis_sync.Redis.from_url(url, **timeouts)
+    if topology == "cluster":
+        if urlsplit(url).path.strip("/") not in ("", "0"):
+            raise ValueError("a Redis Cluster has only database 0")
+        return redis_cluster.RedisCluster.from_url(
+            f"{base}://{rest}", require_full_coverage=False, **timeouts
+        )
+    if topology == "sentinel":
+        return _sentinel_client(base == "rediss", rest, timeouts)
+    raise ValueError(f"unknown Redis URL scheme {scheme!r}")
+
+
+def _sentinel_client(tls: bool, rest: str, timeouts: dict[str, Any]) -> redis_sync.Redis:
+    parts = urlsplit("//" + rest)
+    if parts.query or parts.fragment:
+        raise ValueError("a Sentinel URL takes no options: build the client for those")
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    sentinels = []
+    for host in hosts.split(","):
+        name, _, port = host.rpartition(":")
+        if not name or not port.isdigit():
+            raise ValueError("a Sentinel URL names its sentinels as host:port[,host:port...]")
+        sentinels.append((name.strip("[]"), int(port)))
+    service, *db = [unquote(p) for p in parts.path.split("/") if p] or [""]
+    if not service or len(db) > 1 or not all(d.isdigit() for d in db):
+        raise ValueError("a Sentinel URL ends with /service or /service/db")
+    sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+        sentinels, sentinel_kwargs=dict(timeouts), **timeouts
+    )
+    client: redis_sync.Redis = sentinel.master_for(  # type: ignore[no-untyped-call]
+        service,
+        db=int(db[0]) if db else 0,
+        username=unquote(user) or None,
+        password=unquote(password) or None,
+        ssl=tls,
+    )
+    return client
 
 
 class RedisRateLimiter:
     """A ``RateLimiter`` shared through Redis by every client using the same API key.
 
     Args:
-        client: A ``redis.Redis`` (used from a worker thread: works under asyncio and trio)
-            or a ``redis.asyncio.Redis`` (asyncio only).
-        requests, per, burst, margin: The budget, as in ``RateLimit``.
-        key: The Redis key to keep the schedule under; by default derived from the API key
-            of the client this limiter is passed to.
+        client: A ``redis.Redis``, ``redis.cluster.RedisCluster`` or Sentinel
+            ``master_for(...)`` client (used from a worker thread: works under asyncio and
+            trio), or a ``redis.asyncio`` one of these (asyncio only).
+        limit: The budget (``RateLimit()``, HelpCrunch's default, when omitted).
+        key: The Redis key to keep the schedule under (wrapped in a hash tag unless it has
+            one); by default derived from the API key of the client this limiter is given to.
         on_unavailable: ``"fail"`` (default) raises ``RateLimiterUnavailableError`` when Redis
-            cannot be reached; ``"local"`` falls back to a local limiter at ``local_share``
-            of the rate.
-        local_share: Share of the rate for the local fallback.
+            cannot be used; ``"local"`` falls back to a local limiter at this process's share.
+        local_share: Share of the rate for the local fallback. By default one over the size
+            of the fleet last seen in Redis (``DEFAULT_LOCAL_SHARE`` before any), which keeps
+            the fleet within the limit; a fixed share lets ``n`` processes send up to
+            ``n * local_share`` of the limit.
+        requests, per, burst, margin: Deprecated: pass ``limit=RateLimit(...)``.
 
     Example:
         >>> limiter = RedisRateLimiter.from_url("redis://localhost:6379/0")  # doctest: +SKIP
@@ -151,56 +340,103 @@ class RedisRateLimiter:
 
     def __init__(
         self,
-        client: redis_sync.Redis | redis_asyncio.Redis,
+        client: RedisClient,
         *,
-        requests: int = 120,
-        per: float = 60.0,
-        burst: int = DEFAULT_BURST,
-        margin: float = DEFAULT_MARGIN,
+        limit: RateLimit | None = None,
         key: str | None = None,
         on_unavailable: Literal["fail", "local"] = "fail",
-        local_share: float = DEFAULT_LOCAL_SHARE,
+        local_share: float | None = None,
+        requests: int | None = None,
+        per: float | None = None,
+        burst: int | None = None,
+        margin: float | None = None,
     ) -> None:
-        if not isinstance(client, redis_sync.Redis | redis_asyncio.Redis):
+        if not isinstance(client, _CLIENTS):
             raise TypeError(
-                f"client must be a redis.Redis or redis.asyncio.Redis, not {type(client).__name__}"
+                "client must be a redis-py client (Redis, RedisCluster, a Sentinel's"
+                f" master_for(), or their redis.asyncio twins), not {type(client).__name__}"
             )
         if on_unavailable not in ("fail", "local"):
             raise ValueError(f"on_unavailable must be 'fail' or 'local', got {on_unavailable!r}")
-        if not 0 < local_share <= 1:
-            raise ValueError(f"local_share must be in (0, 1], got {local_share!r}")
-        self.limit = RateLimit(requests=requests, per=per, burst=burst, margin=margin)
-        self.key = key
+        share: object = local_share  # checked as what a caller may really pass
+        if share is not None and (
+            isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1
+        ):
+            raise ValueError(f"local_share must be a number in (0, 1], got {share!r}")
+        given_key: object = key
+        if given_key is not None and (not isinstance(given_key, str) or not given_key):
+            raise ValueError("key must be a non-empty string")
+        self.limit = _limit_from(limit, requests=requests, per=per, burst=burst, margin=margin)
+        self.key = None if key is None else _hash_tagged(key)
         self._fingerprint: str | None = None
         self.on_unavailable = on_unavailable
+        self.local_share = local_share
         self._client = client
+        self._owned: list[RedisClient] = []
         self._script: Script | AsyncScript = client.register_script(_SCRIPT)
         self._queue = anyio.Lock()
-        self._fallback = TokenBucketLimiter(
-            RateLimit(
-                requests=max(1, math.floor(requests * local_share)),
-                per=per,
-                burst=max(1, math.floor(burst * local_share)),
-                margin=margin,
-            )
-        )
+        self._member = secrets.token_hex(8)
+        #: Highest schedule sequence number seen (0: never talked to Redis).
+        self._seen_seq = 0
+        #: Fleet size at the last reply (0: unknown).
+        self.fleet_size = 0
+        self._last_reply: float | None = None
+        self._last_local: float | None = None
+        self._fallback: TokenBucketLimiter | None = None
+        self._fallback_from = -math.inf
         self._degraded = False
-        #: Script calls made (Redis round trips, before any NOSCRIPT reload).
+        #: Script calls made (Redis round trips, before any NOSCRIPT reload or retry).
         self.round_trips = 0
+        #: Times Redis was found to have lost the schedule (the fleet then paused a window).
+        self.lost_states = 0
+        #: Grants made by the local fallback while Redis could not be used.
+        self.local_grants = 0
 
     @classmethod
     def from_url(
         cls,
         url: str,
         *,
-        requests: int = 120,
-        per: float = 60.0,
+        limit: RateLimit | None = None,
         key: str | None = None,
-        **kwargs: Any,
+        on_unavailable: Literal["fail", "local"] = "fail",
+        local_share: float | None = None,
+        requests: int | None = None,
+        per: float | None = None,
+        burst: int | None = None,
+        margin: float | None = None,
     ) -> RedisRateLimiter:
-        """Connect to Redis at ``url`` (``redis://host:6379/0``); other options as the class."""
-        client = redis_sync.Redis.from_url(url, socket_connect_timeout=5, socket_timeout=5)
-        return cls(client, requests=requests, per=per, key=key, **kwargs)
+        """Connect to a Redis, a Redis Cluster or a Sentinel service named by ``url``.
+
+        Schemes: ``redis://``, ``rediss://`` (TLS), ``unix://``, ``redis+cluster://``,
+        ``redis+sentinel://host:port[,host:port]/service[/db]`` (and their ``rediss+``
+        forms); see the module's docstring. Other options as the class; ``aclose()`` closes
+        the connections made here.
+
+        Raises:
+            ValueError: the URL is not one of those.
+            RateLimiterUnavailableError: a cluster could not be reached (redis-py asks a
+                cluster for its slots at once; the other clients connect on first use).
+        """
+        try:
+            client = client_from_url(url)
+        except _FAILURES as exc:
+            raise RateLimiterUnavailableError(
+                f"the shared rate limiter (Redis) is unavailable: {_describe(exc)}"
+            ) from exc
+        limiter = cls(
+            client,
+            limit=limit,
+            key=key,
+            on_unavailable=on_unavailable,
+            local_share=local_share,
+            requests=requests,
+            per=per,
+            burst=burst,
+            margin=margin,
+        )
+        limiter._owned.append(client)
+        return limiter
 
     def __repr__(self) -> str:
         return f"RedisRateLimiter({self.limit!r}, on_unavailable={self.on_unavailable!r})"
@@ -217,7 +453,7 @@ class RedisRateLimiter:
             )
         self._fingerprint = fingerprint
         if self.key is None:
-            self.key = KEY_PREFIX + fingerprint
+            self.key = f"{KEY_PREFIX}{{{fingerprint}}}"
 
     async def acquire(self) -> None:
         """Reserve the next shared slot (one round trip) and wait for it."""
@@ -227,9 +463,9 @@ class RedisRateLimiter:
             except _UnavailableError as exc:
                 if self.on_unavailable == "fail":
                     raise RateLimiterUnavailableError(
-                        f"the shared rate limiter (Redis) is unreachable: {exc}"
+                        f"the shared rate limiter (Redis) is unavailable: {exc}"
                     ) from exc.__cause__
-                await self._fallback.acquire()
+                await self._acquire_locally()
                 return
             if delay > 0:
                 logger.debug("redis rate limiter: waiting %.3f s for a slot", delay)
@@ -240,60 +476,179 @@ class RedisRateLimiter:
         try:
             pause = await self._run("penalize", -1.0 if retry_after is None else retry_after)
         except _UnavailableError:
-            await self._fallback.on_rate_limited(retry_after)
+            if self._fallback is not None:
+                await self._fallback.on_rate_limited(retry_after)
             return
         logger.debug("redis rate limiter: 429 received, everyone pauses %.3f s", pause)
 
-    async def _run(self, mode: str, pause: float) -> float:
+    async def _acquire_locally(self) -> None:
+        # Entering the fallback, this process's Redis grants of the last window still count
+        # on the server: start once they are a window old, at this process's share.
+        if self._fallback is None:
+            self._fallback = TokenBucketLimiter(self._local_limit())
+            if self._last_reply is not None:
+                self._fallback_from = self._last_reply + self.limit.window
+        await anyio.sleep_until(self._fallback_from)
+        await self._fallback.acquire()
+        self.local_grants += 1
+        self._last_local = anyio.current_time()
+
+    def _local_limit(self) -> RateLimit:
+        share = self.local_share
+        if share is None:
+            share = 1 / self.fleet_size if self.fleet_size else DEFAULT_LOCAL_SHARE
+        return attrs.evolve(
+            self.limit,
+            requests=max(1, math.floor(self.limit.requests * share)),
+            burst=max(1, math.floor(self.limit.effective_burst * share)),
+        )
+
+    async def _run(self, mode: str, pause: float, *, now: float | None = None) -> float:
         if self.key is None:
             raise RuntimeError(
                 "RedisRateLimiter has no key: pass it to a HelpCrunch client or give key=..."
             )
+        # Grants made locally within the last window are unknown to Redis: say so, and the
+        # script makes the fleet wait them out.
+        suspect = (
+            self._last_local is not None
+            and anyio.current_time() - self._last_local < self.limit.window
+        )
+        keys = [self.key + ":state", self.key + ":grants", self.key + ":fleet"]
+        args = [*self._arithmetic_args(mode, pause)]
+        args += [self._seen_seq, "1" if suspect else "0", self._member, "" if now is None else now]
+        self.round_trips += 1
+        raw = await self._call_with_retries(keys, args)
+        try:
+            delay, fleet, seq, lost = _parse_reply(raw, self.limit.window)
+        except ValueError as exc:
+            self._note_unavailable(exc)
+            raise _UnavailableError(str(exc)) from exc
+        if lost:
+            self.lost_states += 1
+            logger.warning(
+                "Redis lost the shared schedule (restart, failover or eviction): the fleet"
+                " waits one window before sending again"
+            )
+        self._seen_seq = max(self._seen_seq, seq)
+        self.fleet_size = fleet
+        self._last_reply = anyio.current_time()
+        if suspect:
+            self._last_local = None  # told: the script made the fleet wait them out
+        self._fallback = None
+        if self._degraded:
+            self._degraded = False
+            logger.warning("Redis rate limiter usable again; sharing the limit through it")
+        return delay
+
+    def _arithmetic_args(self, mode: str, pause: float) -> list[str | int | float]:
         limit = self.limit
-        ttl_ms = math.ceil(2 * limit.window * 1000) + 1000
-        keys = [self.key + ":state", self.key + ":grants"]
-        args: list[str | int | float] = [
+        return [
             mode,
             limit.requests,
             limit.window,
             limit.effective_burst,
             pause,
-            ttl_ms,
+            math.ceil(2 * limit.window * 1000) + 1000,
             ADAPT_DECREASE,
             ADAPT_FLOOR,
             ADAPT_RECOVERY,
         ]
-        self.round_trips += 1
-        try:
-            if isinstance(self._client, redis_asyncio.Redis):
-                raw = await self._script(keys=keys, args=args)
-            else:
-                call = functools.partial(self._script, keys=keys, args=args)
-                raw = await anyio.to_thread.run_sync(call)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
-            if not self._degraded:
-                self._degraded = True
-                logger.warning(
-                    "Redis rate limiter unreachable (%s); %s",
-                    exc,
-                    "failing requests"
-                    if self.on_unavailable == "fail"
-                    else f"falling back to a local limit of {self._fallback.limit.requests}"
-                    f" per {self.limit.per:g} s",
-                )
-            raise _UnavailableError(str(exc)) from exc
-        if self._degraded:
-            self._degraded = False
-            logger.warning("Redis rate limiter reachable again; sharing the limit through it")
-        return float(raw)
+
+    async def _call_with_retries(self, keys: list[str], args: list[Any]) -> Any:
+        # A failover or a resharding lasts a moment: retry briefly before giving up.
+        deadline = anyio.current_time() + RETRY_FOR
+        wait = RETRY_FIRST_WAIT
+        while True:
+            try:
+                return await self._call(keys, args)
+            except _FAILURES as exc:
+                if (
+                    not isinstance(exc, _TRANSIENT_FAILURES)
+                    or anyio.current_time() + wait > deadline
+                ):
+                    self._note_unavailable(exc)
+                    raise _UnavailableError(_describe(exc)) from exc
+            await anyio.sleep(wait)
+            wait *= 2
+
+    async def _call(self, keys: list[str], args: list[Any]) -> Any:
+        with anyio.fail_after(CALL_TIMEOUT):  # TimeoutError: an OSError, so transient
+            if isinstance(self._client, _ASYNC_CLIENTS):
+                try:
+                    return await self._script(keys=keys, args=args)
+                except RuntimeError as exc:
+                    if "no running event loop" not in str(exc):  # what asyncio says under trio
+                        raise
+                    raise RuntimeError(
+                        "a redis.asyncio client works under asyncio only; under trio pass"
+                        " redis.Redis or redis.cluster.RedisCluster"
+                    ) from exc
+            call: Callable[[], Any] = functools.partial(self._script, keys=keys, args=args)
+            # A thread cannot be interrupted: on a timeout or a cancel, leave it behind.
+            return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+
+    def _note_unavailable(self, exc: BaseException) -> None:
+        if not self._degraded:  # once per outage, not once per request
+            self._degraded = True
+            logger.warning(
+                "Redis rate limiter unavailable (%s); %s",
+                _describe(exc),
+                "failing requests"
+                if self.on_unavailable == "fail"
+                else f"falling back to a local limit of {self._local_limit().requests}"
+                f" per {self.limit.per:g} s",
+            )
 
     async def aclose(self) -> None:
-        """Close the connection pool of a client made by ``from_url``."""
-        if isinstance(self._client, redis_asyncio.Redis):
-            await self._client.aclose()
-        else:
-            await anyio.to_thread.run_sync(self._client.close)
+        """Close the connections of a client made by ``from_url``."""
+        for client in self._owned:
+            if isinstance(client, _ASYNC_CLIENTS):
+                await client.aclose()
+            else:
+                await anyio.to_thread.run_sync(client.close)
+            pool = getattr(client, "connection_pool", None)  # a cluster has one per node
+            manager = getattr(pool, "sentinel_manager", None)
+            for sentinel in [] if manager is None else manager.sentinels:
+                await anyio.to_thread.run_sync(sentinel.close)
+        self._owned.clear()
+
+
+def _limit_from(limit: RateLimit | None, **legacy: Any) -> RateLimit:
+    if limit is not None and not isinstance(limit, RateLimit):
+        raise TypeError(f"limit must be a RateLimit, not {type(limit).__name__}")
+    given = {name: value for name, value in legacy.items() if value is not None}
+    if given:
+        warnings.warn(
+            f"RedisRateLimiter({', '.join(given)}=...) is deprecated: pass limit=RateLimit(...)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+    return attrs.evolve(RateLimit() if limit is None else limit, **given)
+
+
+def _describe(exc: BaseException) -> str:
+    # Bounded: an error reply is text from the server.
+    text = f"{type(exc).__name__}: {exc}"
+    return text if len(text) <= MAX_ERROR_TEXT else text[:MAX_ERROR_TEXT] + "..."
+
+
+def _parse_reply(raw: Any, window: float) -> tuple[float, int, int, bool]:
+    """The script's reply, checked: anything else is an error, never a crash."""
+    if not isinstance(raw, list | tuple) or len(raw) != REPLY_ITEMS:
+        raise ValueError("Redis gave an unexpected reply to the rate-limit script")
+    if not all(isinstance(item, bytes | str) and len(item) <= MAX_REPLY_ITEM for item in raw):
+        raise ValueError("Redis gave an unexpected reply to the rate-limit script")
+    try:
+        delay, fleet, seq = float(raw[0]), int(raw[1]), int(raw[2])
+    except ValueError:
+        raise ValueError("Redis gave a non-numeric reply to the rate-limit script") from None
+    if not (math.isfinite(delay) and -window <= delay <= MAX_DELAY_WINDOWS * window):
+        raise ValueError("Redis asked for an implausible wait")
+    if not (0 <= fleet <= MAX_FLEET and 0 <= seq <= MAX_SEQ):
+        raise ValueError("Redis gave an implausible schedule")
+    return delay, max(1, fleet), seq, raw[3] in (b"1", "1")
 
 
 class _UnavailableError(Exception):
-    """Redis could not be reached (internal: becomes a fallback or the public error)."""
+    """Redis could not be used (internal: becomes a fallback or the public error)."""

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 import respx
 
 import helpcrunch_async as hc
-from tests.redis_server import redis_server
+from tests.redis_server import Cluster, SentinelSetup, redis_server
+from tests.redis_server import redis_cluster as redis_cluster_servers
+from tests.redis_server import redis_sentinel as redis_sentinel_servers
+
+T = TypeVar("T")
 
 API_KEY = "test-key-DO-NOT-LEAK-5f3e"
 BASE_URL = "https://api.helpcrunch.test/v1"
@@ -103,17 +108,33 @@ async def client(make_client: Callable[..., hc.HelpCrunch]) -> AsyncIterator[hc.
 # --- a real redis-server for the shared-limit tests --------------------------------------
 
 
-@pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
-    """A private redis-server on loopback for the session.
+def servers_or_skip(servers: contextlib.AbstractContextManager[T]) -> Iterator[T]:
+    """Enter ``servers`` for a fixture: where Redis is missing, fail in CI and skip elsewhere.
 
-    Where redis-server is missing the Redis tests fail in CI (CI=true) and skip elsewhere:
-    `nox -s tests` installs it.
+    `nox -s tests` installs redis-server (and redis-cli with it).
     """
     try:
-        with redis_server() as url:
-            yield url
+        with servers as running:
+            yield running
     except FileNotFoundError as exc:
         if os.environ.get("CI"):
             pytest.fail(str(exc))
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A private redis-server on loopback for the session."""
+    yield from servers_or_skip(redis_server())
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[Cluster]:
+    """A private three-master Redis Cluster on loopback for the session."""
+    yield from servers_or_skip(redis_cluster_servers())
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel() -> Iterator[SentinelSetup]:
+    """A private primary, replica and sentinel on loopback for the session."""
+    yield from servers_or_skip(redis_sentinel_servers())

@@ -107,6 +107,114 @@ def test_repr_shows_no_key():
     assert "api.helpcrunch.com" in repr(client)
 
 
+def rendered_with_locals(exc: BaseException) -> str:
+    """The traceback as rich, ``pytest -l`` and friends show it: with every frame's locals."""
+    return "".join(traceback.TracebackException.from_exception(exc, capture_locals=True).format())
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"timeout": "30"},
+        {"retry": 5},
+        {"max_connections": 0},
+        {"base_url": "ftp://x/v1"},
+        {"rate_limit": "fast"},
+        {"http_client": object()},
+    ],
+)
+def test_key_absent_from_traceback_locals_of_a_failing_constructor(kwargs):
+    """A bad argument's traceback, rendered with locals, never shows the key."""
+    with pytest.raises((TypeError, ValueError)) as info:
+        hc.HelpCrunch(API_KEY, **kwargs)
+
+    rendered = rendered_with_locals(info.value)
+    assert "api_key" not in rendered or API_KEY not in rendered
+    assert API_KEY not in rendered
+    assert "<redacted>" in rendered  # the locals were captured, the key shown as such
+
+
+@pytest.mark.parametrize(
+    ("before", "after"), [("", "\x00"), ("\x1b[2J", ""), ("", "\x7f"), ("", "\u00e9")]
+)
+def test_key_with_control_or_non_ascii_characters_is_refused_without_echo(before, after):
+    """NUL, ESC, DEL or non-ASCII in the key: a ValueError that repeats no part of it."""
+    with pytest.raises(ValueError, match="control or non-ASCII") as info:
+        hc.HelpCrunch(before + API_KEY + after)  # no local of this test holds the key
+
+    assert API_KEY not in str(info.value)
+    assert API_KEY not in rendered_with_locals(info.value)
+
+
+def test_key_from_environment_is_checked_without_echo(monkeypatch):
+    """A bad key from HELPCRUNCH_API_KEY is refused the same way."""
+    monkeypatch.setenv("HELPCRUNCH_API_KEY", API_KEY + "\x1b")
+
+    with pytest.raises(ValueError) as info:
+        hc.HelpCrunch()
+
+    assert API_KEY not in rendered_with_locals(info.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "match"),
+    [
+        ("https://user:hunter2@api.helpcrunch.com/v1", "user name or password"),
+        ("https://hunter2@api.helpcrunch.com/v1", "user name or password"),
+        ("//user:hunter2@api.helpcrunch.com/v1", "user name or password"),
+        ("https://api.helpcrunch.com/v1?x=1", "query or fragment"),
+        ("https://api.helpcrunch.com/v1?", "query or fragment"),
+        ("https://api.helpcrunch.com/v1#top", "query or fragment"),
+        ("https://api.helpcrunch.com:99999/v1", "invalid port"),
+        ("https://api.helpcrunch.com:0/v1", "invalid port"),
+        ("https://api.helpcrunch.com:x/v1", "not a valid URL"),
+    ],
+)
+def test_base_url_with_userinfo_query_fragment_or_bad_port_is_refused(url, match):
+    """Each is a clear ValueError at construction; a password is never echoed."""
+    with pytest.raises(ValueError, match=match) as info:
+        hc.HelpCrunch(API_KEY, base_url=url)
+
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc"),
+    [
+        ({"timeout": "30"}, TypeError),
+        ({"timeout": None}, TypeError),
+        ({"timeout": True}, TypeError),
+        ({"timeout": 0}, ValueError),
+        ({"timeout": float("nan")}, ValueError),
+        ({"timeout": float("inf")}, ValueError),
+        ({"retry": 5}, TypeError),
+        ({"retry": {"backoff": 0}}, TypeError),
+        ({"http_client": object()}, TypeError),
+        ({"base_url": 42}, TypeError),
+    ],
+)
+def test_constructor_arguments_are_validated_at_construction(kwargs, exc):
+    """A wrong type or value fails at once, not at the first request."""
+    with pytest.raises(exc):
+        hc.HelpCrunch(API_KEY, **kwargs)
+
+
+def test_sync_http_client_is_refused():
+    """An httpx.Client (not async) is a TypeError naming what is needed."""
+    with httpx.Client() as sync, pytest.raises(TypeError, match="AsyncClient"):
+        hc.HelpCrunch(API_KEY, http_client=sync)  # type: ignore[arg-type]
+
+
+async def test_non_callable_on_progress_fails_before_sending(client, api):
+    """on_progress that cannot be called is a TypeError before any request."""
+    route = api.put("/chats/status").mock(side_effect=status_echo)
+
+    with pytest.raises(TypeError, match="on_progress"):
+        await client.chats.bulk_update_status([1], "closed", on_progress="print")
+
+    assert 0 == route.call_count
+
+
 # --- update_status -----------------------------------------------------------------------
 
 
@@ -311,8 +419,7 @@ async def test_key_absent_from_errors_tracebacks_and_debug_logs(client, api, cap
     assert API_KEY not in rendered
     assert API_KEY not in str(error)
     assert API_KEY not in repr(error)
-    assert error.response is not None
-    assert API_KEY not in repr(error.response.request.headers)
+    assert API_KEY not in repr(error.headers)
     assert API_KEY not in caplog.text
     assert caplog.records  # the test saw the debug logs it checks
 
@@ -328,3 +435,45 @@ async def test_key_absent_from_real_socket_debug_logs(make_client, caplog):
     assert API_KEY not in caplog.text
     assert API_KEY not in "".join(traceback.format_exception(info.value))
     await client.aclose()
+
+
+def echo_authorization(request: httpx.Request) -> httpx.Response:
+    """A misbehaving proxy: its error page quotes the request's Authorization header."""
+    header = request.headers["Authorization"]
+    return httpx.Response(
+        502,
+        headers={"X-Seen-Authorization": header},
+        text=f"<html><pre>upstream failed for {header}</pre></html>",
+    )
+
+
+async def test_key_echoed_by_a_proxy_is_redacted_in_errors_and_journal(make_client, api, tmp_path):
+    """The echoed key appears in no error text, header, excerpt or journal line."""
+    api.put("/chats/status").mock(side_effect=echo_authorization)
+    journal = tmp_path / "j.jsonl"
+
+    async with make_client(max_retries=0) as client:
+        result = await client.chats.bulk_update_status([1, 2], "closed", journal=journal)
+
+    error = result.failed[1]
+    assert isinstance(error, hc.ServerError)
+    shown = [str(error), repr(error), error.body_excerpt, repr(error.headers)]
+    assert "<redacted>" in error.body_excerpt
+    assert all(API_KEY not in text for text in shown)
+    assert API_KEY not in journal.read_text()
+
+
+async def test_deeply_nested_answer_is_a_validation_error(client, api):
+    """A 2xx nested 100,000 deep is a ResponseValidationError, not a RecursionError."""
+    api.get("/chats/1").respond(200, content=b"[" * 100_000 + b"]" * 100_000)
+
+    with pytest.raises(hc.ResponseValidationError, match="nested deeper"):
+        await client.chats.get(1)
+
+
+async def test_answer_with_a_huge_timestamp_exponent_is_refused_at_once(client, api):
+    """A timestamp of "1e999999999" is refused, never made into a billion-digit integer."""
+    api.get("/chats/1").respond(200, json=chat_payload(1, closedAt="1e999999999"))
+
+    with pytest.raises(hc.ResponseValidationError, match=r"chat\.closedAt"):
+        await client.chats.get(1)

@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
+import gc
+import json
+import math
+import traceback
+import tracemalloc
+import urllib.parse
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import helpcrunch_async as hc
-from helpcrunch_async._errors import error_from_response, error_from_transport, parse_retry_after
+from helpcrunch_async._errors import (
+    BODY_EXCERPT,
+    MAX_ERROR_DETAILS,
+    MAX_JSON_DEPTH,
+    REDACTED,
+    decode_json,
+    error_from_response,
+    error_from_transport,
+    parse_retry_after,
+    redact,
+)
+from helpcrunch_async._settings import Secret
 
 
 def answer(status: int, body: object = None, **kwargs: object) -> httpx.Response:
@@ -86,7 +106,8 @@ def test_older_style_single_entry(status, code, message, cls, text):
     assert status == error.status_code
     assert [hc.ErrorDetail(code, message)] == error.errors
     assert text == str(error)
-    assert response is error.response
+    assert response.headers == error.headers
+    assert response.text == error.body_excerpt
 
 
 @pytest.mark.parametrize(
@@ -269,3 +290,184 @@ def test_attempts_show_in_the_message_only_after_a_retry():
 
     error.attempts = 2
     assert "HTTP 500 (attempts: 2)" == str(error)
+
+
+# --- bounded and total: hostile bodies -----------------------------------------------------
+
+SECRET = "sk-live-7f3a9c-REDACT-ME"
+
+
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+def test_decode_json_refuses_deep_nesting_without_recursion_error():
+    """100,000 nested brackets are a ResponseValidationError (not retried), not RecursionError."""
+    with pytest.raises(hc.ResponseValidationError, match="nested deeper") as info:
+        decode_json(nested(100_000))
+
+    assert not info.value.retryable
+
+
+def test_decode_json_depth_limit_is_exact():
+    """MAX_JSON_DEPTH levels decode; one more is refused, also when recursion would allow it."""
+    assert decode_json(nested(MAX_JSON_DEPTH)) is not None
+    with pytest.raises(hc.ResponseValidationError):
+        decode_json(nested(MAX_JSON_DEPTH + 1))
+    with pytest.raises(hc.ResponseValidationError):
+        decode_json(b'{"a": ' * (MAX_JSON_DEPTH + 1) + b"1" + b"}" * (MAX_JSON_DEPTH + 1))
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"{", b"\xff\xfe", b"1" * 5000, b"[" + b"9" * 5000 + b"]", b"NaN?"]
+)
+def test_decode_json_refuses_what_is_not_json(content):
+    """Truncated, undecodable, or numbers past Python's digit limit: retryable validation errors."""
+    with pytest.raises(hc.ResponseValidationError, match="not JSON") as info:
+        decode_json(content)
+
+    assert info.value.retryable
+    assert info.value.__context__ is None  # a JSONDecodeError would hold the whole body
+
+
+def test_decode_json_redacts_the_key_from_its_excerpt():
+    """A non-JSON page quoting the key shows it redacted."""
+    with pytest.raises(hc.ResponseValidationError) as info:
+        decode_json(f"<html>Bearer {SECRET}</html>".encode(), secret=Secret(SECRET))
+
+    assert SECRET not in str(info.value)
+    assert REDACTED in str(info.value)
+
+
+@settings(max_examples=300, deadline=None)
+@given(content=st.binary(max_size=200) | st.text(alphabet='[]{}"0123456789.eE-:, ').map(str.encode))
+def test_decode_json_is_total(content):
+    """Any bytes: a value, or ResponseValidationError."""
+    with contextlib.suppress(hc.ResponseValidationError):
+        decode_json(content)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=st.text(max_size=80) | st.sampled_from(["1e999999999", "-1e400", "inf", "²", "9" * 5000])
+)
+def test_parse_retry_after_is_total(value):
+    """Any header value: seconds (finite, >= 0) or None."""
+    seconds = parse_retry_after(value, now=1_700_000_000.0)
+
+    assert seconds is None or (math.isfinite(seconds) and seconds >= 0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(status=st.integers(400, 599), body=st.binary(max_size=300))
+def test_error_from_response_is_total(status, body):
+    """Any error status with any body gives an APIError of the status's class."""
+    error = error_from_response(answer(status, body))
+
+    assert isinstance(error, hc.APIError)
+    assert status == error.status_code
+
+
+def test_deeply_nested_error_body_still_gives_the_right_class():
+    """An error body nested 100,000 deep is no RecursionError: a 503 is still a ServerError."""
+    error = error_from_response(answer(503, nested(100_000)))
+
+    assert type(error) is hc.ServerError
+    assert [] == error.errors
+
+
+def test_error_keeps_a_bounded_excerpt_not_the_body():
+    """A 10 MB error page leaves an excerpt of BODY_EXCERPT characters and no response."""
+    error = error_from_response(answer(502, b"x" * 10_000_000))
+
+    assert BODY_EXCERPT == len(error.body_excerpt)
+    assert not hasattr(error, "response")
+    assert len(str(error)) < 2 * BODY_EXCERPT
+
+
+def test_many_failed_outcomes_do_not_pin_their_bodies():
+    """500 errors built from 100 kB answers hold well under what the bodies weighed (50 MB)."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        errors = [error_from_response(answer(500, b"e" * 100_000)) for _ in range(500)]
+        gc.collect()  # what is pinned is what survives a collection, whenever it runs
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+
+    assert 500 == len(errors)
+    assert held < 5_000_000
+
+
+def test_error_details_are_bounded():
+    """Thousands of entries, or huge messages, keep MAX_ERROR_DETAILS entries of bounded text."""
+    body = {"errors": [{"code": "c" * 10_000, "message": "m" * 10_000}] * 5_000}
+
+    error = error_from_response(answer(400, body))
+
+    assert MAX_ERROR_DETAILS == len(error.errors)
+    assert all(len(d.code) <= BODY_EXCERPT and len(d.message) <= BODY_EXCERPT for d in error.errors)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"errors": [{"code": "unauthorized", "message": f"bad header: Bearer {SECRET}"}]},
+        {"errors": [f"Authorization: Bearer {SECRET}"]},
+        {"errors": [{"code": SECRET}]},
+        f"<html><pre>Authorization: Bearer {SECRET}</pre></html>",
+        json.dumps({"echo": {"authorization": f"Bearer {SECRET}"}}),
+        "x" * (BODY_EXCERPT - 15) + SECRET,  # the key across the excerpt's end
+        "\u00e9" * 110 + SECRET,  # the key past the excerpt's byte count, within its characters
+    ],
+    ids=["detail", "string-detail", "code", "html", "json-echo", "at-the-cut", "multibyte"],
+)
+def test_echoed_key_is_redacted_everywhere(body):
+    """A proxy echoing the Authorization header: no part of the key in the error's text."""
+    response = answer(
+        401,
+        body if isinstance(body, dict) else body.encode(),
+        headers={"X-Echo": f"Bearer {SECRET}"},
+    )
+
+    error = error_from_response(response, secret=Secret(SECRET))
+
+    shown = [str(error), repr(error), error.body_excerpt, repr(error.headers), repr(error.errors)]
+    for text in shown:
+        assert SECRET[:4] not in text  # not even the start of the key
+
+
+def test_key_in_an_escaped_form_is_redacted():
+    """The key JSON- or URL-escaped (a key with / or +) is redacted too."""
+    secret = "ab/cd+ef=="
+    text = json.dumps({"k": secret}) + " " + urllib.parse.quote(secret, safe="")
+
+    assert "ab" not in redact(text, Secret(secret))
+    assert "x" == redact("x", None)
+
+
+def test_transport_error_text_is_cut_and_redacted():
+    """A malformed answer quoted by h11 in the error text never shows the key."""
+    error = error_from_transport(
+        httpx.RemoteProtocolError(f"illegal header line: Bearer {SECRET}" + "z" * 10_000),
+        secret=Secret(SECRET),
+    )
+
+    assert SECRET not in str(error)
+    assert len(str(error)) < 2 * BODY_EXCERPT
+
+
+def test_key_is_no_local_of_a_failing_decode():
+    """decode_json raising with the key at hand shows it in no frame's locals."""
+    with pytest.raises(hc.ResponseValidationError) as info:
+        decode_json(b"<html>" + SECRET.encode(), secret=Secret(SECRET))
+
+    rendered = traceback.TracebackException.from_exception(info.value, capture_locals=True)
+    assert SECRET not in "".join(rendered.format())
+
+
+def test_retry_after_is_bounded_in_length():
+    """A Retry-After of 64 characters is read; a longer one is ignored."""
+    assert 7.0 == parse_retry_after(" " * 60 + "7.0")
+    assert parse_retry_after(" " * 62 + "7.0") is None

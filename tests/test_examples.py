@@ -59,6 +59,17 @@ def test_trio_job():
     assert "trio: 60 chats processed, 0 failed; server rejected 0" in run("trio_job.py")
 
 
+def test_triage_bot_reacts_to_webhooks():
+    """Webhooks over loopback drive the bot: keyword chats answered, moved, closed; others kept."""
+    out = run("triage_bot.py", "--quiet-after", "0.5")
+
+    assert 2 == out.count(": replied and moved to Billing")
+    assert 2 == out.count(": closed after going quiet")
+    assert 2 == out.count(": closed, department Billing, keyword True")
+    [untouched] = [line for line in out.splitlines() if line.endswith("keyword False")]
+    assert untouched.endswith(": new, department None, keyword False")  # neither moved nor closed
+
+
 @pytest.mark.redis
 def test_fleet_through_redis(redis_url):
     """Several processes share one limit through Redis; the strict server rejects nothing."""

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import decimal
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
 
 import attrs
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import helpcrunch_async as hc
 from helpcrunch_async._models import validate_chat_id
 from tests.conftest import chat_payload
 
 UTC = timezone.utc
+T = TypeVar("T")
 
 
 @pytest.mark.parametrize(
@@ -118,10 +124,21 @@ def test_minimal_payload_and_nulls():
 
 @pytest.mark.parametrize(
     ("wire", "expected"),
-    [(9, 9), ("9", 9), (" 9 ", 9), ("-5", -5), (9.0, 9), ("", None), (None, None)],
+    [
+        (9, 9),
+        ("9", 9),
+        (" 9 ", 9),
+        ("-5", -5),
+        (" -7 ", -7),
+        (9.0, 9),
+        (2**63 - 1, 2**63 - 1),
+        ("", None),
+        (None, None),
+    ],
 )
 def test_integers_in_every_wire_form(wire, expected):
-    """Integer fields take ints, integral floats and numeric strings; "" and null are None."""
+    """Integer fields take ints, integral floats and ASCII digit strings within 64 bits; ""
+    and null are None."""
     assert expected == hc.Chat.from_json(chat_payload(applicationId=wire)).application_id
 
 
@@ -220,8 +237,8 @@ def test_raw_does_not_take_part_in_equality():
         ({"applicationId": "\u00b2"}, "chat.applicationId: expected an integer, got '\u00b2'"),
         ({"applicationId": "1" * 20}, f"chat.applicationId: expected an integer, got '{'1' * 20}'"),
         ({"closedAt": "yesterday"}, "chat.closedAt: expected a timestamp, got 'yesterday'"),
-        ({"closedAt": True}, "chat.closedAt: expected a timestamp, got True"),
-        ({"closedAt": float("nan")}, "chat.closedAt: expected a timestamp, got nan"),
+        ({"closedAt": True}, "chat.closedAt: expected a timestamp, got bool"),
+        ({"closedAt": float("nan")}, "chat.closedAt: timestamp out of range: nan"),
         ({"closedAt": [1]}, "chat.closedAt: expected a timestamp, got list"),
         ({"closedAt": 1e20}, "chat.closedAt: timestamp out of range: 1e+20"),
         ({"createdAt": "x"}, "chat.createdAt: expected a timestamp, got 'x'"),
@@ -432,3 +449,212 @@ def test_bad_filters_say_what_is_wrong(args, error, message):
         hc.Filter(*args)
 
     assert str(info.value).startswith(message)
+
+
+# --- hostile wire data: every converter returns a value or raises ResponseValidationError --
+
+#: Every field ``Chat.from_json`` converts, by wire name.
+CHAT_FIELDS = (
+    "id",
+    "status",
+    "closedBy",
+    "closedAt",
+    "createdAt",
+    "lastMessageAt",
+    "lastCustomerMessageAt",
+    "snoozedUntil",
+    "rating",
+    "lastMessageText",
+    "lastMessageId",
+    "lastCommunicatedAgentId",
+    "agents",
+    "customer",
+    "assignee",
+    "department",
+    "notes",
+    "createdWith",
+    "applicationId",
+    "readByAgent",
+    "readByCustomer",
+)
+
+#: Values a real (or hostile) server has sent, each one a crash or a freeze once.
+HOSTILE_SCALARS: tuple[object, ...] = (
+    "1e999999999",  # a billion-digit integer if converted naively: freezes the loop
+    "-1e999999999",
+    "1e-999999999",
+    "²",  # str.isdigit() says yes, int() says no
+    "١٢",  # Arabic-Indic digits: Python's parsers take them, JSON does not
+    "9" * 5000,  # past Python's int digit limit
+    "1_000",
+    "NaN",
+    "-Infinity",
+    "0001-01-01T00:00:00+01:00",  # a date whose UTC is in year 0
+    "9999-12-31T23:59:59-01:00",  # a date whose UTC is in year 10000
+    "\x00",
+    " ",
+    2**64,
+    -(2**63) - 1,
+    10**5000,
+    float("inf"),
+    float("nan"),
+    1e300,
+    -1e300,
+    True,
+    [],
+    {},
+    [[[]]],
+    {"id": "²"},
+)
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=10,
+)
+hostile = (
+    st.sampled_from(HOSTILE_SCALARS)
+    | st.from_regex(r"[+-]?[0-9]{0,25}(\.[0-9]{0,8})?([eE][+-]?[0-9]{1,12})?", fullmatch=True)
+    | st.integers()
+    | st.floats()
+    | st.text(max_size=40)
+    | json_values
+)
+
+
+def parses_or_refuses(build: Callable[[Any], T], payload: object) -> T | Exception:
+    """The outcome of a model's from_json: a model, or ResponseValidationError."""
+    try:
+        return build(payload)
+    except hc.ResponseValidationError as exc:
+        return exc
+
+
+@pytest.mark.parametrize("field", CHAT_FIELDS)
+@pytest.mark.parametrize(
+    "value", HOSTILE_SCALARS, ids=[f"v{i}" for i in range(len(HOSTILE_SCALARS))]
+)
+def test_every_field_takes_every_hostile_value(field, value):
+    """Each known hostile value in each field gives a Chat or ResponseValidationError, at once."""
+    outcome = parses_or_refuses(hc.Chat.from_json, chat_payload(**{field: value}))
+
+    assert isinstance(outcome, hc.Chat | hc.ResponseValidationError)
+
+
+@settings(max_examples=300, deadline=None)
+@given(field=st.sampled_from(CHAT_FIELDS), value=hostile)
+def test_chat_from_json_is_total(field, value):
+    """Any value in any field: a Chat or ResponseValidationError, never another exception."""
+    outcome = parses_or_refuses(hc.Chat.from_json, chat_payload(**{field: value}))
+
+    assert isinstance(outcome, hc.Chat | hc.ResponseValidationError)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    payload=json_values
+    | st.dictionaries(st.sampled_from(["id", "text", "from", "createdAt"]), hostile)
+)
+def test_message_from_json_is_total(payload):
+    """Any payload: a Message or ResponseValidationError."""
+    outcome = parses_or_refuses(hc.Message.from_json, payload)
+
+    assert isinstance(outcome, hc.Message | hc.ResponseValidationError)
+
+
+@settings(max_examples=200, deadline=None)
+@given(value=hostile)
+def test_timestamps_are_aware_and_in_range_or_refused(value):
+    """A timestamp that parses is an aware UTC datetime; anything else is refused by name."""
+    outcome = parses_or_refuses(hc.Chat.from_json, chat_payload(closedAt=value))
+
+    if isinstance(outcome, hc.Chat):
+        assert outcome.closed_at is None or timezone.utc == outcome.closed_at.tzinfo
+    else:
+        assert "chat.closedAt" in str(outcome)
+        assert len(str(outcome)) < 200  # the value is cut short in the message
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("closedAt", "1e999999999"),
+        ("closedAt", "0001-01-01T00:00:00+01:00"),
+        ("id", "²"),
+        ("id", "9" * 5000),
+        ("id", 2**63),
+        ("id", "١٢"),
+        ("lastMessageText", 10**5000),
+    ],
+    ids=["huge-exponent", "year-zero", "superscript", "5000-digits", "2**63", "arabic", "10**5000"],
+)
+def test_values_that_crashed_or_froze_the_parser(field, value):
+    """Each of these once froze the loop or raised a raw ValueError/OverflowError."""
+    with pytest.raises(hc.ResponseValidationError, match=rf"chat\.{field}"):
+        hc.Chat.from_json(chat_payload(**{field: value}))
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        ("-1", datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC)),
+        ("1597758468.0000004", datetime(2020, 8, 18, 13, 47, 48, tzinfo=UTC)),
+        ("1597758468.123456", datetime(2020, 8, 18, 13, 47, 48, 123456, tzinfo=UTC)),
+        ("253402300798.999999", datetime(9999, 12, 31, 23, 59, 58, 999999, tzinfo=UTC)),
+        ("1.5974e9", datetime(2020, 8, 14, 10, 13, 20, tzinfo=UTC)),
+        (253402300799, datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)),
+        (-62135596800, datetime(1, 1, 1, tzinfo=UTC)),
+    ],
+)
+def test_timestamp_edges(wire, expected):
+    """Negative, sub-microsecond, exponent forms and the calendar's ends parse exactly."""
+    assert expected == hc.Chat.from_json(chat_payload(closedAt=wire)).closed_at
+
+
+def test_timestamps_ignore_the_callers_decimal_context():
+    """A caller's decimal precision or traps do not change how timestamps parse."""
+    with decimal.localcontext() as context:
+        context.prec = 3
+        context.traps[decimal.Inexact] = True
+        chat = hc.Chat.from_json(chat_payload(closedAt="1597758468.250"))
+
+    assert datetime(2020, 8, 18, 13, 47, 48, 250000, tzinfo=UTC) == chat.closed_at
+
+
+# --- search filters -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "value", [float("nan"), float("inf"), float("-inf"), 2**64, -(2**63) - 1, "\ud800"]
+)
+def test_filter_values_that_cannot_be_encoded_are_refused(value):
+    """NaN, infinities, ints past 64 bits and lone surrogates are ValueErrors at once."""
+    with pytest.raises(ValueError, match="filter"):
+        hc.Filter("chats.lastMessageAt", "<", value)
+
+
+def test_filter_field_that_cannot_be_encoded_is_refused():
+    """A field name with a lone surrogate is a ValueError."""
+    with pytest.raises(ValueError, match="filter field"):
+        hc.Filter("chats.\udc80", "=", 1)
+
+
+@pytest.mark.parametrize(
+    ("wire", "ok"),
+    [(-(2**63), True), (-(2**63) - 1, False), (2**63 - 1, True), (2**63, False)],
+)
+def test_integer_bounds_are_the_signed_64_bit_range(wire, ok):
+    """Exactly the signed 64-bit integers are ids; one past either end is refused."""
+    payload = chat_payload(lastMessageId=wire)
+    if ok:
+        assert wire == hc.Chat.from_json(payload).last_message_id
+    else:
+        with pytest.raises(hc.ResponseValidationError, match="64-bit"):
+            hc.Chat.from_json(payload)
+
+
+def test_timestamp_text_is_bounded_in_length():
+    """A numeric string of 64 characters parses; 65 is refused before any parsing."""
+    assert hc.Chat.from_json(chat_payload(closedAt="0" * 54 + "1597758468")).closed_at
+    with pytest.raises(hc.ResponseValidationError, match="65 characters"):
+        hc.Chat.from_json(chat_payload(closedAt="0" * 55 + "1597758468"))

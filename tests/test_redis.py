@@ -1,57 +1,119 @@
-"""The Redis-shared limiter, against a real redis-server (and the emulator, over sockets)."""
+"""The Redis-shared limiter, against real redis-servers (single, Cluster, Sentinel).
+
+The fleet tests run several processes (examples/fleet_redis.py) against the emulator over
+sockets; the emulator counts the busiest window and the 429s it answered.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
+import random
+import re
 import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
+import redis.exceptions
+import redis.sentinel
+from redis.crc import key_slot
 
 import helpcrunch_async as hc
-from helpcrunch_async._limiter import api_key_fingerprint
+import helpcrunch_async.redis as hc_redis
+from helpcrunch_async._limiter import GCRA, api_key_fingerprint
 from helpcrunch_async.emulator import EmulatorConfig, ServerLimit, serve
+from helpcrunch_async.emulator._server import RunningEmulator as Emulator
 from helpcrunch_async.redis import (
     KEY_PREFIX,
     RateLimiterUnavailableError,
     RedisRateLimiter,
+    client_from_url,
     key_for,
 )
-from tests.conftest import API_KEY, status_echo
+from tests.conftest import API_KEY, servers_or_skip, status_echo
+from tests.redis_server import Cluster, RedisNode, SentinelSetup, single_redis
 
 pytestmark = pytest.mark.redis
 EXAMPLES = Path(__file__).parent.parent / "examples"
+#: The strict server of the fleet tests, and the limit the fleet is given.
+SERVER_LIMIT = ServerLimit(20, 1.0)
+FLEET_RATE = "20/1"
+#: Seconds a fleet run may take before the test fails instead of hanging.
+FLEET_TIMEOUT = 120
+FAST = hc.RateLimit(requests=1000, per=1.0)
 
 
 @pytest.fixture
-def flush(redis_url):
+def flush(redis_url: str) -> Iterator[redis.Redis]:
+    """A client of the session's Redis, emptied first."""
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
     yield client
     client.close()
 
 
+@pytest.fixture
+def node() -> Iterator[RedisNode]:
+    """A redis-server of the test's own, which it may kill and start again."""
+    yield from servers_or_skip(single_redis())
+
+
+@pytest.fixture
+def no_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Redis failures count at once (no retry for a moment), so tests stay short."""
+    monkeypatch.setattr(hc_redis, "RETRY_FOR", 0.0)
+
+
+# --- keys and settings ---------------------------------------------------------------
+
+
 @pytest.mark.anyio
-async def test_key_is_a_hash_of_the_api_key_and_expires(
+async def test_keys_are_a_hash_tagged_fingerprint_in_one_slot_and_expire(
     anyio_backend, redis_url, flush, make_client
 ):
-    """The schedule lives under a SHA-256 fingerprint of the key, with a TTL; never the key."""
+    """Every key is the key's SHA-256 fingerprint in a hash tag, shares one slot, has a TTL."""
     limiter = RedisRateLimiter.from_url(redis_url)
     make_client(rate_limit=limiter)  # the client scopes the limiter to its key
 
     await limiter.acquire()
 
     keys = [k.decode() for k in flush.keys("*")]
-    assert keys
+    assert 3 == len(keys)
     assert all(k.startswith(key_for(API_KEY)) for k in keys)
     assert not any(API_KEY in k for k in keys)
+    assert 1 == len({key_slot(k.encode()) for k in keys})
     assert all(0 < flush.pttl(k) <= (2 * 60.5 + 1) * 1000 for k in keys)
-    assert KEY_PREFIX + api_key_fingerprint(API_KEY) == limiter.key
+    assert f"{KEY_PREFIX}{{{api_key_fingerprint(API_KEY)}}}" == limiter.key
     await limiter.aclose()
+
+
+def test_keys_of_different_api_keys_spread_across_slots():
+    """Different API keys hash to different slots (the tag is the fingerprint, not the prefix)."""
+    slots = {key_slot(key_for(f"key-{n}").encode()) for n in range(20)}
+
+    assert 15 < len(slots)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [("t:1", "{t:1}"), ("app:{tenant}:rl", "app:{tenant}:rl"), ("a{}b", "{a{}b}")],
+)
+def test_a_given_key_gets_a_hash_tag_unless_it_has_one(redis_url, given, expected):
+    """A key without a (non-empty) hash tag is wrapped in one, so its keys share a slot."""
+    client = redis.Redis.from_url(redis_url)
+
+    assert expected == RedisRateLimiter(client, key=given).key
+    client.close()
 
 
 @pytest.mark.anyio
@@ -65,17 +127,133 @@ async def test_one_limiter_serves_one_api_key(anyio_backend, redis_url, make_cli
     await limiter.aclose()
 
 
+def test_takes_a_rate_limit_and_defaults_to_helpcrunchs(redis_url):
+    """``limit=RateLimit(...)`` is the budget; without it, ``RateLimit()``'s defaults."""
+    client = redis.Redis.from_url(redis_url)
+
+    assert hc.RateLimit() == RedisRateLimiter(client).limit
+    assert FAST == RedisRateLimiter(client, limit=FAST).limit
+    client.close()
+
+
+def test_loose_numbers_still_work_with_a_deprecation_warning(redis_url):
+    """The old ``requests=``/``per=``... keywords warn and override the limit's fields."""
+    client = redis.Redis.from_url(redis_url)
+
+    with pytest.warns(DeprecationWarning, match="limit=RateLimit"):
+        limiter = RedisRateLimiter(client, requests=10, per=5.0)
+
+    assert hc.RateLimit(requests=10, per=5.0) == limiter.limit
+    client.close()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc"),
+    [
+        ({"on_unavailable": "ignore"}, ValueError),
+        ({"local_share": 0}, ValueError),
+        ({"local_share": 1.5}, ValueError),
+        ({"local_share": True}, ValueError),
+        ({"local_share": "half"}, ValueError),
+        ({"key": ""}, ValueError),
+        ({"limit": "120/60"}, TypeError),
+    ],
+)
+def test_bad_settings(redis_url, kwargs, exc):
+    """Settings are checked at construction."""
+    client = redis.Redis.from_url(redis_url)
+    with pytest.raises(exc):
+        RedisRateLimiter(client, **kwargs)
+    with pytest.raises(TypeError, match="redis-py client"):
+        RedisRateLimiter("redis://nope")  # type: ignore[arg-type]
+    client.close()
+
+
+# --- URLs ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "memcached://localhost",
+        "localhost:6379",
+        "redis+mesh://localhost",
+        "unix+cluster:///tmp/x.sock",
+        "redis+sentinel://localhost:26379",
+        "redis+sentinel://localhost:26379/svc/zero",
+        "redis+sentinel://localhost/svc",
+        "redis+sentinel://localhost:26379/svc?ssl_cert_reqs=none",
+    ],
+)
+def test_bad_urls_are_refused_without_echoing_them(url):
+    """An unknown scheme or a Sentinel URL without host:port or service is a ValueError."""
+    with pytest.raises(ValueError) as caught:
+        client_from_url(url)
+
+    assert "localhost" not in str(caught.value)
+
+
+def test_a_cluster_url_with_a_database_is_refused():
+    """A cluster has only database 0: another is a ValueError, before connecting."""
+    with pytest.raises(ValueError, match="only database 0"):
+        client_from_url("redis+cluster://127.0.0.1:9/3")
+
+
+def test_an_unreachable_cluster_is_unavailable_at_construction(no_retry):
+    """redis-py asks a cluster for its slots at once: unreachable is the SDK's error."""
+    with pytest.raises(RateLimiterUnavailableError, match="unavailable"):
+        RedisRateLimiter.from_url("redis+cluster://127.0.0.1:9")
+
+
+def test_plain_urls_carry_auth_tls_and_database():
+    """``redis://``/``rediss://`` are redis-py's: user, password, TLS and database kept."""
+    client = client_from_url("rediss://ann:s3cret@db.example:6380/2")
+    assert isinstance(client, redis.Redis)
+    kwargs = client.connection_pool.connection_kwargs
+
+    assert ("ann", "s3cret", 2, 6380) == (
+        kwargs["username"],
+        kwargs["password"],
+        kwargs["db"],
+        kwargs["port"],
+    )
+    assert client.connection_pool.connection_class is redis.SSLConnection
+    client.close()
+
+
+def test_sentinel_url_names_the_sentinels_the_service_and_the_primarys_auth():
+    """``redis+sentinel://u:p@h1:1,h2:2/service/db`` names sentinels, service, db and auth."""
+    client = client_from_url("rediss+sentinel://ann:s%40cret@10.0.0.1:26379,[::1]:26380/svc/3")
+    assert isinstance(client, redis.Redis)
+    pool = client.connection_pool
+
+    assert isinstance(pool, redis.sentinel.SentinelConnectionPool)
+    assert "svc" == pool.service_name
+    assert [("10.0.0.1", 26379), ("::1", 26380)] == [
+        (s.connection_pool.connection_kwargs["host"], s.connection_pool.connection_kwargs["port"])
+        for s in pool.sentinel_manager.sentinels
+    ]
+    assert ("ann", "s@cret", 3) == (
+        pool.connection_kwargs["username"],
+        pool.connection_kwargs["password"],
+        pool.connection_kwargs["db"],
+    )
+    assert pool.connection_class is redis.sentinel.SentinelManagedSSLConnection
+    client.close()
+
+
+# --- the schedule --------------------------------------------------------------------
+
+
 @pytest.mark.anyio
 async def test_burst_then_reservations_follow_the_schedule(anyio_backend, redis_url, flush):
     """Idle key: `burst` slots at once; after that each reservation is spaced by the interval."""
-    limiter = RedisRateLimiter.from_url(redis_url, requests=10, per=10.0, burst=3, key="t:1")
-    limiter.limit = hc.RateLimit(requests=10, per=10.0, burst=3, margin=0.0)
+    limit = hc.RateLimit(requests=10, per=10.0, burst=3, margin=0.0)
+    limiter = RedisRateLimiter.from_url(redis_url, limit=limit, key="t:1")
 
-    delays = [await limiter._run("acquire", -1.0) for _ in range(5)]
+    delays = [await limiter._run("acquire", -1.0, now=1000.0) for _ in range(5)]
 
-    assert [0.0, 0.0, 0.0] == [round(d, 2) for d in delays[:3]]
-    assert 0.9 < delays[3] <= 1.0
-    assert 1.9 < delays[4] <= 2.0
+    assert [0.0, 0.0, 0.0, 1.0, 2.0] == [round(d, 6) for d in delays]
     await limiter.aclose()
 
 
@@ -109,7 +287,7 @@ async def test_script_reload_after_noscript(anyio_backend, redis_url, flush):
 @pytest.mark.anyio
 async def test_one_round_trip_per_grant(anyio_backend, redis_url, flush):
     """Redis itself counts one script call per grant."""
-    limiter = RedisRateLimiter.from_url(redis_url, requests=1000, per=1.0, key="t:4")
+    limiter = RedisRateLimiter.from_url(redis_url, limit=FAST, key="t:4")
     before = flush.info("commandstats").get("cmdstat_evalsha", {}).get("calls", 0)
 
     for _ in range(20):
@@ -120,26 +298,176 @@ async def test_one_round_trip_per_grant(anyio_backend, redis_url, flush):
     await limiter.aclose()
 
 
+@pytest.mark.asyncio
+async def test_asyncio_redis_client_is_used_directly(redis_url, flush):
+    """A redis.asyncio client passed in is awaited directly (asyncio only)."""
+    client = redis.asyncio.Redis.from_url(redis_url)
+    limiter = RedisRateLimiter(client, limit=FAST, key="t:5")
+
+    for _ in range(3):
+        await limiter.acquire()
+
+    assert 3 == limiter.round_trips
+    await client.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["trio"])
+async def test_an_asyncio_client_under_trio_says_so(anyio_backend, redis_url):
+    """A redis.asyncio client cannot run under trio: a clear RuntimeError, not asyncio's."""
+    client = redis.asyncio.Redis.from_url(redis_url)
+    limiter = RedisRateLimiter(client, key="t:trio")
+
+    with pytest.raises(RuntimeError, match="asyncio only"):
+        await limiter.acquire()
+
+
+def differential_events(seed: int) -> list[tuple[float, str, float | None]]:
+    """A random run: acquires, 429s with and without Retry-After, at increasing times."""
+    rng = random.Random(seed)  # noqa: S311 - test data, not secrets
+    now, events = 1000.0, []
+    for _ in range(120):
+        now += rng.choice([0.0, 0.0, rng.uniform(0, 0.4), rng.uniform(0, 3.0)])
+        kind = rng.choices(["acquire", "penalize"], weights=[9, 1])[0]
+        pause = rng.choice([None, rng.uniform(0, 4.0)]) if kind == "penalize" else None
+        events.append((round(now, 3), kind, pause))
+    return events
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("seed", range(4))
+async def test_lua_script_decides_exactly_as_the_local_gcra(anyio_backend, redis_url, flush, seed):
+    """Same acquires and 429s at the same times: the script and GCRA give the same waits."""
+    limit = hc.RateLimit(requests=6, per=2.0, burst=3, margin=0.5)
+    limiter = RedisRateLimiter.from_url(redis_url, limit=limit, key=f"diff:{seed}")
+    gcra = GCRA(limit)
+    expected, actual = [], []
+
+    for now, kind, pause in differential_events(seed):
+        if kind == "acquire":
+            slot = gcra.next_time(now)
+            gcra.take(slot)
+            expected.append(round(slot - now, 6))
+        else:
+            expected.append(round(gcra.penalize(now, pause), 6))
+        raw = await limiter._run(kind, -1.0 if pause is None else pause, now=now)
+        actual.append(round(raw, 6))
+
+    assert expected == actual
+    await limiter.aclose()
+
+
+# --- Redis losing the schedule ---------------------------------------------------------
+
+
+async def three_grants(limiter: RedisRateLimiter) -> None:
+    """Take the burst of three at once (at t=1000 on the script's clock)."""
+    for _ in range(3):
+        assert 0.0 == await limiter._run("acquire", -1.0, now=1000.0)
+
+
+LOST = hc.RateLimit(requests=10, per=10.0, burst=3, margin=0.0)
+
+
+@pytest.mark.anyio
+async def test_a_state_gone_empty_makes_the_fleet_wait_one_window(anyio_backend, redis_url, flush):
+    """Redis restarted empty or evicted the key: the next grant is one window away, no burst."""
+    limiter = RedisRateLimiter.from_url(redis_url, limit=LOST, key="lost:1")
+    await three_grants(limiter)
+    flush.flushdb()
+
+    delays = [await limiter._run("acquire", -1.0, now=1000.5) for _ in range(2)]
+
+    assert [10.0, 11.0] == [round(d, 6) for d in delays]
+    assert 1 == limiter.lost_states
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_fresh_key_still_bursts(anyio_backend, redis_url, flush):
+    """A key nobody used (or idle past its TTL) is not taken for a lost one."""
+    limiter = RedisRateLimiter.from_url(redis_url, limit=LOST, key="lost:2")
+
+    await three_grants(limiter)
+
+    assert 0 == limiter.lost_states
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(lambda r, k: r.hset(k + ":state", "seq", "1"), id="state-went-back"),
+        pytest.param(lambda r, k: r.hset(k + ":state", "replid", "0" * 40), id="other-replid"),
+    ],
+)
+async def test_a_state_older_than_seen_or_from_another_server_is_lost(
+    anyio_backend, redis_url, flush, tamper
+):
+    """A promoted replica behind the primary, or a restored old state, counts as lost."""
+    limiter = RedisRateLimiter.from_url(redis_url, limit=LOST, key="lost:3")
+    await three_grants(limiter)
+    tamper(flush, limiter.key)
+
+    delay = await limiter._run("acquire", -1.0, now=1000.5)
+
+    assert 10.0 == round(delay, 6)
+    assert 1 == limiter.lost_states
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_grants_made_locally_while_redis_was_away_are_waited_out(
+    anyio_backend, redis_url, flush, no_retry, monkeypatch
+):
+    """Back from the local fallback, the process tells Redis; the fleet waits one window."""
+    limit = hc.RateLimit(requests=10, per=0.2, burst=3, margin=0.0)
+    limiter = RedisRateLimiter.from_url(
+        redis_url, limit=limit, key="lost:4", on_unavailable="local"
+    )
+    await limiter.acquire()
+    real_call = limiter._call
+
+    async def refused(*args: Any) -> Any:
+        raise redis.exceptions.ConnectionError("refused")
+
+    monkeypatch.setattr(limiter, "_call", refused)
+    await limiter.acquire()  # local
+    monkeypatch.setattr(limiter, "_call", real_call)
+
+    delay = await limiter._run("acquire", -1.0)
+    await limiter._run("acquire", -1.0)
+
+    assert 1 == limiter.lost_states  # told once, not at every call after
+    assert delay > 0
+    await limiter.aclose()
+
+
+# --- Redis failing --------------------------------------------------------------------
+
+
 @pytest.mark.anyio
 async def test_unreachable_redis_fails_clearly_and_sends_nothing(
-    anyio_backend, make_client, api, caplog
+    anyio_backend, make_client, api, caplog, no_retry
 ):
     """By default an unreachable Redis is an SDK error before any HTTP request."""
     route = api.put("/chats/status").mock(side_effect=status_echo)
     limiter = RedisRateLimiter.from_url("redis://127.0.0.1:9/0")
     client = make_client(rate_limit=limiter, max_retries=0)
 
-    with pytest.raises(RateLimiterUnavailableError, match="unreachable"):
-        await client.chats.update_status(1, "closed")
+    for _ in range(2):
+        with pytest.raises(RateLimiterUnavailableError, match="unavailable"):
+            await client.chats.update_status(1, "closed")
 
     assert not route.called
-    assert "Redis rate limiter unreachable" in caplog.text
+    assert 1 == caplog.text.count("Redis rate limiter unavailable")
     assert isinstance(RateLimiterUnavailableError("x"), hc.HelpCrunchError)
 
 
 @pytest.mark.anyio
 async def test_unreachable_redis_can_fall_back_to_a_reduced_local_rate(
-    anyio_backend, make_client, api, caplog
+    anyio_backend, make_client, api, caplog, no_retry
 ):
     """With on_unavailable="local" calls go on, at a share of the rate, with a warning."""
     caplog.set_level(logging.WARNING)
@@ -152,65 +480,502 @@ async def test_unreachable_redis_can_fall_back_to_a_reduced_local_rate(
 
     assert 1 == chat.id
     assert "falling back to a local limit of 30 per 60 s" in caplog.text
-    assert 30 == limiter._fallback.limit.requests
+
+
+@pytest.mark.anyio
+async def test_a_fixed_local_share_is_kept(anyio_backend, caplog, no_retry):
+    """``local_share=`` fixes the fallback's share, whatever the fleet."""
+    caplog.set_level(logging.WARNING)
+    limiter = RedisRateLimiter.from_url(
+        "redis://127.0.0.1:9/0", key="share", on_unavailable="local", local_share=0.5
+    )
+
+    await limiter.acquire()
+
+    assert "falling back to a local limit of 60 per 60 s" in caplog.text
+
+
+@pytest.mark.anyio
+async def test_local_fallback_takes_one_over_the_fleet_and_waits_out_redis_grants(
+    anyio_backend, node, no_retry, caplog
+):
+    """The fallback's share is one over the fleet seen in Redis; it starts a window later."""
+    limit = hc.RateLimit(requests=30, per=0.3, burst=9, margin=0.0)
+    fleet = [
+        RedisRateLimiter.from_url(node.url, limit=limit, key="fleet", on_unavailable="local")
+        for _ in range(3)
+    ]
+    for limiter in fleet:
+        last_redis_grant_asked = anyio.current_time()
+        await limiter.acquire()
+    node.kill()
+
+    await fleet[2].acquire()
+
+    assert 3 == fleet[2].fleet_size
+    assert 1 == fleet[2].local_grants
+    assert "falling back to a local limit of 10 per 0.3 s" in caplog.text
+    assert last_redis_grant_asked + limit.window <= anyio.current_time()
+    for limiter in fleet:
+        await limiter.aclose()
+
+
+HOSTILE_REPLIES = [
+    b"0.5",
+    [b"abc", b"1", b"1", b"0"],
+    [b"nan", b"1", b"1", b"0"],
+    [b"1e300", b"1", b"1", b"0"],
+    [b"0", b"-1", b"1", b"0"],
+    [b"0", b"1", b"x" * 100, b"0"],
+    [b"0", b"1"],
+    [1, 2, 3, 4],
+    None,
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("reply", HOSTILE_REPLIES, ids=range(len(HOSTILE_REPLIES)))
+async def test_a_nonsense_reply_is_unavailable_not_a_crash(
+    anyio_backend, redis_url, monkeypatch, reply
+):
+    """Whatever Redis answers, the caller gets RateLimiterUnavailableError or a wait."""
+    limiter = RedisRateLimiter.from_url(redis_url, key="hostile")
+    monkeypatch.setattr(limiter, "_script", lambda **_: reply)
+
+    with pytest.raises(RateLimiterUnavailableError, match="Redis"):
+        await limiter.acquire()
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "error",
+    [
+        redis.exceptions.NoScriptError("NOSCRIPT No matching script"),
+        redis.exceptions.ResponseError("ERR something odd"),
+        redis.exceptions.ReadOnlyError("READONLY You can't write against a read only replica."),
+        redis.exceptions.TryAgainError("TRYAGAIN"),
+        redis.exceptions.ClusterDownError("CLUSTERDOWN The cluster is down"),
+        redis.exceptions.MovedError("3999 127.0.0.1:6381"),
+        redis.exceptions.AskError("3999 127.0.0.1:6381"),
+        redis.exceptions.SlotNotCoveredError("no node"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
+async def test_every_redis_error_is_unavailable_and_follows_on_unavailable(
+    anyio_backend, redis_url, monkeypatch, no_retry, error
+):
+    """Error replies and cluster errors: RateLimiterUnavailableError, or the local fallback."""
+
+    def fails(**_: Any) -> Any:
+        raise error
+
+    failing = RedisRateLimiter.from_url(redis_url, key="errors")
+    monkeypatch.setattr(failing, "_script", fails)
+    falling_back = RedisRateLimiter.from_url(redis_url, key="errors", on_unavailable="local")
+    monkeypatch.setattr(falling_back, "_script", fails)
+
+    with pytest.raises(RateLimiterUnavailableError) as caught:
+        await failing.acquire()
+    await falling_back.acquire()
+    await falling_back.on_rate_limited(1.0)
+
+    assert caught.value.__cause__ is error
+    assert 1 == falling_back.local_grants
+    await failing.aclose()
+    await falling_back.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("error", "calls"),
+    [
+        (redis.exceptions.ConnectionError("Connection refused"), 3),
+        (redis.exceptions.ReadOnlyError("READONLY"), 3),
+        (redis.exceptions.ResponseError("WRONGTYPE"), 1),
+    ],
+    ids=["connection", "readonly", "wrongtype"],
+)
+async def test_a_passing_failure_is_retried_a_lasting_one_is_not(
+    anyio_backend, redis_url, monkeypatch, error, calls
+):
+    """A failover's errors are retried for a moment (then all is well); WRONGTYPE is not."""
+    limiter = RedisRateLimiter.from_url(redis_url, key="retry")
+    real_call = limiter._call
+    attempts: list[int] = []
+
+    async def flaky(*args: Any) -> Any:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise error
+        return await real_call(*args)
+
+    monkeypatch.setattr(limiter, "_call", flaky)
+
+    if calls == 1:
+        with pytest.raises(RateLimiterUnavailableError):
+            await limiter.acquire()
+    else:
+        await limiter.acquire()
+
+    assert calls == len(attempts)
+    assert 0 == limiter.local_grants
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_redis_that_never_answers_is_unavailable(
+    anyio_backend, redis_url, monkeypatch, no_retry
+):
+    """A call stuck past CALL_TIMEOUT, whatever the client's timeouts, is unavailable."""
+    limiter = RedisRateLimiter.from_url(redis_url, key="stuck")
+    monkeypatch.setattr(hc_redis, "CALL_TIMEOUT", 0.05)
+    release = threading.Event()
+    monkeypatch.setattr(limiter, "_script", lambda **_: release.wait(5))
+
+    with pytest.raises(RateLimiterUnavailableError, match="TimeoutError"):
+        await limiter.acquire()
+    release.set()
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_wrongtype_on_a_hostile_key_is_unavailable(anyio_backend, redis_url, flush):
+    """Someone wrote a string where the state lives: WRONGTYPE is unavailable, not a crash."""
+    limiter = RedisRateLimiter.from_url(redis_url, key="hostile:type")
+    flush.set("{hostile:type}:state", "not a hash")
+
+    with pytest.raises(RateLimiterUnavailableError, match="WRONGTYPE"):
+        await limiter.acquire()
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_user_without_info_still_gets_the_schedule(anyio_backend, node):
+    """An ACL that refuses INFO (some managed services) costs only the replication-ID check."""
+    with node.client() as admin:
+        admin.acl_setuser(
+            "limited", enabled=True, passwords=["+pw"], keys=["*"], commands=["+@all", "-info"]
+        )
+    url = f"redis://limited:pw@127.0.0.1:{node.port}/0"
+    limiter = RedisRateLimiter.from_url(url, limit=LOST, key="acl")
+
+    await three_grants(limiter)
+
+    assert 0 == limiter.lost_states
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_out_of_memory_is_unavailable(anyio_backend, node):
+    """A Redis over its maxmemory answers OOM: unavailable, nothing granted."""
+    limiter = RedisRateLimiter.from_url(node.url, key="oom")
+    with node.client() as client:
+        client.config_set("maxmemory", "1")
+
+    with pytest.raises(RateLimiterUnavailableError, match=r"OutOfMemory|OOM"):
+        await limiter.acquire()
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_read_only_replica_is_unavailable(anyio_backend, redis_sentinel, no_retry):
+    """A client pointed at a replica gets READONLY: unavailable, never a raw error."""
+    port = redis_sentinel.primary_port()
+    replica = next(n for n in (redis_sentinel.primary, redis_sentinel.replica) if n.port != port)
+    limiter = RedisRateLimiter.from_url(replica.url, key="readonly")
+
+    with pytest.raises(RateLimiterUnavailableError, match=r"ReadOnly|READONLY"):
+        await limiter.acquire()
+    await limiter.aclose()
+
+
+# --- Cluster and Sentinel clients -----------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_cluster_client_runs_the_script_on_the_keys_node(anyio_backend, redis_cluster):
+    """A RedisCluster (from a redis+cluster:// URL) runs the script; all keys on one node."""
+    limiter = RedisRateLimiter.from_url(redis_cluster.url, limit=FAST, key="cluster:1")
+
+    for _ in range(3):
+        await limiter.acquire()
+
+    assert isinstance(limiter._client, redis.cluster.RedisCluster)
+    node = redis_cluster.node_for("{cluster:1}")
+    with node.client() as client:
+        assert 3 == client.exists("{cluster:1}:state", "{cluster:1}:grants", "{cluster:1}:fleet")
+    await limiter.aclose()
 
 
 @pytest.mark.asyncio
-async def test_asyncio_redis_client_is_used_directly(redis_url, flush):
-    """A redis.asyncio client passed in is awaited directly (asyncio only)."""
-    client = redis.asyncio.Redis.from_url(redis_url)
-    limiter = RedisRateLimiter(client, requests=100, per=1.0, key="t:5")
+async def test_asyncio_cluster_client_is_accepted(redis_cluster):
+    """A redis.asyncio RedisCluster is awaited directly (asyncio only)."""
+    client = redis.asyncio.cluster.RedisCluster(host="127.0.0.1", port=redis_cluster.nodes[0].port)
+    limiter = RedisRateLimiter(client, limit=FAST, key="cluster:2")
 
     for _ in range(3):
         await limiter.acquire()
 
     assert 3 == limiter.round_trips
+    await client.aclose()
+
+
+@pytest.mark.anyio
+async def test_sentinel_client_talks_to_the_primary(anyio_backend, redis_sentinel):
+    """A Sentinel's master_for() client (from a redis+sentinel:// URL) is accepted."""
+    limiter = RedisRateLimiter.from_url(redis_sentinel.url, limit=FAST, key="sentinel:1")
+
+    await limiter.acquire()
+
+    port = redis_sentinel.primary_port()
+    primary = next(n for n in (redis_sentinel.primary, redis_sentinel.replica) if n.port == port)
+    with primary.client() as client:
+        assert 1 == client.exists("{sentinel:1}:state")
     await limiter.aclose()
 
 
-@pytest.mark.parametrize(
-    ("kwargs", "exc"),
-    [({"on_unavailable": "ignore"}, ValueError), ({"local_share": 0}, ValueError)],
-)
-def test_bad_settings(redis_url, kwargs, exc):
-    """Settings are checked at construction."""
-    with pytest.raises(exc):
-        RedisRateLimiter(redis.Redis.from_url(redis_url), **kwargs)
-    with pytest.raises(TypeError):
-        RedisRateLimiter("redis://nope")  # type: ignore[arg-type]
+# --- fleets of processes against the emulator ------------------------------------------
+
+
+async def run_fleet(
+    backend: str,
+    url: str,
+    emulator: Emulator,
+    *,
+    count: int,
+    processes: int = 3,
+    on_unavailable: str = "fail",
+    disrupt: Callable[[], None] | None = None,
+) -> str:
+    """Run examples/fleet_redis.py; ``disrupt`` Redis a third of the way through.
+
+    The workers run on ``backend`` (the test's own), so the fleet tests cover both.
+    """
+    command = [
+        sys.executable,
+        str(EXAMPLES / "fleet_redis.py"),
+        "--redis-url",
+        url,
+        "--processes",
+        str(processes),
+        "--first-id",
+        "5215700",
+        "--count",
+        str(count),
+        "--rate",
+        FLEET_RATE,
+        "--on-unavailable",
+        on_unavailable,
+        "--backend",
+        backend,
+    ]
+    env = os.environ | {
+        "HELPCRUNCH_API_KEY": emulator.api_key,
+        "HELPCRUNCH_BASE_URL": emulator.base_url,
+    }
+    with tempfile.TemporaryFile() as out, anyio.fail_after(FLEET_TIMEOUT):
+        async with await anyio.open_process(command, env=env, stdout=out, stderr=out) as fleet:
+            if disrupt is not None:
+                # The emulator runs in this event loop and has no hook: poll its counter.
+                while emulator.stats()["requests"] < count // 3:  # noqa: ASYNC110
+                    await anyio.sleep(0.05)
+                await anyio.to_thread.run_sync(disrupt)
+            returncode = await fleet.wait()
+        out.seek(0)
+        text = out.read().decode()
+    assert 0 == returncode, text
+    return text
+
+
+def workers_saw(output: str, pattern: str) -> int:
+    """How many workers printed a non-zero count for ``pattern`` (e.g. "grants made locally")."""
+    found = re.findall(rf"(\d+) {pattern}|{pattern} (\d+)", output)
+    return sum(int(a or b) > 0 for a, b in found)
+
+
+def assert_fleet_kept_the_limit(
+    emulator: Emulator, count: int, output: str, processes: int = 3
+) -> None:
+    """Every worker succeeded, every chat closed, no 429, no window over the limit."""
+    stats = emulator.stats()
+    assert f"{processes} processes done, 0 with failures" in output
+    assert 0 == stats["rejected"]
+    assert SERVER_LIMIT.requests >= stats["max_in_window"]
+    assert count == sum(c["status"] == "closed" for c in emulator.state.chats.values())
 
 
 @pytest.mark.anyio
 @pytest.mark.emulator
-async def test_processes_share_one_limit_and_server_never_sees_more(
-    anyio_backend, redis_url, flush
-):
+async def test_processes_share_one_limit_through_a_single_redis(anyio_backend, redis_url, flush):
     """Three processes, one key, one Redis: the strict server sees at most its limit, no 429."""
-    limit = ServerLimit(20, 1.0)
-    async with serve(EmulatorConfig(chats=60, rate_limit=limit)) as emulator:
-        env = os.environ | {
-            "HELPCRUNCH_API_KEY": emulator.api_key,
-            "HELPCRUNCH_BASE_URL": emulator.base_url,
-        }
-        command = [
-            sys.executable,
-            str(EXAMPLES / "fleet_redis.py"),
-            "--redis-url",
-            redis_url,
-            "--processes",
-            "3",
-            "--first-id",
-            "5215700",
-            "--count",
-            "60",
-            "--rate",
-            "20/1",
-        ]
-        done = await anyio.run_process(command, env=env, check=False)
-        stats = emulator.stats()
+    async with serve(EmulatorConfig(chats=60, rate_limit=SERVER_LIMIT)) as emulator:
+        output = await run_fleet(anyio_backend, redis_url, emulator, count=60)
 
-    assert 0 == done.returncode, done.stdout.decode() + done.stderr.decode()
-    assert 60 <= stats["requests"]
-    assert 0 == stats["rejected"]
-    assert limit.requests >= stats["max_in_window"]
-    assert all(c["status"] == "closed" for c in emulator.state.chats.values())
+    assert_fleet_kept_the_limit(emulator, 60, output)
+
+
+@pytest.mark.anyio
+@pytest.mark.emulator
+async def test_processes_share_one_limit_through_a_cluster(anyio_backend, redis_cluster):
+    """Three processes through a three-master cluster: never over the limit, no 429."""
+    async with serve(EmulatorConfig(chats=60, rate_limit=SERVER_LIMIT)) as emulator:
+        output = await run_fleet(anyio_backend, redis_cluster.url, emulator, count=60)
+
+    assert_fleet_kept_the_limit(emulator, 60, output)
+
+
+@pytest.mark.anyio
+@pytest.mark.emulator
+async def test_processes_share_one_limit_through_sentinel(anyio_backend, redis_sentinel):
+    """Three processes through a Sentinel-managed primary: never over the limit, no 429."""
+    async with serve(EmulatorConfig(chats=60, rate_limit=SERVER_LIMIT)) as emulator:
+        output = await run_fleet(anyio_backend, redis_sentinel.url, emulator, count=60)
+
+    assert_fleet_kept_the_limit(emulator, 60, output)
+
+
+@pytest.mark.anyio
+@pytest.mark.emulator
+async def test_a_redis_restarted_empty_mid_run_does_not_let_the_fleet_burst(anyio_backend, node):
+    """Redis restarts without persistence in the middle of a run: still never over the limit."""
+
+    def restart() -> None:
+        node.kill()
+        node.start()
+
+    async with serve(EmulatorConfig(chats=90, rate_limit=SERVER_LIMIT)) as emulator:
+        output = await run_fleet(anyio_backend, node.url, emulator, count=90, disrupt=restart)
+
+    assert_fleet_kept_the_limit(emulator, 90, output)
+    assert 0 < workers_saw(output, "Redis lost the schedule"), output
+
+
+@pytest.mark.anyio
+@pytest.mark.emulator
+async def test_six_processes_falling_back_locally_share_the_limit(anyio_backend, node):
+    """Redis dies for good: six processes go on locally at a sixth each, never over the limit."""
+    async with serve(EmulatorConfig(chats=90, rate_limit=SERVER_LIMIT)) as emulator:
+        output = await run_fleet(
+            anyio_backend,
+            node.url,
+            emulator,
+            count=90,
+            processes=6,
+            on_unavailable="local",
+            disrupt=node.kill,
+        )
+
+    assert_fleet_kept_the_limit(emulator, 90, output, processes=6)
+    assert 0 < workers_saw(output, "grants made locally"), output
+
+
+@pytest.fixture
+def own_sentinel() -> Iterator[SentinelSetup]:
+    """A Sentinel setup of the test's own (a failover changes who is primary)."""
+    from tests.redis_server import redis_sentinel  # noqa: PLC0415 - fixture name clash
+
+    yield from servers_or_skip(redis_sentinel())
+
+
+@pytest.fixture
+def own_cluster() -> Iterator[Cluster]:
+    """A cluster of the test's own (a node gets killed)."""
+    from tests.redis_server import redis_cluster  # noqa: PLC0415 - fixture name clash
+
+    yield from servers_or_skip(redis_cluster())
+
+
+@pytest.mark.anyio
+@pytest.mark.emulator
+async def test_a_sentinel_failover_mid_run_keeps_the_limit_and_every_outcome(
+    anyio_backend, own_sentinel
+):
+    """SENTINEL FAILOVER promotes the replica mid-run: under the limit, every chat closed."""
+    before = own_sentinel.primary_port()
+    async with serve(EmulatorConfig(chats=90, rate_limit=SERVER_LIMIT)) as emulator:
+        output = await run_fleet(
+            anyio_backend, own_sentinel.url, emulator, count=90, disrupt=own_sentinel.failover
+        )
+
+    assert_fleet_kept_the_limit(emulator, 90, output)
+    assert before != own_sentinel.primary_port()
+
+
+@pytest.mark.anyio
+@pytest.mark.emulator
+async def test_a_primary_crash_mid_run_keeps_the_limit_and_every_outcome(
+    anyio_backend, own_sentinel
+):
+    """The primary dies, Sentinel promotes the replica: the fleet waits, never bursts."""
+    async with serve(EmulatorConfig(chats=90, rate_limit=SERVER_LIMIT)) as emulator:
+        output = await run_fleet(
+            anyio_backend,
+            own_sentinel.url,
+            emulator,
+            count=90,
+            on_unavailable="local",
+            disrupt=own_sentinel.kill_primary,
+        )
+
+    assert_fleet_kept_the_limit(emulator, 90, output)
+    assert 0 < workers_saw(output, "Redis lost the schedule"), output
+
+
+@pytest.fixture
+def cluster_with_replicas() -> Iterator[Cluster]:
+    """Three masters with a replica each, of the test's own (a master gets killed)."""
+    from tests.redis_server import redis_cluster  # noqa: PLC0415 - fixture name clash
+
+    yield from servers_or_skip(redis_cluster(replicas=1))
+
+
+@pytest.mark.anyio
+@pytest.mark.emulator
+async def test_a_cluster_failover_mid_run_keeps_the_limit_and_every_outcome(
+    anyio_backend, cluster_with_replicas
+):
+    """The master of the key's slot dies; its replica takes over: never over the limit."""
+    cluster = cluster_with_replicas
+    async with serve(EmulatorConfig(chats=90, rate_limit=SERVER_LIMIT)) as emulator:
+        master = cluster.node_for(key_for(emulator.api_key))
+        output = await run_fleet(
+            anyio_backend,
+            cluster.url,
+            emulator,
+            count=90,
+            on_unavailable="local",
+            disrupt=master.kill,
+        )
+
+    assert_fleet_kept_the_limit(emulator, 90, output)
+    assert master is not cluster.node_for(key_for(emulator.api_key))
+    assert 0 < workers_saw(output, "Redis lost the schedule"), output
+
+
+@pytest.mark.anyio
+@pytest.mark.emulator
+async def test_a_cluster_node_killed_mid_run_keeps_the_limit_and_every_outcome(
+    anyio_backend, own_cluster
+):
+    """The node serving the key dies (no replica): the fleet goes on locally, then back."""
+
+    def kill_then_restart(node: RedisNode) -> None:
+        node.kill()
+        time.sleep(2.0)  # a worker thread: the fleet runs on meanwhile
+        node.start()
+        own_cluster.wait_ok()
+
+    async with serve(EmulatorConfig(chats=90, rate_limit=SERVER_LIMIT)) as emulator:
+        node = own_cluster.node_for(key_for(emulator.api_key))
+        output = await run_fleet(
+            anyio_backend,
+            own_cluster.url,
+            emulator,
+            count=90,
+            on_unavailable="local",
+            disrupt=lambda: kill_then_restart(node),
+        )
+
+    assert_fleet_kept_the_limit(emulator, 90, output)
+    assert 0 < workers_saw(output, "grants made locally"), output

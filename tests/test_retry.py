@@ -83,15 +83,16 @@ async def test_max_retries_zero_sends_once(make_client, api):
     assert 1 == route.call_count
 
 
-async def test_failed_response_is_closed(client, api):
-    """The failed answer a caller gets is closed: no connection is held by it."""
+async def test_failed_answer_is_not_kept_by_the_error(client, api):
+    """The error keeps the status, headers and an excerpt, not the answer (nor its connection)."""
     api.put("/chats/status").respond(404, json={"errors": [{"code": "chat_not_found"}]})
 
     with pytest.raises(hc.NotFoundError) as info:
         await client.chats.update_status(1, "closed")
 
-    assert info.value.response is not None
-    assert info.value.response.is_closed
+    assert not hasattr(info.value, "response")
+    assert 404 == info.value.status_code
+    assert '{"errors":[{"code":"chat_not_found"}]}' == info.value.body_excerpt
 
 
 async def test_429_is_reported_to_the_limiter(make_client, api):

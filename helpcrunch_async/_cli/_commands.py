@@ -178,6 +178,14 @@ def _with_common(func: Any) -> Any:
     return func
 
 
+def _journal_done(journal: str | None, target: ChatStatus) -> set[int]:
+    """The ids the journal has done; a journal that cannot be used is a usage error, at once."""
+    try:
+        return Journal(journal).done(target.value) if journal else set()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 def _client(api_key: str | None, base_url: str | None, rate: str | None) -> HelpCrunch:
     try:
         return HelpCrunch(api_key, base_url=base_url, rate_limit=_rate(rate))
@@ -227,8 +235,8 @@ def set_status(
         raise click.UsageError("no chat ids: pass them as arguments or with --from-file")
     client = _client(api_key, base_url, rate)
     console = Console(stderr=True)
+    done = _journal_done(journal, target)
     if dry_run:
-        done = Journal(journal).done(target.value) if journal else set()
         todo = len({i for i in ids if i not in done})
         console.print(
             f"Dry run: would set {target.value!r} on {todo} chats "
@@ -251,7 +259,10 @@ def set_status(
             print_summary(console, client, result, target.value)
             return result
 
-    result = anyio.run(main)
+    try:
+        result = anyio.run(main)
+    except ValueError as exc:  # the journal is in use by another run: nothing was sent
+        raise click.ClickException(str(exc)) from None
     if result.fatal is not None:
         console.print(f"[red]Stopped:[/] {result.fatal}", highlight=False)
     sys.exit(exit_code(result))
@@ -344,6 +355,12 @@ def _number_or_text(value: str) -> int | float | str:
 @click.option("--dropped", type=float, default=0.0, help="Share of cut connections (0-1).")
 @click.option("--truncated", type=float, default=0.0, help="Share of truncated bodies (0-1).")
 @click.option("--latency", type=float, default=0.0, help="Seconds added to each answer.")
+@click.option("--webhook-url", default=None, help="POST a signed webhook here for each change.")
+@click.option(
+    "--webhook-signing-key",
+    envvar="HELPCRUNCH_WEBHOOK_SIGNING_KEY",
+    help="Key the webhooks are signed with (default: the emulator's).",
+)
 def emulator(
     host: str,
     port: int,
@@ -356,6 +373,8 @@ def emulator(
     dropped: float,
     truncated: float,
     latency: float,
+    webhook_url: str | None,
+    webhook_signing_key: str | None,
 ) -> None:
     """Serve a HelpCrunch emulator on loopback until Ctrl-C."""
     from ..emulator import EmulatorConfig, Faults, ServerLimit, run  # noqa: PLC0415
@@ -370,7 +389,10 @@ def emulator(
             ),
             payload_style=payload_style,  # type: ignore[arg-type]
             error_style=error_style,  # type: ignore[arg-type]
+            webhook_url=webhook_url,
         )
+        if webhook_signing_key is not None:
+            config = attrs.evolve(config, webhook_signing_key=webhook_signing_key)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     run(config, host=host, port=port)

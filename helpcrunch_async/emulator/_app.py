@@ -1,54 +1,52 @@
-"""The emulator's HTTP surface: a Starlette app speaking HelpCrunch's chats API."""
+"""The emulator's HTTP surface: a Starlette app speaking HelpCrunch's chats API and more.
+
+A handler refuses a request by raising ``_Refusal`` (a Starlette ``HTTPException`` holding
+the error answer), from however deep it finds the problem; one exception handler sends it.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 import anyio
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ._front import FrontDoor, error_response
 from ._state import STATUSES, EmulatorConfig, EmulatorState
+from ._webhooks import WebhookSender, message_event, webhook_chat
 
 if TYPE_CHECKING:
     from starlette.requests import Request
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+    from starlette.types import ASGIApp
 
-__all__ = ["DroppedConnectionError", "create_app"]
+__all__ = ["create_app"]
 
-# Older-style code -> (newer-style code, message).
-_CODES = {
-    "invalid_token": ("unauthorized", "Invalid token"),
-    "chat_not_found": ("not_found", "Chat not found"),
-    "too_many_requests": ("too_many_requests", "You have exceeded your requests limit"),
-    "invalid_chat_value": ("status", "status value is invalid"),
-}
 _ACCEPTED = {
     "spec": set(STATUSES),
     # The legacy server spells on-hold with a space and takes no other spelling of it.
     "legacy": (set(STATUSES) - {"on-hold"}) | {"on hold"},
 }
 _TIMESTAMPS = ("closedAt", "createdAt", "lastMessageAt", "lastCustomerMessageAt", "snoozedUntil")
+#: What a seeded chat has from its made-up past, and a created one does not have yet.
+_HISTORY = (
+    "assignee",
+    "department",
+    "rating",
+    "lastMessageText",
+    "lastMessageId",
+    "lastMessageAt",
+    "lastCustomerMessageAt",
+    "lastCommunicatedAgentId",
+)
 _SORTS = {"createdAt", "lastCustomerMessageAt", "lastMessageAt", "closedAt"}
 _OPERATORS = {"=", "!=", ">", "<", ">=", "<=", "~", "!~"}
-
-
-class DroppedConnectionError(Exception):
-    """Raised inside the app to make the server cut a connection (a fault, on purpose)."""
-
-
-def _error(config: EmulatorConfig, status: int, code: str, message: str | None = None) -> Response:
-    newer, default = _CODES.get(code, (code, code))
-    text = message or default
-    if config.error_style == "newer":
-        entries = [{"code": "invalid_request", "message": "Invalid request"}]
-        entries.append({"code": newer, "message": text})
-    else:
-        entries = [{"code": code, "message": text}]
-    return JSONResponse({"errors": entries}, status_code=status)
 
 
 def _render(config: EmulatorConfig, chat: dict[str, Any]) -> dict[str, Any]:
@@ -68,143 +66,100 @@ def _canonical_status(value: str) -> str:
     return "on-hold" if value in ("on hold", "onhold") else value
 
 
-class _Faults:
-    """ASGI middleware: latency, auth, the rate limit, then the injected faults."""
+class _Refusal(HTTPException):
+    """An API error answer, raised from any depth of a handler; ``_refused`` renders it."""
 
-    def __init__(self, app: ASGIApp, state: EmulatorState) -> None:
-        self.app = app
-        self.state = state
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        state, config = self.state, self.state.config
-        faults = config.faults
-        if faults.latency or faults.jitter:
-            await anyio.sleep(faults.latency + state.random.random() * faults.jitter)
-        headers = dict(scope["headers"])
-        if headers.get(b"authorization", b"") != f"Bearer {config.api_key}".encode():
-            await _error(config, 401, "invalid_token")(scope, receive, send)
-            return
-        if not state.admit(time.monotonic()):
-            await _error(config, 429, "too_many_requests")(scope, receive, send)
-            return
-        dice = state.random.random()
-        if dice < faults.server_errors:
-            status = state.random.choice((500, 502, 503))
-            await Response("<html>upstream failure</html>", status, media_type="text/html")(
-                scope, receive, send
-            )
-            return
-        dice -= faults.server_errors
-        if dice < faults.dropped:
-            await self.app(scope, receive, _dropping(send))
-            return
-        dice -= faults.dropped
-        if dice < faults.truncated:
-            await self.app(scope, receive, _truncating(send))
-            return
-        await self.app(scope, receive, send)
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
 
 
-def _dropping(send: Send) -> Send:
-    """Send the headers, then cut the connection: the work is done, the answer is lost."""
-
-    async def wrapped(message: Message) -> None:
-        if message["type"] == "http.response.body":
-            raise DroppedConnectionError
-        await send(message)
-
-    return wrapped
-
-
-def _truncating(send: Send) -> Send:
-    """Answer with the body cut in half (and a Content-Length that matches the cut)."""
-    start: dict[str, Any] = {}
-
-    async def wrapped(message: Message) -> None:
-        if message["type"] == "http.response.start":
-            start.update(message)
-            return
-        body = message.get("body", b"")[: len(message.get("body", b"")) // 2]
-        headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({**start, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
-
-    return wrapped
+async def _refused(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, _Refusal)  # noqa: S101 - registered for this class only
+    return exc.response
 
 
 class _Handlers:
     """The endpoints; one instance per app, holding its config and state."""
 
-    def __init__(self, config: EmulatorConfig, state: EmulatorState) -> None:
+    def __init__(
+        self, config: EmulatorConfig, state: EmulatorState, webhooks: WebhookSender | None
+    ) -> None:
         self.config = config
         self.state = state
+        self.webhooks = webhooks
 
-    async def body_of(self, request: Request) -> dict[str, Any] | Response:
+    def refuse(self, status: int, code: str, message: str | None = None) -> _Refusal:
+        return _Refusal(error_response(self.config, status, code, message))
+
+    def announce(self, event: str, data: dict[str, Any]) -> None:
+        if self.webhooks is not None:
+            self.webhooks.emit(event, data)
+
+    async def body_of(self, request: Request) -> dict[str, Any]:
         try:
             body = json.loads(await request.body())
         except ValueError:
-            return _error(self.config, 400, "invalid_request", "Body is not valid JSON")
+            raise self.refuse(400, "invalid_request", "Body is not valid JSON") from None
         if not isinstance(body, dict):
-            return _error(self.config, 400, "invalid_request", "Body must be a JSON object")
+            raise self.refuse(400, "invalid_request", "Body must be a JSON object")
         return body
 
-    def find(self, raw: object) -> dict[str, Any] | Response:
+    def find(self, raw: object) -> dict[str, Any]:
         if isinstance(raw, bool) or not isinstance(raw, int):
-            return _error(self.config, 400, "id", "id must be an integer")
+            raise self.refuse(400, "id", "id must be an integer")
         chat = self.state.chats.get(raw)
         if chat is None:
-            return _error(self.config, 404, "chat_not_found")
+            raise self.refuse(404, "chat_not_found")
         return chat
 
     def ok(self, chat: dict[str, Any], status: int = 200) -> Response:
         return JSONResponse(_render(self.config, chat), status_code=status)
 
-    async def update(self, request: Request, field: str, apply: Any) -> Response:
+    async def update(
+        self, request: Request, field: str, apply: Callable[[dict[str, Any], object], list[str]]
+    ) -> Response:
         body = await self.body_of(request)
-        if isinstance(body, Response):
-            return body
         chat = self.find(body.get("id"))
-        if isinstance(chat, Response):
-            return chat
         if field not in body:
-            return _error(self.config, 400, field, f"{field} is required")
-        problem = apply(chat, body[field])
-        return problem if isinstance(problem, Response) else self.ok(chat)
+            raise self.refuse(400, field, f"{field} is required")
+        for event in apply(chat, body[field]):
+            self.announce(event, webhook_chat(chat))
+        return self.ok(chat)
 
-    def set_status(self, chat: dict[str, Any], value: object) -> Response | None:
+    def set_status(self, chat: dict[str, Any], value: object) -> list[str]:
         if not isinstance(value, str) or value not in _ACCEPTED[self.config.payload_style]:
-            return _error(self.config, 400, "invalid_chat_value")
+            raise self.refuse(400, "invalid_chat_value")
         chat["status"] = _canonical_status(value)
         closed = chat["status"] == "closed"
         chat["closedAt"] = int(time.time()) if closed else None
         chat["closedBy"] = "agent" if closed else None
-        return None
+        return ["chat.status_updated", "chat.closed"] if closed else ["chat.status_updated"]
 
-    def set_assignee(self, chat: dict[str, Any], value: object) -> Response | None:
-        agent = next((a for a in self.state.agents if a["id"] == value), None)
+    def set_assignee(self, chat: dict[str, Any], value: object) -> list[str]:
+        agent = self.agent(value)
         if value is not None and agent is None:
-            return _error(self.config, 400, "assignee", "Agent not found")
+            raise self.refuse(400, "assignee", "Agent not found")
         chat["assignee"] = agent
-        return None
+        return ["chat.assigned"]
 
-    def set_department(self, chat: dict[str, Any], value: object) -> Response | None:
+    def set_department(self, chat: dict[str, Any], value: object) -> list[str]:
         department = next((d for d in self.state.departments if d["id"] == value), None)
         if department is None:
-            return _error(self.config, 400, "department", "Department not found")
+            raise self.refuse(400, "department", "Department not found")
         chat["department"] = department
-        return None
+        return []  # HelpCrunch documents no webhook for a department change
 
-    def set_snooze(self, chat: dict[str, Any], value: object) -> Response | None:
+    def set_snooze(self, chat: dict[str, Any], value: object) -> list[str]:
         if isinstance(value, str) and value.isdigit():
             value = int(value)  # one doc version sends the number as a string
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            return _error(self.config, 400, "snoozedUntil", "snoozedUntil must be a timestamp")
+            raise self.refuse(400, "snoozedUntil", "snoozedUntil must be a timestamp")
         chat["snoozedUntil"] = value
-        return None
+        return ["chat.unsnoozed" if value is None else "chat.snoozed"]
+
+    def agent(self, value: object) -> dict[str, Any] | None:
+        return next((a for a in self.state.agents if a["id"] == value), None)
 
     async def put_status(self, request: Request) -> Response:
         return await self.update(request, "status", self.set_status)
@@ -219,95 +174,83 @@ class _Handlers:
         return await self.update(request, "snoozedUntil", self.set_snooze)
 
     async def get_chat(self, request: Request) -> Response:
-        chat = self.find(int(request.path_params["chat_id"]))
-        return chat if isinstance(chat, Response) else self.ok(chat)
+        return self.ok(self.find(int(request.path_params["chat_id"])))
 
     def page(self, items: list[dict[str, Any]], offset: int, limit: int) -> Response:
         chunk = [_render(self.config, c) for c in items[offset : offset + limit]]
         return JSONResponse({"data": chunk, "meta": {"total": len(items)}})
 
-    def paging(self, source: Any) -> tuple[int, int] | Response:
+    def paging(self, source: Any) -> tuple[int, int]:
         try:
             offset = int(source.get("offset", 0))
             limit = int(source.get("limit", 100))
         except (TypeError, ValueError):
-            return _error(self.config, 400, "invalid_request", "offset and limit must be integers")
+            raise self.refuse(400, "invalid_request", "offset and limit must be integers") from None
         if offset < 0 or not 1 <= limit <= 100:
-            return _error(self.config, 400, "limit", "limit must be between 1 and 100")
+            raise self.refuse(400, "limit", "limit must be between 1 and 100")
         return offset, limit
 
-    def sorted_chats(self, items: list[dict[str, Any]], sort: object, order: object) -> Any:
+    def sorted_chats(
+        self, items: list[dict[str, Any]], sort: object, order: object
+    ) -> list[dict[str, Any]]:
         if sort is None:
             return items
         field = str(sort).removeprefix("chats.")
         if field not in _SORTS or order not in (None, "asc", "desc"):
-            return _error(self.config, 400, "sort", f"cannot sort by {sort!r} {order!r}")
+            raise self.refuse(400, "sort", f"cannot sort by {sort!r} {order!r}")
         return sorted(items, key=lambda c: c.get(field) or 0, reverse=order == "desc")
 
     async def list_chats(self, request: Request) -> Response:
         bounds = self.paging(request.query_params)
-        if isinstance(bounds, Response):
-            return bounds
         items = self.sorted_chats(
             list(self.state.chats.values()),
             request.query_params.get("sort"),
             request.query_params.get("order"),
         )
-        return items if isinstance(items, Response) else self.page(items, *bounds)
+        return self.page(items, *bounds)
 
     async def search(self, request: Request) -> Response:
         body = await self.body_of(request)
-        if isinstance(body, Response):
-            return body
         bounds = self.paging(body)
-        if isinstance(bounds, Response):
-            return bounds
         filters = body.get("filter")
         if not isinstance(filters, list) or not filters:
-            return _error(self.config, 400, "filter", "filter must be a non-empty list")
+            raise self.refuse(400, "filter", "filter must be a non-empty list")
         tests = []
         for i, f in enumerate(filters):
             if not isinstance(f, dict) or f.get("operator") not in _OPERATORS:
-                return _error(self.config, 400, f"filter[{i}].operator", "unknown operator")
+                raise self.refuse(400, f"filter[{i}].operator", "unknown operator")
             path = str(f.get("field", "")).split(".")
             if path[0] != "chats" and path[0] != "customer":
-                return _error(self.config, 400, f"filter[{i}].field", "unknown field")
+                raise self.refuse(400, f"filter[{i}].field", "unknown field")
             tests.append((path, f["operator"], f.get("value")))
         combine = any if body.get("comparison") == "OR" else all
         matched = [c for c in self.state.chats.values() if combine(_match(c, *t) for t in tests)]
-        items = self.sorted_chats(matched, body.get("sort"), body.get("order"))
-        return items if isinstance(items, Response) else self.page(items, *bounds)
+        return self.page(self.sorted_chats(matched, body.get("sort"), body.get("order")), *bounds)
 
     async def create_chat(self, request: Request) -> Response:
         body = await self.body_of(request)
-        if isinstance(body, Response):
-            return body
         for field in ("customer", "application"):
             if isinstance(body.get(field), bool) or not isinstance(body.get(field), int):
-                return _error(self.config, 400, field, f"{field} is required")
+                raise self.refuse(400, field, f"{field} is required")
         with self.state.lock:
             chat_id = self.state.next_id
             self.state.next_id += 1
         now = int(time.time())
         chat = self.state.seed_chat(chat_id, now)
         chat.update(status="new", createdAt=now, customer={"id": body["customer"]}, agents=[])
+        # A new chat has no history: nothing of the seeded dice's conversation applies to it.
+        chat.update(dict.fromkeys(_HISTORY))
         chat["applicationId"] = body["application"]
         self.state.chats[chat_id] = chat
         for field, setter in (("assignee", self.set_assignee), ("department", self.set_department)):
             if body.get(field) is not None:
-                problem = setter(chat, body[field])
-                if problem is not None:
-                    return problem
+                setter(chat, body[field])
+        self.announce("chat.new", webhook_chat(chat))
         return self.ok(chat, 201)
 
     async def messages(self, request: Request) -> Response:
         chat = self.find(int(request.path_params["chat_id"]))
-        if isinstance(chat, Response):
-            return chat
-        bounds = self.paging(request.query_params)
-        if isinstance(bounds, Response):
-            return bounds
-        offset, limit = bounds
+        offset, limit = self.paging(request.query_params)
         items = [
             {
                 "id": chat["id"] * 10 + i,
@@ -317,14 +260,85 @@ class _Handlers:
             }
             for i in range(4)
         ]
+        items += [_public_message(m) for m in self.state.messages.get(chat["id"], [])]
         return JSONResponse({"data": items[offset : offset + limit], "total": len(items)})
+
+    async def post_message(self, request: Request) -> Response:
+        body = await self.body_of(request)
+        chat_id = body.get("chat")
+        if isinstance(chat_id, bool) or not isinstance(chat_id, int):
+            raise self.refuse(400, "invalid_chat_value", "Invalid chat ID")
+        chat = self.find(chat_id)
+        text = body.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise self.refuse(400, "text", "text is required")
+        kind = body.get("type", "message")
+        if kind not in ("message", "private"):
+            raise self.refuse(400, "type", "type must be message or private")
+        agent = None
+        if body.get("agent") is not None:
+            agent = self.agent(body["agent"])
+            if agent is None:
+                raise self.refuse(404, "entity_not_found", "Agent not found")
+        message = self.state.add_message(chat, text, agent, private=kind == "private")
+        if "markdownText" in body:
+            message["markdownText"] = body["markdownText"]
+        if kind == "private":
+            event = "message.private"
+        else:
+            event = "message.chat.agent" if agent else "message.chat.customer"
+        self.announce(event, message_event(chat, message))
+        shown = _public_message(message)
+        return JSONResponse({"data": shown} if self.config.payload_style == "legacy" else shown)
+
+    async def list_agents(self, request: Request) -> Response:
+        offset, limit = self.paging(request.query_params)
+        agents = self.state.agents
+        return JSONResponse(
+            {"data": agents[offset : offset + limit], "meta": {"total": len(agents)}}
+        )
+
+    def department(self, department: dict[str, Any]) -> dict[str, Any]:
+        members = self.state.department_agents.get(department["id"], [])
+        return {**department, "agents": [a for a in self.state.agents if a["id"] in members]}
+
+    async def list_departments(self, _: Request) -> Response:
+        items = [self.department(d) for d in self.state.departments]
+        # The docs' versions show the bare list and the usual envelope.
+        return JSONResponse(items if self.config.payload_style == "legacy" else {"data": items})
+
+    async def get_department(self, request: Request) -> Response:
+        wanted = int(request.path_params["department_id"])
+        found = next((d for d in self.state.departments if d["id"] == wanted), None)
+        if found is None:
+            raise self.refuse(404, "entity_not_found", "Department not found")
+        return JSONResponse(self.department(found))
+
+
+def _public_message(message: dict[str, Any]) -> dict[str, Any]:
+    """A posted message as the REST API shows it (``from``, the agent's id, no internals)."""
+    agent = message["agent"]
+    return {
+        "id": message["id"],
+        "text": message["text"],
+        "from": "agent" if agent else "customer",
+        "type": message["type"],
+        "agent": agent["id"] if agent else None,
+        "createdAt": message["createdAt"],
+    }
 
 
 def create_app(config: EmulatorConfig | None = None) -> tuple[ASGIApp, EmulatorState]:
-    """Build the emulator's ASGI app and the state it serves."""
+    """Build the emulator's ASGI app and the state it serves.
+
+    With ``config.webhook_url``, the app's lifespan runs the webhook sender: serve it with
+    lifespan on (``serve()`` and ``run()`` do).
+    """
     config = EmulatorConfig() if config is None else config
     state = EmulatorState(config)
-    handlers = _Handlers(config, state)
+    webhooks = None if config.webhook_url is None else WebhookSender(config)
+    state.webhooks = webhooks
+    handlers = _Handlers(config, state, webhooks)
     routes = [
         Route("/v1/chats/status", handlers.put_status, methods=["PUT"]),
         Route("/v1/chats/assignee", handlers.put_assignee, methods=["PUT"]),
@@ -335,8 +349,24 @@ def create_app(config: EmulatorConfig | None = None) -> tuple[ASGIApp, EmulatorS
         Route("/v1/chats", handlers.create_chat, methods=["POST"]),
         Route("/v1/chats/{chat_id:int}", handlers.get_chat, methods=["GET"]),
         Route("/v1/chats/{chat_id:int}/messages", handlers.messages, methods=["GET"]),
+        Route("/v1/messages", handlers.post_message, methods=["POST"]),
+        Route("/v1/agents", handlers.list_agents, methods=["GET"]),
+        Route("/v1/departments", handlers.list_departments, methods=["GET"]),
+        Route("/v1/departments/{department_id:int}", handlers.get_department, methods=["GET"]),
     ]
-    return _Faults(Starlette(routes=routes), state), state
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if webhooks is None:
+            yield
+            return
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(webhooks.run)
+            yield
+            tasks.cancel_scope.cancel()
+
+    app = Starlette(routes=routes, exception_handlers={_Refusal: _refused}, lifespan=lifespan)
+    return FrontDoor(app, state), state
 
 
 def _match(chat: dict[str, Any], path: list[str], operator: str, value: Any) -> bool:

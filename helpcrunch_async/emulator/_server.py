@@ -12,7 +12,8 @@ import anyio
 import attrs
 import uvicorn
 
-from ._app import DroppedConnectionError, create_app
+from ._app import create_app
+from ._front import DroppedConnectionError
 from ._state import EmulatorConfig, EmulatorState
 
 if TYPE_CHECKING:
@@ -57,7 +58,8 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     # Listen before announcing the URL: a client that connects before uvicorn has started
-    # waits in the backlog instead of being refused, so nobody has to poll for readiness.
+    # waits in the backlog instead of being refused. (serve() still waits for `started`, to
+    # report a server that failed to start rather than leave its clients hanging.)
     sock.listen(BACKLOG)
     return sock
 
@@ -66,7 +68,7 @@ def _server(config: EmulatorConfig, log_level: str) -> tuple[Any, Any]:
     app, state = create_app(config)
     logging.getLogger("uvicorn.error").addFilter(_QUIET_DROPS)
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="off")
+        uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
     )
     return server, state
 
@@ -119,7 +121,9 @@ def run(config: EmulatorConfig | None = None, *, host: str = "127.0.0.1", port: 
     print(f"HelpCrunch emulator on {_url(sock)}  ({config.chats} chats)")  # noqa: T201
     print(f"  export HELPCRUNCH_BASE_URL={_url(sock)}")  # noqa: T201
     print(f"  export HELPCRUNCH_API_KEY={config.api_key}")  # noqa: T201
-    print("Press Ctrl-C to stop.")  # noqa: T201
+    if config.webhook_url is not None:
+        print(f"Webhooks to {config.webhook_url}, signed with the key you gave")  # noqa: T201
+    print("Press Ctrl-C to stop.", flush=True)  # noqa: T201
     try:
         server.run(sockets=[sock])
     finally:

@@ -6,11 +6,14 @@ import random
 import threading
 import time
 from collections import deque
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
 from .._config import non_negative, positive, positive_int
+
+if TYPE_CHECKING:
+    from ._webhooks import WebhookSender
 
 __all__ = ["EmulatorConfig", "EmulatorState", "Faults", "ServerLimit"]
 
@@ -26,11 +29,26 @@ _TEXTS = (
     "Is there a discount for nonprofits?",
 )
 _RATINGS = ("great", "average", "poor", None)
+#: The documented roles, "superviser" spelled as the API spells it.
+_ROLES = ("admin", "agent", "agentChatOnly", "superviser", "agent")
 
 
 def _share(_: object, attribute: attrs.Attribute[float], value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{attribute.name} must be between 0 and 1, got {value!r}")
+
+
+def _http_url(_: object, attribute: attrs.Attribute[str | None], value: object) -> None:
+    if value is not None and (
+        not isinstance(value, str) or not value.startswith(("http://", "https://"))
+    ):
+        raise ValueError(f"{attribute.name} must be an http(s) URL, got {value!r}")
+
+
+def _non_empty(_: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        # The value is a secret: never echoed.
+        raise ValueError(f"{attribute.name} must be a non-empty string")
 
 
 @attrs.frozen
@@ -83,6 +101,11 @@ class EmulatorConfig:
             as the only on-hold spelling it accepts).
         error_style: ``"older"`` (one specific entry) or ``"newer"`` (``invalid_request`` first).
         seed: Seed of the chat data and of the fault dice.
+        webhook_url: Where to POST a webhook for every change the emulator applies (status,
+            assignee, snooze, new chat, new message), or ``None`` to send none.
+        webhook_signing_key: The key deliveries are signed with (``X-HelpCrunch-Signature``).
+        webhook_attempts: Deliveries tried per event at most, the first one included.
+        webhook_backoff: Seconds before the first redelivery; each next wait doubles.
     """
 
     api_key: str = "emulator-key"
@@ -92,6 +115,12 @@ class EmulatorConfig:
     payload_style: Literal["spec", "legacy"] = "spec"
     error_style: Literal["older", "newer"] = "older"
     seed: int = 0
+    webhook_url: str | None = attrs.field(default=None, validator=_http_url)
+    webhook_signing_key: str = attrs.field(
+        default="emulator-signing-key", repr=False, validator=_non_empty
+    )
+    webhook_attempts: int = attrs.field(default=5, validator=positive_int)
+    webhook_backoff: float = attrs.field(default=0.5, validator=positive)
 
 
 class EmulatorState:
@@ -114,11 +143,18 @@ class EmulatorState:
                 "id": i,
                 "name": f"{_FIRST[i]} {_LAST[-i]}",
                 "email": f"agent{i}@example.com",
-                "role": "admin" if i == 1 else "agent",
+                "role": _ROLES[i - 1],
             }
             for i in range(1, 6)
         ]
         self.departments = [{"id": 1, "name": "Support"}, {"id": 2, "name": "Billing"}]
+        #: Members of each department, by agent id.
+        self.department_agents = {1: [1, 2, 3], 2: [1, 4, 5]}
+        #: Messages posted through the API, by chat id (the seeded history is generated).
+        self.messages: dict[int, list[dict[str, Any]]] = {}
+        self.next_message_id = 10**10
+        #: The webhook sender (its counters: delivered, given_up, dropped), when configured.
+        self.webhooks: WebhookSender | None = None
         for i in range(config.chats):
             self.chats[self.FIRST_ID + i] = self.seed_chat(self.FIRST_ID + i, now)
         self.next_id = self.FIRST_ID + config.chats
@@ -163,6 +199,30 @@ class EmulatorState:
             "readByAgent": True,
             "readByCustomer": rnd.random() < 0.5,
         }
+
+    def add_message(
+        self, chat: dict[str, Any], text: str, agent: dict[str, Any] | None, *, private: bool
+    ) -> dict[str, Any]:
+        """Record a message posted into ``chat`` and update the chat's last-message fields."""
+        now = time.time()
+        with self.lock:
+            message_id = self.next_message_id
+            self.next_message_id += 1
+        message = {
+            "id": message_id,
+            "text": text,
+            "type": "private" if private else "message",
+            "agent": agent,
+            "createdAt": now,
+        }
+        self.messages.setdefault(chat["id"], []).append(message)
+        if not private:  # a note is for agents: the chat's visible history does not change
+            chat.update(lastMessageText=text, lastMessageId=message_id, lastMessageAt=int(now))
+            if agent is None:
+                chat["lastCustomerMessageAt"] = int(now)
+            elif all(a["id"] != agent["id"] for a in chat["agents"]):
+                chat["agents"] = [*chat["agents"], agent]
+        return message
 
     def admit(self, now: float) -> bool:
         """Count a request from the key; ``False`` if it is over the limit (it still counts)."""

@@ -1,0 +1,35 @@
+"""``client.agents``: the account's agents, with their roles."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable
+from typing import TYPE_CHECKING, Any
+
+from ._models import Agent
+from ._paging import MAX_PAGE_SIZE, check_page_size, paginate
+
+if TYPE_CHECKING:
+    from ._client import HelpCrunch
+
+__all__ = ["Agents"]
+
+
+class Agents:
+    """The agents resource; reach it as ``client.agents``."""
+
+    def __init__(self, client: HelpCrunch) -> None:
+        self._client = client
+
+    def list(self, *, page_size: int = MAX_PAGE_SIZE) -> AsyncIterator[Agent]:
+        """Every agent, page by page: ``async for agent in client.agents.list(): ...``.
+
+        ``agent.role`` is an ``AgentRole`` (``ADMIN``, ``AGENT``, ``AGENT_CHAT_ONLY``,
+        ``SUPERVISER``), or the string as sent for a role the SDK does not know yet.
+        """
+        size = check_page_size(page_size)
+
+        def fetch(offset: int, limit: int) -> Awaitable[Any]:
+            query = {"offset": offset, "limit": limit}
+            return self._client.request("GET", "/agents", params=query)
+
+        return paginate(fetch, size, Agent.from_json)

@@ -1,0 +1,46 @@
+"""Paging shared by every listing resource: the page-size check and the page-after-page loop."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from ._errors import ResponseValidationError
+
+__all__ = ["MAX_PAGE_SIZE", "check_page_size", "paginate"]
+
+#: The API's largest page.
+MAX_PAGE_SIZE = 100
+
+T = TypeVar("T")
+
+
+def check_page_size(value: int) -> int:
+    """Return ``value`` if it is a valid page size; else a ``TypeError``/``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"page_size must be an int, not {type(value).__name__}")
+    if not 1 <= value <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {value!r}")
+    return value
+
+
+async def paginate(
+    fetch: Callable[[int, int], Awaitable[Any]], size: int, parse: Callable[[Any], T]
+) -> AsyncIterator[T]:
+    """Every item of a paged endpoint: ask page after page until a short one.
+
+    ``meta.total`` is not trusted alone: items can come and go while paging.
+    """
+    offset = 0
+    while True:
+        body = await fetch(offset, size)
+        items = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise ResponseValidationError(
+                f"expected a page with a 'data' list, got {type(body).__name__}"
+            )
+        for item in items:
+            yield parse(item)
+        if len(items) < size:
+            return
+        offset += len(items)

@@ -1,0 +1,147 @@
+"""A ready ASGI endpoint for HelpCrunch's webhooks: verify, parse, hand to a handler, answer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from ._errors import WebhookVerificationError
+from ._webhooks import (
+    MAX_BODY_SIZE,
+    SIGNATURE_HEADER,
+    EventDeduplicator,
+    check_signing_key,
+    parse_event,
+)
+
+if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
+
+    from ._webhook_events import WebhookEvent
+
+__all__ = ["WebhookEndpoint"]
+
+logger = logging.getLogger("helpcrunch_async.webhooks")
+
+#: The answer to each kind of refused delivery. HelpCrunch retries on a non-2xx; a 4xx
+#: says "do not bother", which is the honest answer to a delivery that will never verify.
+_REFUSALS = {"signature": 401, "size": 413, "envelope": 400}
+
+
+class WebhookEndpoint:
+    """An ASGI app that receives HelpCrunch's webhook deliveries (needs the ``webhooks`` extra).
+
+    Each ``POST`` is verified and parsed with ``parse_event``, then awaited in ``handler``.
+    The answer tells HelpCrunch whether to deliver again:
+
+    - 200 when the handler returned (or the event was already handled: a replay);
+    - 401 for a missing or wrong signature, 413 for a body over ``max_body_size``, 400 for
+      a signed body that is not an envelope (the handler is not called);
+    - 500 when the handler raised, so that HelpCrunch redelivers; the exception is logged
+      on the ``helpcrunch_async.webhooks`` logger;
+    - 405 for any other method.
+
+    Mount it in any ASGI framework, or serve it alone::
+
+        endpoint = WebhookEndpoint(on_event, signing_key=key, deduplicator=EventDeduplicator())
+        app = Starlette(routes=[Route("/helpcrunch/webhooks", endpoint, methods=["POST"])])
+
+    The handler runs before the answer is sent: keep it short (HelpCrunch, like every
+    webhook sender, gives up on slow endpoints), or hand long work to a task of your own.
+
+    Args:
+        handler: ``async def handler(event: WebhookEvent) -> None``.
+        signing_key: The account's HTTP Webhook Signing Key. Never logged or shown.
+        deduplicator: An ``EventDeduplicator`` to answer replays of handled events with 200
+            without calling the handler again; ``None`` hands every delivery to the handler.
+        max_body_size: Largest body read, in bytes; larger ones are refused unread.
+    """
+
+    def __init__(
+        self,
+        handler: Callable[[WebhookEvent], Awaitable[Any]],
+        *,
+        signing_key: str,
+        deduplicator: EventDeduplicator | None = None,
+        max_body_size: int = MAX_BODY_SIZE,
+    ) -> None:
+        try:
+            from starlette.requests import Request  # noqa: PLC0415 - an optional extra
+            from starlette.responses import PlainTextResponse  # noqa: PLC0415
+        except ImportError as exc:  # pragma: no cover - the extra is installed in tests
+            raise ImportError(
+                'WebhookEndpoint needs Starlette: pip install "helpcrunch-async[webhooks]"'
+            ) from exc
+        if not callable(handler):
+            raise TypeError(f"handler must be an async callable, not {type(handler).__name__}")
+        check_signing_key(signing_key)
+        if deduplicator is not None and not isinstance(deduplicator, EventDeduplicator):
+            raise TypeError("deduplicator must be an EventDeduplicator or None")
+        if isinstance(max_body_size, bool) or not isinstance(max_body_size, int):
+            raise TypeError(f"max_body_size must be an int, not {type(max_body_size).__name__}")
+        if not 0 < max_body_size <= MAX_BODY_SIZE:
+            raise ValueError(f"max_body_size must be between 1 and {MAX_BODY_SIZE}")
+        self._handler = handler
+        self._key = signing_key
+        self.deduplicator = deduplicator
+        self.max_body_size = max_body_size
+        self._request = Request
+        self._response = PlainTextResponse
+
+    def __repr__(self) -> str:
+        return f"WebhookEndpoint(handler={self._handler!r}, signing_key=<redacted>)"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":  # served alone: nothing to start or stop
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        if scope["type"] == "websocket":  # webhooks are plain POSTs
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        status, text = await self._answer(scope, receive)
+        headers = {"Allow": "POST"} if status == 405 else None  # noqa: PLR2004
+        await self._response(text, status_code=status, headers=headers)(scope, receive, send)
+
+    async def _read(self, scope: Scope, receive: Receive) -> bytes | None:
+        """The body, or ``None`` as soon as it proves longer than the cap."""
+        request = self._request(scope, receive)
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body_size:
+            return None
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > self.max_body_size:
+                return None
+        return bytes(body)
+
+    async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, str]:
+        if scope["method"] != "POST":
+            return 405, "Method Not Allowed"
+        body = await self._read(scope, receive)
+        if body is None:
+            logger.warning("webhook refused: body over %d bytes", self.max_body_size)
+            return 413, "Payload Too Large"
+        headers = self._request(scope).headers
+        try:
+            event = parse_event(body, headers.get(SIGNATURE_HEADER), signing_key=self._key)
+        except WebhookVerificationError as exc:
+            logger.warning("webhook refused: %s", exc)
+            return _REFUSALS.get(exc.reason, 400), str(exc)
+        dedup = self.deduplicator
+        if dedup is not None and not dedup.claim(event.id):
+            logger.info("webhook %s (%s) already handled: replay ignored", event.id, event.type)
+            return 200, "duplicate"
+        handled = False
+        try:
+            await self._handler(event)
+            handled = True
+        except Exception:
+            logger.exception("webhook handler failed on %s (%s)", event.id, event.type)
+        finally:
+            if not handled and dedup is not None:
+                dedup.release(event.id)
+        return (200, "ok") if handled else (500, "handler failed")

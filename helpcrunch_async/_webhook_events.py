@@ -1,0 +1,378 @@
+"""What a webhook delivers: the envelope and the typed data of each documented event.
+
+Built like the API's models (``_models.py``): frozen attrs classes, ``from_json``, the same
+converters; the wire's camelCase (and the message events' snake_case ``chat_id``) becomes
+snake_case, timestamps become timezone-aware UTC ``datetime``s, the payload stays in ``raw``.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from ._errors import ResponseValidationError
+from ._models import (
+    Agent,
+    ChatStatus,
+    Customer,
+    Department,
+    _BadValueError,
+    _field,
+    _flag,
+    _int,
+    _nested,
+    _status,
+    _text,
+    _timestamp,
+)
+
+__all__ = [
+    "CHAT_EVENTS",
+    "CUSTOMER_EVENTS",
+    "MESSAGE_EVENTS",
+    "ChatEventData",
+    "CustomerEventData",
+    "MessageEventData",
+    "WebhookEvent",
+    "WebhookMessage",
+]
+
+#: The documented chat events, each with the ``ChatEventData`` field it changed
+#: (``None``: the whole chat is news).
+CHAT_EVENTS: Mapping[str, str | None] = types.MappingProxyType(
+    {
+        "chat.new": None,
+        "chat.status_updated": "status",
+        "chat.assigned": "assignee",
+        "chat.snoozed": "snoozed_until",
+        "chat.unsnoozed": "snoozed_until",
+        "chat.closed": "status",
+        "chat.rated": "rating",
+    }
+)
+#: The documented message events.
+MESSAGE_EVENTS = frozenset(
+    {
+        "message.chat.customer",
+        "message.email.customer",
+        "message.private",
+        "message.chat.agent",
+        "message.email.agent",
+    }
+)
+#: The documented customer events.
+CUSTOMER_EVENTS = frozenset(
+    {
+        "customer.new",
+        "customer.email_updated",
+        "customer.tags_changed",
+        "customer.unsubscribed",
+        "customer.subscribed",
+        "customer.blocked",
+        "customer.unblocked",
+        "customer.deleted",
+    }
+)
+
+
+def _ids(value: Any) -> tuple[int, ...]:
+    """A list of ids; agent objects are tolerated and reduced to their ids."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _BadValueError(f"expected a list of ids, got {type(value).__name__}")
+    ids = []
+    for item in value:
+        found = _int(item.get("id")) if isinstance(item, Mapping) else _int(item)
+        if found is not None:
+            ids.append(found)
+    return tuple(ids)
+
+
+def _by_id_or_object(cls: Any, what: str) -> Any:
+    """A nested object that may also come as its bare id (webhook payloads do both)."""
+    nested = _nested(cls, what)
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, int | str) and not isinstance(value, bool):
+            found = _int(value)
+            return None if found is None else cls(id=found)
+        return nested(value)
+
+    return convert
+
+
+def _payload(payload: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(payload, Mapping):
+        raise ResponseValidationError(f"{what}: expected an object, got {type(payload).__name__}")
+    return payload
+
+
+def _missing(what: str) -> ResponseValidationError:
+    return ResponseValidationError(f"{what}: missing")
+
+
+@attrs.frozen
+class ChatEventData:
+    """The chat a ``chat.*`` event is about, as it is after the change.
+
+    Attributes:
+        chat_id: The chat's id.
+        changed: The attribute the event changed (``"status"``, ``"assignee"``,
+            ``"snoozed_until"``, ``"rating"``), or ``None`` for ``chat.new``.
+        communicated_agent_ids: Ids of the agents who talked in the chat
+            (``communicatedAgents``).
+        raw: The ``eventData`` as received.
+    """
+
+    chat_id: int
+    changed: str | None = None
+    status: ChatStatus | str | None = None
+    closed_by: str | None = None
+    closed_at: datetime | None = None
+    created_at: datetime | None = None
+    last_message_at: datetime | None = None
+    snoozed_until: datetime | None = None
+    rating: str | None = None
+    customer: Customer | None = None
+    assignee: Agent | None = None
+    department: Department | None = None
+    communicated_agent_ids: tuple[int, ...] = ()
+    application_id: int | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+    @classmethod
+    def from_json(cls, payload: Any, *, changed: str | None = None) -> ChatEventData:
+        """Build from a chat event's ``eventData``; ``changed`` comes from the event type.
+
+        Raises:
+            ResponseValidationError: not an object, no ``id``, or a field of an impossible type.
+        """
+        payload = _payload(payload, "eventData")
+
+        def get(name: str, convert: Any) -> Any:
+            return _field(payload, name, convert, model="chat")
+
+        chat_id = get("id", _int)
+        if chat_id is None:
+            raise _missing("chat.id")
+        return cls(
+            chat_id=chat_id,
+            changed=changed,
+            status=get("status", _status),
+            closed_by=get("closedBy", _text),
+            closed_at=get("closedAt", _timestamp),
+            created_at=get("createdAt", _timestamp),
+            last_message_at=get("lastMessageAt", _timestamp),
+            snoozed_until=get("snoozedUntil", _timestamp),
+            rating=get("rating", _text),
+            customer=get("customer", _by_id_or_object(Customer, "a customer")),
+            assignee=get("assignee", _by_id_or_object(Agent, "an assignee")),
+            department=get("department", _by_id_or_object(Department, "a department")),
+            communicated_agent_ids=get("communicatedAgents", _ids),
+            application_id=get("applicationId", _int),
+            raw=payload,
+        )
+
+
+@attrs.frozen
+class WebhookMessage:
+    """The message of a ``message.*`` event.
+
+    Attributes:
+        broadcast_type: As sent (``broadcastType``); ``None`` for an ordinary message.
+        raw: The ``message`` object as received.
+    """
+
+    id: int | None
+    text: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    read: bool | None = None
+    edited: bool | None = None
+    application_id: int | None = None
+    broadcast_type: str | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any]) -> WebhookMessage:
+        """Build from the wire object (``id``, ``text``, ``createdAt``, ``updatedAt``...)."""
+
+        def get(name: str, convert: Any) -> Any:
+            return _field(payload, name, convert, model="message")
+
+        return cls(
+            id=get("id", _int),
+            text=get("text", _text),
+            created_at=get("createdAt", _timestamp),
+            updated_at=get("updatedAt", _timestamp),
+            read=get("read", _flag),
+            edited=get("edited", _flag),
+            application_id=get("applicationId", _int),
+            broadcast_type=get("broadcastType", _text),
+            raw=payload,
+        )
+
+
+@attrs.frozen
+class MessageEventData:
+    """A ``message.*`` event: who wrote what in which chat.
+
+    Attributes:
+        chat_id: The chat (``chat_id`` on the wire, snake_case in this event).
+        message: The message.
+        agent: The agent who wrote it, or ``None`` when the customer did.
+        customer: The chat's customer.
+        raw: The ``eventData`` as received.
+    """
+
+    chat_id: int
+    message: WebhookMessage | None = None
+    agent: Agent | None = None
+    customer: Customer | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+    @classmethod
+    def from_json(cls, payload: Any) -> MessageEventData:
+        """Build from a message event's ``eventData``.
+
+        Raises:
+            ResponseValidationError: not an object, no chat id, or a field of an impossible type.
+        """
+        payload = _payload(payload, "eventData")
+
+        def get(name: str, convert: Any) -> Any:
+            return _field(payload, name, convert, model="event")
+
+        chat_id = get("chat_id", _int)
+        if chat_id is None:
+            chat_id = get("chatId", _int)  # the camelCase the rest of the API uses
+        if chat_id is None:
+            raise _missing("event.chat_id")
+        return cls(
+            chat_id=chat_id,
+            message=get("message", _nested(WebhookMessage, "a message")),
+            agent=get("agent", _by_id_or_object(Agent, "an agent")),
+            customer=get("customer", _by_id_or_object(Customer, "a customer")),
+            raw=payload,
+        )
+
+
+@attrs.frozen
+class CustomerEventData:
+    """A ``customer.*`` event: the customer, as it is after the change.
+
+    Attributes:
+        custom_data: The account's own fields for the customer (``customData``), as sent.
+        raw: The ``eventData`` as received, with the fields not modelled here (tags...).
+    """
+
+    id: int
+    name: str | None = None
+    email: str | None = None
+    user_id: str | None = None
+    unsubscribed: bool | None = None
+    custom_data: Any = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+    @classmethod
+    def from_json(cls, payload: Any) -> CustomerEventData:
+        """Build from a customer event's ``eventData``.
+
+        Raises:
+            ResponseValidationError: not an object, no ``id``, or a field of an impossible type.
+        """
+        payload = _payload(payload, "eventData")
+
+        def get(name: str, convert: Any) -> Any:
+            return _field(payload, name, convert, model="customer")
+
+        customer_id = get("id", _int)
+        if customer_id is None:
+            raise _missing("customer.id")
+        return cls(
+            id=customer_id,
+            name=get("name", _text),
+            email=get("email", _text),
+            user_id=get("userId", _text),
+            unsubscribed=get("unsubscribed", _flag),
+            custom_data=payload.get("customData"),
+            raw=payload,
+        )
+
+
+#: What ``WebhookEvent.data`` is for an event type this SDK does not know: the raw object.
+EventData = ChatEventData | MessageEventData | CustomerEventData | Mapping[str, Any]
+
+
+@attrs.frozen
+class WebhookEvent:
+    """One webhook delivery's envelope, verified and parsed by ``parse_event``.
+
+    Attributes:
+        id: The event's id (a UUID string). A redelivery keeps it: de-duplicate on it.
+        type: The event type, as sent in ``event`` (``"chat.new"``, ``"message.private"``...).
+        data: ``ChatEventData``, ``MessageEventData`` or ``CustomerEventData`` for the
+            documented types; for a type this SDK does not know yet, the ``eventData``
+            object itself, read-only.
+        attempts: How many deliveries of this event were tried, this one included.
+        last_attempt_at: When this delivery was tried, in UTC.
+        created_at: When the event happened, in UTC.
+        raw: The whole envelope as received.
+    """
+
+    id: str
+    type: str
+    data: EventData
+    attempts: int = 1
+    last_attempt_at: datetime | None = None
+    created_at: datetime | None = None
+    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
+
+    @property
+    def is_redelivery(self) -> bool:
+        """``True`` when an earlier delivery of this event failed (``attempts`` > 1)."""
+        return self.attempts > 1
+
+    @classmethod
+    def from_json(cls, payload: Any) -> WebhookEvent:
+        """Build from a decoded envelope (``id``, ``event``, ``eventData``, ``attempts``...).
+
+        Raises:
+            ResponseValidationError: not an envelope, or a field of an impossible type.
+        """
+        payload = _payload(payload, "envelope")
+        event_id = _field(payload, "id", _text, model="event")
+        event_type = _field(payload, "event", _text, model="event")
+        if not event_id:
+            raise _missing("event.id")
+        if not event_type:
+            raise _missing("event.event")
+        attempts = _field(payload, "attempts", _int, model="event")
+        if attempts is not None and attempts < 1:
+            raise _missing("event.attempts (>= 1)")
+        return cls(
+            id=event_id,
+            type=event_type,
+            data=_data(event_type, payload.get("eventData")),
+            attempts=1 if attempts is None else attempts,
+            last_attempt_at=_field(payload, "lastAttemptAt", _timestamp, model="event"),
+            created_at=_field(payload, "createdAt", _timestamp, model="event"),
+            raw=payload,
+        )
+
+
+def _data(event_type: str, payload: Any) -> EventData:
+    if event_type in CHAT_EVENTS:
+        return ChatEventData.from_json(payload, changed=CHAT_EVENTS[event_type])
+    if event_type in MESSAGE_EVENTS:
+        return MessageEventData.from_json(payload)
+    if event_type in CUSTOMER_EVENTS:
+        return CustomerEventData.from_json(payload)
+    if payload is None:
+        return types.MappingProxyType({})
+    return types.MappingProxyType(dict(_payload(payload, "eventData")))
