@@ -31,7 +31,7 @@ from ._errors import (
     WebhookVerificationError,
 )
 from ._journal import Journal
-from ._limiter import RateLimiter, TokenBucketLimiter
+from ._limiter import RateLimiter, RateLimitInfo, TokenBucketLimiter, rate_limit_info
 from ._messages import Messages
 from ._models import Agent, AgentRole, Chat, ChatStatus, Customer, Department, Filter, Message
 
@@ -67,6 +67,7 @@ __all__ = [
     "Progress",
     "RateLimit",
     "RateLimitError",
+    "RateLimitInfo",
     "RateLimiter",
     "RateLimiterUnavailableError",
     "ResponseValidationError",
@@ -74,6 +75,7 @@ __all__ = [
     "ServerError",
     "TokenBucketLimiter",
     "WebhookVerificationError",
+    "rate_limit_info",
 ]
 """Every public name, sorted; ``tests/test_exported_members.py`` checks it."""
 

@@ -20,14 +20,40 @@ A single Redis, a Redis Cluster and a Sentinel-managed primary are all supported
   and password are the primary's (sentinels themselves without auth: pass a client for more).
 
 The arithmetic is the local limiter's (GCRA bounded by a record of the last grants, with the
-same 429 pause and rate adaptation), run in one atomic Lua script on the Redis server, with
-the time taken from Redis (``TIME``) so that the machines' clocks do not matter. Each grant
-is one round trip: the script reserves the next slot and says how long to wait for it.
+same 429 pause and learning of the real limit), run in one atomic Lua script on the Redis
+server, with the time taken from Redis (``TIME``) so that the machines' clocks do not
+matter. A grant is usually one round trip: the script reserves the next slot and says how
+long to wait for it.
+
+Learning the key's real limit is shared too: the learned rate, the hold and the probes live
+in the same Redis hash, so one process's 429 teaches every process at once (see
+``helpcrunch_async._limiter`` for the algorithm), and rate-limit headers seen by one process
+(``on_rate_limit_info``) set the rate of all.
+
+Traffic classes across processes: two thresholds on how far ahead a caller may reserve.
+A background caller reserves only a slot at most ``BACKGROUND_LOOKAHEAD`` seconds away; an
+interactive caller one up to an interval further. Farther than that, nothing is reserved:
+the caller sleeps until the slot comes within its reach and asks again. So however many
+background callers a fleet has, the schedule never holds more than a lookahead's worth of
+background reservations, and an interactive call from any process reaches the next slot
+first: within about one interval plus the lookahead, even while another process's bulk
+job saturates the key. (Short reservations also mean few stale ones: a slot reserved
+before a 429 is still used after it, and would likely be answered 429 too.) The limit
+itself is never at stake (every grant, whatever its class, goes through the same GCRA and
+grant record), and background throughput stays at the limit: when no interactive call
+comes, the background callers take every slot, the lookahead hiding the round trip. We
+chose this over a reserve of slots kept for interactive calls (it would cost background
+throughput all the time, and the grant record binds in a saturated window anyway) and over
+a shared queue in Redis (more state, more round trips, and a crashed process's entries to
+clean up). The cost: while the key is saturated a caller may make two round trips per
+grant instead of one.
 
 Every key the limiter touches for an API key shares one hash slot (a ``{...}`` hash tag around
 the SHA-256 fingerprint of the key, never the key itself), so the script runs on a cluster;
-the keys expire when idle. Within a process, callers queue in arrival order and only the head
-of the queue holds a reservation, so a cancelled caller wastes at most one slot.
+the keys expire when idle. Within a process, callers line up in a ``PriorityGate``
+(interactive first, arrival order within a class) and only the head of the line holds a
+reservation, so a cancelled caller wastes at most one slot. ``max_wait`` is checked against
+the slot Redis computes: a slot beyond it is refused at once, without reserving it.
 
 When Redis loses the schedule (a restart without persistence, an eviction, a failover to a
 replica that was behind), the fleet does not burst: a state that is missing while a caller saw
@@ -63,13 +89,16 @@ import redis.exceptions
 import redis.sentinel
 
 from ._config import RateLimit
-from ._errors import RateLimiterUnavailableError
+from ._errors import LimiterTimeoutError, RateLimiterUnavailableError
+from ._gate import INTERACTIVE, Priority, PriorityGate, check_wait
 from ._limiter import (
-    ADAPT_DECREASE,
     ADAPT_FLOOR,
-    ADAPT_RECOVERY,
+    LEARN_PROBE_MAX,
+    LEARN_PROBE_MIN,
+    RateLimitInfo,
     TokenBucketLimiter,
     api_key_fingerprint,
+    refusal,
 )
 
 if TYPE_CHECKING:
@@ -84,6 +113,11 @@ KEY_PREFIX = "helpcrunch-async:ratelimit:"
 #: Share of the rate a process allows itself when Redis is down and fallback is on, before
 #: it has seen the fleet's size in Redis (afterwards: one over that size).
 DEFAULT_LOCAL_SHARE = 0.25
+#: Seconds ahead a background caller may reserve a slot: enough to hide a round trip, short
+#: enough that an interactive call from any process finds the next slot free.
+BACKGROUND_LOOKAHEAD = 0.05
+#: Shortest sleep between two asks of a caller whose slot is not yet within reach.
+MIN_POLL = 0.005
 #: Seconds ``from_url``'s clients wait to connect and for an answer.
 CONNECT_TIMEOUT = 5.0
 #: Seconds one script call may take, whatever the client's own timeouts (a stuck Redis
@@ -99,7 +133,7 @@ MAX_DELAY_WINDOWS = 100
 #: Characters of a Redis error kept in messages and logs.
 MAX_ERROR_TEXT = 200
 #: The script replies with this many short strings, each at most ``MAX_REPLY_ITEM`` long.
-REPLY_ITEMS = 4
+REPLY_ITEMS = 6
 MAX_REPLY_ITEM = 64
 #: Largest fleet size and sequence number believed from Redis (a hostile reply could claim
 #: any number; a sequence number past 2**53 would no longer count exactly in Lua).
@@ -135,14 +169,19 @@ _TRANSIENT_FAILURES = (
     OSError,
 )
 
-# KEYS (one hash slot): state hash (tat, factor, last_penalty, hold_until, seq, replid),
-# grants zset, fleet zset (caller id -> last call). ARGV: mode ("acquire"/"penalize"),
-# requests, window, burst, pause (-1: none), idle ttl ms, the adaptation constants; then the
-# glue's: highest seq this caller saw, "1" if it distrusts the state, its fleet id, and a
-# clock override ("" for Redis's TIME; tests only). Returns strings: the seconds to wait
-# (acquire) or the pause applied (penalize), the fleet size, the seq, "1" if the state was
-# found lost. The arithmetic mirrors helpcrunch_async._limiter.GCRA (tests/test_redis.py
-# checks it against GCRA, decision by decision).
+# KEYS (one hash slot): state hash (tat, base, since, probe_wait, hold_until, punished,
+# stated, seen_limit, seen_window, seq, replid), grants zset (slot times), fleet zset (caller id
+# -> last call). ARGV: mode ("acquire"/"penalize"/"observe"), requests, window, burst, pause
+# (-1: none), idle ttl ms, the learning constants (floor share, probe min, probe max); then
+# the glue's: highest seq this caller saw, "1" if it distrusts the state, its fleet id, and a
+# clock override ("" for Redis's TIME; tests only); then per, ahead (acquire: reserve only a
+# slot at most this many seconds away, -1: any) and the headers' limit, window, remaining,
+# reset (-1: absent). Returns strings: the result (acquire: the seconds until the reserved
+# slot, or minus the seconds until the next slot when it was farther than ``ahead`` and
+# nothing was reserved; penalize/observe: the pause applied), the fleet size, the seq, "1" if
+# the state was found lost, the capacity in force and the learned limit (-1: none). The
+# arithmetic mirrors helpcrunch_async._limiter.GCRA (tests/test_redis.py checks it against
+# GCRA, decision by decision).
 _SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -153,30 +192,61 @@ local window = tonumber(ARGV[3])
 local burst = tonumber(ARGV[4])
 local pause = tonumber(ARGV[5])
 local ttl = tonumber(ARGV[6])
-local decrease, floor_share, recovery = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local floor_share, probe_min, probe_max = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local per = tonumber(ARGV[14])
+local ahead = tonumber(ARGV[15])
+local info_limit, info_window = tonumber(ARGV[16]), tonumber(ARGV[17])
+local info_remaining, info_reset = tonumber(ARGV[18]), tonumber(ARGV[19])
 -- Numbers go to Redis as text: 17 digits round-trip a double (tostring keeps 14), so the
 -- stored schedule is exactly the computed one, as in GCRA.
 local function exact(x) return string.format('%.17g', x) end
 
-local s = redis.call('HMGET', KEYS[1], 'tat', 'factor', 'last_penalty', 'hold_until')
+local s = redis.call('HMGET', KEYS[1], 'tat', 'base', 'since', 'probe_wait', 'hold_until',
+                     'punished', 'stated', 'seen_limit', 'seen_window')
 local tat = tonumber(s[1]) or -1e300
-local factor = tonumber(s[2]) or 1.0
-local last_penalty = tonumber(s[3]) or -1e300
-local hold_until = tonumber(s[4]) or -1e300
+local base = tonumber(s[2]) or requests
+local since = tonumber(s[3]) or -1e300
+local probe_wait = tonumber(s[4]) or probe_min
+local hold_until = tonumber(s[5]) or -1e300
+local punished = tonumber(s[6]) or -1
+local stated = tonumber(s[7]) or -1
+local seen_limit = tonumber(s[8]) or -1
+local seen_window = tonumber(s[9]) or -1
 
-local function current_factor(at)
-  if factor >= 1.0 then return 1.0 end
-  local windows = math.floor(math.max(0, at - last_penalty) / window)
-  return math.min(1.0, factor + recovery * windows)
+local function top()
+  if stated > 0 and stated < requests then return stated end
+  return requests
+end
+local function floor_cap()
+  return math.max(1, math.floor(requests * floor_share))
+end
+local function probing(at)
+  local windows = math.floor(math.max(0, at - since) / window)
+  return math.max(0, windows - probe_wait + 1)
 end
 local function capacity(at)
-  return math.max(1, math.floor(requests * current_factor(at)))
+  local highest = top()
+  if base >= highest then return highest end
+  local probes = probing(at)
+  if probes == 0 then return base end
+  return math.min(highest, (base + 1) * 2 ^ math.min(probes - 1, 40))
 end
-
-local cap = capacity(now)
-local interval = window / cap
-local tau = (math.min(burst, cap) - 1) * interval
-local result
+local function tau(cap)
+  return (math.min(burst, cap) - 1) * (window / cap)
+end
+local function next_time(at)
+  local cap = capacity(at)
+  local slot = math.max(at, tat - tau(cap))
+  if redis.call('ZCARD', KEYS[2]) >= cap then
+    local oldest = redis.call('ZRANGE', KEYS[2], -cap, -cap, 'WITHSCORES')
+    slot = math.max(slot, tonumber(oldest[2]) + window)
+  end
+  return slot
+end
+local function pause_all(seconds)
+  tat = math.max(tat, now + seconds + tau(capacity(now)))
+end
+local result = 0
 
 -- BEGIN lost-state guard (Python glue: RedisRateLimiter._run). A state that is missing
 -- while a caller saw it (restart without persistence, eviction, failover), that went back
@@ -192,40 +262,73 @@ local g = redis.call('HMGET', KEYS[1], 'seq', 'replid')
 local stored_seq = tonumber(g[1]) or 0
 local lost = suspect or stored_seq < seen_seq or (s[1] ~= false and g[2] ~= replid)
 if lost then
-  tat = math.max(tat, now + window + tau)
+  tat = math.max(tat, now + window + tau(capacity(now)))
   redis.call('HSET', KEYS[1], 'seq', tostring(math.max(stored_seq, seen_seq)))
 end
 -- END lost-state guard
 
 if mode == 'acquire' then
-  local slot = math.max(now, tat - tau)
-  if redis.call('ZCARD', KEYS[2]) >= cap then
-    local oldest = redis.call('ZRANGE', KEYS[2], -cap, -cap, 'WITHSCORES')
-    slot = math.max(slot, tonumber(oldest[2]) + window)
+  local slot = next_time(now)
+  if ahead >= 0 and slot - now > ahead then
+    result = -(slot - now)  -- out of this caller's reach: nothing reserved
+  else
+    tat = math.max(tat, slot) + window / capacity(slot)  -- as GCRA.take: the rate at the slot
+    local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+    redis.call('ZADD', KEYS[2], exact(slot), tostring(seq))
+    redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(requests + 1))
+    result = slot - now
   end
-  tat = math.max(tat, slot) + window / capacity(slot)  -- as GCRA.take: the rate at the slot
-  local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-  redis.call('ZADD', KEYS[2], exact(slot), tostring(seq))
-  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(requests + 1))
-  result = slot - now
-else
-  if pause < 0 then pause = math.min(burst, cap) * interval end
+elseif mode == 'penalize' then
+  local lesson = now >= hold_until
+  if lesson then
+    local cap = capacity(now)
+    local sent = redis.call('ZCOUNT', KEYS[2], '(' .. exact(now - per), exact(now))
+    local p = math.max(1, math.min(cap, sent))
+    if punished < 0 or base >= top() then
+      probe_wait = probe_min
+    elseif cap > base then
+      if p <= punished then
+        probe_wait = math.min(probe_max, 2 * probe_wait)
+      else
+        probe_wait = probe_min
+      end
+    end
+    punished = p
+    base = math.max(floor_cap(), p - 1)
+    since = now
+  end
+  local cap = capacity(now)
+  if pause < 0 then pause = window / cap end
   pause = math.min(pause, window)
-  if now >= hold_until then
-    factor = math.max(floor_share, current_factor(now) * decrease)
-    last_penalty = now
-    hold_until = now + pause
-  end
-  cap = capacity(now)
-  tau = (math.min(burst, cap) - 1) * (window / cap)
-  tat = math.max(tat, now + pause + tau)
+  pause_all(pause)
+  if lesson then hold_until = math.max(now + pause, next_time(now)) end
   result = pause
+else
+  if info_limit > 0 and (info_limit ~= seen_limit or info_window ~= seen_window) then
+    seen_limit, seen_window = info_limit, info_window
+    local their = per
+    if info_window > 0 then their = info_window end
+    local st = math.max(1, math.floor(info_limit * per / their))
+    if st < requests then stated = st else stated = -1 end
+    base = top()
+    since = now
+    probe_wait = probe_min
+  end
+  if info_remaining == 0 and info_reset >= 0 then
+    result = math.min(info_reset, window)
+    pause_all(result)
+  end
 end
 
-redis.call('HSET', KEYS[1], 'tat', exact(tat), 'factor', exact(factor),
-           'last_penalty', exact(last_penalty), 'hold_until', exact(hold_until))
+redis.call('HSET', KEYS[1], 'tat', exact(tat), 'base', exact(base), 'since', exact(since),
+           'probe_wait', exact(probe_wait), 'hold_until', exact(hold_until),
+           'punished', exact(punished), 'stated', exact(stated),
+           'seen_limit', exact(seen_limit), 'seen_window', exact(seen_window))
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
+local in_force = capacity(now)
+local learned = -1
+if in_force < requests then learned = math.min(base, top()) end
 
 -- BEGIN fleet heartbeat: every caller marks itself alive; the fleet is who called within a
 -- window (its size sets the share of the local fallback), the schedule's identity goes back.
@@ -235,7 +338,8 @@ redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', exact(now - window))
 redis.call('PEXPIRE', KEYS[3], ttl)
 local fleet = redis.call('ZCARD', KEYS[3])
 local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
-return {exact(result), tostring(fleet), seq, lost and '1' or '0'}
+return {exact(result), tostring(fleet), seq, lost and '1' or '0', exact(in_force),
+        exact(learned)}
 -- END fleet heartbeat
 """
 
@@ -374,7 +478,7 @@ class RedisRateLimiter:
         self._client = client
         self._owned: list[RedisClient] = []
         self._script: Script | AsyncScript = client.register_script(_SCRIPT)
-        self._queue = anyio.Lock()
+        self._line = PriorityGate(1)
         self._member = secrets.token_hex(8)
         #: Highest schedule sequence number seen (0: never talked to Redis).
         self._seen_seq = 0
@@ -391,6 +495,10 @@ class RedisRateLimiter:
         self.lost_states = 0
         #: Grants made by the local fallback while Redis could not be used.
         self.local_grants = 0
+        #: What the last script call said: the shared rate in force and the learned limit.
+        self._capacity = self.limit.requests
+        self._learned: int | None = None
+        self._info_seen: tuple[int, float | None] | None = None
 
     @classmethod
     def from_url(
@@ -455,33 +563,110 @@ class RedisRateLimiter:
         if self.key is None:
             self.key = f"{KEY_PREFIX}{{{fingerprint}}}"
 
-    async def acquire(self) -> None:
-        """Reserve the next shared slot (one round trip) and wait for it."""
-        async with self._queue:
-            try:
-                delay = await self._run("acquire", -1.0)
-            except _UnavailableError as exc:
-                if self.on_unavailable == "fail":
-                    raise RateLimiterUnavailableError(
-                        f"the shared rate limiter (Redis) is unavailable: {exc}"
-                    ) from exc.__cause__
-                await self._acquire_locally()
-                return
-            if delay > 0:
-                logger.debug("redis rate limiter: waiting %.3f s for a slot", delay)
-                await anyio.sleep(delay)
+    # --- the rate limiter's side: traffic classes, max_wait, learning (see _limiter) --------
+
+    @property
+    def current_rate(self) -> int:
+        """Requests per window the fleet allows itself, as of this process's last round trip."""
+        return self._capacity
+
+    @property
+    def learned_limit(self) -> int | None:
+        """The key's limit the fleet learned (below the configured rate), or ``None``.
+
+        As of this process's last round trip: one process's 429 teaches every process.
+        """
+        return self._learned
+
+    async def acquire(
+        self, *, priority: Priority = INTERACTIVE, max_wait: float | None = None
+    ) -> None:
+        """Reserve a shared slot and wait for it; see ``RateLimiter.acquire``.
+
+        Background callers reserve only a slot at most ``BACKGROUND_LOOKAHEAD`` seconds
+        away, interactive ones up to an interval further; a farther slot is not reserved:
+        the caller sleeps until it comes within reach and asks again, so that an
+        interactive call from any process reaches the next slot first (see the module
+        docstring).
+
+        Raises:
+            LimiterTimeoutError: the slot would come later than ``max_wait`` seconds from
+                now; raised as soon as Redis says so, having reserved nothing.
+            RateLimiterUnavailableError: Redis could not be used (``on_unavailable="fail"``).
+        """
+        check_wait(priority, max_wait)
+        started = anyio.current_time()
+        last_delay: float | None = None
+        try:
+            async with self._line.enter(priority, max_wait):
+                while True:
+                    left = math.inf
+                    if max_wait is not None:
+                        left = max(0.0, max_wait - (anyio.current_time() - started))
+                    ahead = min(left, self._lookahead(priority))
+                    try:
+                        delay = await self._run("acquire", -1.0, ahead=ahead)
+                    except _UnavailableError as exc:
+                        if self.on_unavailable == "fail":
+                            raise RateLimiterUnavailableError(
+                                f"the shared rate limiter (Redis) is unavailable: {exc}"
+                            ) from exc.__cause__
+                        await self._acquire_locally(priority, None if max_wait is None else left)
+                        return
+                    if delay >= 0:
+                        if delay > 0:
+                            logger.debug("redis rate limiter: waiting %.3f s for a slot", delay)
+                            await anyio.sleep(delay)
+                        return
+                    last_delay = -delay
+                    if last_delay > left:
+                        raise refusal(last_delay, max_wait)
+                    # Nothing reserved: ask again when the slot comes within reach.
+                    await anyio.sleep(max(last_delay - self._lookahead(priority), MIN_POLL))
+        except LimiterTimeoutError as exc:
+            if exc.retry_after is None and last_delay is not None:
+                raise refusal(last_delay, max_wait) from None
+            raise
+
+    def _lookahead(self, priority: Priority) -> float:
+        """How far ahead a caller of ``priority`` may reserve: the two thresholds."""
+        if priority == INTERACTIVE:
+            return self.limit.window / self._capacity + BACKGROUND_LOOKAHEAD
+        return BACKGROUND_LOOKAHEAD
 
     async def on_rate_limited(self, retry_after: float | None) -> None:
-        """Push the shared schedule back for every process, and lower the shared rate."""
+        """Push the shared schedule back for every process, and teach them the key's limit."""
         try:
             pause = await self._run("penalize", -1.0 if retry_after is None else retry_after)
         except _UnavailableError:
             if self._fallback is not None:
                 await self._fallback.on_rate_limited(retry_after)
             return
-        logger.debug("redis rate limiter: 429 received, everyone pauses %.3f s", pause)
+        logger.debug(
+            "redis rate limiter: 429 received, everyone pauses %.3f s; rate now %d per %g s",
+            pause,
+            self._capacity,
+            self.limit.per,
+        )
 
-    async def _acquire_locally(self) -> None:
+    async def on_rate_limit_info(self, info: RateLimitInfo) -> None:
+        """Share what a response's rate-limit headers said (a round trip only when it matters)."""
+        seen = None if info.limit is None else (info.limit, info.window)
+        exhausted = info.remaining == 0 and info.reset is not None
+        if not exhausted and (seen is None or seen == self._info_seen):
+            return
+        self._info_seen = seen or self._info_seen
+        try:
+            await self._run("observe", -1.0, info=info)
+        except _UnavailableError:
+            if self._fallback is not None:
+                await self._fallback.on_rate_limit_info(info)
+
+    # --- end of the rate limiter's side --------------------------------------------------
+
+    async def _acquire_locally(
+        self, priority: Priority = INTERACTIVE, max_wait: float | None = None
+    ) -> None:
         # Entering the fallback, this process's Redis grants of the last window still count
         # on the server: start once they are a window old, at this process's share.
         if self._fallback is None:
@@ -489,7 +674,7 @@ class RedisRateLimiter:
             if self._last_reply is not None:
                 self._fallback_from = self._last_reply + self.limit.window
         await anyio.sleep_until(self._fallback_from)
-        await self._fallback.acquire()
+        await self._fallback.acquire(priority=priority, max_wait=max_wait)
         self.local_grants += 1
         self._last_local = anyio.current_time()
 
@@ -503,7 +688,15 @@ class RedisRateLimiter:
             burst=max(1, math.floor(self.limit.effective_burst * share)),
         )
 
-    async def _run(self, mode: str, pause: float, *, now: float | None = None) -> float:
+    async def _run(
+        self,
+        mode: str,
+        pause: float,
+        *,
+        now: float | None = None,
+        ahead: float = math.inf,
+        info: RateLimitInfo | None = None,
+    ) -> float:
         if self.key is None:
             raise RuntimeError(
                 "RedisRateLimiter has no key: pass it to a HelpCrunch client or give key=..."
@@ -517,10 +710,11 @@ class RedisRateLimiter:
         keys = [self.key + ":state", self.key + ":grants", self.key + ":fleet"]
         args = [*self._arithmetic_args(mode, pause)]
         args += [self._seen_seq, "1" if suspect else "0", self._member, "" if now is None else now]
+        args += self._learning_args(ahead, info)
         self.round_trips += 1
         raw = await self._call_with_retries(keys, args)
         try:
-            delay, fleet, seq, lost = _parse_reply(raw, self.limit.window)
+            delay, fleet, seq, lost, capacity, learned = _parse_reply(raw, self.limit)
         except ValueError as exc:
             self._note_unavailable(exc)
             raise _UnavailableError(str(exc)) from exc
@@ -532,6 +726,7 @@ class RedisRateLimiter:
             )
         self._seen_seq = max(self._seen_seq, seq)
         self.fleet_size = fleet
+        self._capacity, self._learned = capacity, learned
         self._last_reply = anyio.current_time()
         if suspect:
             self._last_local = None  # told: the script made the fleet wait them out
@@ -550,9 +745,20 @@ class RedisRateLimiter:
             limit.effective_burst,
             pause,
             math.ceil(2 * limit.window * 1000) + 1000,
-            ADAPT_DECREASE,
             ADAPT_FLOOR,
-            ADAPT_RECOVERY,
+            LEARN_PROBE_MIN,
+            LEARN_PROBE_MAX,
+        ]
+
+    def _learning_args(self, ahead: float, info: RateLimitInfo | None) -> list[float]:
+        """``per``, how far ahead to reserve (-1: any), the headers' fields (-1: absent)."""
+        fields: tuple[float | None, ...] = (None,) * 4
+        if info is not None:
+            fields = (info.limit, info.window, info.remaining, info.reset)
+        return [
+            self.limit.per,
+            -1.0 if math.isinf(ahead) else ahead,
+            *(-1.0 if value is None else float(value) for value in fields),
         ]
 
     async def _call_with_retries(self, keys: list[str], args: list[Any]) -> Any:
@@ -633,7 +839,7 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) <= MAX_ERROR_TEXT else text[:MAX_ERROR_TEXT] + "..."
 
 
-def _parse_reply(raw: Any, window: float) -> tuple[float, int, int, bool]:
+def _parse_reply(raw: Any, limit: RateLimit) -> tuple[float, int, int, bool, int, int | None]:
     """The script's reply, checked: anything else is an error, never a crash."""
     if not isinstance(raw, list | tuple) or len(raw) != REPLY_ITEMS:
         raise ValueError("Redis gave an unexpected reply to the rate-limit script")
@@ -641,13 +847,25 @@ def _parse_reply(raw: Any, window: float) -> tuple[float, int, int, bool]:
         raise ValueError("Redis gave an unexpected reply to the rate-limit script")
     try:
         delay, fleet, seq = float(raw[0]), int(raw[1]), int(raw[2])
+        capacity, learned = float(raw[4]), float(raw[5])
     except ValueError:
         raise ValueError("Redis gave a non-numeric reply to the rate-limit script") from None
-    if not (math.isfinite(delay) and -window <= delay <= MAX_DELAY_WINDOWS * window):
+    # A negative delay is a slot out of the caller's reach (nothing reserved).
+    bound = MAX_DELAY_WINDOWS * limit.window
+    if not (math.isfinite(delay) and -bound <= delay <= bound):
         raise ValueError("Redis asked for an implausible wait")
     if not (0 <= fleet <= MAX_FLEET and 0 <= seq <= MAX_SEQ):
         raise ValueError("Redis gave an implausible schedule")
-    return delay, max(1, fleet), seq, raw[3] in (b"1", "1")
+    if not (1 <= capacity <= limit.requests and -1 <= learned <= limit.requests):
+        raise ValueError("Redis gave an implausible rate")
+    return (
+        delay,
+        max(1, fleet),
+        seq,
+        raw[3] in (b"1", "1"),
+        int(capacity),
+        int(learned) if learned >= 1 else None,
+    )
 
 
 class _UnavailableError(Exception):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Sequence
+import random
+from collections import deque
+from collections.abc import Callable, Sequence
 
 import anyio
 import anyio.lowlevel
@@ -12,7 +15,13 @@ import pytest
 import trio.testing
 
 import helpcrunch_async as hc
-from helpcrunch_async._limiter import GCRA
+from helpcrunch_async._limiter import (
+    GCRA,
+    LEARN_PROBE_MAX,
+    LEARN_PROBE_MIN,
+    LimiterSupport,
+    limiter_support,
+)
 
 
 def most_in_any_window(times: Sequence[float], window: float) -> int:
@@ -122,45 +131,104 @@ def test_penalty_pauses_everyone_then_resumes_without_burst():
     assert first < gcra.next_time(first)
 
 
-def test_penalty_without_retry_after_waits_for_the_burst_to_refill():
-    """With no Retry-After the pause is the time to refill the burst, and is capped at a window."""
+def test_penalty_without_retry_after_pauses_one_interval_and_is_capped():
+    """With no Retry-After the pause is one interval at the new rate; any pause is capped."""
     limit = hc.RateLimit(requests=120, per=60.0, burst=10, margin=0.0)
+    gcra = GCRA(limit)
+    times = greedy(gcra, 41)  # 41 sent in the window: the rate punished
 
-    assert 10 * 0.5 == GCRA(limit).penalize(0.0, None)
+    assert 60.0 / 40 == gcra.penalize(times[-1], None)
     assert limit.window == GCRA(limit).penalize(0.0, 10_000.0)
 
 
-def test_repeated_429s_lower_the_rate_and_it_recovers_slowly():
-    """429 episodes lower the rate; quiet windows give it back, never above configured."""
-    limit = hc.RateLimit(requests=100, per=10.0, margin=0.0)
+def test_one_episode_learns_the_rate_that_was_punished():
+    """The first 429 holds the rate one under what was sent in the window: the real limit."""
+    limit = hc.RateLimit(requests=40, per=2.0, burst=10, margin=0.0)
     gcra = GCRA(limit)
+    times = greedy(gcra, 21)  # a server allowing 20 per 2 s rejects the 21st
 
-    gcra.penalize(0.0, 1.0)
-    gcra.penalize(0.5, 1.0)  # inside the same pause: the same episode
-    assert 80 == gcra.capacity(0.5)
-    gcra.penalize(2.0, 1.0)
-    assert 64 == gcra.capacity(2.0)
+    gcra.penalize(times[-1] + 0.01, None)
 
-    assert 74 == gcra.capacity(12.0)  # one quiet window later
-    assert 100 == gcra.capacity(1000.0)
+    assert 21 == gcra.punished
+    assert 20 == gcra.capacity(times[-1] + 0.01)
+    assert 20 == gcra.learned_limit(times[-1] + 0.01)
 
 
-def test_recovery_counts_whole_windows_only():
-    """On a half-second window, the rate comes back one step per full window, not sooner."""
-    gcra = GCRA(hc.RateLimit(requests=100, per=0.5, margin=0.0))
-    gcra.penalize(0.0, 0.1)
+def test_429s_of_requests_already_in_flight_are_one_episode():
+    """429s that arrive before anything could be sent after the first teach nothing more."""
+    limit = hc.RateLimit(requests=40, per=2.0, burst=10, margin=0.0)
+    gcra = GCRA(limit)
+    times = greedy(gcra, 23)
 
-    assert [80, 90, 90, 100] == [gcra.capacity(t) for t in (0.4, 0.5, 0.99, 1.0)]
+    gcra.penalize(times[-1], None)
+    gcra.penalize(times[-1] + 0.001, None)
+    gcra.penalize(times[-1] + 0.002, None)
+
+    assert 22 == gcra.capacity(times[-1] + 0.002)
 
 
-def test_a_429_when_the_pause_ends_is_a_new_episode():
-    """A 429 arriving exactly as the previous pause ends lowers the rate again."""
-    gcra = GCRA(hc.RateLimit(requests=100, per=10.0, margin=0.0))
+def test_learned_rate_is_held_then_probed_one_request_more():
+    """After a lesson the rate is held LEARN_PROBE_MIN windows, then probed by one request."""
+    limit = hc.RateLimit(requests=40, per=2.0, margin=0.0)
+    gcra = GCRA(limit)
+    greedy(gcra, 21)
+    gcra.penalize(1.0, None)
 
-    gcra.penalize(0.0, 1.0)
-    gcra.penalize(1.0, 1.0)
+    held = [gcra.capacity(1.0 + w * limit.window) for w in range(LEARN_PROBE_MIN)]
+    probe = gcra.capacity(1.0 + LEARN_PROBE_MIN * limit.window)
 
-    assert 64 == gcra.capacity(1.0)
+    assert [20] * LEARN_PROBE_MIN == held
+    assert 21 == probe
+
+
+def test_probe_that_survives_doubles_back_to_the_configured_rate():
+    """A probe window without a 429 means the limit rose: the rate doubles each window."""
+    limit = hc.RateLimit(requests=40, per=2.0, margin=0.0)
+    gcra = GCRA(limit)
+    greedy(gcra, 21)
+    gcra.penalize(1.0, None)
+    first_probe = 1.0 + LEARN_PROBE_MIN * limit.window
+
+    climb = [gcra.capacity(first_probe + w * limit.window) for w in range(4)]
+
+    assert [21, 40, 40, 40] == climb
+    assert gcra.learned_limit(first_probe + limit.window) is None
+
+
+def test_punished_probe_returns_under_the_limit_and_waits_longer():
+    """A probe punished at the old rate drops back under it and doubles the hold, to a cap."""
+    limit = hc.RateLimit(requests=40, per=2.0, margin=0.0)
+    gcra = GCRA(limit)
+    now = 0.0
+    times = greedy(gcra, 21)
+    gcra.penalize(times[-1], None)
+    waits = []
+    for _ in range(4):
+        now = gcra.since + gcra.probe_wait * limit.window  # the first probing window
+        assert 21 == gcra.capacity(now)
+        times = greedy(gcra, 21, start=now)
+        gcra.penalize(times[-1], None)
+        waits.append(gcra.probe_wait)
+
+    assert 20 == gcra.capacity(times[-1])
+    assert [min(LEARN_PROBE_MAX, LEARN_PROBE_MIN * 2**k) for k in range(1, 5)] == waits
+
+
+def test_429_at_a_higher_rate_than_last_time_is_a_fresh_lesson():
+    """Punished above the rate punished before, the limit had risen: the hold starts short."""
+    limit = hc.RateLimit(requests=40, per=2.0, margin=0.0)
+    gcra = GCRA(limit)
+    times = greedy(gcra, 21)
+    gcra.penalize(times[-1], None)
+    gcra.probe_wait = LEARN_PROBE_MAX
+    climb = gcra.since + (LEARN_PROBE_MAX + 1) * limit.window  # second probing window: 42
+
+    times = greedy(gcra, 31, start=climb)
+    gcra.penalize(times[-1], None)
+
+    assert 31 == gcra.punished
+    assert LEARN_PROBE_MIN == gcra.probe_wait
+    assert 30 == gcra.capacity(times[-1])
 
 
 def test_rate_never_drops_below_the_floor():
@@ -168,9 +236,9 @@ def test_rate_never_drops_below_the_floor():
     limit = hc.RateLimit(requests=100, per=10.0, margin=0.0)
     gcra = GCRA(limit)
     for i in range(100):
-        gcra.penalize(i * 1.5, 1.0)
+        gcra.penalize(i * 20.0, 1.0)
 
-    assert 10 == gcra.capacity(100 * 1.5)
+    assert 10 == gcra.capacity(100 * 20.0)
 
 
 def test_a_tiny_limit_keeps_one_request_per_window_after_many_429s():
@@ -181,6 +249,145 @@ def test_a_tiny_limit_keeps_one_request_per_window_after_many_429s():
 
     assert 1 == gcra.capacity(25.0)
     assert [25.0, 26.0, 27.0] == greedy(gcra, 3, start=25.0)
+
+
+def test_stated_limit_caps_the_rate_and_stated_recovery_lifts_it():
+    """Headers stating a lower limit set the rate at once; stating the full one restores it."""
+    limit = hc.RateLimit(requests=120, per=60.0, margin=0.0)
+    gcra = GCRA(limit)
+
+    gcra.observe(0.0, hc.RateLimitInfo(limit=1, window=1.0))  # 1 per second: 60 per minute
+    lowered = gcra.capacity(1000.0)  # no probing above a stated limit
+    gcra.observe(5.0, hc.RateLimitInfo(limit=120))
+
+    assert 60 == lowered
+    assert 120 == gcra.capacity(5.0)
+
+
+def test_no_requests_remaining_pauses_until_the_reset():
+    """remaining=0 with a reset pauses every caller until then, without lowering the rate."""
+    limit = hc.RateLimit(requests=120, per=60.0, margin=0.0)
+    gcra = GCRA(limit)
+
+    assert 0.0 == gcra.observe(0.0, hc.RateLimitInfo(remaining=3, reset=7.0))
+    assert 7.0 == gcra.observe(0.0, hc.RateLimitInfo(remaining=0, reset=7.0))
+    assert 7.0 == gcra.next_time(0.0)
+    assert 120 == gcra.capacity(0.0)
+
+
+# --- rate-limit headers ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({}, None),
+        ({"Content-Type": "application/json"}, None),
+        ({"Retry-After": "7"}, hc.RateLimitInfo(retry_after=7.0)),
+        (
+            {"X-RateLimit-Limit": "120", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "30"},
+            hc.RateLimitInfo(limit=120, remaining=0, reset=30.0),
+        ),
+        (  # a Unix time as the reset, as GitHub sends it
+            {"x-ratelimit-reset": "1700000042"},
+            hc.RateLimitInfo(reset=42.0),
+        ),
+        (
+            {"RateLimit-Limit": "100", "RateLimit-Remaining": "5", "RateLimit-Reset": "3"},
+            hc.RateLimitInfo(limit=100, remaining=5, reset=3.0),
+        ),
+        (
+            {"RateLimit-Policy": "100;w=60, 1000;w=3600"},
+            hc.RateLimitInfo(limit=100, window=60.0),
+        ),
+        (
+            {"RateLimit-Policy": '"default";q=100;w=60', "RateLimit": '"default";r=50;t=30'},
+            hc.RateLimitInfo(limit=100, remaining=50, reset=30.0, window=60.0),
+        ),
+        (
+            {"RateLimit": "limit=10, remaining=1, reset=7"},
+            hc.RateLimitInfo(limit=10, remaining=1, reset=7.0),
+        ),
+        (  # the IETF headers win over the X- ones
+            {"RateLimit-Limit": "100", "X-RateLimit-Limit": "50"},
+            hc.RateLimitInfo(limit=100),
+        ),
+        (
+            {"Retry-After": "Tue, 14 Nov 2023 22:13:40 GMT"},
+            hc.RateLimitInfo(retry_after=20.0),
+        ),
+    ],
+)
+def test_rate_limit_headers_are_read(headers, expected):
+    """Every documented header style is read into the same RateLimitInfo."""
+    assert expected == hc.rate_limit_info(headers, now=1_700_000_000.0)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "-5",
+        "abc",
+        "1e400",
+        "nan",
+        "inf",
+        "9" * 5000,
+        "1" * 13,
+        "12.5.6",
+        "\x00\xff",
+        ";;;,,,===",
+        '"default";q=;w=',
+        "q=" + "9" * 40,
+        "Tue, 99 Nov 2023 99:99:99 GMT",
+    ],
+)
+def test_hostile_header_values_give_nothing_and_never_raise(value):
+    """Garbled, huge or negative values are ignored field by field, never an exception."""
+    names = [
+        "Retry-After",
+        "RateLimit",
+        "RateLimit-Policy",
+        "RateLimit-Limit",
+        "RateLimit-Remaining",
+        "RateLimit-Reset",
+        "X-RateLimit-Limit",
+        "X-RateLimit-Remaining",
+        "X-RateLimit-Reset",
+    ]
+
+    info = hc.rate_limit_info(dict.fromkeys(names, value), now=0.0)
+
+    assert info is not None
+    assert info.limit is None or 0 <= info.limit <= 10**9
+    assert info.reset is None or 0 <= info.reset <= 86_400
+    assert info.retry_after is None or 0 <= info.retry_after <= 86_400
+
+
+def test_random_header_bytes_never_raise():
+    """Seeded random junk in every header (bytes and text, any mapping) never raises."""
+    rng = random.Random(18)  # noqa: S311 - reproducible junk, not secrets
+    alphabet = '0123456789;,="qrtwlimitesa .-\t\x00é'
+    for _ in range(2000):
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40)))
+        headers: dict[object, object] = {
+            "RateLimit": value,
+            "RateLimit-Policy": value[::-1],
+            "X-RateLimit-Reset": value,
+            b"retry-after": value.encode(),
+            3: None,
+        }
+        hc.rate_limit_info(headers)  # type: ignore[arg-type]
+
+
+def test_a_mapping_that_fails_to_iterate_is_no_headers():
+    """A hostile mapping whose items() raises reads as "no headers"."""
+
+    class Broken(dict[str, str]):
+        def items(self):
+            raise RuntimeError("boom")
+
+    assert hc.rate_limit_info(Broken()) is None
 
 
 # --- the async limiter -------------------------------------------------------------------
@@ -325,9 +532,10 @@ async def test_429_pauses_queued_callers_together(anyio_backend):
         for _ in range(3):
             tg.start_soon(one)
 
-    # all wait out the pause, then go at the lowered rate (48 a minute: 1.25 s apart)
-    assert pytest.approx([30.0, 31.25, 32.5]) == [t - start for t in times]
-    assert pytest.approx(48.0) == limiter.current_rate
+    # all wait out the pause, then go at the rate learned from it: one request had been
+    # sent, so the floor of a tenth (6 a minute: 10 s apart)
+    assert pytest.approx([30.0, 40.0, 50.0]) == [t - start for t in times]
+    assert 6 == limiter.current_rate
 
 
 @pytest.mark.anyio
@@ -343,8 +551,385 @@ async def test_waits_and_pauses_are_logged(anyio_backend, caplog):
 
     assert [
         "rate limiter: waiting 0.500 s for a slot",
-        "rate limiter: 429 received, pausing 1.000 s; rate now 1.6 per 1.0 s",
+        "rate limiter: 429 received, pausing 1.000 s; rate now 1 per 1 s",
     ] == [r.getMessage() for r in caplog.records]
+
+
+class SlidingWindowServer:
+    """A strict server on the event loop's clock: ``requests`` per ``per`` s, rejections counted."""
+
+    def __init__(self, requests: int, per: float) -> None:
+        self.requests, self.per = requests, per
+        self.arrivals: deque[float] = deque()
+        self.seen = self.rejected = 0
+
+    def admit(self) -> bool:
+        now = anyio.current_time()
+        self.seen += 1
+        while self.arrivals and now - self.arrivals[0] >= self.per - 1e-9:
+            self.arrivals.popleft()
+        admitted = len(self.arrivals) < self.requests
+        self.arrivals.append(now)
+        self.rejected += not admitted
+        return admitted
+
+
+async def send_all(
+    limiter: hc.TokenBucketLimiter,
+    server: SlidingWindowServer,
+    count: int,
+    *,
+    on_success: Callable[[int], None] | None = None,
+) -> float:
+    """``count`` updates through 10 connections, retrying 429s; return the virtual time taken."""
+    slots = anyio.Semaphore(10)
+    done = 0
+    start = anyio.current_time()
+
+    async def one() -> None:
+        nonlocal done
+        while True:
+            async with slots:
+                await limiter.acquire(priority="background")
+                await anyio.sleep(ROUND_TRIP / 2)
+                admitted = server.admit()
+                await anyio.sleep(ROUND_TRIP / 2)
+            if admitted:
+                done += 1
+                if on_success is not None:
+                    on_success(done)
+                return
+            await limiter.on_rate_limited(None)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(count):
+            tg.start_soon(one)
+    return anyio.current_time() - start
+
+
+#: Round trip of the simulated server, seconds of virtual time.
+ROUND_TRIP = 0.003
+#: The configured limit of the learning tests: issue 18's 40 per 2 s.
+CONFIGURED = hc.RateLimit(requests=40, per=2.0, margin=0.02)
+
+
+@pytest.mark.anyio
+@VIRTUAL
+@pytest.mark.parametrize("real", [40, 30, 20, 10])
+async def test_converges_under_a_lower_real_limit(anyio_backend, real):
+    """Configured 40 per 2 s, real 40/30/20/10: 600 updates in 1.10x the real limit, <=2% 429."""
+    limiter = hc.TokenBucketLimiter(CONFIGURED)
+    server = SlidingWindowServer(real, 2.0)
+
+    elapsed = await send_all(limiter, server, 600)
+
+    assert elapsed <= 1.10 * 600 * 2.0 / real
+    assert server.rejected <= 0.02 * server.seen
+    if real == CONFIGURED.requests:
+        assert limiter.learned_limit is None
+    else:  # just under the real limit
+        assert limiter.learned_limit in (real - 1, real)
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_holds_just_under_the_real_limit_over_a_long_job(anyio_backend):
+    """Once learned, the limit is held: at most one 429 per LEARN_PROBE_MAX windows after that."""
+    limiter = hc.TokenBucketLimiter(CONFIGURED)
+    server = SlidingWindowServer(20, 2.0)
+    rejected_early: list[int] = []
+
+    def note(done: int) -> None:
+        if done == 100:
+            rejected_early.append(server.rejected)
+
+    elapsed = await send_all(limiter, server, 2000, on_success=note)
+
+    windows_after = (elapsed - 100 * 2.0 / 20) / CONFIGURED.window
+    assert server.rejected - rejected_early[0] <= windows_after / LEARN_PROBE_MAX + 1
+    assert elapsed <= 1.03 * 2000 * 2.0 / 20
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_recovers_the_full_rate_when_the_limit_goes_back_up(anyio_backend):
+    """When the real limit returns to the configured one, the full rate is back in bounded time."""
+    limiter = hc.TokenBucketLimiter(CONFIGURED)
+    server = SlidingWindowServer(20, 2.0)
+    raised_at: list[float] = []
+    full_at: list[float] = []
+
+    def raise_limit(done: int) -> None:
+        if done == 600:
+            server.requests = 40
+            raised_at.append(anyio.current_time())
+        if raised_at and not full_at and limiter.current_rate == 40:
+            full_at.append(anyio.current_time())
+
+    await send_all(limiter, server, 2000, on_success=raise_limit)
+
+    bound = (LEARN_PROBE_MAX + 3) * CONFIGURED.window
+    assert full_at
+    assert full_at[0] - raised_at[0] <= bound
+    assert limiter.learned_limit is None
+
+
+# --- traffic classes and max_wait --------------------------------------------------------
+
+#: One request per second, no burst: every grant after the first waits a whole interval.
+ONE_PER_SECOND = hc.RateLimit(requests=10, per=10.0, burst=1, margin=0.0)
+
+
+async def settle() -> None:
+    """Let every runnable task run until it blocks."""
+    for _ in range(20):
+        await anyio.lowlevel.checkpoint()
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_interactive_goes_before_queued_background_fifo_within_class(anyio_backend):
+    """Line b0 (head) b1 i0 b2 i1: granted b0 i0 i1 b1 b2, each a full interval apart."""
+    limiter = hc.TokenBucketLimiter(ONE_PER_SECOND)
+    await limiter.acquire()
+    granted: list[tuple[str, float]] = []
+
+    async def one(name: str) -> None:
+        priority = "interactive" if name[0] == "i" else "background"
+        await limiter.acquire(priority=priority)  # type: ignore[arg-type]
+        granted.append((name, anyio.current_time()))
+
+    start = anyio.current_time()
+    async with anyio.create_task_group() as tg:
+        for name in ["b0", "b1", "i0", "b2", "i1"]:
+            tg.start_soon(one, name)
+            await settle()
+
+    assert ["b0", "i0", "i1", "b1", "b2"] == [name for name, _ in granted]
+    assert [1.0, 2.0, 3.0, 4.0, 5.0] == [t - start for _, t in granted]
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_interactive_granted_within_two_intervals_behind_200_background(anyio_backend):
+    """With 200 background calls queued, an interactive call waits at most two intervals."""
+    limit = hc.RateLimit(requests=120, per=60.0)
+    limiter = hc.TokenBucketLimiter(limit)
+    waits: list[float] = []
+
+    async def interactive() -> None:
+        for _ in range(5):
+            await anyio.sleep(7.3)
+            asked = anyio.current_time()
+            await limiter.acquire(priority="interactive")
+            waits.append(anyio.current_time() - asked)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(200):
+            tg.start_soon(functools.partial(limiter.acquire, priority="background"))
+        tg.start_soon(interactive)
+
+    assert 5 == len(waits)
+    assert max(waits) <= 2 * limit.window / limit.requests
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_background_alone_runs_at_the_full_rate(anyio_backend):
+    """With no interactive caller, background calls get exactly the schedule FIFO calls get."""
+
+    async def run(priority: str) -> list[float]:
+        limiter = hc.TokenBucketLimiter(hc.RateLimit(requests=120, per=60.0))
+        times: list[float] = []
+        start = anyio.current_time()
+
+        async def one() -> None:
+            await limiter.acquire(priority=priority)  # type: ignore[arg-type]
+            times.append(anyio.current_time() - start)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(150):
+                tg.start_soon(one)
+        return times
+
+    assert await run("interactive") == await run("background")
+
+
+@pytest.mark.anyio
+@VIRTUAL
+@pytest.mark.parametrize("priority", ["interactive", "background"])
+async def test_cancelled_waiters_of_either_class_cost_nothing(anyio_backend, priority):
+    """Waiters of either class cancelled in the line take no slot; the rest keep their times."""
+
+    async def run(cancel_some: bool) -> list[float]:
+        limiter = hc.TokenBucketLimiter(ONE_PER_SECOND)
+        times: list[float] = []
+
+        async def one(i: int) -> None:
+            if cancel_some and i % 2:
+                with anyio.move_on_after(0.5):
+                    await limiter.acquire(priority=priority)
+                    times.append(-1.0)  # pragma: no cover - never reached
+                return
+            await limiter.acquire(priority="background")
+            times.append(anyio.current_time())
+
+        base = anyio.current_time()
+        async with anyio.create_task_group() as tg:
+            for i in range(20 if cancel_some else 10):
+                tg.start_soon(one, i if cancel_some else 2 * i)
+                await settle()
+        return [t - base for t in times]
+
+    assert await run(cancel_some=False) == await run(cancel_some=True)
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_max_wait_beyond_the_expected_slot_refuses_at_once(anyio_backend):
+    """When the slot is known to come after max_wait, the refusal is immediate and takes nothing."""
+    limiter = hc.TokenBucketLimiter(ONE_PER_SECOND)
+    await limiter.acquire()
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(functools.partial(limiter.acquire, priority="background"))
+        await settle()
+        asked = anyio.current_time()
+        before = limiter.expected_wait("background")
+
+        with pytest.raises(hc.LimiterTimeoutError) as caught:
+            await limiter.acquire(priority="background", max_wait=2.0)
+
+        assert asked == anyio.current_time()
+        assert before == limiter.expected_wait("background")  # it took no slot
+        assert 4.0 == caught.value.retry_after  # behind the head and two others
+        interactive_asked = anyio.current_time()
+        await limiter.acquire(priority="interactive", max_wait=2.0)  # next after the head
+        assert 2.0 == anyio.current_time() - interactive_asked
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_max_wait_past_in_the_line_raises_and_the_next_moves_up(anyio_backend):
+    """A waiter pushed back by interactive arrivals raises by its deadline; the next moves up."""
+    limiter = hc.TokenBucketLimiter(ONE_PER_SECOND)
+    await limiter.acquire()  # t=0; next slot at 1, 2, 3...
+    results: dict[str, float] = {}
+    refused: dict[str, float] = {}
+    start = anyio.current_time()
+
+    async def one(name: str, priority: str, max_wait: float | None = None) -> None:
+        try:
+            await limiter.acquire(priority=priority, max_wait=max_wait)  # type: ignore[arg-type]
+        except hc.LimiterTimeoutError:
+            refused[name] = anyio.current_time() - start
+        else:
+            results[name] = anyio.current_time() - start
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(one, "head", "background")
+        await settle()
+        tg.start_soon(one, "impatient", "background", 2.5)  # expected at 2: accepted
+        await settle()
+        tg.start_soon(one, "after", "background")
+        await settle()
+        for i in range(3):  # interactive callers push "impatient" to 5
+            tg.start_soon(one, f"i{i}", "interactive")
+            await settle()
+
+    assert ["impatient"] == list(refused)
+    assert 2.5 >= refused["impatient"]
+    assert 1.0 == results["head"]
+    assert [2.0, 3.0, 4.0] == [results[f"i{i}"] for i in range(3)]
+    assert 5.0 == results["after"]  # the impatient caller's place went to the next one
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_max_wait_long_enough_is_granted(anyio_backend):
+    """A max_wait that covers the expected slot is simply granted at that slot."""
+    limiter = hc.TokenBucketLimiter(ONE_PER_SECOND)
+    await limiter.acquire()
+    start = anyio.current_time()
+
+    await limiter.acquire(max_wait=1.0)
+
+    assert 1.0 == anyio.current_time() - start
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_429_while_waiting_refuses_the_head_once_past_max_wait(anyio_backend):
+    """A 429 that pushes the slot past a waiter's max_wait refuses it when it next looks."""
+    limiter = hc.TokenBucketLimiter(ONE_PER_SECOND)
+    await limiter.acquire()
+    start = anyio.current_time()
+    refused: list[hc.LimiterTimeoutError] = []
+
+    async def impatient() -> None:
+        try:
+            await limiter.acquire(max_wait=1.5)  # expected at 1.0: accepted
+        except hc.LimiterTimeoutError as exc:
+            refused.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(impatient)
+        await settle()
+        await limiter.on_rate_limited(8.0)
+
+    assert 1 == len(refused)
+    assert 1.0 == anyio.current_time() - start  # it looked again when its slot was due
+    # the lesson: one request was sent in the window, so the rate is now 1 per 10 s
+    assert 9.0 == refused[0].retry_after
+    assert 9.0 == limiter.expected_wait()  # the refused waiter took no slot
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_headers_saying_nothing_remains_pause_the_local_limiter(anyio_backend):
+    """on_rate_limit_info with remaining=0 and a reset holds the next grant until the reset."""
+    limiter = hc.TokenBucketLimiter(hc.RateLimit(requests=120, per=60.0))
+    start = anyio.current_time()
+
+    await limiter.on_rate_limit_info(hc.RateLimitInfo(limit=120, remaining=0, reset=3.0))
+    await limiter.acquire()
+
+    assert 3.0 == anyio.current_time() - start
+    assert limiter.learned_limit is None
+
+
+@pytest.mark.anyio
+async def test_acquire_checks_its_arguments(anyio_backend):
+    """An unknown priority or a bad max_wait is refused before anything is taken."""
+    limiter = hc.TokenBucketLimiter(hc.RateLimit(requests=1, per=60.0, burst=1))
+    with pytest.raises(ValueError, match="priority"):
+        await limiter.acquire(priority="urgent")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_wait"):
+        await limiter.acquire(max_wait=-1.0)
+    assert 0.0 == limiter.expected_wait()  # the only slot of the window is still free
+
+
+def test_limiter_support_detects_the_optional_protocol_parts():
+    """Today's protocol alone is detected as such; the SDK's limiters support everything."""
+
+    class Old:
+        async def acquire(self) -> None:
+            """Old style."""
+
+        async def on_rate_limited(self, retry_after: float | None) -> None:
+            """Old style."""
+
+    class Catchall(Old):
+        async def acquire(self, **kwargs: object) -> None:
+            """Takes anything."""
+
+    none = LimiterSupport(priority=False, max_wait=False, rate_limit_info=False)
+    keywords = LimiterSupport(priority=True, max_wait=True, rate_limit_info=False)
+    everything = LimiterSupport(priority=True, max_wait=True, rate_limit_info=True)
+    assert none == limiter_support(Old())
+    assert keywords == limiter_support(Catchall())
+    assert everything == limiter_support(hc.TokenBucketLimiter())
+    assert none == limiter_support(object())
 
 
 @pytest.mark.anyio

@@ -1,0 +1,163 @@
+"""A small priority gate: ``permits`` holders at a time, two traffic classes, each in FIFO order.
+
+The waiting line shared by the rate limiters (one permit: the head of the line watches the
+schedule) and the client's connection slots (``max_connections`` permits), so that a
+background call never holds the line while an interactive one waits:
+
+- within a class, callers are served in arrival order;
+- a queued ``"interactive"`` caller is served before every queued ``"background"`` one;
+- ``"background"`` callers are not starved: with no interactive caller waiting they get
+  every permit;
+- a released permit goes straight to the next waiter (no barging), and a waiter cancelled
+  or timed out while queued took nothing, so it costs the others nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections import deque
+from typing import TYPE_CHECKING, Literal
+
+import anyio
+
+from ._errors import LimiterTimeoutError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+__all__ = ["BACKGROUND", "INTERACTIVE", "PRIORITIES", "Priority", "PriorityGate", "check_wait"]
+
+#: A call's traffic class.
+Priority = Literal["interactive", "background"]
+INTERACTIVE: Priority = "interactive"
+BACKGROUND: Priority = "background"
+#: The classes, highest first.
+PRIORITIES: tuple[Priority, ...] = (INTERACTIVE, BACKGROUND)
+
+
+def check_wait(priority: object, max_wait: object) -> None:
+    """Validate the ``priority`` / ``max_wait`` pair every waiting line accepts.
+
+    Raises:
+        ValueError: an unknown priority, or a negative or non-finite ``max_wait``.
+        TypeError: ``max_wait`` is not a number.
+    """
+    if priority not in PRIORITIES:
+        raise ValueError(f"priority must be 'interactive' or 'background', got {priority!r}")
+    if max_wait is None:
+        return
+    if isinstance(max_wait, bool) or not isinstance(max_wait, int | float):
+        raise TypeError(f"max_wait must be a number of seconds, not {type(max_wait).__name__}")
+    if not (math.isfinite(max_wait) and max_wait >= 0):
+        raise ValueError(f"max_wait must be a finite number >= 0, got {max_wait!r}")
+
+
+class _Waiter:
+    __slots__ = ("event", "granted")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.granted = False
+
+
+class PriorityGate:
+    """At most ``permits`` holders at once; waiters served interactive first, FIFO in a class.
+
+    Example:
+        >>> gate = PriorityGate(10)
+        >>> async with gate.enter("background", max_wait=2.0):  # doctest: +SKIP
+        ...     ...  # at most 10 tasks are here at once
+
+    Args:
+        permits: How many callers may hold the gate at once.
+    """
+
+    def __init__(self, permits: int) -> None:
+        if isinstance(permits, bool) or not isinstance(permits, int):
+            raise TypeError(f"permits must be an int, not {type(permits).__name__}")
+        if permits < 1:
+            raise ValueError(f"permits must be >= 1, got {permits!r}")
+        self.permits = permits
+        self._free = permits
+        self._queues: dict[Priority, deque[_Waiter]] = {p: deque() for p in PRIORITIES}
+
+    def __repr__(self) -> str:
+        return (
+            f"PriorityGate(permits={self.permits}, free={self._free}, "
+            f"waiting={self.waiting(INTERACTIVE)}+{self.waiting(BACKGROUND)})"
+        )
+
+    @property
+    def free(self) -> int:
+        """Permits free right now (0 whenever anyone is queued)."""
+        return self._free
+
+    def waiting(self, priority: Priority | None = None) -> int:
+        """Callers queued in ``priority`` (both classes when ``None``)."""
+        if priority is None:
+            return sum(len(q) for q in self._queues.values())
+        return len(self._queues[priority])
+
+    def ahead_of(self, priority: Priority) -> int:
+        """Callers a newcomer of ``priority`` would find ahead of it in the line."""
+        if priority == INTERACTIVE:
+            return len(self._queues[INTERACTIVE])
+        return self.waiting()
+
+    @contextlib.asynccontextmanager
+    async def enter(
+        self, priority: Priority = INTERACTIVE, max_wait: float | None = None
+    ) -> AsyncIterator[None]:
+        """Hold one permit for the block; wait for it in ``priority``'s line.
+
+        Raises:
+            LimiterTimeoutError: no permit within ``max_wait`` seconds (``retry_after`` is
+                ``None``: when a holder leaves cannot be predicted). Nothing was taken.
+        """
+        await self.acquire(priority, max_wait)
+        try:
+            yield
+        finally:
+            self.release()
+
+    async def acquire(
+        self, priority: Priority = INTERACTIVE, max_wait: float | None = None
+    ) -> None:
+        """Take one permit, waiting in line; pair with ``release()`` (prefer ``enter``)."""
+        check_wait(priority, max_wait)
+        if self._free and not self.ahead_of(priority):
+            self._free -= 1
+            return
+        if max_wait == 0:
+            raise LimiterTimeoutError("no free slot and max_wait=0", retry_after=None)
+        waiter = _Waiter()
+        queue = self._queues[priority]
+        queue.append(waiter)
+        try:
+            with anyio.move_on_after(math.inf if max_wait is None else max_wait):
+                await waiter.event.wait()
+        except BaseException:
+            self._abandon(waiter, queue)
+            raise
+        if not waiter.granted:
+            queue.remove(waiter)
+            raise LimiterTimeoutError(f"no free slot within max_wait={max_wait:g} s")
+
+    def release(self) -> None:
+        """Give a permit back: straight to the next waiter, or to the free pool."""
+        for priority in PRIORITIES:
+            queue = self._queues[priority]
+            if queue:
+                waiter = queue.popleft()
+                waiter.granted = True
+                waiter.event.set()
+                return
+        self._free += 1
+
+    def _abandon(self, waiter: _Waiter, queue: deque[_Waiter]) -> None:
+        # Cancelled after a release handed us the permit: pass it on, or it would be lost.
+        if waiter.granted:
+            self.release()
+        else:
+            queue.remove(waiter)

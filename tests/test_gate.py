@@ -1,0 +1,214 @@
+"""The priority gate: two FIFO classes, direct hand-off, max_wait, cancellation."""
+
+from __future__ import annotations
+
+import anyio
+import anyio.lowlevel
+import pytest
+import trio.testing
+
+import helpcrunch_async as hc
+from helpcrunch_async._gate import PriorityGate
+
+VIRTUAL = pytest.mark.parametrize(
+    "anyio_backend", [("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})]
+)
+
+
+async def settle() -> None:
+    """Let every runnable task run until it blocks."""
+    for _ in range(20):
+        await anyio.lowlevel.checkpoint()
+
+
+@pytest.mark.anyio
+async def test_interactive_before_every_queued_background_fifo_within_a_class(anyio_backend):
+    """Queued: b0 b1 i0 b2 i1; served: i0 i1 b0 b1 b2."""
+    gate = PriorityGate(1)
+    order: list[str] = []
+    await gate.acquire()  # hold it while the line forms
+
+    async def one(name: str) -> None:
+        async with gate.enter("interactive" if name[0] == "i" else "background"):
+            order.append(name)
+            await anyio.lowlevel.checkpoint()
+
+    async with anyio.create_task_group() as tg:
+        for name in ["b0", "b1", "i0", "b2", "i1"]:
+            tg.start_soon(one, name)
+            await settle()
+        assert 5 == gate.waiting()
+        gate.release()
+
+    assert ["i0", "i1", "b0", "b1", "b2"] == order
+    assert 1 == gate.free
+
+
+@pytest.mark.anyio
+async def test_background_gets_every_permit_when_no_interactive_waits(anyio_backend):
+    """Background callers alone use all permits at once: they are not starved."""
+    gate = PriorityGate(3)
+    inside = 0
+    most = 0
+
+    async def one() -> None:
+        nonlocal inside, most
+        async with gate.enter("background"):
+            inside += 1
+            most = max(most, inside)
+            await settle()
+            inside -= 1
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(9):
+            tg.start_soon(one)
+
+    assert 3 == most
+    assert 3 == gate.free
+
+
+@pytest.mark.anyio
+async def test_newcomer_does_not_barge_past_the_line(anyio_backend):
+    """A released permit goes to the first waiter, not to a caller arriving at that moment."""
+    gate = PriorityGate(1)
+    order: list[str] = []
+    await gate.acquire()
+
+    async def one(name: str, priority: str) -> None:
+        async with gate.enter(priority):  # type: ignore[arg-type]
+            order.append(name)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(one, "queued", "background")
+        await settle()
+        gate.release()
+        tg.start_soon(one, "newcomer", "background")
+
+    assert ["queued", "newcomer"] == order
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("priority", ["interactive", "background"])
+async def test_cancelled_in_the_line_the_permit_goes_to_the_next(anyio_backend, priority):
+    """Cancel one queued waiter of either class: the next waiter gets the permit on release."""
+    gate = PriorityGate(1)
+    order: list[str] = []
+    await gate.acquire()
+
+    async def one(name: str, prio: str) -> None:
+        async with gate.enter(prio):  # type: ignore[arg-type]
+            order.append(name)
+
+    async with anyio.create_task_group() as tg:
+        async with anyio.create_task_group() as doomed:
+            doomed.start_soon(one, "cancelled", priority)
+            await settle()
+            tg.start_soon(one, "next", "background")
+            await settle()
+            doomed.cancel_scope.cancel()
+        assert 1 == gate.waiting()
+        gate.release()
+
+    assert ["next"] == order
+    assert 1 == gate.free
+
+
+@pytest.mark.anyio
+async def test_cancelled_just_after_the_hand_off_passes_the_permit_on(anyio_backend):
+    """A waiter handed the permit but cancelled before it ran gives it to the next waiter."""
+    gate = PriorityGate(1)
+    order: list[str] = []
+    await gate.acquire()
+
+    async def one(name: str) -> None:
+        async with gate.enter("background"):
+            await anyio.lowlevel.checkpoint()
+            order.append(name)
+
+    async with anyio.create_task_group() as tg:
+        async with anyio.create_task_group() as doomed:
+            doomed.start_soon(one, "handed")
+            await settle()
+            tg.start_soon(one, "next")
+            await settle()
+            gate.release()  # hands the permit to "handed"...
+            doomed.cancel_scope.cancel()  # ...which is cancelled before it runs
+
+    assert ["next"] == order
+    assert 1 == gate.free
+    assert 0 == gate.waiting()
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_max_wait_raises_and_gives_the_place_to_the_next(anyio_backend):
+    """Past max_wait the waiter raises LimiterTimeoutError; those behind it move up."""
+    gate = PriorityGate(1)
+    await gate.acquire()
+    order: list[str] = []
+    errors: list[hc.LimiterTimeoutError] = []
+
+    async def impatient() -> None:
+        try:
+            async with gate.enter("interactive", max_wait=1.0):
+                order.append("impatient")  # pragma: no cover - never reached
+        except hc.LimiterTimeoutError as exc:
+            errors.append(exc)
+
+    async def patient() -> None:
+        async with gate.enter("background"):
+            order.append("patient")
+
+    start = anyio.current_time()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(impatient)
+        tg.start_soon(patient)
+        await anyio.sleep(5.0)
+        gate.release()
+
+    assert 1 == len(errors)
+    assert errors[0].retry_after is None
+    assert ["patient"] == order
+    assert 5.0 == anyio.current_time() - start
+
+
+@pytest.mark.anyio
+async def test_max_wait_zero_refuses_at_once_and_free_permit_is_taken(anyio_backend):
+    """max_wait=0: a free permit is taken, a busy gate refuses without waiting."""
+    gate = PriorityGate(1)
+    async with gate.enter("interactive", max_wait=0):
+        with pytest.raises(hc.LimiterTimeoutError):
+            await gate.acquire("background", max_wait=0)
+    assert 1 == gate.free
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc"),
+    [
+        ({"priority": "urgent"}, ValueError),
+        ({"max_wait": -1.0}, ValueError),
+        ({"max_wait": float("nan")}, ValueError),
+        ({"max_wait": float("inf")}, ValueError),
+        ({"max_wait": "2"}, TypeError),
+        ({"max_wait": True}, TypeError),
+    ],
+)
+@pytest.mark.anyio
+async def test_bad_arguments_are_refused_before_waiting(anyio_backend, kwargs, exc):
+    """An unknown priority or a bad max_wait is a ValueError/TypeError, on a free gate too."""
+    gate = PriorityGate(1)
+    with pytest.raises(exc):
+        await gate.acquire(**kwargs)
+    assert 1 == gate.free
+
+
+@pytest.mark.parametrize(("permits", "exc"), [(0, ValueError), (1.5, TypeError), (True, TypeError)])
+def test_bad_permits(permits, exc):
+    """The gate needs a positive int of permits."""
+    with pytest.raises(exc):
+        PriorityGate(permits)
+
+
+def test_repr_shows_the_line():
+    """The repr says permits, free ones, and who waits in each class."""
+    assert "PriorityGate(permits=2, free=2, waiting=0+0)" == repr(PriorityGate(2))
