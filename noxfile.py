@@ -204,10 +204,12 @@ def _sign(sign: str, text: str) -> str:
 def _mutant_diffs(mutated: Path) -> dict[str, tuple[str, str, str]]:
     """For each mutant in mutmut's copy of a module: (qualname, lines removed, lines added)."""
     source = mutated.read_text(encoding="utf-8")
+    lines = source.splitlines()
+    # Whole lines by line numbers: ast.get_source_segment re-splits the file on each call.
     bodies = {
-        node.name: textwrap.dedent(ast.get_source_segment(source, node, padded=True) or "")
+        node.name: textwrap.dedent("\n".join(lines[node.lineno - 1 : node.end_lineno]))
         for node in ast.walk(ast.parse(source))
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and "__mutmut_" in node.name
     }
     diffs = {}
     for name, body in bodies.items():

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
@@ -323,6 +324,60 @@ def test_rate_limit_headers_are_read(headers, expected):
     assert expected == hc.rate_limit_info(headers, now=1_700_000_000.0)
 
 
+NOTHING = hc.RateLimitInfo()
+
+
+@pytest.mark.parametrize(
+    ("headers", "now", "expected"),
+    [
+        # a list value: its first member counts
+        ({"RateLimit-Limit": "100, 100;w=60, 1000;w=3600"}, 0.0, hc.RateLimitInfo(limit=100)),
+        ({"RateLimit-Reset": "3, 4, 5"}, 0.0, hc.RateLimitInfo(reset=3.0)),
+        # the largest counts and delays believed, and one past them
+        ({"RateLimit-Limit": "1000000000"}, 0.0, hc.RateLimitInfo(limit=10**9)),
+        ({"RateLimit-Limit": "1000000001"}, 0.0, NOTHING),
+        ({"RateLimit-Reset": "86400"}, 0.0, hc.RateLimitInfo(reset=86_400.0)),
+        ({"RateLimit-Reset": "86401"}, 0.0, NOTHING),
+        ({"Retry-After": "86400"}, 0.0, hc.RateLimitInfo(retry_after=86_400.0)),
+        ({"Retry-After": "86401"}, 0.0, NOTHING),
+        # a reset is a Unix time only past 10**9 s; a Unix time now or past is no wait
+        ({"X-RateLimit-Reset": "1000000000"}, 999_999_990.0, NOTHING),
+        ({"X-RateLimit-Reset": "1700000000"}, 1_700_000_000.0, hc.RateLimitInfo(reset=0.0)),
+        # at most 16 parameters of a policy are read
+        (
+            {"RateLimit-Policy": "100" + ";a=1" * 14 + ";w=60"},
+            0.0,
+            hc.RateLimitInfo(100, window=60.0),
+        ),
+        ({"RateLimit-Policy": "100" + ";a=1" * 15 + ";w=60"}, 0.0, hc.RateLimitInfo(limit=100)),
+        # names and values as bytes, as some servers' header objects give them
+        ({b"Retry-After": b"7"}, 0.0, hc.RateLimitInfo(retry_after=7.0)),
+    ],
+)
+def test_rate_limit_header_edges(headers, now, expected):
+    """Lists, the largest values believed, Unix-time resets, long policies and bytes."""
+    assert expected == hc.rate_limit_info(headers, now=now)
+
+
+def test_at_most_a_thousand_headers_are_read():
+    """A header past the first thousand is not looked at: a hostile mapping costs bounded time."""
+    headers: dict[str, str] = {f"x-junk-{i}": "x" for i in range(1000)}
+    headers["Retry-After"] = "7"
+
+    assert hc.rate_limit_info(headers, now=0.0) is None
+
+
+def test_a_unix_time_reset_is_measured_from_the_current_time():
+    """Without ``now``, a Unix-time reset is measured from the current time."""
+    in_a_day = str(int(time.time()) + 80_000)
+
+    info = hc.rate_limit_info({"X-RateLimit-Reset": in_a_day})
+
+    assert info is not None
+    assert info.reset is not None
+    assert 79_000 < info.reset <= 80_000
+
+
 @pytest.mark.parametrize(
     "value",
     [
@@ -547,12 +602,59 @@ async def test_waits_and_pauses_are_logged(anyio_backend, caplog):
 
     await limiter.acquire()
     await limiter.acquire()  # half a second later
-    await limiter.on_rate_limited(4.0)  # capped at one window
+    await limiter.on_rate_limited(4.0)  # capped at one window: a lesson, at INFO
+    await limiter.on_rate_limited(None)  # same episode: nothing new learned, at DEBUG
+    await limiter.on_rate_limit_info(hc.RateLimitInfo(remaining=0, reset=0.75))
 
     assert [
-        "rate limiter: waiting 0.500 s for a slot",
-        "rate limiter: 429 received, pausing 1.000 s; rate now 1 per 1 s",
-    ] == [r.getMessage() for r in caplog.records]
+        ("DEBUG", "rate limiter: waiting 0.500 s for a slot"),
+        ("INFO", "rate limiter: 429 received, pausing 1.000 s; rate now 1 per 1 s"),
+        ("DEBUG", "rate limiter: 429 received, pausing 1.000 s; rate now 1 per 1 s"),
+        ("DEBUG", "rate limiter: server says no requests left, pausing 0.750 s"),
+    ] == [(r.levelname, r.getMessage()) for r in caplog.records]
+
+
+@pytest.mark.parametrize(
+    ("info", "capacity"),
+    [
+        (hc.RateLimitInfo(limit=1, window=1.0), 60),  # 1 a second: 60 a minute
+        (hc.RateLimitInfo(limit=2, window=2.0), 60),
+        (hc.RateLimitInfo(limit=1, window=60.0), 1),
+        (hc.RateLimitInfo(limit=0), 120),  # a limit of 0 is no limit we can keep: ignored
+        (hc.RateLimitInfo(limit=500), 120),  # never above the configured rate
+    ],
+)
+def test_a_stated_limit_sets_the_rate(info, capacity):
+    """A limit the server states, per its window, becomes the rate (never above configured)."""
+    gcra = GCRA(hc.RateLimit(requests=120, per=60.0, margin=0.0))
+
+    gcra.observe(0.0, info)
+
+    assert capacity == gcra.capacity(0.0)
+
+
+def test_one_request_remaining_is_no_pause():
+    """remaining=1 still allows a request: no pause until the server says none are left."""
+    gcra = GCRA(hc.RateLimit(requests=120, per=60.0, margin=0.0))
+
+    assert 0.0 == gcra.observe(0.0, hc.RateLimitInfo(remaining=1, reset=7.0))
+    assert 0.0 == gcra.next_time(0.0)
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_expected_wait_counts_the_callers_ahead(anyio_backend):
+    """A newcomer's expected wait: the next slot plus one interval per caller ahead of it."""
+    limiter = hc.TokenBucketLimiter(hc.RateLimit(requests=1, per=2.0, burst=1, margin=0.0))
+    await limiter.acquire()
+    async with anyio.create_task_group() as tg:
+        for _ in range(2):
+            tg.start_soon(functools.partial(limiter.acquire, priority="background"))
+        await anyio.wait_all_tasks_blocked()
+
+        assert 2.0 + 2 * 2.0 == limiter.expected_wait("background")
+        # interactive goes before the queued background caller, after the one holding its turn
+        assert 2.0 + 2.0 == limiter.expected_wait("interactive")
 
 
 class SlidingWindowServer:
