@@ -169,6 +169,7 @@ def test_error_messages(status, body, text):
         ({"message": "m"}, hc.ErrorDetail("", "m")),
         ({"code": None, "message": None}, hc.ErrorDetail("", "")),
         ({"code": 7, "message": 8}, hc.ErrorDetail("7", "8")),
+        ({"code": {"a": 1}, "message": "m"}, hc.ErrorDetail("", "m")),  # an object is no code
     ],
 )
 def test_error_detail_fields_missing_or_null_are_empty_strings(entry, detail):
@@ -281,6 +282,8 @@ def test_exceptions_keep_their_context_and_defaults():
     assert 3.0 == hc.LimiterTimeoutError("x", retry_after=3.0).retry_after
     assert 2.5 == hc.RateLimitError("x", retry_after=2.5).retry_after
     assert 429 == hc.RateLimitError("x").status_code
+    assert "" == hc.APIError("x", status_code=400).body_excerpt
+    assert "" == hc.RateLimitError("x").body_excerpt
 
 
 def test_attempts_show_in_the_message_only_after_a_retry():
@@ -420,8 +423,18 @@ def test_error_details_are_bounded():
         json.dumps({"echo": {"authorization": f"Bearer {SECRET}"}}),
         "x" * (BODY_EXCERPT - 15) + SECRET,  # the key across the excerpt's end
         "\u00e9" * 110 + SECRET,  # the key past the excerpt's byte count, within its characters
+        "\U0001d11e" * 195 + SECRET,  # four-byte characters: the key starts past 4 * 195 bytes
     ],
-    ids=["detail", "string-detail", "code", "html", "json-echo", "at-the-cut", "multibyte"],
+    ids=[
+        "detail",
+        "string-detail",
+        "code",
+        "html",
+        "json-echo",
+        "at-the-cut",
+        "multibyte",
+        "four-byte",
+    ],
 )
 def test_echoed_key_is_redacted_everywhere(body):
     """A proxy echoing the Authorization header: no part of the key in the error's text."""
@@ -471,3 +484,20 @@ def test_retry_after_is_bounded_in_length():
     """A Retry-After of 64 characters is read; a longer one is ignored."""
     assert 7.0 == parse_retry_after(" " * 60 + "7.0")
     assert parse_retry_after(" " * 62 + "7.0") is None
+
+
+def test_key_in_the_reason_phrase_is_redacted():
+    """A proxy that puts the Authorization header in its reason phrase: the key is redacted."""
+    response = httpx.Response(
+        401, extensions={"reason_phrase": f"Bearer {SECRET}".encode()}, request=answer(401).request
+    )
+
+    error = error_from_response(response, secret=Secret(SECRET))
+
+    assert f"HTTP 401 Bearer {REDACTED}" == str(error)
+
+
+def test_retry_after_longer_than_64_characters_is_ignored():
+    """A Retry-After is read up to 64 characters (padding included); a longer one is ignored."""
+    assert 7.0 == parse_retry_after("7".ljust(64))
+    assert parse_retry_after("7".ljust(65)) is None
