@@ -905,6 +905,9 @@ async def test_max_wait_beyond_the_expected_slot_refuses_at_once(anyio_backend):
         assert asked == anyio.current_time()
         assert before == limiter.expected_wait("background")  # it took no slot
         assert 4.0 == caught.value.retry_after  # behind the head and two others
+        assert "no rate-limit slot within max_wait=2.0 s (one expected in 4.000 s)" == str(
+            caught.value
+        )
         interactive_asked = anyio.current_time()
         await limiter.acquire(priority="interactive", max_wait=2.0)  # next after the head
         assert 2.0 == anyio.current_time() - interactive_asked
@@ -918,13 +921,15 @@ async def test_max_wait_past_in_the_line_raises_and_the_next_moves_up(anyio_back
     await limiter.acquire()  # t=0; next slot at 1, 2, 3...
     results: dict[str, float] = {}
     refused: dict[str, float] = {}
+    messages: list[str] = []
     start = anyio.current_time()
 
     async def one(name: str, priority: str, max_wait: float | None = None) -> None:
         try:
             await limiter.acquire(priority=priority, max_wait=max_wait)  # type: ignore[arg-type]
-        except hc.LimiterTimeoutError:
+        except hc.LimiterTimeoutError as exc:
             refused[name] = anyio.current_time() - start
+            messages.append(str(exc))
         else:
             results[name] = anyio.current_time() - start
 
@@ -941,6 +946,7 @@ async def test_max_wait_past_in_the_line_raises_and_the_next_moves_up(anyio_back
 
     assert ["impatient"] == list(refused)
     assert 2.5 >= refused["impatient"]
+    assert ["no rate-limit slot within max_wait=2.5 s"] == [m.partition(" (")[0] for m in messages]
     assert 1.0 == results["head"]
     assert [2.0, 3.0, 4.0] == [results[f"i{i}"] for i in range(3)]
     assert 5.0 == results["after"]  # the impatient caller's place went to the next one
@@ -983,6 +989,7 @@ async def test_429_while_waiting_refuses_the_head_once_past_max_wait(anyio_backe
     assert 1.0 == anyio.current_time() - start  # it looked again when its slot was due
     # the lesson: one request was sent in the window, so the rate is now 1 per 10 s
     assert 9.0 == refused[0].retry_after
+    assert "no rate-limit slot within max_wait=1.5 s (one expected in 9.000 s)" == str(refused[0])
     assert 9.0 == limiter.expected_wait()  # the refused waiter took no slot
 
 
