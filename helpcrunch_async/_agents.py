@@ -30,6 +30,6 @@ class Agents:
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
             query = {"offset": offset, "limit": limit}
-            return self._client.request("GET", "/agents", params=query)
+            return self._client.request("GET", "/agents", params=query, operation="agents.list")
 
         return paginate(fetch, size, Agent.from_json)

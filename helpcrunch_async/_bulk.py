@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectSendStream
 
+    from ._breaker import CircuitBreaker  # circuit breaker (issue 14)
     from ._journal import Journal
 
 __all__ = ["BulkResult", "ChatOutcome", "OutcomeStream", "Progress"]
@@ -137,8 +138,9 @@ class OutcomeStream:
     Use it as ``async with ... as outcomes: async for outcome in outcomes``. Leaving the block
     (``break``, an exception, a cancel) stops the work and leaves the client usable; an
     outcome already yielded is final. A run-ending error (``AuthenticationError``,
-    ``ClientClosedError``, ``RateLimiterUnavailableError``) is raised after every outcome
-    that completed before it.
+    ``ClientClosedError``, ``RateLimiterUnavailableError``, or ``BulkAbortedError`` from a
+    tripped circuit breaker) is raised after every outcome that completed before it.
+    ``stop()`` ends the run gently: the same, without an error.
 
     Attributes:
         done: Outcomes yielded so far, failures included.
@@ -156,8 +158,13 @@ class OutcomeStream:
         concurrency: int,
         journal: Journal | None,
         on_progress: Callable[[Progress], None] | None,
+        on_outcome: Callable[[ChatOutcome], None] | None = None,
+        breaker: CircuitBreaker | None = None,  # circuit breaker (issue 14)
     ) -> None:
+        self._breaker = breaker  # circuit breaker (issue 14)
+        self._stopping = False  # clean stop (issue 14)
         self._operation = operation
+        self._on_outcome = on_outcome
         self._ids = chat_ids
         self._name = name
         self._concurrency = concurrency
@@ -235,6 +242,21 @@ class OutcomeStream:
             self._on_progress(self.progress())
         return outcome
 
+    def stop(self) -> None:  # clean stop (issue 14)
+        """Take no more ids and cancel the operations in flight (for a clean Ctrl-C).
+
+        The outcomes already completed are still journaled and yielded, then the iteration
+        ends normally; the cancelled ones are not journaled, so a resume sends them again.
+        """
+        self._stopping = True
+        self._pulling.cancel()
+        for scope in self._in_flight:
+            scope.cancel()
+
+    def _ended(self) -> bool:  # clean stop (issue 14)
+        """``True`` once the run must take no more ids: stopped, or a run-ending error."""
+        return self._stopping or self._fatal is not None
+
     def progress(self) -> Progress:
         """The counts so far."""
         total = None if self._total is None else self._total - self.skipped - self.duplicates
@@ -244,15 +266,15 @@ class OutcomeStream:
         """Start one task per id, never more than ``concurrency`` at once nor than ids."""
         slots = anyio.Semaphore(self._concurrency)
         async with send, anyio.create_task_group() as tasks:
-            while self._fatal is None:
+            while not self._ended():  # clean stop (issue 14)
                 await slots.acquire()
                 # A run-ending error must not wait for a slow id source to yield again:
                 # _stop cancels this scope (checked inside it, so no stop slips between).
                 more, raw = False, None
                 with anyio.CancelScope() as self._pulling:
-                    if self._fatal is None:
+                    if not self._ended():  # issue 14
                         more, raw = await self._next_id()
-                if not more or self._fatal is not None:
+                if not more or self._ended():  # issue 14
                     slots.release()
                     return
                 tasks.start_soon(self._one, raw, send.clone(), slots)
@@ -298,11 +320,17 @@ class OutcomeStream:
                 outcome = await self._outcome(raw)
                 if outcome is None:
                     return
+                if self._on_outcome is not None:  # events: bulk outcome
+                    self._on_outcome(outcome)
                 if self._journal is not None:
                     error = None if outcome.error is None else _describe(outcome.error)
                     self._journal.record(
                         outcome_key(outcome.chat_id), self._name, ok=outcome.ok, error=error
                     )
+                # Circuit breaker (issue 14): this outcome is journaled and still handed
+                # over; the operations in flight are cancelled.
+                if self._breaker is not None and self._breaker.record(outcome.error):
+                    self._stop(self._breaker.error())
                 await send.send(outcome)
         finally:
             slots.release()

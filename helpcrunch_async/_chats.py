@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._bulk import BulkResult, OutcomeStream, Progress, outcome_key
+from ._breaker import CircuitBreaker  # circuit breaker (issue 14)
+from ._bulk import BulkResult, ChatOutcome, OutcomeStream, Progress, outcome_key
 from ._config import MAX_CONCURRENCY, require_int
 from ._errors import BadRequestError
 from ._journal import Journal
 from ._models import ON_HOLD_SPELLINGS, Chat, ChatStatus, Filter, Message, validate_chat_id
 from ._paging import MAX_PAGE_SIZE, check_page_size, paginate
+from ._raw import ChatsWithRawResponse
 from ._settings import validate_callback
 
 if TYPE_CHECKING:
@@ -54,6 +57,16 @@ class Chats:
         # What this server accepts where the docs disagree, learnt once, shared by the views.
         self._dialect = client._dialect  # noqa: SLF001 - the client's own resource
 
+    @functools.cached_property
+    def with_raw_response(self) -> ChatsWithRawResponse:
+        """The same methods, returning a ``RawResponse`` (status, headers, elapsed, parsed).
+
+        Example:
+            >>> raw = await client.chats.with_raw_response.get(5215752)  # doctest: +SKIP
+            >>> raw.headers.get("x-request-id"), raw.parsed.status  # doctest: +SKIP
+        """
+        return ChatsWithRawResponse(self)
+
     async def update_status(self, chat_id: int, status: ChatStatus | str) -> Chat:
         """Set a chat's status and return the updated chat.
 
@@ -95,7 +108,10 @@ class Chats:
 
     async def _put_status(self, chat_id: int, status: str) -> Chat:
         body = await self._client.request(
-            "PUT", "/chats/status", json_body={"id": chat_id, "status": status}
+            "PUT",
+            "/chats/status",
+            json_body={"id": chat_id, "status": status},
+            operation="chats.update_status",
         )
         return Chat.from_json(body)
 
@@ -106,7 +122,9 @@ class Chats:
             NotFoundError: no such chat.
         """
         chat_id = validate_chat_id(chat_id)
-        return Chat.from_json(await self._client.request("GET", f"/chats/{chat_id}"))
+        return Chat.from_json(
+            await self._client.request("GET", f"/chats/{chat_id}", operation="chats.get")
+        )
 
     def list(
         self,
@@ -125,7 +143,7 @@ class Chats:
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
             query = params | {"offset": offset, "limit": limit}
-            return self._client.request("GET", "/chats", params=query)
+            return self._client.request("GET", "/chats", params=query, operation="chats.list")
 
         return paginate(fetch, size, Chat.from_json)
 
@@ -161,7 +179,9 @@ class Chats:
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
             page = body | {"offset": offset, "limit": limit}
-            return self._client.request("POST", "/chats/search", json_body=page)
+            return self._client.request(
+                "POST", "/chats/search", json_body=page, operation="chats.search"
+            )
 
         return paginate(fetch, size, Chat.from_json)
 
@@ -169,14 +189,20 @@ class Chats:
         """Assign a chat to an agent; ``None`` unassigns it."""
         chat_id = validate_chat_id(chat_id)
         body = {"id": chat_id, "assignee": _optional_id(agent_id, "agent_id")}
-        return Chat.from_json(await self._client.request("PUT", "/chats/assignee", json_body=body))
+        return Chat.from_json(
+            await self._client.request(
+                "PUT", "/chats/assignee", json_body=body, operation="chats.update_assignee"
+            )
+        )
 
     async def update_department(self, chat_id: int, department_id: int) -> Chat:
         """Move a chat to a department."""
         chat_id = validate_chat_id(chat_id)
         body = {"id": chat_id, "department": validate_chat_id(department_id, name="department_id")}
         return Chat.from_json(
-            await self._client.request("PUT", "/chats/department", json_body=body)
+            await self._client.request(
+                "PUT", "/chats/department", json_body=body, operation="chats.update_department"
+            )
         )
 
     async def snooze(self, chat_id: int, until: datetime | None) -> Chat:
@@ -195,7 +221,11 @@ class Chats:
                 )
         seconds = None if until is None else int(until.timestamp())
         body = {"id": chat_id, "snoozedUntil": seconds}
-        return Chat.from_json(await self._client.request("PUT", "/chats/snooze", json_body=body))
+        return Chat.from_json(
+            await self._client.request(
+                "PUT", "/chats/snooze", json_body=body, operation="chats.snooze"
+            )
+        )
 
     async def create(
         self,
@@ -218,7 +248,9 @@ class Chats:
             body["assignee"] = validate_chat_id(assignee, name="assignee")
         if department is not None:
             body["department"] = validate_chat_id(department, name="department")
-        raw = await self._client.request("POST", "/chats", json_body=body, idempotent=False)
+        raw = await self._client.request(
+            "POST", "/chats", json_body=body, idempotent=False, operation="chats.create"
+        )
         return Chat.from_json(raw)
 
     def messages(self, chat_id: int, *, page_size: int = MAX_PAGE_SIZE) -> AsyncIterator[Message]:
@@ -228,7 +260,9 @@ class Chats:
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
             query = {"offset": offset, "limit": limit}
-            return self._client.request("GET", f"/chats/{chat_id}/messages", params=query)
+            return self._client.request(
+                "GET", f"/chats/{chat_id}/messages", params=query, operation="chats.messages"
+            )
 
         return paginate(fetch, size, Message.from_json)
 
@@ -240,6 +274,7 @@ class Chats:
         concurrency: int | None = None,
         journal: Journal | str | os.PathLike[str] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        stop_after_consecutive_failures: int | None = None,  # circuit breaker (issue 14)
     ) -> OutcomeStream:
         """Set the status of many chats, yielding one ``ChatOutcome`` per distinct id.
 
@@ -253,6 +288,11 @@ class Chats:
         ids it already records as done with this status are skipped: run the same call again
         to resume. ``on_progress`` is called with a ``Progress`` after each outcome.
 
+        With ``stop_after_consecutive_failures=N``, the run stops once N ids in a row failed
+        with ``APIConnectionError`` or ``ServerError`` (the API is unreachable or failing, so
+        every other id would fail the same way): the stream raises ``BulkAbortedError`` after
+        the outcomes already completed. With a journal, the same call resumes later.
+
         Example:
             >>> stream = client.chats.stream_update_status(ids, "closed")
             >>> async with stream as outcomes:  # doctest: +SKIP
@@ -261,6 +301,7 @@ class Chats:
 
         Raises:
             TypeError, ValueError: a bad ``status``, ``concurrency`` or ``chat_ids``, at once.
+            BulkAbortedError: the circuit breaker tripped (while iterating).
         """
         status = ChatStatus.parse(status)
         if concurrency is None:
@@ -273,11 +314,21 @@ class Chats:
         validate_callback(on_progress, "on_progress")
         if journal is not None and not isinstance(journal, Journal):
             journal = Journal(journal)
+        breaker = (  # circuit breaker (issue 14)
+            None
+            if stop_after_consecutive_failures is None
+            else CircuitBreaker(stop_after_consecutive_failures)
+        )
         # Bulk work is background traffic unless the caller's view chose a class.
         chats = self._client.with_options(priority=self._client.priority or "background").chats
 
         async def operation(chat_id: int) -> Chat:
             return await chats.update_status(chat_id, status)
+
+        sender = self._client._sender  # noqa: SLF001 - the client's own send path
+
+        def report(outcome: ChatOutcome) -> None:
+            sender.bulk_item_done("chats.update_status", outcome.error)
 
         return OutcomeStream(
             operation,
@@ -286,6 +337,8 @@ class Chats:
             concurrency=concurrency,
             journal=journal,
             on_progress=on_progress,
+            on_outcome=report if sender.events else None,
+            breaker=breaker,  # circuit breaker (issue 14)
         )
 
     async def bulk_update_status(
@@ -296,8 +349,12 @@ class Chats:
         concurrency: int | None = None,
         journal: Journal | str | os.PathLike[str] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        stop_after_consecutive_failures: int | None = None,  # circuit breaker (issue 14)
     ) -> BulkResult:
         """Set the status of many chats and collect every outcome; see ``stream_update_status``.
+
+        A tripped circuit breaker (``stop_after_consecutive_failures``) raises
+        ``BulkAbortedError``; the journal holds what completed.
 
         Example:
             >>> result = await client.chats.bulk_update_status(ids, "closed")  # doctest: +SKIP
@@ -307,7 +364,12 @@ class Chats:
         succeeded: list[Chat] = []
         failed: dict[int | str, Exception] = {}
         stream = self.stream_update_status(
-            chat_ids, status, concurrency=concurrency, journal=journal, on_progress=on_progress
+            chat_ids,
+            status,
+            concurrency=concurrency,
+            journal=journal,
+            on_progress=on_progress,
+            stop_after_consecutive_failures=stop_after_consecutive_failures,  # issue 14
         )
         async with stream as outcomes:
             async for outcome in outcomes:

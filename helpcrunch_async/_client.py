@@ -5,7 +5,8 @@ The send path itself (slots, limiter, retries, 429 feedback) is ``_sender.Sender
 
 from __future__ import annotations
 
-import math
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -21,15 +22,16 @@ from ._config import (
     DEFAULT_TIMEOUT,
     RateLimit,
     Retry,
-    is_number,
     require_int,
 )
 from ._departments import Departments
 from ._errors import ClientClosedError
+from ._events import Emitter, EventObserver
+from ._gate import Priority, check_wait
 from ._limiter import RateLimiter, api_key_fingerprint
 from ._messages import Messages
 from ._retry import RetryPolicy
-from ._sender import CallOptions, Priority, Sender
+from ._sender import CallOptions, Sender
 from ._settings import (
     Secret,
     resolve_api_key,
@@ -42,13 +44,18 @@ from ._settings import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable
     from types import TracebackType
 
 __all__ = ["ClientStats", "HelpCrunch"]
 
 #: The default ``rate_limit``: HelpCrunch's documented 120 requests per 60 s.
 DEFAULT_RATE_LIMIT = RateLimit()
+
+
+def _frozen_map(value: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    """A read-only copy, so that a snapshot stays one."""
+    return MappingProxyType(dict(value))
 
 
 @attrs.frozen
@@ -60,16 +67,25 @@ class ClientStats:
         retries: Attempts that were retries of an earlier failed attempt.
         rate_limited: 429 answers received.
         limiter_wait: Seconds callers spent waiting for the rate limiter, summed over callers.
+        learned_limit: Requests per window the limiter learned the key really allows, when
+            that is below the configured rate (your plan's limit, or another program sharing
+            the key); ``None`` while it runs at the configured rate.
+        status_counts: HTTP status -> answers received with it (every attempt counts).
+        transport_errors: Attempts that got no HTTP answer (refused, reset, timed out).
+        limiter_wait_by_priority: ``limiter_wait`` split by traffic class
+            (``"interactive"``, ``"background"``).
     """
 
     requests: int = 0
     retries: int = 0
     rate_limited: int = 0
     limiter_wait: float = 0.0
-
-
-#: The traffic classes ``with_options(priority=...)`` accepts.
-PRIORITIES: tuple[Priority, ...] = ("interactive", "background")
+    learned_limit: int | None = None
+    status_counts: Mapping[int, int] = attrs.field(factory=dict, converter=_frozen_map, hash=False)
+    transport_errors: int = 0
+    limiter_wait_by_priority: Mapping[str, float] = attrs.field(
+        factory=dict, converter=_frozen_map, hash=False
+    )
 
 
 def _check_max_retries(value: object) -> int:
@@ -104,6 +120,8 @@ class HelpCrunch:
             ``ResponseValidationError``, a larger error answer is cut there.
         http_client: Your own ``httpx.AsyncClient`` (proxies, custom transports, respx);
             the SDK uses it as it is and never closes it.
+        on_event: A callable, or a list of callables, given every ``ClientEvent`` of the send path
+            (see ``helpcrunch_async.CallEvent``); an observer that raises never breaks a call.
 
     Raises:
         ValueError: No API key, an empty one, or a base URL that is not http(s).
@@ -123,6 +141,7 @@ class HelpCrunch:
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         http_client: httpx.AsyncClient | None = None,
+        on_event: EventObserver | Iterable[EventObserver] | None = None,
     ) -> None:
         # The bare key must be no local of this frame when a bad argument raises below.
         given = Secret(api_key)
@@ -157,6 +176,7 @@ class HelpCrunch:
             retry=RetryPolicy(retry),
             max_connections=max_connections,
             max_response_bytes=max_response_bytes,
+            events=Emitter(on_event),
         )
         self.max_connections = max_connections
         # Spellings this server accepted where the docs disagree (on-hold), shared by views.
@@ -220,20 +240,12 @@ class HelpCrunch:
             >>> fast = client.with_options(max_wait=2.0)  # doctest: +SKIP
             >>> await fast.chats.update_status(5215752, "closed")  # doctest: +SKIP
         """
+        # The one check of a priority / max_wait pair, shared with the waiting lines.
+        check_wait("interactive" if priority is None else priority, max_wait)
         changes: dict[str, Any] = {}
         if priority is not None:
-            if priority not in PRIORITIES:
-                raise ValueError(
-                    f"priority must be 'interactive' or 'background', got {priority!r}"
-                )
             changes["priority"] = priority
         if max_wait is not None:
-            if not is_number(max_wait):
-                raise TypeError(
-                    f"max_wait must be a number of seconds, not {type(max_wait).__name__}"
-                )
-            if not (math.isfinite(max_wait) and max_wait >= 0):
-                raise ValueError(f"max_wait must be a finite number >= 0, got {max_wait!r}")
             changes["max_wait"] = float(max_wait)
         if timeout is not None:
             changes["timeout"] = validate_timeout(timeout)
@@ -277,7 +289,11 @@ class HelpCrunch:
 
     def stats(self) -> ClientStats:
         """What this client (with its views) has done so far: requests, retries, 429s, waits."""
-        return ClientStats(**attrs.asdict(self._sender.stats))
+        learned = getattr(self.limiter, "learned_limit", None)
+        return ClientStats(
+            **attrs.asdict(self._sender.stats),
+            learned_limit=learned if isinstance(learned, int) else None,
+        )
 
     async def request(
         self,
@@ -287,11 +303,13 @@ class HelpCrunch:
         json_body: Any = None,
         params: Mapping[str, Any] | None = None,
         idempotent: bool = True,
+        operation: str | None = None,
     ) -> Any:
         """Send one API call through the limiter and the retry policy; return the JSON body.
 
         This is the path every resource method takes; it is public for endpoints the SDK
-        does not wrap yet. ``path`` is relative to ``base_url`` (``"/chats/status"``).
+        does not wrap yet. ``path`` is relative to ``base_url`` (``"/chats/status"``);
+        ``operation`` names the call in events and traces (``"chats.update_status"``).
 
         Raises:
             HelpCrunchError: the subclass for what went wrong, after retries.
@@ -303,6 +321,7 @@ class HelpCrunch:
             json_body=json_body,
             params=params,
             idempotent=idempotent,
+            operation=operation,
         )
 
 

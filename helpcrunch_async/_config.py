@@ -79,6 +79,22 @@ def positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None
     require_int(value, attribute.name, minimum=1)
 
 
+def parse_rate(text: str) -> tuple[int, float]:
+    """Read a rate written ``"N/S"`` (``"120/60"``: 120 requests per 60 seconds).
+
+    Raises:
+        ValueError: not two positive finite numbers around one ``/``, N an int.
+    """
+    try:
+        requests, per = text.split("/")
+        count, seconds = int(requests), float(per)
+    except (ValueError, TypeError, AttributeError):
+        raise ValueError(f"expected a rate as N/S, like 120/60, got {text!r}") from None
+    if count < 1 or not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"expected a rate as N/S with N and S positive, got {text!r}")
+    return count, seconds
+
+
 @attrs.frozen
 class RateLimit:
     """A request budget: at most ``requests`` in any window of ``per`` seconds.

@@ -27,7 +27,7 @@ class Departments:
         itself or a ``{"data": [...]}`` envelope, as the documentation's versions differ.
         An async iterator all the same, like the other listings.
         """
-        body = await self._client.request("GET", "/departments")
+        body = await self._client.request("GET", "/departments", operation="departments.list")
         items = body.get("data") if isinstance(body, dict) else body
         if not isinstance(items, list):
             raise ResponseValidationError(

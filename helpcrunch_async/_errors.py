@@ -15,7 +15,8 @@ The hierarchy::
     ├── LimiterTimeoutError         no turn within ``max_wait``; nothing was sent
     ├── RateLimiterUnavailableError the shared limiter (Redis) failed; nothing was sent
     ├── ClientClosedError           the client was closed (also a ``RuntimeError``)
-    └── WebhookVerificationError    a webhook delivery HelpCrunch did not sign, or not an envelope
+    ├── WebhookVerificationError    a webhook delivery HelpCrunch did not sign, or not an envelope
+    └── BulkAbortedError            a bulk run stopped: every recent id failed as in an outage
 
 Bad arguments are ``TypeError`` / ``ValueError`` raised before anything is sent; they are not
 ``HelpCrunchError``s because they are bugs in the calling code, not failures of the API.
@@ -51,6 +52,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BulkAbortedError",
     "ClientClosedError",
     "ErrorDetail",
     "HelpCrunchError",
@@ -202,6 +204,24 @@ class ResponseValidationError(HelpCrunchError):
     def __init__(self, message: str, *, retryable: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class BulkAbortedError(HelpCrunchError):
+    """A bulk run stopped early: its last ``failures`` ids all failed as in an outage.
+
+    Raised by ``stream_update_status``/``bulk_update_status`` with
+    ``stop_after_consecutive_failures`` set, after every completed outcome was yielded (and
+    journaled): run the same job again with the same journal to resume once the API is back.
+
+    Attributes:
+        failures: How many ids in a row failed.
+        last_error: The last of those failures (an ``APIConnectionError`` or ``ServerError``).
+    """
+
+    def __init__(self, message: str, *, failures: int, last_error: BaseException | None) -> None:
+        super().__init__(message)
+        self.failures = failures
+        self.last_error = last_error
 
 
 class LimiterTimeoutError(HelpCrunchError):

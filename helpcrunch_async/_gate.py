@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 import anyio
 
+from ._config import require_int
 from ._errors import LimiterTimeoutError
 
 if TYPE_CHECKING:
@@ -71,14 +72,15 @@ class PriorityGate:
 
     Args:
         permits: How many callers may hold the gate at once.
+        reserve: Permits background callers leave free for interactive ones (never all of
+            them: at least one permit is always open to background work). With background
+            callers holding every other permit while they wait elsewhere (for the rate
+            limiter, say), an interactive caller still finds a permit at once.
     """
 
-    def __init__(self, permits: int) -> None:
-        if isinstance(permits, bool) or not isinstance(permits, int):
-            raise TypeError(f"permits must be an int, not {type(permits).__name__}")
-        if permits < 1:
-            raise ValueError(f"permits must be >= 1, got {permits!r}")
-        self.permits = permits
+    def __init__(self, permits: int, *, reserve: int = 0) -> None:
+        self.permits = require_int(permits, "permits", minimum=1)
+        self.reserve = min(require_int(reserve, "reserve", minimum=0), permits - 1)
         self._free = permits
         self._queues: dict[Priority, deque[_Waiter]] = {p: deque() for p in PRIORITIES}
 
@@ -90,8 +92,12 @@ class PriorityGate:
 
     @property
     def free(self) -> int:
-        """Permits free right now (0 whenever anyone is queued)."""
+        """Permits free right now (at most ``reserve`` while anyone is queued)."""
         return self._free
+
+    def _open_to(self, priority: Priority) -> bool:
+        """Whether a free permit may go to a caller of ``priority`` now."""
+        return self._free > (0 if priority == INTERACTIVE else self.reserve)
 
     def waiting(self, priority: Priority | None = None) -> int:
         """Callers queued in ``priority`` (both classes when ``None``)."""
@@ -126,7 +132,7 @@ class PriorityGate:
     ) -> None:
         """Take one permit, waiting in line; pair with ``release()`` (prefer ``enter``)."""
         check_wait(priority, max_wait)
-        if self._free and not self.ahead_of(priority):
+        if self._open_to(priority) and not self.ahead_of(priority):
             self._free -= 1
             return
         if max_wait == 0:
@@ -146,14 +152,15 @@ class PriorityGate:
 
     def release(self) -> None:
         """Give a permit back: straight to the next waiter, or to the free pool."""
+        self._free += 1
         for priority in PRIORITIES:
             queue = self._queues[priority]
-            if queue:
+            if queue and self._open_to(priority):
+                self._free -= 1
                 waiter = queue.popleft()
                 waiter.granted = True
                 waiter.event.set()
                 return
-        self._free += 1
 
     def _abandon(self, waiter: _Waiter, queue: deque[_Waiter]) -> None:
         # Cancelled after a release handed us the permit: pass it on, or it would be lost.

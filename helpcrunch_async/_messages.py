@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from ._models import Message, validate_chat_id
+from ._raw import MessagesWithRawResponse
 
 if TYPE_CHECKING:
     from ._client import HelpCrunch
@@ -28,6 +30,11 @@ class Messages:
 
     def __init__(self, client: HelpCrunch) -> None:
         self._client = client
+
+    @functools.cached_property
+    def with_raw_response(self) -> MessagesWithRawResponse:
+        """The same methods, returning a ``RawResponse`` (status, headers, elapsed, parsed)."""
+        return MessagesWithRawResponse(self)
 
     async def create(
         self,
@@ -65,5 +72,7 @@ class Messages:
         if not isinstance(private, bool):
             raise TypeError(f"private must be a bool, not {type(private).__name__}")
         body["type"] = PRIVATE_TYPE if private else MESSAGE_TYPE
-        raw = await self._client.request("POST", "/messages", json_body=body, idempotent=False)
+        raw = await self._client.request(
+            "POST", "/messages", json_body=body, idempotent=False, operation="messages.create"
+        )
         return Message.from_json(raw)

@@ -106,17 +106,32 @@ class RetryPolicy:
         idempotent: bool = True,
         max_retries: int,
         limited: bool = False,
+        on_retry: Callable[[int, BaseException, float], None] | None = None,
     ) -> T:
         """Run ``attempt(n)`` for n = 1, 2... until it succeeds or the policy gives up.
 
         ``limited`` says whether a rate limiter stands in front of every attempt (see the
         class docstring). The last error is re-raised with ``attempts`` set to the number of
-        attempts made.
+        attempts made. ``on_retry(n, error, delay)`` is called when attempt ``n`` failed and
+        will be retried after ``delay`` seconds.
         """
-        made = 0
+        # The first attempt runs outside tenacity: most calls succeed at once, and tenacity's
+        # per-call set-up is a large share of the SDK's CPU per request. A failure is then
+        # replayed as tenacity's first attempt, so the policy sees exactly the same history.
+        try:
+            return await attempt(1)
+        except HelpCrunchError as exc:
+            exc.attempts = 1
+            if max_retries == 0 or not is_retryable(exc, idempotent=idempotent):
+                raise
+            replay: HelpCrunchError | None = exc
+        made = 1
 
         async def counted() -> T:
-            nonlocal made
+            nonlocal made, replay
+            if replay is not None:
+                first, replay = replay, None
+                raise first
             made += 1
             try:
                 return await attempt(made)
@@ -124,7 +139,17 @@ class RetryPolicy:
                 exc.attempts = made
                 raise
 
-        retrying = self._template(idempotent, max_retries, limited).copy()
+        template = self._template(idempotent, max_retries, limited)
+        if on_retry is None:
+            retrying = template.copy()
+        else:
+
+            def before_sleep(state: tenacity.RetryCallState) -> None:
+                _log_retry(state)
+                if state.outcome is not None and (exc := state.outcome.exception()) is not None:
+                    on_retry(state.attempt_number, exc, state.upcoming_sleep)
+
+            retrying = template.copy(before_sleep=before_sleep)
         return await retrying(counted)
 
 

@@ -477,3 +477,59 @@ async def test_answer_with_a_huge_timestamp_exponent_is_refused_at_once(client, 
 
     with pytest.raises(hc.ResponseValidationError, match=r"chat\.closedAt"):
         await client.chats.get(1)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("120/60", (120, 60.0)), ("40/2.5", (40, 2.5)), ("1/0.1", (1, 0.1))]
+)
+def test_a_rate_reads_as_n_per_s(text, expected):
+    """`N/S` is read the same way by the CLI and the emulator."""
+    from helpcrunch_async._config import parse_rate  # noqa: PLC0415
+
+    assert expected == parse_rate(text)
+
+
+@pytest.mark.parametrize("text", ["120", "120/", "/60", "a/b", "0/60", "10/0", "10/nan", "1/2/3"])
+def test_a_bad_rate_is_a_value_error_naming_the_form(text):
+    """Anything but two positive numbers around one slash is refused, showing the form."""
+    from helpcrunch_async._config import parse_rate  # noqa: PLC0415
+
+    with pytest.raises(ValueError, match="N/S"):
+        parse_rate(text)
+
+
+def test_a_client_used_from_a_second_event_loop_says_so(api):
+    """A second asyncio.run() with the same client is a clear RuntimeError, not a hang."""
+    import asyncio  # noqa: PLC0415 - this test is about asyncio's loops
+
+    api.put("/chats/status").mock(side_effect=status_echo)
+    client = hc.HelpCrunch(API_KEY, base_url=BASE_URL, rate_limit=None)
+
+    asyncio.run(client.chats.update_status(1, "closed"))
+    with pytest.raises(RuntimeError, match="another event loop"):
+        asyncio.run(client.chats.update_status(2, "closed"))
+    assert 1 == client.stats().requests
+
+
+def test_a_client_used_from_another_thread_says_so(api):
+    """A thread running its own loop gets the same clear RuntimeError."""
+    import asyncio  # noqa: PLC0415 - this test is about asyncio's loops
+    import threading  # noqa: PLC0415
+
+    api.put("/chats/status").mock(side_effect=status_echo)
+    client = hc.HelpCrunch(API_KEY, base_url=BASE_URL, rate_limit=None)
+    asyncio.run(client.chats.update_status(1, "closed"))
+    errors: list[BaseException] = []
+
+    def other_thread() -> None:
+        try:
+            asyncio.run(client.chats.update_status(2, "closed"))
+        except RuntimeError as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join(timeout=30)
+
+    assert 1 == len(errors)
+    assert "another event loop" in str(errors[0])

@@ -8,6 +8,7 @@ import pytest
 import trio.testing
 
 import helpcrunch_async as hc
+from helpcrunch_async import LimiterTimeoutError
 from helpcrunch_async._gate import PriorityGate
 
 VIRTUAL = pytest.mark.parametrize(
@@ -212,3 +213,45 @@ def test_bad_permits(permits, exc):
 def test_repr_shows_the_line():
     """The repr says permits, free ones, and who waits in each class."""
     assert "PriorityGate(permits=2, free=2, waiting=0+0)" == repr(PriorityGate(2))
+
+
+@pytest.mark.anyio
+async def test_background_callers_leave_the_reserve_to_interactive_ones():
+    """With a reserve of one, background callers fill every other permit and queue; an
+    interactive caller still enters at once."""
+    gate = PriorityGate(3, reserve=1)
+    await gate.acquire("background")
+    await gate.acquire("background")
+
+    with pytest.raises(LimiterTimeoutError):
+        await gate.acquire("background", max_wait=0)
+    await gate.acquire("interactive", max_wait=0)
+    assert 0 == gate.free
+
+
+@pytest.mark.anyio
+async def test_a_release_goes_to_background_only_past_the_reserve():
+    """A queued background caller gets a released permit only when the reserve stays free."""
+    gate = PriorityGate(2, reserve=1)
+    await gate.acquire("background")
+    await gate.acquire("interactive")
+    entered = []
+
+    async def background() -> None:
+        await gate.acquire("background")
+        entered.append("background")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(background)
+        await anyio.wait_all_tasks_blocked()
+        gate.release()  # the interactive caller leaves: that permit is the reserve
+        await anyio.wait_all_tasks_blocked()
+        assert [] == entered
+        gate.release()  # the background holder leaves: its permit goes to the waiter
+    assert ["background"] == entered
+
+
+def test_the_reserve_never_takes_every_permit():
+    """A single permit is never reserved: background work could not run at all."""
+    assert 0 == PriorityGate(1, reserve=1).reserve
+    assert 1 == PriorityGate(2, reserve=5).reserve

@@ -1076,22 +1076,23 @@ def test_a_scoped_limiter_gets_a_stable_fingerprint_of_the_key(make_client):
 async def test_asyncio_gather_on_tiny_time_scale():
     """Under asyncio.gather on real time (scaled down), no window holds more than the limit.
 
-    The grant times are read from the limiter's own clock, not measured after the fact: a
-    loaded machine may resume a task late, which says nothing about when it was granted.
+    The grant times are the limiter's own clock readings at each grant, not the time a task
+    read afterwards: under load a task may look at the clock late, which says nothing of
+    the schedule.
     """
     limit = hc.RateLimit(requests=10, per=0.2, burst=3, margin=0.0)
     loop = asyncio.get_running_loop()
-    last_read = [0.0]
+    last_reading = [0.0]
 
     def clock() -> float:
-        last_read[0] = loop.time()
-        return last_read[0]
+        last_reading[0] = loop.time()
+        return last_reading[0]
 
     limiter = hc.TokenBucketLimiter(limit, clock=clock)
 
     async def one() -> float:
         await limiter.acquire()
-        return last_read[0]  # no other task ran since the grant read the clock
+        return last_reading[0]  # no other task ran since the grant: nothing was awaited
 
     times = await asyncio.gather(*(one() for _ in range(35)))
 

@@ -277,3 +277,80 @@ async def test_an_error_answer_larger_than_the_cap_keeps_its_status(make_client,
             await client.chats.update_status(1, "closed")
 
     assert 503 == caught.value.status_code
+
+
+# --- traffic classes through the client --------------------------------------------------
+
+
+class ClassLimiter(RecordingLimiter):
+    """Grants interactive turns at once and holds background ones until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = anyio.Event()
+        self.infos: list[hc.RateLimitInfo] = []
+
+    async def acquire(self, *, priority: str = "interactive", max_wait=None) -> None:  # noqa: ARG002 - the protocol's keyword
+        if priority == "background":
+            await self.open.wait()
+
+    async def on_rate_limit_info(self, info: hc.RateLimitInfo) -> None:
+        self.infos.append(info)
+
+
+async def test_an_interactive_call_never_waits_for_a_slot_held_by_bulk_work(make_client, api):
+    """Background calls waiting at the limiter hold every slot but one; an interactive call
+    takes that one and completes while they still wait."""
+    api.put("/chats/status").mock(side_effect=status_echo)
+    limiter = ClassLimiter()
+    async with make_client(rate_limit=limiter, max_connections=3) as client:
+        background = client.with_options(priority="background")
+        async with anyio.create_task_group() as tg:
+            for chat_id in range(1, 6):
+                tg.start_soon(background.chats.update_status, chat_id, "closed")
+            await anyio.wait_all_tasks_blocked()
+
+            chat = await client.with_options(max_wait=0).chats.update_status(9, "closed")
+
+            assert 9 == chat.id
+            assert 1 == client.stats().requests
+            limiter.open.set()
+        assert 6 == client.stats().requests
+
+
+async def test_rate_limit_headers_reach_a_limiter_that_takes_them(make_client, api):
+    """X-RateLimit-* headers of any answer are read once and handed to the limiter."""
+    headers = {"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "59", "X-RateLimit-Reset": "30"}
+    api.put("/chats/status").mock(
+        return_value=httpx.Response(200, json=chat_payload(1), headers=headers)
+    )
+    limiter = ClassLimiter()
+    async with make_client(rate_limit=limiter) as client:
+        await client.chats.update_status(1, "closed")
+
+    assert 1 == len(limiter.infos)
+    assert 60 == limiter.infos[0].limit
+
+
+@VIRTUAL
+async def test_stats_show_the_limit_the_limiter_learned(make_client, api):
+    """After 429s show the key allows less, stats() says how much the limiter now holds to."""
+    calls = 0
+
+    def strict(request: httpx.Request) -> httpx.Response:
+        nonlocal calls
+        calls += 1
+        if calls % 3 == 0:
+            return httpx.Response(429, json=TOO_MANY)
+        return status_echo(request)
+
+    api.put("/chats/status").mock(side_effect=strict)
+    limit = hc.RateLimit(requests=20, per=2.0, burst=20, margin=0.0)
+    async with make_client(rate_limit=limit) as client:
+        assert client.stats().learned_limit is None
+        for chat_id in range(1, 30):
+            await client.chats.update_status(chat_id, "closed")
+        learned = client.stats().learned_limit
+
+    assert learned is not None
+    assert learned < 20

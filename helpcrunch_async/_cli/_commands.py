@@ -1,218 +1,137 @@
-"""The ``helpcrunch`` command: bulk status changes, search, the emulator and the demo."""
+"""The ``helpcrunch`` command: bulk status changes, search and list, the emulator, the demo."""
 
 from __future__ import annotations
 
 import json
+import shlex
+import signal
 import sys
-import time
-from typing import IO, TYPE_CHECKING, Any
+import threading
+from typing import IO
 
 import anyio
 import attrs
 import click
-from rich.console import Console
 
-from .. import _config
-from .._client import HelpCrunch
-from .._errors import AuthenticationError, HelpCrunchError
-from .._journal import Journal
-from .._models import ChatStatus, validate_chat_id
-from ._output import ProgressDisplay, Report, duration
+from ._event_log import EventLog
+from ._input import check_job_files, read_ids
+from ._job import (
+    DEFAULT_STOP_AFTER,
+    EXIT_OK,
+    JobResult,
+    exit_code,
+    journal_done,
+    print_stop,
+    print_summary,
+    run_set_status,
+    summary_json,
+)
+from ._options import (
+    EXIT_CODES_HELP,
+    err_console,
+    make_client,
+    out_console,
+    parse_status,
+    rate_limit,
+    with_common,
+)
+from ._output import plural
+from ._search import list_chats, search
+from ._signals import exit_code_for
 
-if TYPE_CHECKING:
-    from collections.abc import Iterable
-
-#: Exit codes.
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_FATAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-
-
-def _rate(value: str | None) -> _config.RateLimit | None:
-    if value is None:
-        return _config.RateLimit()
-    if value.lower() == "none":
-        return None
-    try:
-        requests, per = value.split("/")
-        return _config.RateLimit(requests=int(requests), per=float(per))
-    except (ValueError, TypeError) as exc:
-        raise click.BadParameter(f"expected N/S such as 120/60, or none; got {value!r}") from exc
-
-
-def _status(value: str) -> ChatStatus:
-    try:
-        return ChatStatus.parse(value)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+#: The command line as typed, for the "to resume, run ..." hint (set by run_cli).
+_argv: list[str] | None = None
 
 
-def read_ids(args: Iterable[str], source: IO[str] | None) -> list[int]:
-    """Chat ids from arguments and a file (one per line; blank lines and ``#`` comments skipped).
-
-    Every line is checked before anything is sent; a bad one is a usage error naming the
-    file (``<stdin>`` for ``-``) and the line.
-    """
-    ids = [_parse_id(arg, f"argument {arg!r}") for arg in args]
-    if source is not None:
-        name = getattr(source, "name", "<input>")
-        for number, line in enumerate(source, start=1):
-            text = line.split("#", 1)[0].strip()
-            if text:
-                ids.append(_parse_id(text, f"{name}:{number}"))
-    return ids
+def _command_line() -> str:
+    return shlex.join(["helpcrunch", *(sys.argv[1:] if _argv is None else _argv)])
 
 
-def _parse_id(text: str, where: str) -> int:
-    try:
-        return validate_chat_id(int(text))
-    except ValueError:
-        raise click.UsageError(f"{where}: not a chat id: {text!r}") from None
+class _TerminatedError(Exception):
+    """SIGTERM outside a run (a run handles it itself, with the signal watcher)."""
 
 
-@attrs.frozen
-class JobResult:
-    """Counts of a finished set-status job (or of one a wrong key stopped)."""
-
-    updated: int
-    failed: int
-    skipped: int
-    duplicates: int
-    fatal: HelpCrunchError | None
-    seconds: float
-
-
-async def run_set_status(
-    client: HelpCrunch,
-    ids: list[int],
-    status: ChatStatus,
-    *,
-    console: Console,
-    journal: str | None,
-    report: str | None,
-    concurrency: int | None,
-) -> JobResult:
-    """Update every id with a progress display; record outcomes in the journal and report."""
-    started = time.monotonic()
-    fatal = None
-    out = Report(report, status.value)
-    stream = client.chats.stream_update_status(
-        ids, status, concurrency=concurrency, journal=journal
-    )
-    try:
-        with ProgressDisplay(console, status.value, len(ids)) as display:
-            async with stream as outcomes:
-                display.update(outcomes.progress())
-                async for outcome in outcomes:
-                    out.write(outcome)
-                    display.update(outcomes.progress())
-    except AuthenticationError as exc:
-        fatal = exc
-    finally:
-        out.close()
-    return JobResult(
-        updated=stream.done - stream.failed,
-        failed=stream.failed,
-        skipped=stream.skipped,
-        duplicates=stream.duplicates,
-        fatal=fatal,
-        seconds=time.monotonic() - started,
-    )
-
-
-def print_summary(console: Console, client: HelpCrunch, result: JobResult, status: str) -> None:
-    """The end-of-job summary: outcomes, then what the client did to get there."""
-    stats = client.stats()
-    console.print(
-        f"\n[bold]{result.updated} chats set to {status!r}[/], "
-        f"[red]{result.failed} failed[/], {result.skipped} skipped (already done), "
-        f"{result.duplicates} duplicates, in {duration(result.seconds)}."
-    )
-    console.print(
-        f"Requests sent: {stats.requests} ({stats.retries} retries); "
-        f"429 answers: {stats.rate_limited}; "
-        f"time spent waiting for the rate limiter: {duration(stats.limiter_wait)} "
-        "(summed over concurrent workers).",
-        highlight=False,
-    )
-
-
-def exit_code(result: JobResult) -> int:
-    """0 all succeeded, 1 some failed, 3 the run was stopped by a fatal error."""
-    if result.fatal is not None:
-        return EXIT_FATAL
-    return EXIT_FAILED if result.failed else EXIT_OK
+def _terminated(_signum: int, _frame: object) -> None:
+    raise _TerminatedError
 
 
 def run_cli(args: list[str] | None = None) -> None:
-    """Run the command; Ctrl-C gives a short message and exit code 130, never a traceback."""
+    """Run the command; every way it ends is an exit code, never a traceback."""
+    global _argv  # noqa: PLW0603 - the hint needs the line as typed
+    _argv = args
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminated)
     try:
         code = cli.main(args, prog_name="helpcrunch", standalone_mode=False)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except (click.exceptions.Abort, KeyboardInterrupt, _TerminatedError) as exc:
+        # Before or after a run (reading ids, printing); a run itself stops on its own.
         click.echo("Interrupted.", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+        terminated = isinstance(exc, _TerminatedError)
+        sys.exit(exit_code_for(signal.SIGTERM if terminated else signal.SIGINT))
     except click.ClickException as exc:
         exc.show()
-        sys.exit(EXIT_USAGE if isinstance(exc, click.UsageError) else EXIT_FAILED)
+        sys.exit(exc.exit_code)
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
 @click.version_option(package_name="helpcrunch-async")
 def cli() -> None:
     """Work with HelpCrunch chats from a terminal."""
 
 
-_common = [
-    click.option(
-        "--api-key", envvar="HELPCRUNCH_API_KEY", help="API key [env HELPCRUNCH_API_KEY]."
-    ),
-    click.option(
-        "--base-url", envvar="HELPCRUNCH_BASE_URL", help="API root [env HELPCRUNCH_BASE_URL]."
-    ),
-    click.option("--rate", default=None, help="Client rate limit N/S (default 120/60), or none."),
-]
-
-
-def _with_common(func: Any) -> Any:
-    for option in reversed(_common):
-        func = option(func)
-    return func
-
-
-def _journal_done(journal: str | None, target: ChatStatus) -> set[int]:
-    """The ids the journal has done; a journal that cannot be used is a usage error, at once."""
-    try:
-        return Journal(journal).done(target.value) if journal else set()
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-
-
-def _client(api_key: str | None, base_url: str | None, rate: str | None) -> HelpCrunch:
-    try:
-        return HelpCrunch(api_key, base_url=base_url, rate_limit=_rate(rate))
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-
-
 @cli.group()
 def chats() -> None:
-    """Chats: change their status in bulk, search them."""
+    """Chats: change their status in bulk, search and list them."""
 
 
-@chats.command("set-status")
+chats.add_command(search)
+chats.add_command(list_chats)
+
+
+@chats.command("set-status", epilog=EXIT_CODES_HELP)
 @click.argument("status")
 @click.argument("chat_ids", nargs=-1)
 @click.option(
     "--from-file", "from_file", type=click.File("r"), help="Ids, one per line; - for stdin."
 )
 @click.option(
-    "--journal", type=click.Path(dir_okay=False), help="Record outcomes; rerun to resume."
+    "--journal",
+    type=click.Path(dir_okay=False),
+    help="Record every outcome as it happens; run the same command again to resume "
+    "(ids done with this status are skipped).",
 )
 @click.option(
-    "--report", type=click.Path(dir_okay=False), help="Write every outcome (.csv or JSON lines)."
+    "--report",
+    type=click.Path(dir_okay=False),
+    help="Write every id's outcome (.csv, else JSON lines). Rewritten by each run; with "
+    "--journal it also lists the ids earlier runs did, so after any number of resumes "
+    "each id appears once, with its final outcome.",
 )
-@click.option("--concurrency", type=click.IntRange(min=1), default=None, help="Updates in flight.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Updates in flight.  [default: the client's connection pool, 10]",
+)
+@click.option(
+    "--stop-after",
+    type=click.IntRange(min=0),
+    default=DEFAULT_STOP_AFTER,
+    show_default=True,
+    help="Stop (exit 4) when this many chats in a row fail with a connection error or "
+    "a 5xx: the API is down. 0 never stops.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the summary (or dry run) as one JSON object."
+)
 @click.option("--dry-run", is_flag=True, help="Check the input and show what would be done.")
-@_with_common
+@click.option(
+    "--log-json",
+    type=click.Path(dir_okay=False),
+    help="Append every request, answer, retry, 429 and outcome to FILE as JSON lines.",
+)
+@with_common
 def set_status(
     status: str,
     chat_ids: tuple[str, ...],
@@ -220,7 +139,10 @@ def set_status(
     journal: str | None,
     report: str | None,
     concurrency: int | None,
+    stop_after: int,
+    as_json: bool,
     dry_run: bool,
+    log_json: str | None,
     api_key: str | None,
     base_url: str | None,
     rate: str | None,
@@ -228,22 +150,37 @@ def set_status(
     """Set STATUS on every CHAT_ID (and every id in --from-file).
 
     STATUS is one of: new, opened, pending, on-hold, no communication, closed.
+    Every id is checked before anything is sent. Ctrl-C or SIGTERM stop cleanly: what
+    completed is in the journal and the report, and the same command resumes.
     """
-    target = _status(status)
+    target = parse_status(status)
+    err, out = err_console(), out_console()
+    if from_file is not None and from_file.isatty():
+        err.print("Reading chat ids from the terminal, one per line; end with Ctrl-D.")
     ids = read_ids(chat_ids, from_file)
     if not ids:
-        raise click.UsageError("no chat ids: pass them as arguments or with --from-file")
-    client = _client(api_key, base_url, rate)
-    console = Console(stderr=True)
-    done = _journal_done(journal, target)
+        if from_file is None:
+            raise click.UsageError("no chat ids: pass them as arguments or with --from-file")
+        # An empty pipe: the command before it found nothing, or failed (and said so).
+        err.print(f"No chat ids in {from_file.name}: nothing to do.")
+        sys.exit(EXIT_OK)
+    log = EventLog(log_json) if log_json and not dry_run else None
+    client = make_client(api_key, base_url, rate, on_event=log)
+    check_job_files(journal, report, writable=not dry_run)
     if dry_run:
-        todo = len({i for i in ids if i not in done})
-        console.print(
-            f"Dry run: would set {target.value!r} on {todo} chats "
-            f"({len(ids) - todo} already done or repeated) via {client.base_url}; nothing sent.",
-            highlight=False,
+        done = journal_done(journal, target.value)
+        distinct = set(ids)
+        todo = len(distinct - done)
+        if as_json:
+            counts = {"would_update": todo, "already_done": len(distinct) - todo}
+            click.echo(json.dumps(counts | {"repeated": len(ids) - len(distinct)}))
+            sys.exit(EXIT_OK)
+        out.print(
+            f"Dry run: would set {target.value!r} on {plural(todo, 'chat')} "
+            f"({len(distinct) - todo} already done, {len(ids) - len(distinct)} repeated) "
+            f"via {client.base_url}; nothing sent."
         )
-        return
+        sys.exit(EXIT_OK)
 
     async def main() -> JobResult:
         async with client:
@@ -251,96 +188,28 @@ def set_status(
                 client,
                 ids,
                 target,
-                console=console,
+                console=err,
                 journal=journal,
                 report=report,
                 concurrency=concurrency,
+                stop_after=stop_after or None,
             )
-            print_summary(console, client, result, target.value)
+            if as_json:
+                click.echo(summary_json(result, target.value, report))
+            else:
+                print_summary(out, client, result, target.value, report)
             return result
 
     try:
         result = anyio.run(main)
-    except ValueError as exc:  # the journal is in use by another run: nothing was sent
-        raise click.ClickException(str(exc)) from None
-    if result.fatal is not None:
-        console.print(f"[red]Stopped:[/] {result.fatal}", highlight=False)
+    finally:
+        if log is not None:
+            log.close()
+    command = _command_line()
+    if from_file is not None and from_file.name == "<stdin>":
+        command += "   # with the same ids on stdin"
+    print_stop(err, result, journal=journal, command=command, base_url=str(client.base_url))
     sys.exit(exit_code(result))
-
-
-@chats.command("search")
-@click.option("--status", "statuses", multiple=True, help="Match this status (repeatable).")
-@click.option(
-    "--filter",
-    "filters",
-    nargs=3,
-    multiple=True,
-    metavar="FIELD OP VALUE",
-    help="A filter such as: chats.lastMessageAt '<' 1700000000 (repeatable).",
-)
-@click.option("--any", "match_any", is_flag=True, help="Match any filter (OR), not all (AND).")
-@click.option(
-    "--sort", default=None, help="createdAt, lastMessageAt, lastCustomerMessageAt, closedAt."
-)
-@click.option("--order", type=click.Choice(["asc", "desc"]), default=None)
-@click.option("--ids", "ids_only", is_flag=True, help="Print only chat ids, one per line.")
-@_with_common
-def search(
-    statuses: tuple[str, ...],
-    filters: tuple[tuple[str, str, str], ...],
-    match_any: bool,
-    sort: str | None,
-    order: str | None,
-    ids_only: bool,
-    api_key: str | None,
-    base_url: str | None,
-    rate: str | None,
-) -> None:
-    """Find chats; with --ids, feed the result to set-status --from-file -.
-
-    \b
-    Example:
-      helpcrunch chats search --status pending --ids |
-        helpcrunch chats set-status closed --from-file -
-    """  # noqa: D301 - \b is click's "do not rewrap" marker
-    from .._models import Filter  # noqa: PLC0415
-
-    try:
-        wanted = [Filter("chats.status", "=", _status(s)) for s in statuses]
-        wanted += [Filter(field, op, _number_or_text(value)) for field, op, value in filters]
-        if not wanted:
-            raise click.UsageError("give at least one --status or --filter")
-        if len(statuses) > 1 and not match_any and not filters:
-            match_any = True  # several statuses can only mean "any of them"
-        client = _client(api_key, base_url, rate)
-        results = client.chats.search(
-            wanted,
-            comparison="OR" if match_any else "AND",
-            sort=sort,
-            order=order,  # type: ignore[arg-type]
-        )
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-
-    async def main() -> None:
-        async with client:
-            async for chat in results:
-                line = str(chat.id) if ids_only else json.dumps(chat.raw, default=str)
-                click.echo(line)
-
-    try:
-        anyio.run(main)
-    except HelpCrunchError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _number_or_text(value: str) -> int | float | str:
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
 
 
 @cli.command()
@@ -349,12 +218,32 @@ def _number_or_text(value: str) -> int | float | str:
 @click.option("--chats", "chat_count", default=500, show_default=True, type=click.IntRange(min=1))
 @click.option("--api-key", default="emulator-key", show_default=True)
 @click.option("--rate-limit", default="120/60", show_default=True, help="N/S, or none.")
-@click.option("--payload-style", type=click.Choice(["spec", "legacy"]), default="spec")
-@click.option("--error-style", type=click.Choice(["older", "newer"]), default="older")
-@click.option("--server-errors", type=float, default=0.0, help="Share of 5xx answers (0-1).")
-@click.option("--dropped", type=float, default=0.0, help="Share of cut connections (0-1).")
-@click.option("--truncated", type=float, default=0.0, help="Share of truncated bodies (0-1).")
-@click.option("--latency", type=float, default=0.0, help="Seconds added to each answer.")
+@click.option(
+    "--payload-style", type=click.Choice(["spec", "legacy"]), default="spec", show_default=True
+)
+@click.option(
+    "--error-style", type=click.Choice(["older", "newer"]), default="older", show_default=True
+)
+@click.option(
+    "--server-errors",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of 5xx answers (0-1).",
+)
+@click.option(
+    "--dropped", type=float, default=0.0, show_default=True, help="Share of cut connections (0-1)."
+)
+@click.option(
+    "--truncated",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Share of truncated bodies (0-1).",
+)
+@click.option(
+    "--latency", type=float, default=0.0, show_default=True, help="Seconds added to each answer."
+)
 @click.option("--webhook-url", default=None, help="POST a signed webhook here for each change.")
 @click.option(
     "--webhook-signing-key",
@@ -376,7 +265,7 @@ def emulator(
     webhook_url: str | None,
     webhook_signing_key: str | None,
 ) -> None:
-    """Serve a HelpCrunch emulator on loopback until Ctrl-C."""
+    """Serve a HelpCrunch emulator on loopback until Ctrl-C or SIGTERM; print its statistics."""
     from ..emulator import EmulatorConfig, Faults, ServerLimit, run  # noqa: PLC0415
 
     try:
@@ -403,9 +292,9 @@ def emulator(
 @click.option("--rate", default="40/2", show_default=True, help="The emulated limit, N/S.")
 def demo(chat_count: int, rate: str) -> None:
     """Bulk-close chats on a local emulator with a strict rate limit: no network needed."""
-    from ._demo import run_demo  # noqa: PLC0415
+    from ._demo import run_demo  # noqa: PLC0415 - the emulator loads only for the demo
 
-    limit = _rate(rate)
+    limit = rate_limit(rate)
     if limit is None:
         raise click.UsageError("the demo needs a rate limit")
     sys.exit(anyio.run(run_demo, chat_count, limit))

@@ -8,7 +8,7 @@ from .._client import HelpCrunch
 from .._config import RateLimit
 from .._models import ChatStatus
 from ..emulator import EmulatorConfig, EmulatorState, Faults, ServerLimit, serve
-from ._commands import exit_code, print_summary, run_set_status
+from ._job import exit_code, print_summary, run_set_status
 
 #: Seconds of margin the demo's client keeps; loopback jitter is far below it.
 DEMO_MARGIN = 0.1
@@ -16,7 +16,8 @@ DEMO_MARGIN = 0.1
 
 async def run_demo(chat_count: int, limit: RateLimit) -> int:
     """Start an emulator with a strict limit, close ``chat_count`` chats, show what happened."""
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
+    out = Console(soft_wrap=True, highlight=False)
     config = EmulatorConfig(
         chats=chat_count,
         rate_limit=ServerLimit(limit.requests, limit.per),
@@ -45,8 +46,8 @@ async def run_demo(chat_count: int, limit: RateLimit) -> int:
                 report=None,
                 concurrency=None,
             )
-            print_summary(console, client, result, ChatStatus.CLOSED.value)
-        _server_view(console, emulator.state, limit, result.seconds)
+            print_summary(out, client, result, ChatStatus.CLOSED.value, None)
+        _server_view(out, emulator.state, limit, result.seconds)
     return exit_code(result)
 
 

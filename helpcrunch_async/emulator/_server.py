@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
 import threading
 from contextlib import asynccontextmanager
@@ -113,18 +114,90 @@ async def serve(
         sock.close()
 
 
+def _banner(config: EmulatorConfig, url: str) -> str:
+    """What the emulator serves: where, which ids, its limit, its faults, its payloads."""
+    first = EmulatorState.FIRST_ID
+    limit = config.rate_limit
+    faults = config.faults
+    shares = {
+        "5xx": faults.server_errors,
+        "dropped connections": faults.dropped,
+        "truncated bodies": faults.truncated,
+    }
+    injected = [f"{name} {share:.1%}" for name, share in shares.items() if share]
+    if faults.latency or faults.jitter:
+        injected.append(f"latency {faults.latency:g} s (+ up to {faults.jitter:g} s)")
+    return "\n".join(
+        [
+            f"HelpCrunch emulator on {url}  ({config.chats} chats)",
+            f"  export HELPCRUNCH_BASE_URL={url}",
+            f"  export HELPCRUNCH_API_KEY={config.api_key}",
+            f"  chat ids: {first} to {first + config.chats - 1}",
+            "  rate limit: "
+            + (
+                "none"
+                if limit is None
+                else f"{limit.requests} requests per {limit.per:g} s "
+                "(sliding window; rejected requests count too)"
+            ),
+            f"  faults: {', '.join(injected) if injected else 'none'}",
+            f"  payload style: {config.payload_style}; error style: {config.error_style}",
+            *(
+                []
+                if config.webhook_url is None
+                else [f"  webhooks to {config.webhook_url}, signed with the key you gave"]
+            ),
+            "Press Ctrl-C to stop.",
+        ]
+    )
+
+
+def _statistics(config: EmulatorConfig, state: EmulatorState) -> str:
+    stats = state.stats()
+    requests = stats["requests"]
+    text = (
+        f"Emulator stopped: {requests} request{'' if requests == 1 else 's'} with the key, "
+        f"{stats['rejected']} answered 429"
+    )
+    if config.rate_limit is not None:
+        text += (
+            f"; busiest {config.rate_limit.per:g} s window: {stats['max_in_window']} requests "
+            f"({config.rate_limit.requests} allowed)"
+        )
+    return text + "."
+
+
 def run(config: EmulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 8765) -> None:
-    """Serve the emulator in the foreground until Ctrl-C (the ``helpcrunch emulator`` command)."""
+    """Serve the emulator in the foreground until Ctrl-C or SIGTERM (``helpcrunch emulator``).
+
+    The banner (URL, key, ids, limit, faults, styles) is flushed at once, for whoever reads
+    it through a pipe; the statistics are printed when the server stops. Then a Ctrl-C ends
+    as ``KeyboardInterrupt`` and a SIGTERM as ``SystemExit(143)``, the codes a shell expects.
+    """
     config = EmulatorConfig() if config is None else config
     sock = _bind(host, port)
-    server, _ = _server(config, "info")
-    print(f"HelpCrunch emulator on {_url(sock)}  ({config.chats} chats)")  # noqa: T201
-    print(f"  export HELPCRUNCH_BASE_URL={_url(sock)}")  # noqa: T201
-    print(f"  export HELPCRUNCH_API_KEY={config.api_key}")  # noqa: T201
-    if config.webhook_url is not None:
-        print(f"Webhooks to {config.webhook_url}, signed with the key you gave")  # noqa: T201
-    print("Press Ctrl-C to stop.", flush=True)  # noqa: T201
+    server, state = _server(config, "info")
+    caught: list[int] = []
+
+    def stop(signum: int, _frame: object) -> None:
+        # A signal before uvicorn installs its own handlers (or re-raised by uvicorn after
+        # its shutdown) only asks the server to stop: a KeyboardInterrupt in the middle of
+        # starting an event loop would print a traceback instead of the statistics.
+        caught.append(signum)
+        server.should_exit = True
+
+    in_main = threading.current_thread() is threading.main_thread()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, stop) for signum in signals} if in_main else {}
     try:
+        print(_banner(config, _url(sock)), flush=True)  # noqa: T201
         server.run(sockets=[sock])
     finally:
         sock.close()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        print(_statistics(config, state), flush=True)  # noqa: T201
+    if caught and caught[0] == signal.SIGINT:
+        raise KeyboardInterrupt
+    if caught:
+        raise SystemExit(128 + caught[0])

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from .._config import non_negative, positive, positive_int
+from .._config import (
+    DEFAULT_PER,
+    DEFAULT_REQUESTS,
+    non_negative,
+    parse_rate,
+    positive,
+    positive_int,
+)
 
 if TYPE_CHECKING:
     from ._webhooks import WebhookSender
@@ -55,17 +62,13 @@ def _non_empty(_: object, attribute: attrs.Attribute[str], value: object) -> Non
 class ServerLimit:
     """The emulator's rate limit: a strict sliding window, rejected requests counted."""
 
-    requests: int = attrs.field(default=120, validator=positive_int)
-    per: float = attrs.field(default=60.0, validator=positive)
+    requests: int = attrs.field(default=DEFAULT_REQUESTS, validator=positive_int)
+    per: float = attrs.field(default=DEFAULT_PER, validator=positive)
 
     @classmethod
     def parse(cls, text: str) -> ServerLimit:
         """Read ``"N/S"`` (``"120/60"``: 120 requests per 60 seconds)."""
-        try:
-            requests, per = text.split("/")
-            return cls(int(requests), float(per))
-        except (ValueError, TypeError):
-            raise ValueError(f"expected a rate as N/S, like 120/60, got {text!r}") from None
+        return cls(*parse_rate(text))
 
 
 @attrs.frozen

@@ -1,0 +1,190 @@
+"""``helpcrunch chats search`` and ``helpcrunch chats list``: chats as JSON lines or ids."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import click
+
+from .._errors import (
+    APIConnectionError,
+    AuthenticationError,
+    BadRequestError,
+    HelpCrunchError,
+    ServerError,
+)
+from .._models import Filter
+from ._input import is_timestamp_field, parse_timestamp
+from ._job import EXIT_ABORTED, EXIT_FAILED, EXIT_FATAL, EXIT_OK, EXIT_USAGE
+from ._options import (
+    EXIT_CODES_HELP,
+    err_console,
+    make_client,
+    parse_status,
+    stacked,
+    with_common,
+)
+from ._signals import exit_code_for, stop_on_signals
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from .._client import HelpCrunch
+
+_search_options = [
+    click.option(
+        "--sort", default=None, help="createdAt, lastMessageAt, lastCustomerMessageAt, closedAt."
+    ),
+    click.option("--order", type=click.Choice(["asc", "desc"]), default=None),
+    click.option("--ids", "ids_only", is_flag=True, help="Print only chat ids, one per line."),
+]
+
+
+_with_search_options = stacked(_search_options)
+
+
+@click.command("search", epilog=EXIT_CODES_HELP)
+@click.option(
+    "--status", "statuses", multiple=True, help="Match this status; repeat for any of several."
+)
+@click.option(
+    "--filter",
+    "filters",
+    nargs=3,
+    multiple=True,
+    metavar="FIELD OP VALUE",
+    help="A condition such as: chats.lastMessageAt '<' 2024-01-31 (repeatable). Timestamps "
+    "(fields ending in At) take epoch seconds or ISO 8601 dates/datetimes (naive = UTC).",
+)
+@click.option(
+    "--any", "match_any", is_flag=True, help="Match any condition (OR) instead of all (AND)."
+)
+@_with_search_options
+@with_common
+def search(
+    statuses: tuple[str, ...],
+    filters: tuple[tuple[str, str, str], ...],
+    match_any: bool,
+    sort: str | None,
+    order: str | None,
+    ids_only: bool,
+    api_key: str | None,
+    base_url: str | None,
+    rate: str | None,
+) -> None:
+    """Find chats; print them as JSON lines, or only their ids with --ids.
+
+    Several --status match any of them, AND-ed with every --filter: "(on-hold OR new) AND
+    older than X" is --status on-hold --status new --filter chats.lastMessageAt '<' X.
+    The API takes one kind of comparison per request, so that is one search per status,
+    merged without duplicates (each status's chats in --sort order, one status after the
+    other).
+
+    \b
+    Example:
+      helpcrunch chats search --status pending --ids |
+        helpcrunch chats set-status closed --from-file -
+    """  # noqa: D301 - \b is click's "do not rewrap" marker
+    try:
+        conditions = [_filter(field, op, value) for field, op, value in filters]
+        by_status = [Filter("chats.status", "=", parse_status(s)) for s in statuses]
+        if not by_status and not conditions:
+            raise click.UsageError(
+                "give at least one --status or --filter (every chat: helpcrunch chats list)"
+            )
+        if match_any or len(by_status) <= 1:
+            queries = [(by_status + conditions, "OR" if match_any else "AND")]
+        else:
+            queries = [([one, *conditions], "AND") for one in by_status]
+        client = make_client(api_key, base_url, rate)
+        searches = [
+            client.chats.search(
+                query,
+                comparison=comparison,  # type: ignore[arg-type]
+                sort=sort,
+                order=order,  # type: ignore[arg-type]
+            )
+            for query, comparison in queries
+        ]
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    sys.exit(_print_chats(client, searches, ids_only=ids_only))
+
+
+@click.command("list", epilog=EXIT_CODES_HELP)
+@_with_search_options
+@with_common
+def list_chats(
+    sort: str | None,
+    order: str | None,
+    ids_only: bool,
+    api_key: str | None,
+    base_url: str | None,
+    rate: str | None,
+) -> None:
+    """Every chat, as JSON lines, or only their ids with --ids."""
+    client = make_client(api_key, base_url, rate)
+    try:
+        pages = client.chats.list(sort=sort, order=order)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    sys.exit(_print_chats(client, [pages], ids_only=ids_only))
+
+
+def _filter(field: str, op: str, value: str) -> Filter:
+    if is_timestamp_field(field):
+        return Filter(field, op, parse_timestamp(value))
+    return Filter(field, op, _number_or_text(value))
+
+
+def _print_chats(client: HelpCrunch, sources: list[AsyncIterator[Any]], *, ids_only: bool) -> int:
+    """Print every chat of ``sources`` once; the exit code says how it ended."""
+    err = err_console()
+
+    async def main() -> tuple[int, int | None]:
+        seen: set[int] = set()
+        code = EXIT_OK
+        async with client, stop_on_signals() as interrupt:
+            try:
+                for source in sources:
+                    async for chat in source:
+                        if chat.id in seen:
+                            continue
+                        seen.add(chat.id)
+                        click.echo(str(chat.id) if ids_only else json.dumps(chat.raw, default=str))
+            except AuthenticationError as exc:
+                err.print(
+                    f"The API key was refused ({exc}); check --api-key or HELPCRUNCH_API_KEY."
+                )
+                code = EXIT_FATAL
+            except BadRequestError as exc:
+                err.print(f"The API refused the search: {exc}")
+                code = EXIT_USAGE
+            except (APIConnectionError, ServerError) as exc:
+                err.print(f"The API at {client.base_url} is unreachable or failing: {exc}")
+                code = EXIT_ABORTED
+            except HelpCrunchError as exc:
+                err.print(f"Error: {exc}")
+                code = EXIT_FAILED
+        return code, interrupt.signum
+
+    code, signum = anyio.run(main)
+    if signum is not None:
+        err.print("Interrupted.")
+        return exit_code_for(signum)
+    return code
+
+
+def _number_or_text(value: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return value
+
+
+__all__ = ["list_chats", "search"]
