@@ -1,9 +1,13 @@
-"""Project tasks: `nox -s tests`, `lint`, `typing`, `bench`, `examples`, `demo`."""
+"""Project tasks: `nox -s tests`, `lint`, `typing`, `mutants`, `bench`, `examples`, `demo`."""
 
 from __future__ import annotations
 
+import ast
+import difflib
+import json
 import os
 import shutil
+import textwrap
 from pathlib import Path
 
 import nox
@@ -120,3 +124,130 @@ def demo(session: nox.Session) -> None:
     """The main job: bulk-close chats on the embedded emulator."""
     session.install("-e", ".[cli]")
     session.run("helpcrunch", "demo")
+
+
+# --- mutation testing ----------------------------------------------------------------------
+
+MUTMUT = "mutmut>=3.8,<4"
+#: `nox -s mutants` fails when the score of the core modules falls below this (percent).
+MUTATION_FAIL_UNDER = 90.0
+#: Surviving mutants that no test can kill, each with the reason (see the README).
+EQUIVALENT_MUTANTS = Path("tests/equivalent_mutants.toml")
+#: mutmut's exit codes per mutant (mutmut/stats.py): killed by a failing test, or by a hang.
+_KILLED = {1, 3}
+_TIMEOUT = {24, -24, 36, 152, 255}
+
+
+@nox.session
+def mutants(session: nox.Session) -> None:
+    """Mutation testing of the core modules (mutmut) against their fast tests; score per module.
+
+    `nox -s mutants` starts afresh; `nox -s mutants -- "helpcrunch_async._limiter*"` reruns
+    the named mutants only, keeping the other results.
+    """
+    install(session, "tests")
+    session.install(MUTMUT)
+    if not session.posargs:
+        # mutmut keeps results per function between runs; a full run must not reuse them.
+        shutil.rmtree("mutants", ignore_errors=True)
+    session.run("mutmut", "run", "--max-children", str(os.cpu_count() or 2), *session.posargs)
+    lines, score = mutation_report(Path("mutants"), EQUIVALENT_MUTANTS)
+    print("\n".join(lines))
+    if score < MUTATION_FAIL_UNDER:
+        session.error(f"mutation score {score:.1f} % is below {MUTATION_FAIL_UNDER:g} %")
+
+
+def mutation_report(root: Path, equivalents_file: Path) -> tuple[list[str], float]:
+    """The per-module table, every survivor with its diff, and the overall score.
+
+    score = (killed + timed out) / (mutants - explained equivalents). A mutant no test
+    runs counts as a survivor. Equivalents are matched on their diff, not on mutmut's
+    numbering, so a listed one comes back as a survivor as soon as its line changes.
+    """
+    listed = nox.project.load_toml(equivalents_file).get("equivalent", [])
+    known = {(e["function"], e["from"].strip(), e["to"].strip()) for e in listed}
+    used: set[tuple[str, str, str]] = set()
+    rows: list[tuple[str, dict[str, int]]] = []
+    survivors: list[str] = []
+    for meta in sorted(root.glob("**/*.py.meta")):
+        codes = json.loads(meta.read_text())["exit_code_by_key"]
+        if codes:
+            module = meta.name.removesuffix(".py.meta")
+            diffs = _mutant_diffs(meta.with_suffix(""))
+            counts = dict.fromkeys(_COLUMNS, 0)
+            for key, code in codes.items():
+                function, before, after = diffs[key.rpartition(".")[2]]
+                entry = (f"{module}.{function}", before, after)
+                verdict = _verdict(code, entry in known)
+                counts["mutants"] += 1
+                counts[verdict] += 1
+                if verdict == "equivalent":
+                    used.add(entry)
+                elif verdict == "survived":
+                    status = _STATUS.get(code, f"exit code {code}")
+                    survivors.append(
+                        f"  {key} ({status})\n{_sign('-', before)}\n{_sign('+', after)}"
+                    )
+            rows.append((module, counts))
+    rows.append(("total", {c: sum(counts[c] for _, counts in rows) for c in _COLUMNS}))
+    lines = [" ".join(f"{c:>10}" for c in ("module", *_COLUMNS, "score"))]
+    lines += [
+        " ".join(f"{v:>10}" for v in (module, *counts.values(), f"{_score(counts):.1f}%"))
+        for module, counts in rows
+    ]
+    if survivors:
+        lines += ["", "surviving mutants:", *survivors]
+    stale = [f"  {f}: {b!r} -> {a!r}" for f, b, a in sorted(known - used)]
+    if stale:
+        lines += ["", "listed as equivalent but not found among the survivors:", *stale]
+    return lines, _score(rows[-1][1])
+
+
+_STATUS = {0: "survived", 5: "no tests", 33: "no tests", None: "not checked"}
+_COLUMNS = ("mutants", "killed", "timeout", "equivalent", "survived")
+
+
+def _verdict(code: int | None, listed: bool) -> str:
+    if code in _KILLED:
+        return "killed"
+    if code in _TIMEOUT:
+        return "timeout"
+    return "equivalent" if listed else "survived"
+
+
+def _score(counts: dict[str, int]) -> float:
+    relevant = counts["mutants"] - counts["equivalent"]
+    return 100.0 * (counts["killed"] + counts["timeout"]) / relevant if relevant else 100.0
+
+
+def _sign(sign: str, text: str) -> str:
+    return "\n".join(f"      {sign} {line}" for line in text.splitlines())
+
+
+def _mutant_diffs(mutated: Path) -> dict[str, tuple[str, str, str]]:
+    """For each mutant in mutmut's copy of a module: (qualname, lines removed, lines added)."""
+    source = mutated.read_text(encoding="utf-8")
+    lines = source.splitlines()
+    # Whole lines by line numbers: ast.get_source_segment re-splits the file on each call.
+    bodies = {
+        node.name: textwrap.dedent("\n".join(lines[node.lineno - 1 : node.end_lineno]))
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and "__mutmut_" in node.name
+    }
+    diffs = {}
+    for name, body in bodies.items():
+        base, _, number = name.rpartition("__mutmut_")
+        if not base or not number.isdigit():
+            continue
+        original = bodies[f"{base}__mutmut_orig"].splitlines()
+        mutant = body.replace(name, f"{base}__mutmut_orig", 1).splitlines()
+        changed = list(difflib.unified_diff(original, mutant, lineterm="", n=0))[2:]
+        # x_name (a function) or xǁClassǁname (a method) -> name / Class.name
+        qualname = base[2:] if base.startswith("x_") else base[1:].strip("ǁ").replace("ǁ", ".")
+        lines = [
+            line.replace(f"{base}__mutmut_orig", qualname.rpartition(".")[2]) for line in changed
+        ]
+        before = "\n".join(line[1:].strip() for line in lines if line.startswith("-"))
+        after = "\n".join(line[1:].strip() for line in lines if line.startswith("+"))
+        diffs[name] = (qualname, before, after)
+    return diffs

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar
 
@@ -57,6 +58,23 @@ def status_echo(request: httpx.Request) -> httpx.Response:
     """A respx side effect: answer a status PUT with the chat in the requested status."""
     sent = json.loads(request.content)
     return httpx.Response(200, json=chat_payload(sent["id"], sent["status"]))
+
+
+@pytest.fixture
+def local_time_far_from_utc() -> Iterator[None]:
+    """Run the test with the process's local time zone at UTC+05:30, so that a naive
+    datetime taken for UTC (or the reverse) shows. A POSIX rule: no tz database needed."""
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "IST-05:30"
+    time.tzset()
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = before
+        time.tzset()
 
 
 @pytest.fixture

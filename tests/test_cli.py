@@ -275,7 +275,7 @@ def test_stop_after_0_never_stops(env, fast_retries):
             "5\nabc\n",
             "<stdin>:2: not a chat id: 'abc'",
         ),
-        (["chats", "set-status", "closed", "-4"], None, ""),
+        (["chats", "set-status", "closed", "-4"], None, "-4"),  # read as an unknown option
         (["chats", "set-status", "closed"], None, "no chat ids"),
         (["chats", "set-status", "closed", "1", "--rate", "fast"], None, "N/S"),
         (["chats", "search"], None, "at least one"),

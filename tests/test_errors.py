@@ -30,13 +30,6 @@ from helpcrunch_async._errors import (
 )
 from helpcrunch_async._settings import Secret
 
-OLD = {
-    400: ("invalid_chat_value", "status value is invalid"),
-    401: ("invalid_token", "Invalid token"),
-    404: ("chat_not_found", "Chat is missing"),
-    429: ("too_many_requests", "You have exceeded your requests limit"),
-}
-
 
 def answer(status: int, body: object = None, **kwargs: object) -> httpx.Response:
     request = httpx.Request("PUT", "https://api.helpcrunch.test/v1/chats/status")
@@ -64,26 +57,57 @@ def test_hierarchy_has_one_root():
 
 
 @pytest.mark.parametrize(
-    ("status", "cls"),
+    ("status", "code", "message", "cls", "text"),
     [
-        (400, hc.BadRequestError),
-        (401, hc.AuthenticationError),
-        (404, hc.NotFoundError),
-        (429, hc.RateLimitError),
+        (
+            400,
+            "invalid_chat_value",
+            "status value is invalid",
+            hc.BadRequestError,
+            "HTTP 400 Bad Request: invalid_chat_value: status value is invalid",
+        ),
+        (
+            401,
+            "invalid_token",
+            "Invalid token",
+            hc.AuthenticationError,
+            "HTTP 401 Unauthorized: invalid_token: Invalid token",
+        ),
+        (
+            404,
+            "chat_not_found",
+            "Chat is missing",
+            hc.NotFoundError,
+            "HTTP 404 Not Found: chat_not_found: Chat is missing",
+        ),
+        (
+            429,
+            "too_many_requests",
+            "You have exceeded",
+            hc.RateLimitError,
+            "HTTP 429 Too Many Requests: too_many_requests: You have exceeded",
+        ),
+        (
+            403,
+            "forbidden",
+            "no",
+            hc.APIError,
+            "HTTP 403 Forbidden: forbidden: no",
+        ),
     ],
 )
-def test_older_style_single_entry(status, cls):
+def test_older_style_single_entry(status, code, message, cls, text):
     """The older style: one entry; class by status, details parsed, all shown in str()."""
-    code, message = OLD[status]
+    response = answer(status, {"errors": [{"code": code, "message": message}]})
 
-    error = error_from_response(answer(status, {"errors": [{"code": code, "message": message}]}))
+    error = error_from_response(response)
 
     assert cls is type(error)
     assert status == error.status_code
     assert [hc.ErrorDetail(code, message)] == error.errors
-    assert str(status) in str(error)
-    assert code in str(error)
-    assert message in str(error)
+    assert text == str(error)
+    assert response.headers == error.headers
+    assert response.text == error.body_excerpt
 
 
 @pytest.mark.parametrize(
@@ -108,10 +132,49 @@ def test_newer_style_generic_entry_first(status, cls, codes):
         assert f"{c}: about {c}" in str(error)
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 504])
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 599])
 def test_5xx_is_server_error(status):
-    """Any 5xx is a ServerError."""
-    assert isinstance(error_from_response(answer(status, {"errors": []})), hc.ServerError)
+    """Any 5xx is a ServerError; a 499 is not."""
+    assert hc.ServerError is type(error_from_response(answer(status, {"errors": []})))
+    assert hc.APIError is type(error_from_response(answer(499, {"errors": []})))
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "text"),
+    [
+        (400, {"errors": [{"code": "x"}]}, "HTTP 400 Bad Request: x"),
+        (400, {"errors": ["boom"]}, "HTTP 400 Bad Request: boom"),
+        (400, {"errors": [{"code": None, "message": "m"}]}, "HTTP 400 Bad Request: m"),
+        (
+            400,
+            {"errors": [{"code": "a", "message": "about a"}, {"code": "b", "message": "about b"}]},
+            "HTTP 400 Bad Request: a: about a; b: about b",
+        ),
+        (502, "<html>Bad Gateway</html>", "HTTP 502 Bad Gateway: '<html>Bad Gateway</html>'"),
+        (502, "x" * 300, f"HTTP 502 Bad Gateway: {'x' * 200!r}"),
+        (500, "   ", "HTTP 500 Internal Server Error"),
+        (418, None, "HTTP 418 I'm a teapot"),
+        (599, None, "HTTP 599 error"),  # no reason phrase
+    ],
+)
+def test_error_messages(status, body, text):
+    """An error's message: status, reason, then the details or an excerpt of a non-JSON body."""
+    assert text == str(error_from_response(answer(status, body)))
+
+
+@pytest.mark.parametrize(
+    ("entry", "detail"),
+    [
+        ({"code": "c"}, hc.ErrorDetail("c", "")),
+        ({"message": "m"}, hc.ErrorDetail("", "m")),
+        ({"code": None, "message": None}, hc.ErrorDetail("", "")),
+        ({"code": 7, "message": 8}, hc.ErrorDetail("7", "8")),
+        ({"code": {"a": 1}, "message": "m"}, hc.ErrorDetail("", "m")),  # an object is no code
+    ],
+)
+def test_error_detail_fields_missing_or_null_are_empty_strings(entry, detail):
+    """A missing or null code or message reads as "", never as "None"."""
+    assert [detail] == error_from_response(answer(400, {"errors": [entry]})).errors
 
 
 @pytest.mark.parametrize(
@@ -164,6 +227,19 @@ def test_retry_after_seconds_and_http_date():
     assert silent.retry_after is None
 
 
+def test_retry_after_date_without_zone_is_utc(local_time_far_from_utc):
+    """An HTTP date with the "-0000" zone (no zone information) is read as UTC, not local."""
+    now = 1_700_086_400.0  # Wed, 15 Nov 2023 22:13:20 UTC
+
+    assert 30.0 == parse_retry_after("Wed, 15 Nov 2023 22:13:50 -0000", now=now)
+
+
+def test_retry_after_date_against_the_current_time():
+    """Without ``now``, a date is measured from the current time: far ahead, or past (0)."""
+    assert 0.0 == parse_retry_after("Wed, 15 Nov 2023 22:13:50 GMT")
+    assert 3600.0 < parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT")  # type: ignore[operator]
+
+
 def test_transport_errors_translate():
     """httpx failures become APIConnectionError / APITimeoutError, noting if the request left."""
     refused = error_from_transport(httpx.ConnectError("refused"))
@@ -175,7 +251,48 @@ def test_transport_errors_translate():
     assert type(timeout) is hc.APITimeoutError
     assert timeout.request_sent
     assert reset.request_sent
-    assert "peer closed" in str(reset)
+    assert "connection failed: refused" == str(refused)
+    assert "request timed out: ReadTimeout" == str(timeout)
+    assert "connection failed: peer closed" == str(reset)
+
+
+@pytest.mark.parametrize(
+    ("exc", "text", "sent"),
+    [
+        (httpx.ConnectTimeout("slow"), "request timed out: ConnectTimeout", False),
+        (httpx.PoolTimeout("busy"), "request timed out: PoolTimeout", False),
+        (httpx.WriteTimeout("slow"), "request timed out: WriteTimeout", True),
+        (httpx.RemoteProtocolError(""), "connection failed: RemoteProtocolError", True),
+    ],
+)
+def test_transport_errors_say_whether_the_request_left(exc, text, sent):
+    """Timeouts before connecting mean nothing was sent; a failure without text names its type."""
+    error = error_from_transport(exc)
+
+    assert text == str(error)
+    assert sent is error.request_sent
+
+
+def test_exceptions_keep_their_context_and_defaults():
+    """Each exception's keyword context is kept, with the documented defaults."""
+    assert hc.APIConnectionError("x").request_sent is True
+    assert hc.APIConnectionError("x", request_sent=False).request_sent is False
+    assert hc.ResponseValidationError("x").retryable is False
+    assert hc.LimiterTimeoutError("x").retry_after is None
+    assert 3.0 == hc.LimiterTimeoutError("x", retry_after=3.0).retry_after
+    assert 2.5 == hc.RateLimitError("x", retry_after=2.5).retry_after
+    assert 429 == hc.RateLimitError("x").status_code
+    assert "" == hc.APIError("x", status_code=400).body_excerpt
+    assert "" == hc.RateLimitError("x").body_excerpt
+
+
+def test_attempts_show_in_the_message_only_after_a_retry():
+    """str() of an error names the attempts only when there was more than one."""
+    error = hc.ServerError("HTTP 500", status_code=500)
+    assert "HTTP 500" == str(error)
+
+    error.attempts = 2
+    assert "HTTP 500 (attempts: 2)" == str(error)
 
 
 # --- bounded and total: hostile bodies -----------------------------------------------------
@@ -306,8 +423,18 @@ def test_error_details_are_bounded():
         json.dumps({"echo": {"authorization": f"Bearer {SECRET}"}}),
         "x" * (BODY_EXCERPT - 15) + SECRET,  # the key across the excerpt's end
         "\u00e9" * 110 + SECRET,  # the key past the excerpt's byte count, within its characters
+        "\U0001d11e" * 195 + SECRET,  # four-byte characters: the key starts past 4 * 195 bytes
     ],
-    ids=["detail", "string-detail", "code", "html", "json-echo", "at-the-cut", "multibyte"],
+    ids=[
+        "detail",
+        "string-detail",
+        "code",
+        "html",
+        "json-echo",
+        "at-the-cut",
+        "multibyte",
+        "four-byte",
+    ],
 )
 def test_echoed_key_is_redacted_everywhere(body):
     """A proxy echoing the Authorization header: no part of the key in the error's text."""
@@ -357,3 +484,20 @@ def test_retry_after_is_bounded_in_length():
     """A Retry-After of 64 characters is read; a longer one is ignored."""
     assert 7.0 == parse_retry_after(" " * 60 + "7.0")
     assert parse_retry_after(" " * 62 + "7.0") is None
+
+
+def test_key_in_the_reason_phrase_is_redacted():
+    """A proxy that puts the Authorization header in its reason phrase: the key is redacted."""
+    response = httpx.Response(
+        401, extensions={"reason_phrase": f"Bearer {SECRET}".encode()}, request=answer(401).request
+    )
+
+    error = error_from_response(response, secret=Secret(SECRET))
+
+    assert f"HTTP 401 Bearer {REDACTED}" == str(error)
+
+
+def test_retry_after_longer_than_64_characters_is_ignored():
+    """A Retry-After is read up to 64 characters (padding included); a longer one is ignored."""
+    assert 7.0 == parse_retry_after("7".ljust(64))
+    assert parse_retry_after("7".ljust(65)) is None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import decimal
+import json
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 import attrs
@@ -13,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import helpcrunch_async as hc
+from helpcrunch_async._models import validate_chat_id
 from tests.conftest import chat_payload
 
 UTC = timezone.utc
@@ -25,37 +27,74 @@ T = TypeVar("T")
         (1597758468, datetime(2020, 8, 18, 13, 47, 48, tzinfo=UTC)),
         ("1597758468", datetime(2020, 8, 18, 13, 47, 48, tzinfo=UTC)),
         ("1597758468.250", datetime(2020, 8, 18, 13, 47, 48, 250000, tzinfo=UTC)),
+        (" 1597758468.999999 ", datetime(2020, 8, 18, 13, 47, 48, 999999, tzinfo=UTC)),
         (1597758468.5, datetime(2020, 8, 18, 13, 47, 48, 500000, tzinfo=UTC)),
         ("2020-08-18T13:47:48Z", datetime(2020, 8, 18, 13, 47, 48, tzinfo=UTC)),
+        ("2020-08-18T13:47:48", datetime(2020, 8, 18, 13, 47, 48, tzinfo=UTC)),  # no zone: UTC
+        ("2020-08-18T15:47:48+02:00", datetime(2020, 8, 18, 13, 47, 48, tzinfo=UTC)),
         (None, None),
         ("", None),
     ],
 )
-def test_timestamps_in_every_wire_form(wire, expected):
-    """Ints, numeric strings, decimal strings and null all become aware UTC datetimes."""
+def test_timestamps_in_every_wire_form(wire, expected, local_time_far_from_utc):
+    """Ints, numeric, decimal and ISO strings, and null, become aware UTC datetimes (in UTC
+    whatever the machine's own zone is)."""
     chat = hc.Chat.from_json(chat_payload(closedAt=wire))
 
     assert expected == chat.closed_at
-    if expected is not None:
-        assert UTC == chat.closed_at.tzinfo
+    if chat.closed_at is not None:
+        assert timedelta(0) == chat.closed_at.utcoffset()
+
+
+def test_a_float_timestamp_reads_like_its_decimal_text():
+    """A float is read as the decimal the server wrote, like the same number in a string."""
+    as_float = hc.Chat.from_json(chat_payload(closedAt=1597758468.0000045)).closed_at
+    as_text = hc.Chat.from_json(chat_payload(closedAt="1597758468.0000045")).closed_at
+
+    assert as_text == as_float
 
 
 def test_full_payload_maps_to_snake_case_fields():
     """Every documented field lands in its snake_case attribute, nested objects typed."""
-    chat = hc.Chat.from_json(chat_payload())
+    payload = chat_payload(
+        snoozedUntil=1597759000,
+        notes="vip",
+        createdWith="widget",
+        applicationId=9,
+        readByAgent=True,
+        readByCustomer=False,
+    )
+    ann = hc.Agent(12, "Ann", "ann@example.com", "admin")
 
-    assert 5215752 == chat.id
-    assert hc.ChatStatus.CLOSED is chat.status
-    assert "agent" == chat.closed_by
-    assert "great" == chat.rating
-    assert "Thanks!" == chat.last_message_text
-    assert 991 == chat.last_message_id
-    assert 12 == chat.last_communicated_agent_id
-    assert (hc.Agent(12, "Ann", "ann@example.com", "admin"),) == chat.agents
-    assert hc.Customer(77, "Bob", "bob@example.com", "u-77") == chat.customer
-    assert hc.Agent(12, "Ann", "ann@example.com", "admin") == chat.assignee
-    assert hc.Department(3, "Support") == chat.department
-    assert datetime(2020, 8, 18, 13, 40, tzinfo=UTC) == chat.created_at
+    chat = hc.Chat.from_json(payload)
+
+    assert (
+        hc.Chat(
+            id=5215752,
+            status=hc.ChatStatus.CLOSED,
+            closed_by="agent",
+            closed_at=datetime(2020, 8, 18, 13, 47, 48, tzinfo=UTC),
+            created_at=datetime(2020, 8, 18, 13, 40, tzinfo=UTC),
+            last_message_at=datetime(2020, 8, 18, 13, 46, 40, tzinfo=UTC),
+            last_customer_message_at=datetime(2020, 8, 18, 13, 45, tzinfo=UTC),
+            snoozed_until=datetime(2020, 8, 18, 13, 56, 40, tzinfo=UTC),
+            rating="great",
+            last_message_text="Thanks!",
+            last_message_id=991,
+            last_communicated_agent_id=12,
+            agents=(ann,),
+            customer=hc.Customer(77, "Bob", "bob@example.com", "u-77"),
+            assignee=ann,
+            department=hc.Department(3, "Support"),
+            notes="vip",
+            created_with="widget",
+            application_id=9,
+            read_by_agent=True,
+            read_by_customer=False,
+        )
+        == chat
+    )
+    assert payload == chat.raw
 
 
 def test_agents_as_single_object():
@@ -83,25 +122,52 @@ def test_minimal_payload_and_nulls():
     assert chat.notes is None
 
 
-def test_optional_fields_when_present():
-    """notes, createdWith, applicationId, readByAgent, readByCustomer are read when sent."""
-    chat = hc.Chat.from_json(
-        chat_payload(
-            notes="vip",
-            createdWith="widget",
-            applicationId="9",
-            readByAgent=True,
-            readByCustomer=0,
-        )
-    )
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        (9, 9),
+        ("9", 9),
+        (" 9 ", 9),
+        ("-5", -5),
+        (" -7 ", -7),
+        (9.0, 9),
+        (2**63 - 1, 2**63 - 1),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_integers_in_every_wire_form(wire, expected):
+    """Integer fields take ints, integral floats and ASCII digit strings within 64 bits; ""
+    and null are None."""
+    assert expected == hc.Chat.from_json(chat_payload(applicationId=wire)).application_id
 
-    assert ("vip", "widget", 9, True, False) == (
-        chat.notes,
-        chat.created_with,
-        chat.application_id,
-        chat.read_by_agent,
-        chat.read_by_customer,
-    )
+
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        (True, True),
+        (False, False),
+        (1, True),
+        (0, False),
+        ("1", True),
+        ("0", False),
+        ("true", True),
+        ("False", False),
+        ("TRUE", True),
+        (None, None),
+    ],
+)
+def test_flags_in_every_wire_form(wire, expected):
+    """Flags take booleans, 0/1 as numbers or strings, and "true"/"false" in any case."""
+    assert expected is hc.Chat.from_json(chat_payload(readByAgent=wire)).read_by_agent
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected"), [("hi", "hi"), (42, "42"), (1.5, "1.5"), (None, None)]
+)
+def test_texts_in_every_wire_form(wire, expected):
+    """Text fields take strings, and numbers as their text."""
+    assert expected == hc.Chat.from_json(chat_payload(lastMessageText=wire)).last_message_text
 
 
 def test_unknown_fields_are_kept_in_raw_only():
@@ -118,15 +184,26 @@ def test_envelope_with_data_is_unwrapped():
     assert 9 == hc.Chat.from_json({"data": chat_payload(9)}).id
 
 
+#: Every spelling of a status the docs or users write, and the member it means.
+SPELLINGS = [
+    ("on-hold", hc.ChatStatus.ON_HOLD),
+    ("on hold", hc.ChatStatus.ON_HOLD),
+    ("onhold", hc.ChatStatus.ON_HOLD),
+    ("On_Hold", hc.ChatStatus.ON_HOLD),
+    ("open", hc.ChatStatus.OPENED),
+    ("opened", hc.ChatStatus.OPENED),
+    (" CLOSED ", hc.ChatStatus.CLOSED),
+    ("no communication", hc.ChatStatus.NO_COMMUNICATION),
+    ("no-communication", hc.ChatStatus.NO_COMMUNICATION),
+    ("new", hc.ChatStatus.NEW),
+    ("pending", hc.ChatStatus.PENDING),
+]
+
+
 @pytest.mark.parametrize(
     ("wire", "expected"),
     [
-        ("on-hold", hc.ChatStatus.ON_HOLD),
-        ("on hold", hc.ChatStatus.ON_HOLD),
-        ("onhold", hc.ChatStatus.ON_HOLD),
-        ("open", hc.ChatStatus.OPENED),
-        ("opened", hc.ChatStatus.OPENED),
-        ("no communication", hc.ChatStatus.NO_COMMUNICATION),
+        *SPELLINGS,
         ("empty", hc.ChatStatus.EMPTY),
         ("archived-by-robot", "archived-by-robot"),
         (3, "3"),
@@ -151,43 +228,112 @@ def test_raw_does_not_take_part_in_equality():
 
 
 @pytest.mark.parametrize(
-    ("payload", "match"),
+    ("changes", "message"),
     [
-        ([], "expected a chat object"),
-        ("oops", "expected a chat object"),
-        ({"status": "closed"}, r"chat\.id: missing"),
-        ({"id": "abc"}, r"chat\.id"),
-        ({"id": True}, r"chat\.id"),
-        (chat_payload(closedAt="yesterday"), r"chat\.closedAt"),
-        (chat_payload(closedAt=True), r"chat\.closedAt"),
-        (chat_payload(closedAt=float("nan")), r"chat\.closedAt"),
-        (chat_payload(agents="ann"), r"chat\.agents"),
-        (chat_payload(agents=[1, 2]), r"chat\.agents"),
-        (chat_payload(customer="bob"), r"chat\.customer"),
-        (chat_payload(customer={"id": "x"}), r"customer\.id"),
-        (chat_payload(readByAgent="maybe"), r"chat\.readByAgent"),
-        (chat_payload(lastMessageText=["a"]), r"chat\.lastMessageText"),
-        ({"id": 1, "status": ["closed"]}, r"chat\.status"),
+        ({"id": "abc"}, "chat.id: expected an integer, got 'abc'"),
+        ({"id": True}, "chat.id: expected an integer, got True"),
+        ({"id": 1.5}, "chat.id: expected an integer, got 1.5"),
+        ({"applicationId": "--5"}, "chat.applicationId: expected an integer, got '--5'"),
+        ({"applicationId": "\u00b2"}, "chat.applicationId: expected an integer, got '\u00b2'"),
+        ({"applicationId": "1" * 20}, f"chat.applicationId: expected an integer, got '{'1' * 20}'"),
+        ({"closedAt": "yesterday"}, "chat.closedAt: expected a timestamp, got 'yesterday'"),
+        ({"closedAt": True}, "chat.closedAt: expected a timestamp, got bool"),
+        ({"closedAt": float("nan")}, "chat.closedAt: timestamp out of range: nan"),
+        ({"closedAt": [1]}, "chat.closedAt: expected a timestamp, got list"),
+        ({"closedAt": 1e20}, "chat.closedAt: timestamp out of range: 1e+20"),
+        ({"createdAt": "x"}, "chat.createdAt: expected a timestamp, got 'x'"),
+        ({"lastMessageAt": "x"}, "chat.lastMessageAt: expected a timestamp, got 'x'"),
+        (
+            {"lastCustomerMessageAt": "x"},
+            "chat.lastCustomerMessageAt: expected a timestamp, got 'x'",
+        ),
+        ({"snoozedUntil": "x"}, "chat.snoozedUntil: expected a timestamp, got 'x'"),
+        ({"agents": "ann"}, "chat.agents: expected a list of agents, got str"),
+        ({"agents": [1, 2]}, "chat.agents: expected agent objects, got int"),
+        ({"customer": "bob"}, "chat.customer: expected a customer object, got str"),
+        ({"assignee": 12}, "chat.assignee: expected an assignee object, got int"),
+        ({"department": [3]}, "chat.department: expected a department object, got list"),
+        ({"readByAgent": "maybe"}, "chat.readByAgent: expected a boolean, got 'maybe'"),
+        ({"readByCustomer": 2}, "chat.readByCustomer: expected a boolean, got 2"),
+        ({"lastMessageText": ["a"]}, "chat.lastMessageText: expected a string, got list"),
+        ({"notes": True}, "chat.notes: expected a string, got bool"),
+        ({"status": ["closed"]}, "chat.status: expected a status string, got list"),
+        ({"customer": {"id": "x"}}, "customer.id: expected an integer, got 'x'"),
+        ({"customer": {"name": [1]}}, "customer.name: expected a string, got list"),
+        ({"customer": {"email": {}}}, "customer.email: expected a string, got dict"),
+        ({"customer": {"userId": [1]}}, "customer.userId: expected a string, got list"),
+        ({"assignee": {"id": "x"}}, "agent.id: expected an integer, got 'x'"),
+        ({"agents": [{"name": [1]}]}, "agent.name: expected a string, got list"),
+        ({"agents": [{"email": [1]}]}, "agent.email: expected a string, got list"),
+        ({"agents": {"role": [1]}}, "agent.role: expected a string, got list"),
+        ({"department": {"id": "x"}}, "department.id: expected an integer, got 'x'"),
+        ({"department": {"name": [1]}}, "department.name: expected a string, got list"),
     ],
 )
-def test_impossible_payloads_raise_response_validation_error(payload, match):
-    """A payload that cannot be a Chat raises the SDK's error naming the field, never KeyError."""
-    with pytest.raises(hc.ResponseValidationError, match=match):
-        hc.Chat.from_json(payload)
+def test_impossible_fields_raise_response_validation_error(changes, message):
+    """A known field of an impossible type raises the SDK's error naming the field and value."""
+    with pytest.raises(hc.ResponseValidationError) as info:
+        hc.Chat.from_json(chat_payload(**changes))
+
+    assert message == str(info.value)
 
 
 @pytest.mark.parametrize(
-    ("given", "expected"),
+    ("payload", "message"),
     [
-        ("on hold", hc.ChatStatus.ON_HOLD),
-        ("onhold", hc.ChatStatus.ON_HOLD),
-        ("on-hold", hc.ChatStatus.ON_HOLD),
-        ("On_Hold", hc.ChatStatus.ON_HOLD),
-        ("open", hc.ChatStatus.OPENED),
-        (" CLOSED ", hc.ChatStatus.CLOSED),
-        ("no-communication", hc.ChatStatus.NO_COMMUNICATION),
-        (hc.ChatStatus.PENDING, hc.ChatStatus.PENDING),
+        ([], "expected a chat object, got list"),
+        ("oops", "expected a chat object, got str"),
+        ({"data": "oops"}, "chat.id: missing"),  # not an envelope: a chat without an id
+        ({"status": "closed"}, "chat.id: missing"),
+        ({"id": None}, "chat.id: missing"),
     ],
+)
+def test_payloads_that_are_no_chat(payload, message):
+    """Not an object, or an object without an id, is the SDK's error, never KeyError."""
+    with pytest.raises(hc.ResponseValidationError) as info:
+        hc.Chat.from_json(payload)
+
+    assert message == str(info.value)
+
+
+def test_message_from_every_field():
+    """A message's documented fields land in their attributes; the payload is kept in raw."""
+    payload = {"id": "4", "text": "hi", "from": "agent", "createdAt": "1597758468", "extra": 1}
+
+    message = hc.Message.from_json(payload)
+
+    assert (
+        hc.Message(
+            id=4,
+            text="hi",
+            sender="agent",
+            created_at=datetime(2020, 8, 18, 13, 47, 48, tzinfo=UTC),
+        )
+        == message
+    )
+    assert payload == message.raw
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        (["x"], "expected a message object, got list"),
+        ({"id": "x"}, "message.id: expected an integer, got 'x'"),
+        ({"text": [1]}, "message.text: expected a string, got list"),
+        ({"from": [1]}, "message.from: expected a string, got list"),
+        ({"createdAt": "x"}, "message.createdAt: expected a timestamp, got 'x'"),
+    ],
+)
+def test_impossible_messages_raise_response_validation_error(payload, message):
+    """A message that is no object, or has a field of an impossible type, names the field."""
+    with pytest.raises(hc.ResponseValidationError) as info:
+        hc.Message.from_json(payload)
+
+    assert message == str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"), [*SPELLINGS, (hc.ChatStatus.PENDING, hc.ChatStatus.PENDING)]
 )
 def test_status_input_is_normalised(given, expected):
     """User spellings map to one member, both through parse() and the enum constructor."""
@@ -195,16 +341,52 @@ def test_status_input_is_normalised(given, expected):
     assert expected is hc.ChatStatus(given)
 
 
-def test_unknown_status_input_lists_valid_values():
+VALID = "valid values: new, opened, pending, on-hold, no communication, closed"
+
+
+@pytest.mark.parametrize("typo", ["clsoed", "xclosed", "closed!", ""])
+def test_unknown_status_input_lists_valid_values(typo):
     """A typo is a ValueError that names the value and lists what is valid."""
-    with pytest.raises(ValueError, match=r"'clsoed'.*new, opened, pending, on-hold"):
-        hc.ChatStatus.parse("clsoed")
+    with pytest.raises(ValueError) as info:
+        hc.ChatStatus.parse(typo)
+
+    assert f"unknown chat status {typo!r}; {VALID}" == str(info.value)
 
 
-def test_empty_cannot_be_sent():
-    """EMPTY is a response value only."""
-    with pytest.raises(ValueError, match="EMPTY"):
-        hc.ChatStatus.parse("empty")
+@pytest.mark.parametrize("empty", ["empty", hc.ChatStatus.EMPTY])
+def test_empty_cannot_be_sent(empty):
+    """EMPTY is a response value only: sending it is refused, saying why and what is valid."""
+    with pytest.raises(ValueError) as info:
+        hc.ChatStatus.parse(empty)
+
+    assert (
+        "ChatStatus.EMPTY is reported by the server for chats without messages and cannot be "
+        f"set; {VALID}"
+    ) == str(info.value)
+
+
+@pytest.mark.parametrize(("chat_id", "name"), [(1, "chat_id"), (2**63 - 1, "chat_id"), (5, "x")])
+def test_ids_up_to_64_bits_are_valid(chat_id, name):
+    """Ids are positive signed 64-bit integers, the largest one included."""
+    assert chat_id == validate_chat_id(chat_id, name=name)
+
+
+@pytest.mark.parametrize(
+    ("chat_id", "error", "message"),
+    [
+        ("1", TypeError, "chat_id must be an int, not str: '1'"),
+        (True, TypeError, "chat_id must be an int, not bool: True"),
+        (0, ValueError, "chat_id must be a positive 64-bit integer, got 0"),
+        (-3, ValueError, "chat_id must be a positive 64-bit integer, got -3"),
+        (2**63, ValueError, f"chat_id must be a positive 64-bit integer, got {2**63}"),
+    ],
+)
+def test_bad_ids_are_refused_with_the_reason(chat_id, error, message):
+    """An id of the wrong type or out of range is refused before anything is sent."""
+    with pytest.raises(error) as info:
+        validate_chat_id(chat_id)
+
+    assert message == str(info.value)
 
 
 def test_non_string_status_is_type_error():
@@ -216,6 +398,57 @@ def test_non_string_status_is_type_error():
 def test_status_str_is_its_wire_value():
     """str() of a status is what goes on the wire."""
     assert "on-hold" == str(hc.ChatStatus.ON_HOLD)
+
+
+@pytest.mark.parametrize(
+    ("value", "wire"),
+    [
+        (hc.ChatStatus.ON_HOLD, "on-hold"),
+        (datetime(2026, 1, 1, tzinfo=UTC), 1767225600),
+        (datetime(2026, 1, 1, 2, tzinfo=timezone(timedelta(hours=2))), 1767225600),
+        ("bob@example.com", "bob@example.com"),
+        (7, 7),
+        (1.5, 1.5),
+        (True, True),
+        (None, None),
+    ],
+)
+def test_filter_values_are_sent_in_wire_form(value, wire):
+    """Statuses go as their value and aware datetimes as whole Unix seconds (an int, not a
+    float); other values as given."""
+    condition = hc.Filter("chats.createdAt", ">=", value)
+
+    assert {"field": "chats.createdAt", "operator": ">=", "value": wire} == condition.to_json()
+    assert json.dumps(wire) == json.dumps(condition.to_json()["value"])
+
+
+@pytest.mark.parametrize("operator", ["=", "!=", ">", "<", ">=", "<=", "~", "!~"])
+def test_every_documented_filter_operator_is_accepted(operator):
+    """All eight documented search operators are accepted as given."""
+    assert operator == hc.Filter("chats.status", operator, "closed").operator
+
+
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        (("chats.status", "==", 1), ValueError, "unknown filter operator '=='; valid: = != > <"),
+        (("", "=", 1), ValueError, "filter field must be a non-empty string, got ''"),
+        (("  ", "=", 1), ValueError, "filter field must be a non-empty string, got '  '"),
+        ((None, "=", 1), ValueError, "filter field must be a non-empty string, got None"),
+        (
+            ("chats.createdAt", ">", datetime(2026, 1, 1)),
+            ValueError,
+            "filter datetimes must be timezone-aware",
+        ),
+        (("chats.status", "=", [1]), TypeError, "filter value must be a str, number, datetime"),
+    ],
+)
+def test_bad_filters_say_what_is_wrong(args, error, message):
+    """A bad operator, field or value is refused when the filter is built, saying why."""
+    with pytest.raises(error) as info:
+        hc.Filter(*args)
+
+    assert str(info.value).startswith(message)
 
 
 # --- hostile wire data: every converter returns a value or raises ResponseValidationError --
@@ -386,14 +619,6 @@ def test_timestamps_ignore_the_callers_decimal_context():
         chat = hc.Chat.from_json(chat_payload(closedAt="1597758468.250"))
 
     assert datetime(2020, 8, 18, 13, 47, 48, 250000, tzinfo=UTC) == chat.closed_at
-
-
-@pytest.mark.parametrize(
-    ("wire", "expected"), [("12", 12), (" -7 ", -7), (3.0, 3), (2**63 - 1, 2**63 - 1)]
-)
-def test_integers_in_every_wire_form(wire, expected):
-    """Ids as ints, integral floats and ASCII digit strings, within 64 bits."""
-    assert expected == hc.Chat.from_json(chat_payload(lastMessageId=wire)).last_message_id
 
 
 # --- search filters -----------------------------------------------------------------------

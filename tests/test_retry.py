@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import email.utils
+import logging
+import random
+import time
+
 import anyio
 import httpx
 import pytest
@@ -148,18 +153,104 @@ async def test_backoff_is_exponential_with_a_cap(make_client, api, anyio_backend
 
 
 @VIRTUAL
-async def test_budget_bounds_total_waiting(make_client, api, anyio_backend):
+async def test_backoff_doubles_each_attempt_up_to_the_cap(
+    make_client, api, anyio_backend, monkeypatch
+):
+    """With the jitter at its top, attempt n waits backoff * 2**(n-1), never past backoff_max."""
+    monkeypatch.setattr(random, "uniform", lambda _low, high: high)  # tenacity's full jitter
+    route = api.put("/chats/status").respond(500)
+    client = make_client(max_retries=4, retry=hc.Retry(backoff=1.0, backoff_max=3.0))
+    start = anyio.current_time()
+
+    with pytest.raises(hc.ServerError):
+        await client.chats.update_status(1, "closed")
+
+    assert 5 == route.call_count
+    assert pytest.approx(1.0 + 2.0 + 3.0 + 3.0) == anyio.current_time() - start
+
+
+@VIRTUAL
+@pytest.mark.parametrize(
+    ("budget", "calls"),
+    [
+        (35.0, 4),  # waits of 10 + 10 + 10; a fourth would pass 35
+        (20.0, 3),  # a wait that fills the budget exactly is still taken
+    ],
+)
+async def test_budget_bounds_total_waiting(make_client, api, anyio_backend, budget, calls):
     """The retry budget stops retrying before waits would exceed it."""
     route = api.put("/chats/status").mock(
         side_effect=lambda _: httpx.Response(429, json=TOO_MANY, headers={"Retry-After": "10"})
     )
-    client = make_client(max_retries=50, retry=hc.Retry(budget=35.0))
+    client = make_client(max_retries=50, retry=hc.Retry(budget=budget))
+    start = anyio.current_time()
 
     with pytest.raises(hc.RateLimitError) as info:
         await client.chats.update_status(1, "closed")
 
-    assert 4 == route.call_count  # waits of 10 + 10 + 10; a fourth would pass 35
-    assert 4 == info.value.attempts
+    assert calls == route.call_count
+    assert calls == info.value.attempts
+    assert pytest.approx(10.0 * (calls - 1)) == anyio.current_time() - start
+
+
+@VIRTUAL
+async def test_retry_after_as_an_http_date_is_honoured_end_to_end(make_client, api, anyio_backend):
+    """A Retry-After sent as an HTTP date is waited out like seconds (here capped at 100 s)."""
+    in_an_hour = email.utils.formatdate(time.time() + 3600, usegmt=True)
+    api.put("/chats/status").mock(
+        side_effect=[
+            httpx.Response(429, json=TOO_MANY, headers={"Retry-After": in_an_hour}),
+            httpx.Response(200, json=chat_payload(1)),
+        ]
+    )
+    client = make_client(retry=hc.Retry(backoff=0, retry_after_max=100.0))
+    start = anyio.current_time()
+
+    await client.chats.update_status(1, "closed")
+
+    assert pytest.approx(100.0) == anyio.current_time() - start
+
+
+async def test_each_view_retries_its_own_number_of_times(make_client, api):
+    """Views of one client with different max_retries each keep their own count."""
+    route = api.put("/chats/status").respond(500)
+    client = make_client(max_retries=3)
+
+    with pytest.raises(hc.ServerError):
+        await client.with_options(max_retries=0).chats.update_status(1, "closed")
+    with pytest.raises(hc.ServerError):
+        await client.chats.update_status(1, "closed")
+    with pytest.raises(hc.ServerError):
+        await client.with_options(max_retries=1).chats.update_status(1, "closed")
+
+    assert 1 + 4 + 2 == route.call_count
+
+
+async def test_a_create_and_a_status_update_retry_differently_on_one_client(client, api):
+    """After a create (not idempotent) refused a 5xx retry, a status update still retries it."""
+    created = api.post("/chats").respond(500)
+    updated = api.put("/chats/status").mock(side_effect=[httpx.Response(500), status_echo])
+
+    with pytest.raises(hc.ServerError):
+        await client.chats.create(customer=5, application=2)
+    chat = await client.chats.update_status(7, "closed")
+
+    assert 1 == created.call_count
+    assert 2 == updated.call_count
+    assert 7 == chat.id
+
+
+async def test_each_retry_is_logged_with_attempt_error_and_wait(client, api, caplog):
+    """A retry leaves one debug line saying which attempt failed, why, and the wait."""
+    caplog.set_level(logging.DEBUG, logger="helpcrunch_async")
+    api.put("/chats/status").mock(side_effect=[httpx.Response(503, text="down"), status_echo])
+
+    await client.chats.update_status(7, "closed")
+
+    retries = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retrying")]
+    assert [
+        "retrying after attempt 1 failed (HTTP 503 Service Unavailable: 'down'); waiting 0.000 s"
+    ] == retries
 
 
 @VIRTUAL
@@ -196,3 +287,8 @@ async def test_limiter_waits_do_not_count_against_budget(make_client, api, anyio
 def test_what_is_retried(exc, idempotent, expected):
     """Idempotent calls retry transient failures; others only what never reached the server."""
     assert expected is is_retryable(exc, idempotent=idempotent)
+
+
+def test_calls_are_idempotent_unless_said_otherwise():
+    """is_retryable treats a call as idempotent by default: a 5xx is retried."""
+    assert is_retryable(hc.ServerError("x", status_code=500)) is True
