@@ -145,10 +145,10 @@ class Sender:
         self.closed = False
         self._key = api_key
         self._auth = _BearerAuth(api_key.reveal())
-        # One slot stays open to interactive calls: background calls hold theirs while they
-        # wait for the limiter, and an interactive call must not wait for one of them.
         self._timeouts: dict[float, httpx.Timeout] = {}
         self._event_loop: object = None
+        # One slot stays open to interactive calls: background calls hold theirs while they
+        # wait for the limiter, and an interactive call must not wait for one of them.
         self._slots = PriorityGate(max_connections, reserve=INTERACTIVE_SLOTS)
         # Which optional parts of the limiter protocol this limiter has; asked once.
         self._support = limiter_support(limiter)
