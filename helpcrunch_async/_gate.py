@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 import anyio
 
-from ._config import require_int
+from ._config import is_number, require_int
 from ._errors import LimiterTimeoutError
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def check_wait(priority: object, max_wait: object) -> None:
         raise ValueError(f"priority must be 'interactive' or 'background', got {priority!r}")
     if max_wait is None:
         return
-    if isinstance(max_wait, bool) or not isinstance(max_wait, int | float):
+    if not is_number(max_wait):
         raise TypeError(f"max_wait must be a number of seconds, not {type(max_wait).__name__}")
     if not (math.isfinite(max_wait) and max_wait >= 0):
         raise ValueError(f"max_wait must be a finite number >= 0, got {max_wait!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
+from ._config import require_int
 from ._errors import ResponseValidationError
 
 __all__ = ["MAX_PAGE_SIZE", "check_page_size", "paginate"]
@@ -17,9 +18,7 @@ T = TypeVar("T")
 
 def check_page_size(value: int) -> int:
     """Return ``value`` if it is a valid page size; else a ``TypeError``/``ValueError``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"page_size must be an int, not {type(value).__name__}")
-    if not 1 <= value <= MAX_PAGE_SIZE:
+    if not 1 <= require_int(value, "page_size") <= MAX_PAGE_SIZE:
         raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}, got {value!r}")
     return value
 

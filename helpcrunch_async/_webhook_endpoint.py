@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ._config import require_int
 from ._errors import WebhookVerificationError
 from ._webhooks import (
     MAX_BODY_SIZE,
@@ -78,9 +79,7 @@ class WebhookEndpoint:
         check_signing_key(signing_key)
         if deduplicator is not None and not isinstance(deduplicator, EventDeduplicator):
             raise TypeError("deduplicator must be an EventDeduplicator or None")
-        if isinstance(max_body_size, bool) or not isinstance(max_body_size, int):
-            raise TypeError(f"max_body_size must be an int, not {type(max_body_size).__name__}")
-        if not 0 < max_body_size <= MAX_BODY_SIZE:
+        if not 0 < require_int(max_body_size, "max_body_size") <= MAX_BODY_SIZE:
             raise ValueError(f"max_body_size must be between 1 and {MAX_BODY_SIZE}")
         self._handler = handler
         self._key = signing_key

@@ -10,7 +10,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from ._config import require_int
+from ._config import is_number, require_int
 from ._errors import ResponseValidationError, WebhookVerificationError
 from ._webhook_events import WebhookEvent
 
@@ -175,7 +175,7 @@ class EventDeduplicator:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         require_int(max_events, "max_events", minimum=1)
-        if isinstance(ttl, bool) or not isinstance(ttl, int | float):
+        if not is_number(ttl):
             raise TypeError(f"ttl must be a number, not {type(ttl).__name__}")
         if not ttl > 0:
             raise ValueError(f"ttl must be > 0, got {ttl!r}")

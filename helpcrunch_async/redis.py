@@ -88,7 +88,7 @@ import redis.cluster as redis_cluster
 import redis.exceptions
 import redis.sentinel
 
-from ._config import RateLimit
+from ._config import RateLimit, is_number
 from ._errors import LimiterTimeoutError, RateLimiterUnavailableError
 from ._gate import INTERACTIVE, Priority, PriorityGate, check_wait
 from ._limiter import (
@@ -463,9 +463,7 @@ class RedisRateLimiter:
         if on_unavailable not in ("fail", "local"):
             raise ValueError(f"on_unavailable must be 'fail' or 'local', got {on_unavailable!r}")
         share: object = local_share  # checked as what a caller may really pass
-        if share is not None and (
-            isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1
-        ):
+        if share is not None and (not is_number(share) or not 0 < share <= 1):
             raise ValueError(f"local_share must be a number in (0, 1], got {share!r}")
         given_key: object = key
         if given_key is not None and (not isinstance(given_key, str) or not given_key):

@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .._config import is_int
 from ._front import FrontDoor, error_response
 from ._state import STATUSES, EmulatorConfig, EmulatorState
 from ._webhooks import WebhookSender, message_event, webhook_chat
@@ -106,7 +107,7 @@ class _Handlers:
         return body
 
     def find(self, raw: object) -> dict[str, Any]:
-        if isinstance(raw, bool) or not isinstance(raw, int):
+        if not is_int(raw):
             raise self.refuse(400, "id", "id must be an integer")
         chat = self.state.chats.get(raw)
         if chat is None:
@@ -153,7 +154,7 @@ class _Handlers:
     def set_snooze(self, chat: dict[str, Any], value: object) -> list[str]:
         if isinstance(value, str) and value.isdigit():
             value = int(value)  # one doc version sends the number as a string
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        if value is not None and not is_int(value):
             raise self.refuse(400, "snoozedUntil", "snoozedUntil must be a timestamp")
         chat["snoozedUntil"] = value
         return ["chat.unsnoozed" if value is None else "chat.snoozed"]
@@ -230,7 +231,7 @@ class _Handlers:
     async def create_chat(self, request: Request) -> Response:
         body = await self.body_of(request)
         for field in ("customer", "application"):
-            if isinstance(body.get(field), bool) or not isinstance(body.get(field), int):
+            if not is_int(body.get(field)):
                 raise self.refuse(400, field, f"{field} is required")
         with self.state.lock:
             chat_id = self.state.next_id
@@ -266,7 +267,7 @@ class _Handlers:
     async def post_message(self, request: Request) -> Response:
         body = await self.body_of(request)
         chat_id = body.get("chat")
-        if isinstance(chat_id, bool) or not isinstance(chat_id, int):
+        if not is_int(chat_id):
             raise self.refuse(400, "invalid_chat_value", "Invalid chat ID")
         chat = self.find(chat_id)
         text = body.get("text")
