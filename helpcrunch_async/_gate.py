@@ -141,8 +141,11 @@ class PriorityGate:
         queue = self._queues[priority]
         queue.append(waiter)
         try:
-            with anyio.move_on_after(math.inf if max_wait is None else max_wait):
+            if max_wait is None:  # the common case: no cancel scope to set up and tear down
                 await waiter.event.wait()
+            else:
+                with anyio.move_on_after(max_wait):
+                    await waiter.event.wait()
         except BaseException:
             self._abandon(waiter, queue)
             raise

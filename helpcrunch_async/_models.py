@@ -9,16 +9,29 @@ from __future__ import annotations
 
 import enum
 import math
-import re
-from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
-from decimal import ROUND_HALF_EVEN, Context, Decimal
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any
 
 import attrs
 
 from ._config import is_int
 from ._errors import ResponseValidationError
+from ._wire import (
+    MAX_ID,
+    MIN_INT,
+    BadValueError,
+    FieldTable,
+    convert_fields,
+    flag,
+    integer,
+    is_mapping,
+    mapping,
+    shown,
+    text,
+    timestamp,
+    unwrap,
+)
 
 __all__ = [
     "Agent",
@@ -30,9 +43,6 @@ __all__ = [
     "Filter",
     "Message",
 ]
-
-#: Largest chat id we accept: the API's ids are signed 64-bit integers.
-MAX_ID = 2**63 - 1
 
 
 class ChatStatus(str, enum.Enum):
@@ -130,14 +140,21 @@ _ROLE_ALIASES: dict[str, AgentRole] = {_squash(r.value): r for r in AgentRole} |
 }
 
 
+#: Exact wire spellings first: one dict lookup, without the Enum machinery.
+_ROLES: dict[str, AgentRole] = {r.value: r for r in AgentRole}
+
+
 def _role(value: Any) -> AgentRole | str | None:
-    text = _text(value)
-    if text is None:
+    name = text(value)
+    if name is None:
         return None
+    role = _ROLES.get(name)
+    if role is not None:
+        return role
     try:
-        return AgentRole(text)
+        return AgentRole(name)
     except ValueError:
-        return text  # a role this SDK does not know yet is kept, not rejected
+        return name  # a role this SDK does not know yet is kept, not rejected
 
 
 def validate_chat_id(chat_id: object, *, name: str = "chat_id") -> int:
@@ -149,153 +166,24 @@ def validate_chat_id(chat_id: object, *, name: str = "chat_id") -> int:
     return chat_id
 
 
-# --- converters: wire value -> Python value, raising _BadValueError with a reason -------------
-
-
-class _BadValueError(Exception):
-    """A known field holds a value of an impossible type; becomes ResponseValidationError."""
-
-
-#: Unix seconds of the last instant a ``datetime`` can hold (9999-12-31T23:59:59 UTC), and
-#: of the first (0001-01-01): anything further is rejected before any arithmetic, so a
-#: 13-byte ``"1e999999999"`` never becomes a billion-digit integer.
-_LATEST = 253_402_300_799
-_EARLIEST = -62_135_596_800
-#: Longest text a number or a date may be sent as; an ISO 8601 date with micros and offset
-#: is 32 characters.
-_MAX_SCALAR_TEXT = 64
-#: The API's integers (ids) are signed 64-bit.
-_MIN_INT = -(2**63)
-#: A decimal number as JSON and the docs write it, ASCII digits only (Python's own parsers
-#: also take "1_000", "NaN" and non-ASCII digits such as "²" or "١٢").
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
-_INTEGER = re.compile(r"[+-]?[0-9]{1,19}", re.ASCII)
-#: Arithmetic on wire numbers in a context of our own: the caller's decimal context (its
-#: precision, its traps) must not change how a timestamp parses.
-_DECIMALS = Context(prec=40, rounding=ROUND_HALF_EVEN, traps=[])
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-def _shown(value: Any) -> str:
-    """``value`` for an error message, cut short: wire data can be anything, of any size."""
-    if is_int(value) and not _MIN_INT <= value <= MAX_ID:
-        return f"an integer of {value.bit_length()} bits"  # repr() of a huge int can fail
-    text = repr(value)
-    return text if len(text) <= _MAX_SCALAR_TEXT else text[:_MAX_SCALAR_TEXT] + "..."
-
-
-def _seconds(value: Any) -> Decimal | None:
-    """Unix seconds as an exact ``Decimal``; ``None`` if ``value`` is no number."""
-    if is_int(value):
-        # Compared before converting: an int of thousands of digits is refused at once.
-        return Decimal(value) if _EARLIEST <= value <= _LATEST else Decimal("Infinity")
-    if isinstance(value, float):
-        return Decimal(repr(value)) if math.isfinite(value) else Decimal("Infinity")
-    if isinstance(value, str) and _DECIMAL.fullmatch(value):
-        return Decimal(value)
-    return None
-
-
-def _timestamp(value: Any) -> datetime | None:
-    """Unix seconds as int, float, numeric or decimal string (``"1597758468.250"``), or ISO 8601."""
-    if value is None or value == "":
-        return None
-    if isinstance(value, str):
-        value = value.strip()
-        if len(value) > _MAX_SCALAR_TEXT:
-            raise _BadValueError(f"expected a timestamp, got a string of {len(value)} characters")
-    seconds = _seconds(value)
-    if seconds is None:
-        if isinstance(value, str):
-            return _iso_datetime(value)
-        raise _BadValueError(f"expected a timestamp, got {type(value).__name__}")
-    if not (seconds.is_finite() and _EARLIEST <= seconds <= _LATEST):
-        raise _BadValueError(f"timestamp out of range: {_shown(value)}")
-    micros = int(_DECIMALS.to_integral_value(_DECIMALS.multiply(seconds, 1_000_000)))
-    try:
-        return _EPOCH + timedelta(microseconds=micros)
-    except OverflowError:  # within a second of the ends of the calendar
-        raise _BadValueError(f"timestamp out of range: {_shown(value)}") from None
-
-
-def _iso_datetime(value: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
-        return parsed.astimezone(timezone.utc)
-    except (ValueError, OverflowError):  # not a date; a date whose UTC is year 0 or 10000
-        raise _BadValueError(f"expected a timestamp, got {_shown(value)}") from None
-
-
-def _int(value: Any) -> int | None:
-    """A signed 64-bit integer, as an int, an integral float or a string of ASCII digits."""
-    if value is None or value == "":
-        return None
-    number: int | None = None
-    if is_int(value):
-        number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-        number = int(value.strip())
-    if number is None:
-        raise _BadValueError(f"expected an integer, got {_shown(value)}")
-    if not _MIN_INT <= number <= MAX_ID:
-        raise _BadValueError("integer out of the signed 64-bit range")
-    return number
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value
-    if is_int(value):
-        return str(_int(value))  # an id sent as a number; 64-bit, so str() is cheap
-    if isinstance(value, float):
-        return repr(value)
-    raise _BadValueError(f"expected a string, got {type(value).__name__}")
-
-
-def _flag(value: Any) -> bool | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return value
-    if value in (0, 1, "0", "1"):
-        return bool(int(value))
-    if isinstance(value, str) and value.lower() in ("true", "false"):
-        return value.lower() == "true"
-    raise _BadValueError(f"expected a boolean, got {_shown(value)}")
+_STATUSES: dict[str, ChatStatus] = {s.value: s for s in ChatStatus}
 
 
 def _status(value: Any) -> ChatStatus | str | None:
     if value is None:
         return None
+    if isinstance(value, str):
+        status = _STATUSES.get(value)
+        if status is not None:
+            return status
+        try:
+            return ChatStatus(value)
+        except ValueError:
+            return value  # a status this SDK does not know yet is kept, not rejected
     if is_int(value):
-        return str(_int(value))  # numeric codes appear in some docs; their mapping is undocumented
-    if not isinstance(value, str):
-        raise _BadValueError(f"expected a status string, got {type(value).__name__}")
-    try:
-        return ChatStatus(value)
-    except ValueError:
-        return value  # a status this SDK does not know yet is kept, not rejected
-
-
-def _object(value: Any, what: str) -> Mapping[str, Any] | None:
-    if value is None or value in ([], {}):
-        return None
-    if not isinstance(value, Mapping):
-        raise _BadValueError(f"expected {what} object, got {type(value).__name__}")
-    return value
-
-
-def _field(payload: Mapping[str, Any], name: str, convert: Any, *, model: str) -> Any:
-    try:
-        return convert(payload.get(name))
-    except _BadValueError as exc:
-        raise ResponseValidationError(f"{model}.{name}: {exc}") from None
+        # Numeric codes appear in some docs; their mapping is undocumented.
+        return str(integer(value))
+    raise BadValueError(f"expected a status string, got {type(value).__name__}")
 
 
 @attrs.frozen
@@ -310,12 +198,15 @@ class Customer:
     @classmethod
     def from_json(cls, payload: Mapping[str, Any]) -> Customer:
         """Build from the wire object (``id``, ``name``, ``email``, ``userId``)."""
-        return cls(
-            id=_field(payload, "id", _int, model="customer"),
-            name=_field(payload, "name", _text, model="customer"),
-            email=_field(payload, "email", _text, model="customer"),
-            user_id=_field(payload, "userId", _text, model="customer"),
-        )
+        return cls(**convert_fields(payload, _CUSTOMER_FIELDS, "customer"))
+
+
+_CUSTOMER_FIELDS: FieldTable = (
+    ("id", "id", integer),
+    ("name", "name", text),
+    ("email", "email", text),
+    ("user_id", "userId", text),
+)
 
 
 @attrs.frozen
@@ -333,14 +224,17 @@ class Agent:
 
         ``role`` is an ``AgentRole`` when the SDK knows the value, else the string as sent.
         """
-        if not isinstance(payload, Mapping):
+        if not is_mapping(payload):
             raise ResponseValidationError(f"expected an agent object, got {type(payload).__name__}")
-        return cls(
-            id=_field(payload, "id", _int, model="agent"),
-            name=_field(payload, "name", _text, model="agent"),
-            email=_field(payload, "email", _text, model="agent"),
-            role=_field(payload, "role", _role, model="agent"),
-        )
+        return cls(**convert_fields(payload, _AGENT_FIELDS, "agent"))
+
+
+_AGENT_FIELDS: FieldTable = (
+    ("id", "id", integer),
+    ("name", "name", text),
+    ("email", "email", text),
+    ("role", "role", _role),
+)
 
 
 @attrs.frozen
@@ -361,42 +255,47 @@ class Department:
 
         ``agents`` may be agent objects, bare agent ids, or one agent object.
         """
-        if not isinstance(payload, Mapping):
+        if not is_mapping(payload):
             raise ResponseValidationError(
                 f"expected a department object, got {type(payload).__name__}"
             )
-        return cls(
-            id=_field(payload, "id", _int, model="department"),
-            name=_field(payload, "name", _text, model="department"),
-            agents=_field(payload, "agents", _members, model="department"),
-        )
+        return cls(**convert_fields(payload, _DEPARTMENT_FIELDS, "department"))
 
 
 def _agents(value: Any) -> tuple[Agent, ...]:
     if value is None:
         return ()
-    if isinstance(value, Mapping):  # one doc version sends a single agent object
-        return () if not value else (Agent.from_json(value),)
     if isinstance(value, list):
         agents = []
         for item in value:
-            if not isinstance(item, Mapping):
-                raise _BadValueError(f"expected agent objects, got {type(item).__name__}")
+            if not is_mapping(item):
+                raise BadValueError(f"expected agent objects, got {type(item).__name__}")
             agents.append(Agent.from_json(item))
         return tuple(agents)
-    raise _BadValueError(f"expected a list of agents, got {type(value).__name__}")
+    if is_mapping(value):  # one doc version sends a single agent object
+        return () if not value else (Agent.from_json(value),)
+    raise BadValueError(f"expected a list of agents, got {type(value).__name__}")
 
 
 def _members(value: Any) -> tuple[Agent, ...]:
     """A department's agents: agent objects, or bare ids (the docs show both kinds of list)."""
     if isinstance(value, list) and any(isinstance(item, int | str) for item in value):
-        return tuple(Agent(id=_int(item)) for item in value)
+        return tuple(Agent(id=integer(item)) for item in value)
     return _agents(value)
 
 
-def _nested(cls: Any, what: str) -> Any:
+_DEPARTMENT_FIELDS: FieldTable = (
+    ("id", "id", integer),
+    ("name", "name", text),
+    ("agents", "agents", _members),
+)
+
+
+def nested(cls: Any, what: str) -> Callable[[Any], Any]:
+    """A converter of an object field into ``cls`` (``None`` for null, ``[]`` or ``{}``)."""
+
     def convert(value: Any) -> Any:
-        obj = _object(value, what)
+        obj = mapping(value, what)
         return None if obj is None else cls.from_json(obj)
 
     return convert
@@ -449,41 +348,36 @@ class Chat:
             ResponseValidationError: not an object, no usable ``id``, or a known field of an
                 impossible type.
         """
-        if isinstance(payload, Mapping) and isinstance(payload.get("data"), Mapping):
-            payload = payload["data"]
-        if not isinstance(payload, Mapping):
-            raise ResponseValidationError(f"expected a chat object, got {type(payload).__name__}")
-        chat_id = _field(payload, "id", _int, model="chat")
-        if chat_id is None:
+        payload = unwrap(payload, "a chat")
+        values = convert_fields(payload, _CHAT_FIELDS, "chat")
+        if values["id"] is None:
             raise ResponseValidationError("chat.id: missing")
+        return cls(**values, raw=payload)
 
-        def get(name: str, convert: Any) -> Any:
-            return _field(payload, name, convert, model="chat")
 
-        return cls(
-            id=chat_id,
-            status=get("status", _status),
-            closed_by=get("closedBy", _text),
-            closed_at=get("closedAt", _timestamp),
-            created_at=get("createdAt", _timestamp),
-            last_message_at=get("lastMessageAt", _timestamp),
-            last_customer_message_at=get("lastCustomerMessageAt", _timestamp),
-            snoozed_until=get("snoozedUntil", _timestamp),
-            rating=get("rating", _text),
-            last_message_text=get("lastMessageText", _text),
-            last_message_id=get("lastMessageId", _int),
-            last_communicated_agent_id=get("lastCommunicatedAgentId", _int),
-            agents=get("agents", _agents),
-            customer=get("customer", _nested(Customer, "a customer")),
-            assignee=get("assignee", _nested(Agent, "an assignee")),
-            department=get("department", _nested(Department, "a department")),
-            notes=get("notes", _text),
-            created_with=get("createdWith", _text),
-            application_id=get("applicationId", _int),
-            read_by_agent=get("readByAgent", _flag),
-            read_by_customer=get("readByCustomer", _flag),
-            raw=payload,
-        )
+_CHAT_FIELDS: FieldTable = (
+    ("id", "id", integer),
+    ("status", "status", _status),
+    ("closed_by", "closedBy", text),
+    ("closed_at", "closedAt", timestamp),
+    ("created_at", "createdAt", timestamp),
+    ("last_message_at", "lastMessageAt", timestamp),
+    ("last_customer_message_at", "lastCustomerMessageAt", timestamp),
+    ("snoozed_until", "snoozedUntil", timestamp),
+    ("rating", "rating", text),
+    ("last_message_text", "lastMessageText", text),
+    ("last_message_id", "lastMessageId", integer),
+    ("last_communicated_agent_id", "lastCommunicatedAgentId", integer),
+    ("agents", "agents", _agents),
+    ("customer", "customer", nested(Customer, "a customer")),
+    ("assignee", "assignee", nested(Agent, "an assignee")),
+    ("department", "department", nested(Department, "a department")),
+    ("notes", "notes", text),
+    ("created_with", "createdWith", text),
+    ("application_id", "applicationId", integer),
+    ("read_by_agent", "readByAgent", flag),
+    ("read_by_customer", "readByCustomer", flag),
+)
 
 
 @attrs.frozen
@@ -509,19 +403,16 @@ class Message:
 
         Accepts the message itself or an envelope ``{"data": {...}}``.
         """
-        if isinstance(payload, Mapping) and isinstance(payload.get("data"), Mapping):
-            payload = payload["data"]
-        if not isinstance(payload, Mapping):
-            raise ResponseValidationError(
-                f"expected a message object, got {type(payload).__name__}"
-            )
-        return cls(
-            id=_field(payload, "id", _int, model="message"),
-            text=_field(payload, "text", _text, model="message"),
-            sender=_field(payload, "from", _text, model="message"),
-            created_at=_field(payload, "createdAt", _timestamp, model="message"),
-            raw=payload,
-        )
+        payload = unwrap(payload, "a message")
+        return cls(**convert_fields(payload, _MESSAGE_FIELDS, "message"), raw=payload)
+
+
+_MESSAGE_FIELDS: FieldTable = (
+    ("id", "id", integer),
+    ("text", "text", text),
+    ("sender", "from", text),
+    ("created_at", "createdAt", timestamp),
+)
 
 
 #: Search operators, as documented: ``~`` is "contains", ``!~`` "does not contain".
@@ -544,7 +435,7 @@ def _encodable(text: str, what: str) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise ValueError(f"{what} is not valid text: {_shown(text)}") from None
+        raise ValueError(f"{what} is not valid text: {shown(text)}") from None
 
 
 def _filter_value(value: Any) -> Any:
@@ -556,8 +447,8 @@ def _filter_value(value: Any) -> Any:
         return int(value.timestamp())
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"filter values must be finite numbers (JSON has no {value!r})")
-    if is_int(value) and not _MIN_INT <= value <= MAX_ID:
-        raise ValueError(f"filter value out of the signed 64-bit range: {_shown(value)}")
+    if is_int(value) and not MIN_INT <= value <= MAX_ID:
+        raise ValueError(f"filter value out of the signed 64-bit range: {shown(value)}")
     if isinstance(value, str):
         _encodable(value, "filter value")
     if value is None or isinstance(value, str | int | float | bool):

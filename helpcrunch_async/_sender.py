@@ -232,7 +232,7 @@ class Sender:
         # calls never hold every slot while an interactive one waits.
         priority = options.priority or INTERACTIVE
         max_wait = options.max_wait if number == 1 else None
-        started = anyio.current_time()
+        started = anyio.current_time() if self.limiter is not None else 0.0
         await self._slots.acquire(priority, max_wait)
         try:
             if self.limiter is not None:
@@ -255,7 +255,8 @@ class Sender:
                 raise
         finally:
             self._slots.release()
-        logger.debug("%s %s -> %d", call.method, response.url.path, status)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s %s -> %d", call.method, response.url.path, status)
         if self._support.rate_limit_info:
             await self._rate_limit_headers(response)
         self.stats.status_counts[status] = self.stats.status_counts.get(status, 0) + 1

@@ -15,20 +15,8 @@ from typing import Any
 import attrs
 
 from ._errors import ResponseValidationError
-from ._models import (
-    Agent,
-    ChatStatus,
-    Customer,
-    Department,
-    _BadValueError,
-    _field,
-    _flag,
-    _int,
-    _nested,
-    _status,
-    _text,
-    _timestamp,
-)
+from ._models import Agent, ChatStatus, Customer, Department, _status, nested
+from ._wire import BadValueError, convert_field, flag, integer, text, timestamp
 
 __all__ = [
     "CHAT_EVENTS",
@@ -84,10 +72,10 @@ def _ids(value: Any) -> tuple[int, ...]:
     if value is None:
         return ()
     if not isinstance(value, list):
-        raise _BadValueError(f"expected a list of ids, got {type(value).__name__}")
+        raise BadValueError(f"expected a list of ids, got {type(value).__name__}")
     ids = []
     for item in value:
-        found = _int(item.get("id")) if isinstance(item, Mapping) else _int(item)
+        found = integer(item.get("id")) if isinstance(item, Mapping) else integer(item)
         if found is not None:
             ids.append(found)
     return tuple(ids)
@@ -95,13 +83,13 @@ def _ids(value: Any) -> tuple[int, ...]:
 
 def _by_id_or_object(cls: Any, what: str) -> Any:
     """A nested object that may also come as its bare id (webhook payloads do both)."""
-    nested = _nested(cls, what)
+    as_object = nested(cls, what)
 
     def convert(value: Any) -> Any:
         if isinstance(value, int | str) and not isinstance(value, bool):
-            found = _int(value)
+            found = integer(value)
             return None if found is None else cls(id=found)
-        return nested(value)
+        return as_object(value)
 
     return convert
 
@@ -155,26 +143,26 @@ class ChatEventData:
         payload = _payload(payload, "eventData")
 
         def get(name: str, convert: Any) -> Any:
-            return _field(payload, name, convert, model="chat")
+            return convert_field(payload, name, convert, model="chat")
 
-        chat_id = get("id", _int)
+        chat_id = get("id", integer)
         if chat_id is None:
             raise _missing("chat.id")
         return cls(
             chat_id=chat_id,
             changed=changed,
             status=get("status", _status),
-            closed_by=get("closedBy", _text),
-            closed_at=get("closedAt", _timestamp),
-            created_at=get("createdAt", _timestamp),
-            last_message_at=get("lastMessageAt", _timestamp),
-            snoozed_until=get("snoozedUntil", _timestamp),
-            rating=get("rating", _text),
+            closed_by=get("closedBy", text),
+            closed_at=get("closedAt", timestamp),
+            created_at=get("createdAt", timestamp),
+            last_message_at=get("lastMessageAt", timestamp),
+            snoozed_until=get("snoozedUntil", timestamp),
+            rating=get("rating", text),
             customer=get("customer", _by_id_or_object(Customer, "a customer")),
             assignee=get("assignee", _by_id_or_object(Agent, "an assignee")),
             department=get("department", _by_id_or_object(Department, "a department")),
             communicated_agent_ids=get("communicatedAgents", _ids),
-            application_id=get("applicationId", _int),
+            application_id=get("applicationId", integer),
             raw=payload,
         )
 
@@ -203,17 +191,17 @@ class WebhookMessage:
         """Build from the wire object (``id``, ``text``, ``createdAt``, ``updatedAt``...)."""
 
         def get(name: str, convert: Any) -> Any:
-            return _field(payload, name, convert, model="message")
+            return convert_field(payload, name, convert, model="message")
 
         return cls(
-            id=get("id", _int),
-            text=get("text", _text),
-            created_at=get("createdAt", _timestamp),
-            updated_at=get("updatedAt", _timestamp),
-            read=get("read", _flag),
-            edited=get("edited", _flag),
-            application_id=get("applicationId", _int),
-            broadcast_type=get("broadcastType", _text),
+            id=get("id", integer),
+            text=get("text", text),
+            created_at=get("createdAt", timestamp),
+            updated_at=get("updatedAt", timestamp),
+            read=get("read", flag),
+            edited=get("edited", flag),
+            application_id=get("applicationId", integer),
+            broadcast_type=get("broadcastType", text),
             raw=payload,
         )
 
@@ -246,16 +234,16 @@ class MessageEventData:
         payload = _payload(payload, "eventData")
 
         def get(name: str, convert: Any) -> Any:
-            return _field(payload, name, convert, model="event")
+            return convert_field(payload, name, convert, model="event")
 
-        chat_id = get("chat_id", _int)
+        chat_id = get("chat_id", integer)
         if chat_id is None:
-            chat_id = get("chatId", _int)  # the camelCase the rest of the API uses
+            chat_id = get("chatId", integer)  # the camelCase the rest of the API uses
         if chat_id is None:
             raise _missing("event.chat_id")
         return cls(
             chat_id=chat_id,
-            message=get("message", _nested(WebhookMessage, "a message")),
+            message=get("message", nested(WebhookMessage, "a message")),
             agent=get("agent", _by_id_or_object(Agent, "an agent")),
             customer=get("customer", _by_id_or_object(Customer, "a customer")),
             raw=payload,
@@ -289,17 +277,17 @@ class CustomerEventData:
         payload = _payload(payload, "eventData")
 
         def get(name: str, convert: Any) -> Any:
-            return _field(payload, name, convert, model="customer")
+            return convert_field(payload, name, convert, model="customer")
 
-        customer_id = get("id", _int)
+        customer_id = get("id", integer)
         if customer_id is None:
             raise _missing("customer.id")
         return cls(
             id=customer_id,
-            name=get("name", _text),
-            email=get("email", _text),
-            user_id=get("userId", _text),
-            unsubscribed=get("unsubscribed", _flag),
+            name=get("name", text),
+            email=get("email", text),
+            user_id=get("userId", text),
+            unsubscribed=get("unsubscribed", flag),
             custom_data=payload.get("customData"),
             raw=payload,
         )
@@ -346,13 +334,13 @@ class WebhookEvent:
             ResponseValidationError: not an envelope, or a field of an impossible type.
         """
         payload = _payload(payload, "envelope")
-        event_id = _field(payload, "id", _text, model="event")
-        event_type = _field(payload, "event", _text, model="event")
+        event_id = convert_field(payload, "id", text, model="event")
+        event_type = convert_field(payload, "event", text, model="event")
         if not event_id:
             raise _missing("event.id")
         if not event_type:
             raise _missing("event.event")
-        attempts = _field(payload, "attempts", _int, model="event")
+        attempts = convert_field(payload, "attempts", integer, model="event")
         if attempts is not None and attempts < 1:
             raise _missing("event.attempts (>= 1)")
         return cls(
@@ -360,8 +348,8 @@ class WebhookEvent:
             type=event_type,
             data=_data(event_type, payload.get("eventData")),
             attempts=1 if attempts is None else attempts,
-            last_attempt_at=_field(payload, "lastAttemptAt", _timestamp, model="event"),
-            created_at=_field(payload, "createdAt", _timestamp, model="event"),
+            last_attempt_at=convert_field(payload, "lastAttemptAt", timestamp, model="event"),
+            created_at=convert_field(payload, "createdAt", timestamp, model="event"),
             raw=payload,
         )
 

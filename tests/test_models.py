@@ -611,6 +611,32 @@ def test_timestamp_edges(wire, expected):
     assert expected == hc.Chat.from_json(chat_payload(closedAt=wire)).closed_at
 
 
+@settings(max_examples=300, deadline=None)
+@given(seconds=st.integers(min_value=-62135596800 - 5, max_value=253402300799 + 5))
+def test_integer_timestamps_parse_as_their_decimal_text_does(seconds):
+    """The int fast path agrees with the exact decimal path, at the calendar's ends too."""
+    as_int = parses_or_refuses(hc.Chat.from_json, chat_payload(closedAt=seconds))
+    as_text = parses_or_refuses(hc.Chat.from_json, chat_payload(closedAt=str(seconds)))
+
+    if isinstance(as_text, hc.Chat):
+        assert isinstance(as_int, hc.Chat)
+        assert as_text.closed_at == as_int.closed_at
+    else:
+        assert str(as_text) == str(as_int).replace(f"{seconds}", f"'{seconds}'")
+
+
+@settings(max_examples=300, deadline=None)
+@given(number=st.integers(min_value=-(2**63) - 5, max_value=2**63 + 5))
+def test_integer_ids_parse_as_their_decimal_text_does(number):
+    """An id sent as a number and as digits gives the same chat, or the same refusal."""
+    as_int = parses_or_refuses(hc.Chat.from_json, chat_payload(lastMessageId=number))
+    as_text = parses_or_refuses(hc.Chat.from_json, chat_payload(lastMessageId=str(number)))
+
+    assert type(as_int) is type(as_text)
+    if isinstance(as_int, hc.Chat):
+        assert as_int.last_message_id == as_text.last_message_id == number
+
+
 def test_timestamps_ignore_the_callers_decimal_context():
     """A caller's decimal precision or traps do not change how timestamps parse."""
     with decimal.localcontext() as context:
