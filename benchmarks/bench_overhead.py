@@ -16,7 +16,7 @@ from _common import API_KEY, emulator_process, heading, row
 
 import helpcrunch_async as hc
 
-N, CONCURRENCY, ROUNDS = 2000, 10, 9
+N, CONCURRENCY, ROUNDS = 500, 10, 31
 LATENCY_TRIALS = 15
 FIRST = 5_215_700
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -22,11 +22,11 @@ from ._wire import (
     MIN_INT,
     BadValueError,
     FieldTable,
+    Nested,
     convert_fields,
     flag,
     integer,
     is_mapping,
-    mapping,
     shown,
     text,
     timestamp,
@@ -291,16 +291,6 @@ _DEPARTMENT_FIELDS: FieldTable = (
 )
 
 
-def nested(cls: Any, what: str) -> Callable[[Any], Any]:
-    """A converter of an object field into ``cls`` (``None`` for null, ``[]`` or ``{}``)."""
-
-    def convert(value: Any) -> Any:
-        obj = mapping(value, what)
-        return None if obj is None else cls.from_json(obj)
-
-    return convert
-
-
 @attrs.frozen
 class Chat:
     """A HelpCrunch chat, as the API returned it.
@@ -369,9 +359,9 @@ _CHAT_FIELDS: FieldTable = (
     ("last_message_id", "lastMessageId", integer),
     ("last_communicated_agent_id", "lastCommunicatedAgentId", integer),
     ("agents", "agents", _agents),
-    ("customer", "customer", nested(Customer, "a customer")),
-    ("assignee", "assignee", nested(Agent, "an assignee")),
-    ("department", "department", nested(Department, "a department")),
+    ("customer", "customer", Nested(Customer, "a customer")),
+    ("assignee", "assignee", Nested(Agent, "an assignee")),
+    ("department", "department", Nested(Department, "a department")),
     ("notes", "notes", text),
     ("created_with", "createdWith", text),
     ("application_id", "applicationId", integer),

@@ -15,8 +15,8 @@ from typing import Any
 import attrs
 
 from ._errors import ResponseValidationError
-from ._models import Agent, ChatStatus, Customer, Department, _status, nested
-from ._wire import BadValueError, convert_field, flag, integer, text, timestamp
+from ._models import Agent, ChatStatus, Customer, Department, _status
+from ._wire import BadValueError, Nested, convert_fields, flag, integer, text, timestamp
 
 __all__ = [
     "CHAT_EVENTS",
@@ -67,6 +67,11 @@ CUSTOMER_EVENTS = frozenset(
 )
 
 
+def _field(payload: Mapping[str, Any], name: str, convert: Any, *, model: str) -> Any:
+    """One field of ``payload``, converted; see ``convert_fields``."""
+    return convert_fields(payload, ((name, name, convert),), model)[name]
+
+
 def _ids(value: Any) -> tuple[int, ...]:
     """A list of ids; agent objects are tolerated and reduced to their ids."""
     if value is None:
@@ -83,7 +88,7 @@ def _ids(value: Any) -> tuple[int, ...]:
 
 def _by_id_or_object(cls: Any, what: str) -> Any:
     """A nested object that may also come as its bare id (webhook payloads do both)."""
-    as_object = nested(cls, what)
+    as_object = Nested(cls, what)
 
     def convert(value: Any) -> Any:
         if isinstance(value, int | str) and not isinstance(value, bool):
@@ -143,7 +148,7 @@ class ChatEventData:
         payload = _payload(payload, "eventData")
 
         def get(name: str, convert: Any) -> Any:
-            return convert_field(payload, name, convert, model="chat")
+            return _field(payload, name, convert, model="chat")
 
         chat_id = get("id", integer)
         if chat_id is None:
@@ -191,7 +196,7 @@ class WebhookMessage:
         """Build from the wire object (``id``, ``text``, ``createdAt``, ``updatedAt``...)."""
 
         def get(name: str, convert: Any) -> Any:
-            return convert_field(payload, name, convert, model="message")
+            return _field(payload, name, convert, model="message")
 
         return cls(
             id=get("id", integer),
@@ -234,7 +239,7 @@ class MessageEventData:
         payload = _payload(payload, "eventData")
 
         def get(name: str, convert: Any) -> Any:
-            return convert_field(payload, name, convert, model="event")
+            return _field(payload, name, convert, model="event")
 
         chat_id = get("chat_id", integer)
         if chat_id is None:
@@ -243,7 +248,7 @@ class MessageEventData:
             raise _missing("event.chat_id")
         return cls(
             chat_id=chat_id,
-            message=get("message", nested(WebhookMessage, "a message")),
+            message=get("message", Nested(WebhookMessage, "a message")),
             agent=get("agent", _by_id_or_object(Agent, "an agent")),
             customer=get("customer", _by_id_or_object(Customer, "a customer")),
             raw=payload,
@@ -277,7 +282,7 @@ class CustomerEventData:
         payload = _payload(payload, "eventData")
 
         def get(name: str, convert: Any) -> Any:
-            return convert_field(payload, name, convert, model="customer")
+            return _field(payload, name, convert, model="customer")
 
         customer_id = get("id", integer)
         if customer_id is None:
@@ -334,13 +339,13 @@ class WebhookEvent:
             ResponseValidationError: not an envelope, or a field of an impossible type.
         """
         payload = _payload(payload, "envelope")
-        event_id = convert_field(payload, "id", text, model="event")
-        event_type = convert_field(payload, "event", text, model="event")
+        event_id = _field(payload, "id", text, model="event")
+        event_type = _field(payload, "event", text, model="event")
         if not event_id:
             raise _missing("event.id")
         if not event_type:
             raise _missing("event.event")
-        attempts = convert_field(payload, "attempts", integer, model="event")
+        attempts = _field(payload, "attempts", integer, model="event")
         if attempts is not None and attempts < 1:
             raise _missing("event.attempts (>= 1)")
         return cls(
@@ -348,8 +353,8 @@ class WebhookEvent:
             type=event_type,
             data=_data(event_type, payload.get("eventData")),
             attempts=1 if attempts is None else attempts,
-            last_attempt_at=convert_field(payload, "lastAttemptAt", timestamp, model="event"),
-            created_at=convert_field(payload, "createdAt", timestamp, model="event"),
+            last_attempt_at=_field(payload, "lastAttemptAt", timestamp, model="event"),
+            created_at=_field(payload, "createdAt", timestamp, model="event"),
             raw=payload,
         )
 

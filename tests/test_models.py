@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import decimal
 import json
+import types
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
@@ -602,6 +603,8 @@ def test_values_that_crashed_or_froze_the_parser(field, value):
         ("1597758468.123456", datetime(2020, 8, 18, 13, 47, 48, 123456, tzinfo=UTC)),
         ("253402300798.999999", datetime(9999, 12, 31, 23, 59, 58, 999999, tzinfo=UTC)),
         ("1.5974e9", datetime(2020, 8, 14, 10, 13, 20, tzinfo=UTC)),
+        ("253402300799", datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)),
+        ("-62135596800", datetime(1, 1, 1, tzinfo=UTC)),
         (253402300799, datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)),
         (-62135596800, datetime(1, 1, 1, tzinfo=UTC)),
     ],
@@ -660,9 +663,33 @@ def test_filter_values_that_cannot_be_encoded_are_refused(value):
 
 
 def test_filter_field_that_cannot_be_encoded_is_refused():
-    """A field name with a lone surrogate is a ValueError."""
-    with pytest.raises(ValueError, match="filter field"):
+    """A field name with a lone surrogate is a ValueError naming the field and the text."""
+    with pytest.raises(ValueError) as caught:
         hc.Filter("chats.\udc80", "=", 1)
+
+    assert str(caught.value) == "filter field is not valid text: 'chats.\\udc80'"
+
+
+def test_filter_value_that_cannot_be_encoded_is_refused_by_name():
+    """A value with a lone surrogate is a ValueError naming the value."""
+    with pytest.raises(ValueError) as caught:
+        hc.Filter("customer.name", "=", "Ann\ud800")
+
+    assert str(caught.value) == "filter value is not valid text: 'Ann\\ud800'"
+
+
+@pytest.mark.parametrize("value", [-(2**63), 2**63 - 1])
+def test_filter_values_at_the_ends_of_the_64_bit_range_are_sent(value):
+    """The smallest and largest signed 64-bit integers are valid filter values."""
+    assert value == hc.Filter("chats.id", ">", value).value
+
+
+def test_filter_value_past_the_64_bit_range_is_refused_by_name():
+    """An int one past the range says so, with the number."""
+    with pytest.raises(ValueError) as caught:
+        hc.Filter("chats.id", ">", -(2**63) - 1)
+
+    assert str(caught.value) == "filter value out of the signed 64-bit range: an integer of 64 bits"
 
 
 @pytest.mark.parametrize(
@@ -675,8 +702,9 @@ def test_integer_bounds_are_the_signed_64_bit_range(wire, ok):
     if ok:
         assert wire == hc.Chat.from_json(payload).last_message_id
     else:
-        with pytest.raises(hc.ResponseValidationError, match="64-bit"):
+        with pytest.raises(hc.ResponseValidationError) as caught:
             hc.Chat.from_json(payload)
+        assert str(caught.value) == "chat.lastMessageId: integer out of the signed 64-bit range"
 
 
 def test_timestamp_text_is_bounded_in_length():
@@ -684,3 +712,85 @@ def test_timestamp_text_is_bounded_in_length():
     assert hc.Chat.from_json(chat_payload(closedAt="0" * 54 + "1597758468")).closed_at
     with pytest.raises(hc.ResponseValidationError, match="65 characters"):
         hc.Chat.from_json(chat_payload(closedAt="0" * 55 + "1597758468"))
+
+
+# --- payloads that are not plain dicts ----------------------------------------------------
+
+
+def frozen_mappings(value: Any) -> Any:
+    """``value`` with every dict in it (nested ones too) turned into a read-only mapping."""
+    if isinstance(value, dict):
+        return types.MappingProxyType({k: frozen_mappings(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [frozen_mappings(item) for item in value]
+    return value
+
+
+def test_any_mapping_is_taken_as_an_object():
+    """A payload of read-only mappings (not dicts) gives the same chat as the dicts do."""
+    payload = chat_payload(
+        agents=[{"id": 3, "role": "admin"}],
+        customer={"id": 9, "name": "Ivan"},
+        assignee={"id": 3},
+        department={"id": 2, "name": "Billing"},
+    )
+
+    assert hc.Chat.from_json(frozen_mappings(payload)) == hc.Chat.from_json(payload)
+    assert hc.Chat.from_json(frozen_mappings({"data": payload})) == hc.Chat.from_json(payload)
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (hc.Agent.from_json, "expected an agent object, got int"),
+        (hc.Department.from_json, "expected a department object, got int"),
+        (hc.Chat.from_json, "expected a chat object, got int"),
+        (hc.Message.from_json, "expected a message object, got int"),
+    ],
+)
+def test_a_model_of_a_non_object_is_refused_by_name(build, message):
+    """Each model says what it expected and what it got."""
+    with pytest.raises(hc.ResponseValidationError) as caught:
+        build(7)
+
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize("empty", [None, [], {}])
+def test_an_empty_nested_object_is_none(empty):
+    """A customer, assignee or department sent as null, [] or {} is None."""
+    chat = hc.Chat.from_json(chat_payload(customer=empty, assignee=empty, department=empty))
+
+    assert (chat.customer, chat.assignee, chat.department) == (None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("wire", "message"),
+    [
+        (253402300800, "timestamp out of range: 253402300800"),
+        (-62135596801, "timestamp out of range: -62135596801"),
+        ("253402300800", "timestamp out of range: '253402300800'"),
+        ("-62135596801", "timestamp out of range: '-62135596801'"),
+        ("253402300799.9999999", "timestamp out of range: '253402300799.9999999'"),
+        (2**63 - 1, "timestamp out of range: 9223372036854775807"),
+        (-(2**63), "timestamp out of range: -9223372036854775808"),
+        (2**63, "timestamp out of range: an integer of 64 bits"),
+    ],
+)
+def test_timestamps_past_the_calendar_are_refused_with_the_value(wire, message):
+    """One past either end of the calendar, as a number or as text, is refused, value shown."""
+    with pytest.raises(hc.ResponseValidationError) as caught:
+        hc.Chat.from_json(chat_payload(closedAt=wire))
+
+    assert str(caught.value) == f"chat.closedAt: {message}"
+
+
+@pytest.mark.parametrize("length", [62, 63])
+def test_values_in_messages_are_cut_past_64_characters(length):
+    """A value's repr of up to 64 characters is shown whole; a longer one is cut, with "..."."""
+    value = "x" * length  # its repr has two quotes more
+    shown = repr(value) if length == 62 else repr(value)[:64] + "..."
+    with pytest.raises(hc.ResponseValidationError) as caught:
+        hc.Chat.from_json(chat_payload(readByAgent=value))
+
+    assert str(caught.value) == f"chat.readByAgent: expected a boolean, got {shown}"
