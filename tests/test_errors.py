@@ -321,6 +321,17 @@ def test_decode_json_depth_limit_is_exact():
         decode_json(b'{"a": ' * (MAX_JSON_DEPTH + 1) + b"1" + b"}" * (MAX_JSON_DEPTH + 1))
 
 
+def test_decode_json_depth_limit_is_exact_in_bodies_with_many_brackets():
+    """With more brackets than levels (siblings), the limit is still exact: depth, not count."""
+    siblings = b", []" * MAX_JSON_DEPTH + b', "[[[["'
+    at_limit = b"[" + nested(MAX_JSON_DEPTH - 1) + siblings + b"]"
+    past_limit = b"[" + nested(MAX_JSON_DEPTH) + siblings + b"]"
+
+    assert decode_json(at_limit)[0] == decode_json(nested(MAX_JSON_DEPTH - 1))
+    with pytest.raises(hc.ResponseValidationError, match="nested deeper"):
+        decode_json(past_limit)
+
+
 @pytest.mark.parametrize(
     "content", [b"", b"{", b"\xff\xfe", b"1" * 5000, b"[" + b"9" * 5000 + b"]", b"NaN?"]
 )
