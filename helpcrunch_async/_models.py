@@ -339,14 +339,15 @@ class Chat:
                 impossible type.
         """
         payload = unwrap(payload, "a chat")
-        values = convert_fields(payload, _CHAT_FIELDS, "chat")
-        if values["id"] is None:
+        # The id first: a chat without one is "missing", whatever else is wrong with it.
+        chat_id = convert_fields(payload, _CHAT_ID, "chat")["id"]
+        if chat_id is None:
             raise ResponseValidationError("chat.id: missing")
-        return cls(**values, raw=payload)
+        return cls(id=chat_id, **convert_fields(payload, _CHAT_FIELDS, "chat"), raw=payload)
 
 
+_CHAT_ID: FieldTable = (("id", "id", integer),)
 _CHAT_FIELDS: FieldTable = (
-    ("id", "id", integer),
     ("status", "status", _status),
     ("closed_by", "closedBy", text),
     ("closed_at", "closedAt", timestamp),

@@ -75,7 +75,10 @@ def shown(value: Any) -> str:
     """``value`` for an error message, cut short: wire data can be anything, of any size."""
     if is_int(value) and not MIN_INT <= value <= MAX_ID:
         return f"an integer of {value.bit_length()} bits"  # repr() of a huge int can fail
-    text = repr(value)
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # a container holding a huge int, or nested deep
+        return f"a {type(value).__name__} too large to show"
     return text if len(text) <= MAX_SCALAR_TEXT else text[:MAX_SCALAR_TEXT] + "..."
 
 

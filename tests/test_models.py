@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import decimal
+import functools
 import json
 import types
 from collections.abc import Callable
@@ -794,3 +795,28 @@ def test_values_in_messages_are_cut_past_64_characters(length):
         hc.Chat.from_json(chat_payload(readByAgent=value))
 
     assert str(caught.value) == f"chat.readByAgent: expected a boolean, got {shown}"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [{"closedAt": "x"}, {"data": {"lastMessageId": []}}, {"agents": [None]}, {"id": None}],
+)
+def test_a_chat_without_an_id_is_missing_whatever_else_is_wrong(payload):
+    """The id is checked first: a chat without one is refused as missing."""
+    with pytest.raises(hc.ResponseValidationError) as caught:
+        hc.Chat.from_json(payload)
+
+    assert str(caught.value) == "chat.id: missing"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [[10**5000], functools.reduce(lambda inner, _: [inner], range(100_000), [])],
+    ids=["huge-int-inside", "deeply-nested"],
+)
+def test_values_too_large_to_show_are_named_by_type(value):
+    """A value whose repr would fail (a huge int inside, deep nesting) is named by its type."""
+    with pytest.raises(hc.ResponseValidationError) as caught:
+        hc.Chat.from_json(chat_payload(readByAgent=value))
+
+    assert str(caught.value) == "chat.readByAgent: expected a boolean, got a list too large to show"
