@@ -16,7 +16,16 @@ import attrs
 
 from ._errors import ResponseValidationError
 from ._models import Agent, ChatStatus, Customer, Department, _status
-from ._wire import BadValueError, Nested, convert_fields, flag, integer, text, timestamp
+from ._wire import (
+    BadValueError,
+    FieldTable,
+    Nested,
+    convert_fields,
+    flag,
+    integer,
+    text,
+    timestamp,
+)
 
 __all__ = [
     "CHAT_EVENTS",
@@ -147,29 +156,27 @@ class ChatEventData:
         """
         payload = _payload(payload, "eventData")
 
-        def get(name: str, convert: Any) -> Any:
-            return _field(payload, name, convert, model="chat")
-
-        chat_id = get("id", integer)
+        chat_id = _field(payload, "id", integer, model="chat")
         if chat_id is None:
             raise _missing("chat.id")
-        return cls(
-            chat_id=chat_id,
-            changed=changed,
-            status=get("status", _status),
-            closed_by=get("closedBy", text),
-            closed_at=get("closedAt", timestamp),
-            created_at=get("createdAt", timestamp),
-            last_message_at=get("lastMessageAt", timestamp),
-            snoozed_until=get("snoozedUntil", timestamp),
-            rating=get("rating", text),
-            customer=get("customer", _by_id_or_object(Customer, "a customer")),
-            assignee=get("assignee", _by_id_or_object(Agent, "an assignee")),
-            department=get("department", _by_id_or_object(Department, "a department")),
-            communicated_agent_ids=get("communicatedAgents", _ids),
-            application_id=get("applicationId", integer),
-            raw=payload,
-        )
+        fields = convert_fields(payload, _CHAT_EVENT_FIELDS, "chat")
+        return cls(chat_id=chat_id, changed=changed, **fields, raw=payload)
+
+
+_CHAT_EVENT_FIELDS: FieldTable = (
+    ("status", "status", _status),
+    ("closed_by", "closedBy", text),
+    ("closed_at", "closedAt", timestamp),
+    ("created_at", "createdAt", timestamp),
+    ("last_message_at", "lastMessageAt", timestamp),
+    ("snoozed_until", "snoozedUntil", timestamp),
+    ("rating", "rating", text),
+    ("customer", "customer", _by_id_or_object(Customer, "a customer")),
+    ("assignee", "assignee", _by_id_or_object(Agent, "an assignee")),
+    ("department", "department", _by_id_or_object(Department, "a department")),
+    ("communicated_agent_ids", "communicatedAgents", _ids),
+    ("application_id", "applicationId", integer),
+)
 
 
 @attrs.frozen
@@ -194,21 +201,19 @@ class WebhookMessage:
     @classmethod
     def from_json(cls, payload: Mapping[str, Any]) -> WebhookMessage:
         """Build from the wire object (``id``, ``text``, ``createdAt``, ``updatedAt``...)."""
+        return cls(**convert_fields(payload, _MESSAGE_FIELDS, "message"), raw=payload)
 
-        def get(name: str, convert: Any) -> Any:
-            return _field(payload, name, convert, model="message")
 
-        return cls(
-            id=get("id", integer),
-            text=get("text", text),
-            created_at=get("createdAt", timestamp),
-            updated_at=get("updatedAt", timestamp),
-            read=get("read", flag),
-            edited=get("edited", flag),
-            application_id=get("applicationId", integer),
-            broadcast_type=get("broadcastType", text),
-            raw=payload,
-        )
+_MESSAGE_FIELDS: FieldTable = (
+    ("id", "id", integer),
+    ("text", "text", text),
+    ("created_at", "createdAt", timestamp),
+    ("updated_at", "updatedAt", timestamp),
+    ("read", "read", flag),
+    ("edited", "edited", flag),
+    ("application_id", "applicationId", integer),
+    ("broadcast_type", "broadcastType", text),
+)
 
 
 @attrs.frozen
@@ -238,21 +243,20 @@ class MessageEventData:
         """
         payload = _payload(payload, "eventData")
 
-        def get(name: str, convert: Any) -> Any:
-            return _field(payload, name, convert, model="event")
-
-        chat_id = get("chat_id", integer)
-        if chat_id is None:
-            chat_id = get("chatId", integer)  # the camelCase the rest of the API uses
+        chat_id = _field(payload, "chat_id", integer, model="event")
+        if chat_id is None:  # the camelCase the rest of the API uses
+            chat_id = _field(payload, "chatId", integer, model="event")
         if chat_id is None:
             raise _missing("event.chat_id")
-        return cls(
-            chat_id=chat_id,
-            message=get("message", Nested(WebhookMessage, "a message")),
-            agent=get("agent", _by_id_or_object(Agent, "an agent")),
-            customer=get("customer", _by_id_or_object(Customer, "a customer")),
-            raw=payload,
-        )
+        fields = convert_fields(payload, _MESSAGE_EVENT_FIELDS, "event")
+        return cls(chat_id=chat_id, **fields, raw=payload)
+
+
+_MESSAGE_EVENT_FIELDS: FieldTable = (
+    ("message", "message", Nested(WebhookMessage, "a message")),
+    ("agent", "agent", _by_id_or_object(Agent, "an agent")),
+    ("customer", "customer", _by_id_or_object(Customer, "a customer")),
+)
 
 
 @attrs.frozen
@@ -281,21 +285,19 @@ class CustomerEventData:
         """
         payload = _payload(payload, "eventData")
 
-        def get(name: str, convert: Any) -> Any:
-            return _field(payload, name, convert, model="customer")
-
-        customer_id = get("id", integer)
+        customer_id = _field(payload, "id", integer, model="customer")
         if customer_id is None:
             raise _missing("customer.id")
-        return cls(
-            id=customer_id,
-            name=get("name", text),
-            email=get("email", text),
-            user_id=get("userId", text),
-            unsubscribed=get("unsubscribed", flag),
-            custom_data=payload.get("customData"),
-            raw=payload,
-        )
+        fields = convert_fields(payload, _CUSTOMER_EVENT_FIELDS, "customer")
+        return cls(id=customer_id, **fields, custom_data=payload.get("customData"), raw=payload)
+
+
+_CUSTOMER_EVENT_FIELDS: FieldTable = (
+    ("name", "name", text),
+    ("email", "email", text),
+    ("user_id", "userId", text),
+    ("unsubscribed", "unsubscribed", flag),
+)
 
 
 #: What ``WebhookEvent.data`` is for an event type this SDK does not know: the raw object.
