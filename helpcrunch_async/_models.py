@@ -196,8 +196,12 @@ class Customer:
     user_id: str | None = None
 
     @classmethod
-    def from_json(cls, payload: Mapping[str, Any]) -> Customer:
+    def from_json(cls, payload: Any) -> Customer:
         """Build from the wire object (``id``, ``name``, ``email``, ``userId``)."""
+        if not is_mapping(payload):
+            raise ResponseValidationError(
+                f"expected a customer object, got {type(payload).__name__}"
+            )
         return cls(**convert_fields(payload, _CUSTOMER_FIELDS, "customer"))
 
 

@@ -199,8 +199,9 @@ class WebhookMessage:
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
     @classmethod
-    def from_json(cls, payload: Mapping[str, Any]) -> WebhookMessage:
+    def from_json(cls, payload: Any) -> WebhookMessage:
         """Build from the wire object (``id``, ``text``, ``createdAt``, ``updatedAt``...)."""
+        payload = _payload(payload, "message")
         return cls(**convert_fields(payload, _MESSAGE_FIELDS, "message"), raw=payload)
 
 

@@ -743,6 +743,7 @@ def test_any_mapping_is_taken_as_an_object():
     ("build", "message"),
     [
         (hc.Agent.from_json, "expected an agent object, got int"),
+        (hc.Customer.from_json, "expected a customer object, got int"),
         (hc.Department.from_json, "expected a department object, got int"),
         (hc.Chat.from_json, "expected a chat object, got int"),
         (hc.Message.from_json, "expected a message object, got int"),

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 import helpcrunch_async as hc
+from helpcrunch_async import webhooks
 from helpcrunch_async.webhooks import (
     CHAT_EVENTS,
     CUSTOMER_EVENTS,
@@ -676,3 +677,11 @@ async def test_endpoint_closes_websockets(anyio_backend):
     await WebhookEndpoint(Recorder(), signing_key=KEY)({"type": "websocket"}, receive, send)
 
     assert [{"type": "websocket.close", "code": 1008}] == sent
+
+
+def test_a_webhook_message_of_a_non_object_is_refused_by_name():
+    """WebhookMessage.from_json of anything but an object is ResponseValidationError."""
+    with pytest.raises(hc.ResponseValidationError) as caught:
+        webhooks.WebhookMessage.from_json(None)
+
+    assert str(caught.value) == "message: expected an object, got NoneType"
