@@ -7,12 +7,12 @@ Example:
 """
 
 from .__version__ import __version__ as __version__
-from ._agents import Agents
-from ._bulk import BulkResult, ChatOutcome, OutcomeStream, Progress
-from ._chats import Chats
+from ._resources._agents import Agents
+from ._bulk._engine import BulkResult, ChatOutcome, OutcomeStream, Progress
+from ._resources._chats import Chats
 from ._client import ClientStats, HelpCrunch
 from ._config import RateLimit, Retry
-from ._departments import Departments
+from ._resources._departments import Departments
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -31,7 +31,7 @@ from ._errors import (
     ServerError,
     WebhookVerificationError,
 )
-from ._events import (
+from ._send._events import (
     BulkItemDone,
     CallCompleted,
     CallEvent,
@@ -45,11 +45,11 @@ from ._events import (
     RetryScheduled,
     TransportFailed,
 )
-from ._journal import Journal
-from ._limiter import RateLimiter, RateLimitInfo, TokenBucketLimiter, rate_limit_info
-from ._messages import Messages
-from ._models import Agent, AgentRole, Chat, ChatStatus, Customer, Department, Filter, Message
-from ._raw import ChatsWithRawResponse, MessagesWithRawResponse, RawResponse
+from ._bulk._journal import Journal
+from ._limit._limiter import RateLimiter, RateLimitInfo, TokenBucketLimiter, rate_limit_info
+from ._resources._messages import Messages
+from ._models._models import Agent, AgentRole, Chat, ChatStatus, Customer, Department, Filter, Message
+from ._resources._raw import ChatsWithRawResponse, MessagesWithRawResponse, RawResponse
 
 __all__ = [
     "APIConnectionError",

@@ -13,8 +13,8 @@ import attrs
 import httpx
 
 from .__version__ import __version__
-from ._agents import Agents
-from ._chats import Chats
+from ._resources._agents import Agents
+from ._resources._chats import Chats
 from ._config import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -24,14 +24,14 @@ from ._config import (
     Retry,
     require_int,
 )
-from ._departments import Departments
+from ._resources._departments import Departments
 from ._errors import ClientClosedError
-from ._events import Emitter, EventObserver
-from ._gate import Priority, check_wait
-from ._limiter import RateLimiter, api_key_fingerprint
-from ._messages import Messages
-from ._retry import RetryPolicy
-from ._sender import CallOptions, Sender
+from ._send._events import Emitter, EventObserver
+from ._limit._gate import Priority, check_wait
+from ._limit._limiter import RateLimiter, api_key_fingerprint
+from ._resources._messages import Messages
+from ._send._retry import RetryPolicy
+from ._send._sender import CallOptions, Sender
 from ._settings import (
     Secret,
     resolve_api_key,

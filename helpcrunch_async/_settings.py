@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 
 from ._config import DEFAULT_BASE_URL, RateLimit, Retry, is_number, require_int
-from ._limiter import RateLimiter, TokenBucketLimiter
+from ._limit._limiter import RateLimiter, TokenBucketLimiter
 
 __all__ = [
     "Secret",

@@ -37,7 +37,7 @@ except ImportError as exc:  # pragma: no cover - exercised by hiding the package
     ) from exc
 
 from .__version__ import __version__
-from ._events import (
+from ._send._events import (
     BulkItemDone,
     CallCompleted,
     CallFailed,

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 import helpcrunch_async as hc
-from helpcrunch_async._breaker import CircuitBreaker, is_outage
+from helpcrunch_async._bulk._breaker import CircuitBreaker, is_outage
 from tests.conftest import status_echo
 
 UNAVAILABLE = {"errors": [{"code": "unavailable", "message": "try later"}]}

@@ -14,7 +14,7 @@ import pytest
 import trio.testing
 
 import helpcrunch_async as hc
-from helpcrunch_async._events import Emitter, path_template, retry_reason
+from helpcrunch_async._send._events import Emitter, path_template, retry_reason
 from tests.conftest import API_KEY, chat_payload, status_echo
 
 pytestmark = pytest.mark.anyio

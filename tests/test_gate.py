@@ -9,7 +9,7 @@ import trio.testing
 
 import helpcrunch_async as hc
 from helpcrunch_async import LimiterTimeoutError
-from helpcrunch_async._gate import PriorityGate
+from helpcrunch_async._limit._gate import PriorityGate
 
 VIRTUAL = pytest.mark.parametrize(
     "anyio_backend", [("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})]

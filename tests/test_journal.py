@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import helpcrunch_async as hc
-from helpcrunch_async._journal import MAX_ERROR_TEXT, MAX_LINE
+from helpcrunch_async._bulk._journal import MAX_ERROR_TEXT, MAX_LINE
 from tests.conftest import status_echo
 
 needs_posix = pytest.mark.skipif(sys.platform == "win32", reason="POSIX files and locks")

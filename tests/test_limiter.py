@@ -16,7 +16,7 @@ import pytest
 import trio.testing
 
 import helpcrunch_async as hc
-from helpcrunch_async._limiter import (
+from helpcrunch_async._limit._limiter import (
     GCRA,
     LEARN_PROBE_MAX,
     LEARN_PROBE_MIN,

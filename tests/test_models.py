@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import helpcrunch_async as hc
-from helpcrunch_async._models import validate_chat_id
+from helpcrunch_async._models._models import validate_chat_id
 from tests.conftest import chat_payload
 
 UTC = timezone.utc

@@ -30,7 +30,7 @@ from redis.crc import key_slot
 
 import helpcrunch_async as hc
 import helpcrunch_async.redis as hc_redis
-from helpcrunch_async._limiter import GCRA, api_key_fingerprint
+from helpcrunch_async._limit._limiter import GCRA, api_key_fingerprint
 from helpcrunch_async.emulator import EmulatorConfig, ServerLimit, serve
 from helpcrunch_async.emulator._server import RunningEmulator as Emulator
 from helpcrunch_async.redis import (

@@ -13,7 +13,7 @@ import pytest
 import trio.testing
 
 import helpcrunch_async as hc
-from helpcrunch_async._retry import is_retryable
+from helpcrunch_async._send._retry import is_retryable
 from tests.conftest import chat_payload, status_echo
 
 pytestmark = pytest.mark.anyio

@@ -12,7 +12,7 @@ import click
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from .._events import ClientEvent
+    from .._send._events import ClientEvent
 
 
 class EventLog:

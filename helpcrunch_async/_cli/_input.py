@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING
 
 import click
 
-from .._models import validate_chat_id
+from .._models._models import validate_chat_id
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._errors import AuthenticationError, BulkAbortedError, HelpCrunchError
-from .._journal import Journal
+from .._bulk._journal import Journal
 from ._input import FileError
 from ._output import FailureSummary, ProgressDisplay, Report, duration, plural
 from ._signals import exit_code_for, stop_on_signals
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from .._client import HelpCrunch
-    from .._models import ChatStatus
+    from .._models._models import ChatStatus
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_FATAL, EXIT_ABORTED = 0, 1, 2, 3, 4
 #: Chats in a row failing with a connection error or a 5xx (after the client's own retries)

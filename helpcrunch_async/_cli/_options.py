@@ -10,10 +10,10 @@ from rich.console import Console
 
 from .. import _config
 from .._client import HelpCrunch
-from .._models import ChatStatus
+from .._models._models import ChatStatus
 
 if TYPE_CHECKING:
-    from .._events import ClientEvent
+    from .._send._events import ClientEvent
 
 EXIT_CODES_HELP = """\b
 Exit codes:

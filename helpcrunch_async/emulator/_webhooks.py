@@ -18,7 +18,7 @@ import anyio
 import httpx
 import tenacity
 
-from .._webhooks import SIGNATURE_HEADER, sign
+from ..webhooks._verify import SIGNATURE_HEADER, sign
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream

@@ -30,7 +30,7 @@ import anyio
 import attrs
 import httpx
 
-from ._errors import (
+from .._errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
@@ -57,7 +57,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from ._gate import Priority
+    from .._limit._gate import Priority
 
 logger = logging.getLogger("helpcrunch_async")
 

@@ -6,9 +6,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ._config import require_int
-from ._errors import WebhookVerificationError
-from ._webhooks import (
+from .._config import require_int
+from .._errors import WebhookVerificationError
+from ._verify import (
     MAX_BODY_SIZE,
     SIGNATURE_HEADER,
     EventDeduplicator,
@@ -19,7 +19,7 @@ from ._webhooks import (
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send
 
-    from ._webhook_events import WebhookEvent
+    from ._events import WebhookEvent
 
 __all__ = ["WebhookEndpoint"]
 

@@ -10,9 +10,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from ._config import is_number, require_int
-from ._errors import ResponseValidationError, WebhookVerificationError
-from ._webhook_events import WebhookEvent
+from .._config import is_number, require_int
+from .._errors import ResponseValidationError, WebhookVerificationError
+from ._events import WebhookEvent
 
 __all__ = [
     "DEFAULT_DEDUP_SIZE",

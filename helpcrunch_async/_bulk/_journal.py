@@ -29,8 +29,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, overload
 
-from ._config import is_int
-from ._errors import ResponseValidationError, decode_json
+from .._config import is_int
+from .._errors import ResponseValidationError, decode_json
 
 if sys.platform != "win32":
     import fcntl

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable
 from typing import TYPE_CHECKING, Any
 
-from ._models import Agent
+from .._models._models import Agent
 from ._paging import MAX_PAGE_SIZE, check_page_size, paginate
 
 if TYPE_CHECKING:
-    from ._client import HelpCrunch
+    from .._client import HelpCrunch
 
 __all__ = ["Agents"]
 

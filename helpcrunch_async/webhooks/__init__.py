@@ -22,9 +22,9 @@ HelpCrunch redelivers what failed; ``EventDeduplicator`` makes a redelivered eve
 
 from __future__ import annotations
 
-from ._errors import WebhookVerificationError
-from ._webhook_endpoint import WebhookEndpoint
-from ._webhook_events import (
+from .._errors import WebhookVerificationError
+from ._endpoint import WebhookEndpoint
+from ._events import (
     CHAT_EVENTS,
     CUSTOMER_EVENTS,
     MESSAGE_EVENTS,
@@ -34,7 +34,7 @@ from ._webhook_events import (
     WebhookEvent,
     WebhookMessage,
 )
-from ._webhooks import (
+from ._verify import (
     DEFAULT_DEDUP_SIZE,
     DEFAULT_DEDUP_TTL,
     MAX_BODY_SIZE,

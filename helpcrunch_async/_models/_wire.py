@@ -22,8 +22,8 @@ from typing import Any, TypeGuard
 
 import attrs
 
-from ._config import is_int
-from ._errors import ResponseValidationError
+from .._config import is_int
+from .._errors import ResponseValidationError
 
 #: Largest id we accept: the API's ids are signed 64-bit integers.
 MAX_ID = 2**63 - 1

@@ -7,20 +7,20 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from ._breaker import CircuitBreaker  # circuit breaker (issue 14)
-from ._bulk import BulkResult, ChatOutcome, OutcomeStream, Progress, outcome_key
-from ._config import MAX_CONCURRENCY, require_int
-from ._errors import BadRequestError
-from ._journal import Journal
-from ._models import ON_HOLD_SPELLINGS, Chat, ChatStatus, Filter, Message, validate_chat_id
+from .._bulk._breaker import CircuitBreaker  # circuit breaker (issue 14)
+from .._bulk._engine import BulkResult, ChatOutcome, OutcomeStream, Progress, outcome_key
+from .._config import MAX_CONCURRENCY, require_int
+from .._errors import BadRequestError
+from .._bulk._journal import Journal
+from .._models._models import ON_HOLD_SPELLINGS, Chat, ChatStatus, Filter, Message, validate_chat_id
 from ._paging import MAX_PAGE_SIZE, check_page_size, paginate
 from ._raw import ChatsWithRawResponse
-from ._settings import validate_callback
+from .._settings import validate_callback
 
 if TYPE_CHECKING:
     import os
 
-    from ._client import HelpCrunch
+    from .._client import HelpCrunch
 
 __all__ = ["Chats"]
 

@@ -33,7 +33,7 @@ import anyio.lowlevel
 import attrs
 import httpx
 
-from ._errors import (
+from .._errors import (
     APIConnectionError,
     APITimeoutError,
     ClientClosedError,
@@ -45,16 +45,16 @@ from ._errors import (
     error_from_transport,
 )
 from ._events import BulkItemDone, CallTrace, Emitter
-from ._gate import INTERACTIVE, Priority, PriorityGate
-from ._limiter import limiter_support, rate_limit_info
-from ._raw import capture_response
+from .._limit._gate import INTERACTIVE, Priority, PriorityGate
+from .._limit._limiter import limiter_support, rate_limit_info
+from .._resources._raw import capture_response
 
 if TYPE_CHECKING:
     from collections.abc import Generator, Mapping
 
-    from ._limiter import RateLimiter
+    from .._limit._limiter import RateLimiter
     from ._retry import RetryPolicy
-    from ._settings import Secret
+    from .._settings import Secret
 
 __all__ = ["CallOptions", "Sender", "SenderStats"]
 

@@ -88,10 +88,10 @@ import redis.cluster as redis_cluster
 import redis.exceptions
 import redis.sentinel
 
-from ._config import RateLimit, is_number
-from ._errors import LimiterTimeoutError, RateLimiterUnavailableError
-from ._gate import INTERACTIVE, Priority, PriorityGate, check_wait
-from ._limiter import (
+from .._config import RateLimit, is_number
+from .._errors import LimiterTimeoutError, RateLimiterUnavailableError
+from .._limit._gate import INTERACTIVE, Priority, PriorityGate, check_wait
+from .._limit._limiter import (
     ADAPT_FLOOR,
     LEARN_PROBE_MAX,
     LEARN_PROBE_MIN,

@@ -11,8 +11,8 @@ the count: those prove the API is up.
 
 from __future__ import annotations
 
-from ._config import require_int
-from ._errors import APIConnectionError, BulkAbortedError, ServerError
+from .._config import require_int
+from .._errors import APIConnectionError, BulkAbortedError, ServerError
 
 __all__ = ["CircuitBreaker", "is_outage"]
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import attrs
 
-from ._errors import ResponseValidationError
-from ._models import Agent, ChatStatus, Customer, Department, _status
-from ._wire import (
+from .._errors import ResponseValidationError
+from .._models._models import Agent, ChatStatus, Customer, Department, _status
+from .._models._wire import (
     BadValueError,
     FieldTable,
     Nested,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any
 
-from ._models import Message, validate_chat_id
+from .._models._models import Message, validate_chat_id
 from ._raw import MessagesWithRawResponse
 
 if TYPE_CHECKING:
-    from ._client import HelpCrunch
+    from .._client import HelpCrunch
 
 __all__ = ["Messages"]
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from ._errors import ResponseValidationError
-from ._models import Department
+from .._errors import ResponseValidationError
+from .._models._models import Department
 
 if TYPE_CHECKING:
-    from ._client import HelpCrunch
+    from .._client import HelpCrunch
 
 __all__ = ["Departments"]
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import attrs
 
-from ._config import is_int
-from ._errors import ResponseValidationError
+from .._config import is_int
+from .._errors import ResponseValidationError
 from ._wire import (
     MAX_ID,
     MIN_INT,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from ._config import require_int
-from ._errors import ResponseValidationError
+from .._config import require_int
+from .._errors import ResponseValidationError
 
 __all__ = ["MAX_PAGE_SIZE", "check_page_size", "paginate"]
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Literal
 
 import anyio
 
-from ._config import is_number, require_int
-from ._errors import LimiterTimeoutError
+from .._config import is_number, require_int
+from .._errors import LimiterTimeoutError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator

@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import anyio
 import attrs
 
-from ._config import RateLimit
-from ._errors import LimiterTimeoutError, parse_retry_after
+from .._config import RateLimit
+from .._errors import LimiterTimeoutError, parse_retry_after
 from ._gate import INTERACTIVE, Priority, PriorityGate, check_wait
 
 if TYPE_CHECKING:

@@ -31,15 +31,15 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
-from ._config import is_int
-from ._errors import (
+from .._config import is_int
+from .._errors import (
     AuthenticationError,
     ClientClosedError,
     HelpCrunchError,
     RateLimiterUnavailableError,
     ResponseValidationError,
 )
-from ._models import Chat, validate_chat_id
+from .._models._models import Chat, validate_chat_id
 
 if TYPE_CHECKING:
     from types import TracebackType

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 import tenacity
 
-from ._errors import (
+from .._errors import (
     APIConnectionError,
     HelpCrunchError,
     RateLimitError,
@@ -25,7 +25,7 @@ from ._errors import (
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
-    from ._config import Retry
+    from .._config import Retry
 
 __all__ = ["RetryPolicy", "is_retryable"]
 
