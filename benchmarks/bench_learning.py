@@ -37,7 +37,7 @@ async def gather_updates(client: hc.HelpCrunch, ids: list[int]) -> None:
 
 
 async def local(url: str, key: str, ids: list[int]) -> int | None:
-    limiter = hc.TokenBucketLimiter(hc.RateLimit(requests=REQUESTS, per=PER, margin=MARGIN))
+    limiter = hc.LocalRateLimiter(hc.RateLimit(requests=REQUESTS, per=PER, margin=MARGIN))
     async with hc.HelpCrunch(key, base_url=url, rate_limit=limiter) as client:
         await gather_updates(client, ids)
     return limiter.learned_limit
@@ -107,7 +107,7 @@ async def recovery() -> None:
     window = PER + MARGIN
     async with serve(config) as emulator:
         ids = sorted(emulator.state.chats)
-        limiter = hc.TokenBucketLimiter(hc.RateLimit(requests=REQUESTS, per=PER, margin=MARGIN))
+        limiter = hc.LocalRateLimiter(hc.RateLimit(requests=REQUESTS, per=PER, margin=MARGIN))
         marks: dict[str, float] = {}
 
         async def watch() -> None:

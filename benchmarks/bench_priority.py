@@ -28,7 +28,7 @@ BULK, PROBES, PROBE_EVERY, WARMUP = 200, 5, 0.6, 1.0
 INTERVAL = (PER + MARGIN) / REQUESTS
 KEY = "bench:priority"
 
-Limiter = hc.TokenBucketLimiter | RedisRateLimiter
+Limiter = hc.LocalRateLimiter | RedisRateLimiter
 
 
 def redis_limiter(url: str) -> RedisRateLimiter:
@@ -118,7 +118,7 @@ async def main() -> None:
                 redis.Redis.from_url(url).flushdb()
                 label = "FIFO (same line)" if priority == "interactive" else "background"
                 if name == "local":
-                    limiter: Limiter = hc.TokenBucketLimiter(
+                    limiter: Limiter = hc.LocalRateLimiter(
                         hc.RateLimit(requests=REQUESTS, per=PER, margin=MARGIN)
                     )
                     result = await same_process(limiter, priority)

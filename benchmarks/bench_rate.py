@@ -27,7 +27,7 @@ async def with_sdk(url: str, key: str, ids: list[int]) -> int:
     limit = hc.RateLimit(requests=REQUESTS, per=PER, margin=0.02)
     async with hc.HelpCrunch(key, base_url=url, rate_limit=limit) as client:
         await asyncio.gather(*(client.chats.update_status(i, "closed") for i in ids))
-        return client.stats().rate_limited
+        return client.stats().throttled
 
 
 async def naive(url: str, key: str, ids: list[int]) -> int:

@@ -25,7 +25,7 @@ async def close_all(client: hc.HelpCrunch, ids: list[int]) -> None:
     stats = client.stats()
     print(
         f"closed {len(closed)}, failed {len(failed)} in {time.monotonic() - started:.1f} s; "
-        f"{stats.requests} requests, {stats.rate_limited} answered 429"
+        f"{stats.requests} requests, {stats.throttled} answered 429"
     )
 
 

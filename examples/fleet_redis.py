@@ -35,7 +35,7 @@ async def close_chats(
         stats = client.stats()
     await limiter.aclose()
     print(
-        f"worker: {result}; 429s: {stats.rate_limited}; Redis lost the schedule"
+        f"worker: {result}; 429s: {stats.throttled}; Redis lost the schedule"
         f" {limiter.lost_states} times; {limiter.local_grants} grants made locally;"
         f" {limiter.round_trips} Redis round trips",
         flush=True,

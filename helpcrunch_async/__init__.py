@@ -7,12 +7,11 @@ Example:
 """
 
 from .__version__ import __version__ as __version__
-from ._resources._agents import Agents
-from ._bulk._engine import BulkResult, ChatOutcome, OutcomeStream, Progress
-from ._resources._chats import Chats
-from ._client import ClientStats, HelpCrunch
+from ._bulk._engine import OutcomeStream
+from ._bulk._journal import Journal
+from ._bulk._outcomes import BulkResult, ChatOutcome, Progress
+from ._client import HelpCrunch
 from ._config import RateLimit, Retry
-from ._resources._departments import Departments
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -24,13 +23,22 @@ from ._errors import (
     ErrorDetail,
     HelpCrunchError,
     LimiterTimeoutError,
+    LimiterUnavailableError,
     NotFoundError,
     RateLimitError,
-    RateLimiterUnavailableError,
     ResponseValidationError,
     ServerError,
     WebhookVerificationError,
 )
+from ._limit._headers import RateLimitHeaders, parse_rate_limit_headers
+from ._limit._local import LocalRateLimiter
+from ._limit._protocol import RateLimiter
+from ._models import Agent, AgentRole, Chat, ChatStatus, Customer, Department, Filter, Message
+from ._resources._agents import Agents
+from ._resources._chats import Chats
+from ._resources._departments import Departments
+from ._resources._messages import Messages
+from ._resources._raw import ChatsWithRawResponse, MessagesWithRawResponse, RawResponse
 from ._send._events import (
     BulkItemDone,
     CallCompleted,
@@ -39,17 +47,13 @@ from ._send._events import (
     CallStarted,
     ClientEvent,
     LimiterWaited,
-    RateLimited,
     RequestSent,
     ResponseReceived,
     RetryScheduled,
+    Throttled,
     TransportFailed,
 )
-from ._bulk._journal import Journal
-from ._limit._limiter import RateLimiter, RateLimitInfo, TokenBucketLimiter, rate_limit_info
-from ._resources._messages import Messages
-from ._models._models import Agent, AgentRole, Chat, ChatStatus, Customer, Department, Filter, Message
-from ._resources._raw import ChatsWithRawResponse, MessagesWithRawResponse, RawResponse
+from ._send._observe import ClientStats
 
 __all__ = [
     "APIConnectionError",
@@ -84,7 +88,9 @@ __all__ = [
     "HelpCrunchError",
     "Journal",
     "LimiterTimeoutError",
+    "LimiterUnavailableError",
     "LimiterWaited",
+    "LocalRateLimiter",
     "Message",
     "Messages",
     "MessagesWithRawResponse",
@@ -93,10 +99,8 @@ __all__ = [
     "Progress",
     "RateLimit",
     "RateLimitError",
-    "RateLimitInfo",
-    "RateLimited",
+    "RateLimitHeaders",
     "RateLimiter",
-    "RateLimiterUnavailableError",
     "RawResponse",
     "RequestSent",
     "ResponseReceived",
@@ -104,10 +108,10 @@ __all__ = [
     "Retry",
     "RetryScheduled",
     "ServerError",
-    "TokenBucketLimiter",
+    "Throttled",
     "TransportFailed",
     "WebhookVerificationError",
-    "rate_limit_info",
+    "parse_rate_limit_headers",
 ]
 """Every public name, sorted; ``tests/test_exported_members.py`` checks it."""
 

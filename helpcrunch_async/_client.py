@@ -1,20 +1,16 @@
 """``HelpCrunch``: settings, resources, views (``with_options``) and statistics.
 
-The send path itself (slots, limiter, retries, 429 feedback) is ``_sender.Sender``.
+The send path itself (turn, exchange, retries, 429 feedback, events) is ``_send.Sender``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import httpx
 
 from .__version__ import __version__
-from ._resources._agents import Agents
-from ._resources._chats import Chats
 from ._config import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -24,14 +20,17 @@ from ._config import (
     Retry,
     require_int,
 )
-from ._resources._departments import Departments
 from ._errors import ClientClosedError
-from ._send._events import Emitter, EventObserver
-from ._limit._gate import Priority, check_wait
-from ._limit._limiter import RateLimiter, api_key_fingerprint
+from ._limit._protocol import api_key_fingerprint
+from ._limit._turn import Turn
+from ._resources._agents import Agents
+from ._resources._chats import Chats
+from ._resources._departments import Departments
 from ._resources._messages import Messages
+from ._send._http import Exchange
+from ._send._observe import Observers
 from ._send._retry import RetryPolicy
-from ._send._sender import CallOptions, Sender
+from ._send._sender import CallOptions, Request, Sender
 from ._settings import (
     Secret,
     resolve_api_key,
@@ -39,53 +38,25 @@ from ._settings import (
     resolve_limiter,
     validate_http_client,
     validate_max_connections,
+    validate_max_wait,
+    validate_priority,
     validate_retry,
     validate_timeout,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Mapping
     from types import TracebackType
 
-__all__ = ["ClientStats", "HelpCrunch"]
+    from ._limit._gate import Priority
+    from ._limit._protocol import RateLimiter
+    from ._send._events import EventObserver
+    from ._send._observe import ClientStats
+
+__all__ = ["HelpCrunch"]
 
 #: The default ``rate_limit``: HelpCrunch's documented 120 requests per 60 s.
 DEFAULT_RATE_LIMIT = RateLimit()
-
-
-def _frozen_map(value: Mapping[Any, Any]) -> Mapping[Any, Any]:
-    """A read-only copy, so that a snapshot stays one."""
-    return MappingProxyType(dict(value))
-
-
-@attrs.frozen
-class ClientStats:
-    """A snapshot of what a client has done since it was created.
-
-    Attributes:
-        requests: HTTP requests sent (every attempt counts).
-        retries: Attempts that were retries of an earlier failed attempt.
-        rate_limited: 429 answers received.
-        limiter_wait: Seconds callers spent waiting for the rate limiter, summed over callers.
-        learned_limit: Requests per window the limiter learned the key really allows, when
-            that is below the configured rate (your plan's limit, or another program sharing
-            the key); ``None`` while it runs at the configured rate.
-        status_counts: HTTP status -> answers received with it (every attempt counts).
-        transport_errors: Attempts that got no HTTP answer (refused, reset, timed out).
-        limiter_wait_by_priority: ``limiter_wait`` split by traffic class
-            (``"interactive"``, ``"background"``).
-    """
-
-    requests: int = 0
-    retries: int = 0
-    rate_limited: int = 0
-    limiter_wait: float = 0.0
-    learned_limit: int | None = None
-    status_counts: Mapping[int, int] = attrs.field(factory=dict, converter=_frozen_map, hash=False)
-    transport_errors: int = 0
-    limiter_wait_by_priority: Mapping[str, float] = attrs.field(
-        factory=dict, converter=_frozen_map, hash=False
-    )
 
 
 def _check_max_retries(value: object) -> int:
@@ -108,8 +79,9 @@ class HelpCrunch:
         base_url: The API root; ``HELPCRUNCH_BASE_URL``, then ``https://api.helpcrunch.com/v1``
             when ``None``. Plain ``http://`` is accepted only for loopback hosts.
         rate_limit: A ``RateLimit`` (default: 120 per 60 s), any ``RateLimiter`` (such as
-            ``helpcrunch_async.redis.RedisRateLimiter``, or a ``TokenBucketLimiter`` shared
-            with other clients), or ``None`` to send without client-side limiting.
+            ``helpcrunch_async.redis.RedisRateLimiter``, or a ``LocalRateLimiter`` shared
+            with other clients of the same key), or ``None`` to send without client-side
+            limiting.
         max_retries: Retries after the first attempt of a call.
         retry: Backoff and budget of those retries.
         timeout: Seconds one attempt may take, from sending the request to the last byte of
@@ -120,14 +92,21 @@ class HelpCrunch:
             ``ResponseValidationError``, a larger error answer is cut there.
         http_client: Your own ``httpx.AsyncClient`` (proxies, custom transports, respx);
             the SDK uses it as it is and never closes it.
-        on_event: A callable, or a list of callables, given every ``ClientEvent`` of the send path
-            (see ``helpcrunch_async.CallEvent``); an observer that raises never breaks a call.
+        on_event: A callable, or a list of callables, given every ``ClientEvent`` of the send
+            path (see ``helpcrunch_async.CallEvent``), synchronously: ``async def``
+            observers are refused. An observer that raises never breaks a call.
 
     Raises:
-        ValueError: No API key, an empty one, or a base URL that is not http(s).
+        TypeError: an argument of the wrong type (a ``rate_limit`` that is not a whole
+            ``RateLimiter``, an ``async def`` observer...).
+        ValueError: No API key, an empty one, a base URL that is not http(s), a number out
+            of range.
     """
 
     chats: Chats
+    messages: Messages
+    agents: Agents
+    departments: Departments
 
     def __init__(
         self,
@@ -156,10 +135,10 @@ class HelpCrunch:
         max_connections = validate_max_connections(max_connections)
         max_response_bytes = require_int(max_response_bytes, "max_response_bytes", minimum=1)
         http_client = validate_http_client(http_client)
-        scope = getattr(limiter, "scope", None)
-        if callable(scope):
-            scope(api_key_fingerprint(key.reveal()))
-        owns_http = http_client is None
+        observers = Observers(on_event)
+        if limiter is not None:
+            limiter.bind_key(api_key_fingerprint(key.reveal()))
+        self._owns_http = http_client is None
         if http_client is None:
             http_client = httpx.AsyncClient(
                 limits=httpx.Limits(
@@ -167,29 +146,24 @@ class HelpCrunch:
                 ),
                 headers={"Accept": "application/json", "User-Agent": _user_agent()},
             )
-        self._owns_http = owns_http
         self._sender = Sender(
-            http=http_client,
+            exchange=Exchange(http_client, api_key=key, max_response_bytes=max_response_bytes),
             api_key=key,
             base_url=base,
-            limiter=limiter,
+            turn=Turn(max_connections, limiter),
             retry=RetryPolicy(retry),
-            max_connections=max_connections,
-            max_response_bytes=max_response_bytes,
-            events=Emitter(on_event),
+            observers=observers,
         )
         self.max_connections = max_connections
-        # Spellings this server accepted where the docs disagree (on-hold), shared by views.
-        self._dialect: dict[str, str] = {}
         self._view_of: HelpCrunch | None = None
         self._bind(options)
 
     def _bind(self, options: CallOptions) -> None:
         self._options = options
-        self.chats = Chats(self)
-        self.messages = Messages(self)
-        self.agents = Agents(self)
-        self.departments = Departments(self)
+        self.chats = Chats(self._sender, options)
+        self.messages = Messages(self._sender, options)
+        self.agents = Agents(self._sender, options)
+        self.departments = Departments(self._sender, options)
 
     @property
     def base_url(self) -> str:
@@ -240,13 +214,12 @@ class HelpCrunch:
             >>> fast = client.with_options(max_wait=2.0)  # doctest: +SKIP
             >>> await fast.chats.update_status(5215752, "closed")  # doctest: +SKIP
         """
-        # The one check of a priority / max_wait pair, shared with the waiting lines.
-        check_wait("interactive" if priority is None else priority, max_wait)
+        # The one check of these values: the send path below trusts them.
         changes: dict[str, Any] = {}
         if priority is not None:
-            changes["priority"] = priority
+            changes["priority"] = validate_priority(priority)
         if max_wait is not None:
-            changes["max_wait"] = float(max_wait)
+            changes["max_wait"] = validate_max_wait(max_wait)
         if timeout is not None:
             changes["timeout"] = validate_timeout(timeout)
         if max_retries is not None:
@@ -285,15 +258,12 @@ class HelpCrunch:
             raise TypeError("close the client this view came from, not the view")
         self._sender.closed = True
         if self._owns_http:
-            await self._sender.http.aclose()
+            await self._sender.exchange.http.aclose()
 
     def stats(self) -> ClientStats:
         """What this client (with its views) has done so far: requests, retries, 429s, waits."""
-        learned = getattr(self.limiter, "learned_limit", None)
-        return ClientStats(
-            **attrs.asdict(self._sender.stats),
-            learned_limit=learned if isinstance(learned, int) else None,
-        )
+        learned = None if self.limiter is None else self.limiter.learned_limit
+        return self._sender.observers.stats.snapshot(learned)
 
     async def request(
         self,
@@ -314,15 +284,8 @@ class HelpCrunch:
         Raises:
             HelpCrunchError: the subclass for what went wrong, after retries.
         """
-        return await self._sender.send(
-            method,
-            path,
-            options=self._options,
-            json_body=json_body,
-            params=params,
-            idempotent=idempotent,
-            operation=operation,
-        )
+        request = Request(method, path, json_body, params, idempotent, operation)
+        return (await self._sender.send(request, self._options)).json
 
 
 def _user_agent() -> str:

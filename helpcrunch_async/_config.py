@@ -61,18 +61,34 @@ def require_int(value: object, name: str, *, minimum: int | None = None) -> int:
     return value
 
 
-def positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+def finite_number(value: object, name: str, *, zero: bool = False) -> float:
+    """``value`` as a float: finite and positive (or, with ``zero``, at least 0).
+
+    The one check of a number argument of the SDK (seconds, shares, backoffs).
+
+    Raises:
+        TypeError: not a number (a bool is not one).
+        ValueError: out of range, not finite, or an int too large for a float; the message
+            names the argument.
+    """
     if not is_number(value):
-        raise TypeError(f"{attribute.name} must be a number, not {type(value).__name__}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{attribute.name} must be a positive finite number, got {value!r}")
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    try:
+        result = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} is too large: it must be a finite number") from None
+    if not (math.isfinite(result) and (result >= 0 if zero else result > 0)):
+        kind = "a finite number >= 0" if zero else "a positive finite number"
+        raise ValueError(f"{name} must be {kind}, got {value!r}")
+    return result
+
+
+def positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    finite_number(value, attribute.name)
 
 
 def non_negative(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not is_number(value):
-        raise TypeError(f"{attribute.name} must be a number, not {type(value).__name__}")
-    if not (math.isfinite(value) and value >= 0):
-        raise ValueError(f"{attribute.name} must be a finite number >= 0, got {value!r}")
+    finite_number(value, attribute.name, zero=True)
 
 
 def positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None:

@@ -1,4 +1,4 @@
-"""Every exception the SDK raises, and the one place HTTP answers become exceptions.
+"""Every exception the SDK raises, in one tree.
 
 The hierarchy::
 
@@ -13,7 +13,7 @@ The hierarchy::
     │   └── APITimeoutError         no answer in time
     ├── ResponseValidationError     a 2xx whose body is not JSON or not the documented shape
     ├── LimiterTimeoutError         no turn within ``max_wait``; nothing was sent
-    ├── RateLimiterUnavailableError the shared limiter (Redis) failed; nothing was sent
+    ├── LimiterUnavailableError     the shared limiter (Redis) failed; nothing was sent
     ├── ClientClosedError           the client was closed (also a ``RuntimeError``)
     ├── WebhookVerificationError    a webhook delivery HelpCrunch did not sign, or not an envelope
     └── BulkAbortedError            a bulk run stopped: every recent id failed as in an outage
@@ -21,30 +21,20 @@ The hierarchy::
 Bad arguments are ``TypeError`` / ``ValueError`` raised before anything is sent; they are not
 ``HelpCrunchError``s because they are bugs in the calling code, not failures of the API.
 
-Everything here that reads wire data (``decode_json``, ``parse_error_details``,
-``parse_retry_after``, ``error_from_response``) is total and bounded: it returns a value or
-raises ``ResponseValidationError``, and keeps no more than a short excerpt of what it read,
-with the API key redacted.
+HTTP answers and transport failures become these exceptions in one place,
+``_send/_decode.py``; context is passed keyword-only, as httpx does.
 """
 
 from __future__ import annotations
 
-import email.utils
-import json
-import math
-import time
-import urllib.parse
-from collections.abc import Mapping
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 import httpx
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
-    from ._settings import Secret
 
 __all__ = [
     "APIConnectionError",
@@ -57,9 +47,9 @@ __all__ = [
     "ErrorDetail",
     "HelpCrunchError",
     "LimiterTimeoutError",
+    "LimiterUnavailableError",
     "NotFoundError",
     "RateLimitError",
-    "RateLimiterUnavailableError",
     "ResponseValidationError",
     "ServerError",
     "WebhookVerificationError",
@@ -104,9 +94,9 @@ class APIError(HelpCrunchError):
     Attributes:
         status_code: The HTTP status.
         errors: The parsed ``errors`` entries (empty if the body had none or was not JSON);
-            at most ``MAX_ERROR_DETAILS``, each text cut to ``BODY_EXCERPT`` characters.
+            at most 20, each text cut to 200 characters (``MAX_TEXT``).
         headers: The answer's headers, with the API key redacted.
-        body_excerpt: The start of the body as text (at most ``BODY_EXCERPT`` characters),
+        body_excerpt: The start of the body as text (at most 200 characters),
             with the API key redacted.
     """
 
@@ -237,253 +227,12 @@ class LimiterTimeoutError(HelpCrunchError):
         self.retry_after = retry_after
 
 
-class RateLimiterUnavailableError(HelpCrunchError):
+class LimiterUnavailableError(HelpCrunchError):
     """The shared rate limiter (Redis) could not be used; the request was not sent."""
 
 
 class ClientClosedError(HelpCrunchError, RuntimeError):
     """The client was closed (``aclose()`` or the end of its ``async with``) before this call."""
-
-
-_STATUS_CLASSES: dict[int, type[APIError]] = {
-    400: BadRequestError,
-    401: AuthenticationError,
-    404: NotFoundError,
-    429: RateLimitError,
-}
-
-#: Longest excerpt of server text an error keeps: of a body that is not JSON, and of each
-#: code and message of an error body.
-BODY_EXCERPT = 200
-#: Most ``errors`` entries an ``APIError`` keeps; HelpCrunch sends one to three.
-MAX_ERROR_DETAILS = 20
-#: Deepest nesting of arrays and objects a JSON body may have. HelpCrunch's answers are four
-#: levels deep; a hostile body nested 100,000 deep must not reach Python's recursion limit
-#: (nor code that walks the result recursively).
-MAX_JSON_DEPTH = 64
-#: Longest ``Retry-After`` value read: an HTTP date is 29 characters.
-_MAX_RETRY_AFTER_LENGTH = 64
-#: What replaces the API key in any server text the SDK shows or stores.
-REDACTED = "<redacted>"
-
-
-def redact(text: str, secret: Secret[str] | None) -> str:
-    """``text`` with every occurrence of ``secret`` (as is, JSON- or URL-escaped) redacted.
-
-    Applied to every server text an error shows or keeps: a proxy that echoes the request's
-    ``Authorization`` header into its error page must not put the key into ``str(error)``,
-    a journal or a report. The key comes wrapped in a ``Secret``, so that no frame of a
-    traceback has it as a local variable.
-
-    Example:
-        >>> redact('echo: "Bearer s3cr3t"', Secret("s3cr3t"))
-        'echo: "Bearer <redacted>"'
-    """
-    for form in _secret_forms(secret):
-        text = text.replace(form, REDACTED)
-    return text
-
-
-def _secret_forms(secret: Secret[str] | None) -> list[str]:
-    """The key as it may appear in server text: as is, JSON-escaped, URL-escaped."""
-    if secret is None or not secret.reveal():
-        return []
-    key = secret.reveal()
-    forms = {key, json.dumps(key)[1:-1], urllib.parse.quote(key, safe="")}
-    return sorted(forms, key=len, reverse=True)  # the longest first: it may contain another
-
-
-def excerpt(content: bytes, secret: Secret[str] | None = None, *, limit: int = BODY_EXCERPT) -> str:
-    """The start of ``content`` as text, at most ``limit`` characters, with the key redacted.
-
-    Only a prefix is decoded, so the cost does not grow with the body; the prefix is long
-    enough that a key starting inside the excerpt is redacted whole, not cut in two.
-    """
-    longest = max((len(form) for form in _secret_forms(secret)), default=0)
-    # UTF-8 spends at most 4 bytes a character.
-    text = content[: 4 * (limit + longest)].decode("utf-8", errors="replace")
-    return redact(text, secret)[:limit].strip()
-
-
-def _cut(text: str, secret: Secret[str] | None) -> str:
-    return redact(text, secret)[:BODY_EXCERPT]
-
-
-def decode_json(content: bytes, *, secret: Secret[str] | None = None) -> Any:
-    """Decode a JSON body, bounded in depth; the one JSON decoder for wire data.
-
-    Raises:
-        ResponseValidationError: the body is not JSON (``retryable``: a truncated or
-            garbled answer may come whole next time), or is nested deeper than
-            ``MAX_JSON_DEPTH`` (not retryable).
-    """
-    problem: ResponseValidationError | None = None
-    try:
-        value = json.loads(content)
-    except RecursionError:
-        value = None
-        problem = _too_deep()
-    except ValueError:  # JSONDecodeError, UnicodeDecodeError, an int past Python's digit limit
-        value = None
-        problem = ResponseValidationError(
-            f"answer is not JSON: {excerpt(content, secret)!r}", retryable=True
-        )
-    else:
-        # A body with fewer opening brackets than the limit cannot nest past it: counting
-        # bytes is far cheaper than walking what was decoded, and every chat is such a body.
-        openings = content.count(b"[") + content.count(b"{")
-        if openings > MAX_JSON_DEPTH and not _within_depth(value, MAX_JSON_DEPTH):
-            value = None
-            problem = _too_deep()
-    # A body may quote the key: it must not be a local of the frame the error leaves from.
-    del content
-    if problem is not None:
-        raise problem
-    return value
-
-
-def _too_deep() -> ResponseValidationError:
-    return ResponseValidationError(f"answer is JSON nested deeper than {MAX_JSON_DEPTH} levels")
-
-
-def _within_depth(value: Any, limit: int) -> bool:
-    """Whether arrays and objects nest at most ``limit`` deep; iterative, so never recursing."""
-    stack = [(value, 1)] if isinstance(value, dict | list) else []
-    while stack:
-        container, depth = stack.pop()
-        if depth > limit:
-            return False
-        children = container.values() if isinstance(container, dict) else container
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return True
-
-
-def _detail_text(value: Any, secret: Secret[str] | None) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return _cut(value, secret)
-    if isinstance(value, bool | int | float):
-        return _cut(json.dumps(value), secret)
-    return ""  # a nested object is no code or message
-
-
-def parse_error_details(body: Any, *, secret: Secret[str] | None = None) -> list[ErrorDetail]:
-    """Read both documented error-body styles; anything else gives no details.
-
-    Keeps at most ``MAX_ERROR_DETAILS`` entries, each text cut to ``BODY_EXCERPT``
-    characters, with ``secret`` redacted.
-    """
-    if not isinstance(body, dict):
-        return []
-    raw = body.get("errors")
-    if isinstance(raw, dict):  # tolerate a single object instead of a list
-        raw = [raw]
-    if not isinstance(raw, list):
-        return []
-    details = []
-    for entry in raw[:MAX_ERROR_DETAILS]:
-        if isinstance(entry, dict):
-            details.append(
-                ErrorDetail(
-                    code=_detail_text(entry.get("code"), secret),
-                    message=_detail_text(entry.get("message"), secret),
-                )
-            )
-        elif isinstance(entry, str):
-            details.append(ErrorDetail(code="", message=_cut(entry, secret)))
-    return details
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP date), or ``None``.
-
-    Anything that is neither (too long, not finite, an impossible date) is ``None``.
-    """
-    if not isinstance(value, str) or len(value) > _MAX_RETRY_AFTER_LENGTH:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=timezone.utc)
-            current = datetime.now(timezone.utc).timestamp() if now is None else now
-            seconds = when.timestamp() - current
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
-
-
-def error_from_response(response: httpx.Response, *, secret: Secret[str] | None = None) -> APIError:
-    """Build the exception for an error answer: by HTTP status first, then by code.
-
-    The body must already be read. A body that is not JSON still gives the right class.
-    ``secret`` (the API key) is redacted from every text the error keeps; the error keeps
-    no reference to the response or its body.
-    """
-    status = response.status_code
-    content = response.content
-    try:
-        body = decode_json(content) if content else None
-    except ResponseValidationError:
-        body = None
-    details = parse_error_details(body, secret=secret)
-
-    if status in _STATUS_CLASSES:
-        cls = _STATUS_CLASSES[status]
-    elif status >= 500:  # noqa: PLR2004
-        cls = ServerError
-    else:
-        cls = APIError
-
-    reason = _cut(response.reason_phrase, secret) or "error"
-    body_excerpt = excerpt(content, secret)
-    message = f"HTTP {status} {reason}"
-    if details:
-        message += ": " + "; ".join(
-            f"{d.code}: {d.message}" if d.code and d.message else (d.code or d.message)
-            for d in details
-        )
-    elif body_excerpt:
-        message += f": {body_excerpt!r}"
-    headers = [(name, redact(value, secret)) for name, value in response.headers.multi_items()]
-
-    if cls is RateLimitError:
-        return RateLimitError(
-            message,
-            errors=details,
-            headers=httpx.Headers(headers),
-            body_excerpt=body_excerpt,
-            retry_after=parse_retry_after(response.headers.get("retry-after"), now=time.time()),
-        )
-    return cls(
-        message,
-        status_code=status,
-        errors=details,
-        headers=httpx.Headers(headers),
-        body_excerpt=body_excerpt,
-    )
-
-
-def error_from_transport(
-    exc: httpx.TransportError, *, secret: Secret[str] | None = None
-) -> APIConnectionError:
-    """Translate httpx's transport failures; the caller raises the result ``from exc``.
-
-    The text of the failure can quote what the server sent (a malformed header line), so it
-    is cut short and ``secret`` is redacted from it.
-    """
-    # Connecting (or waiting for a pooled connection) happens before any byte is sent.
-    sent = not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
-    if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(f"request timed out: {type(exc).__name__}", request_sent=sent)
-    detail = _cut(str(exc), secret) or type(exc).__name__
-    return APIConnectionError(f"connection failed: {detail}", request_sent=sent)
 
 
 class WebhookVerificationError(HelpCrunchError):

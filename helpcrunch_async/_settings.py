@@ -9,15 +9,16 @@ locals (``rich``, ``pytest -l``, ``traceback.TracebackException(capture_locals=T
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import httpx
 
-from ._config import DEFAULT_BASE_URL, RateLimit, Retry, is_number, require_int
-from ._limit._limiter import RateLimiter, TokenBucketLimiter
+from ._config import DEFAULT_BASE_URL, RateLimit, Retry, finite_number, require_int
+from ._limit._gate import PRIORITIES, Priority
+from ._limit._local import LocalRateLimiter
+from ._limit._protocol import RateLimiter, validate_limiter
 
 __all__ = [
     "Secret",
@@ -27,6 +28,8 @@ __all__ = [
     "validate_callback",
     "validate_http_client",
     "validate_max_connections",
+    "validate_max_wait",
+    "validate_priority",
     "validate_retry",
     "validate_timeout",
 ]
@@ -143,23 +146,30 @@ def resolve_base_url(base_url: object) -> str:
 
 
 def resolve_limiter(rate_limit: object) -> RateLimiter | None:
-    """A ``RateLimit`` becomes a local limiter; a ``RateLimiter`` or ``None`` is used as is."""
-    if rate_limit is None or isinstance(rate_limit, RateLimiter):
-        return rate_limit
+    """A ``RateLimit`` becomes a local limiter; a ``RateLimiter`` is checked whole, once."""
+    if rate_limit is None:
+        return None
     if isinstance(rate_limit, RateLimit):
-        return TokenBucketLimiter(rate_limit)
-    raise TypeError(
-        f"rate_limit must be a RateLimit, a RateLimiter or None, not {type(rate_limit).__name__}"
-    )
+        return LocalRateLimiter(rate_limit)
+    return validate_limiter(rate_limit)
 
 
 def validate_timeout(timeout: object) -> float:
-    """Seconds for each of connect, read and write: a positive finite number."""
-    if not is_number(timeout):
-        raise TypeError(f"timeout must be a number of seconds, not {type(timeout).__name__}")
-    if not (math.isfinite(timeout) and timeout > 0):
-        raise ValueError(f"timeout must be a positive finite number of seconds, got {timeout!r}")
-    return float(timeout)
+    """Seconds one attempt may take: a positive finite number."""
+    return finite_number(timeout, "timeout")
+
+
+def validate_max_wait(max_wait: object) -> float | None:
+    """Seconds a call may wait for its turn: ``None`` (no bound) or a finite number >= 0."""
+    return None if max_wait is None else finite_number(max_wait, "max_wait", zero=True)
+
+
+def validate_priority(priority: object) -> Priority:
+    """A traffic class: ``"interactive"`` or ``"background"``."""
+    for known in PRIORITIES:
+        if priority == known and isinstance(priority, str):
+            return known
+    raise ValueError(f"priority must be 'interactive' or 'background', got {priority!r}")
 
 
 def validate_retry(retry: object) -> Retry:

@@ -18,7 +18,7 @@ client semantic conventions: ``http.request.method``, ``server.address``, ``serv
 ``helpcrunch.limiter.wait`` attribute; retries and 429s are span events on the call's span.
 
 Metrics: ``helpcrunch.client.calls``, ``helpcrunch.client.attempts``,
-``helpcrunch.client.rate_limited`` (counters), ``helpcrunch.client.limiter.wait`` (histogram,
+``helpcrunch.client.throttled`` (counters), ``helpcrunch.client.limiter.wait`` (histogram,
 seconds, by ``helpcrunch.priority``), ``http.client.request.duration`` (the semconv
 histogram, seconds), and ``helpcrunch.client.bulk.outcomes`` (counter, by
 ``helpcrunch.outcome``).
@@ -44,10 +44,10 @@ from ._send._events import (
     CallStarted,
     ClientEvent,
     LimiterWaited,
-    RateLimited,
     RequestSent,
     ResponseReceived,
     RetryScheduled,
+    Throttled,
     TransportFailed,
 )
 
@@ -113,7 +113,7 @@ class OpenTelemetryObserver:
             "helpcrunch.client.attempts", unit="{attempt}", description="HTTP requests sent."
         )
         self._rate_limited = meter.create_counter(
-            "helpcrunch.client.rate_limited", unit="{response}", description="429 answers."
+            "helpcrunch.client.throttled", unit="{response}", description="429 answers."
         )
         self._limiter_wait = meter.create_histogram(
             "helpcrunch.client.limiter.wait",
@@ -139,7 +139,7 @@ class OpenTelemetryObserver:
             RequestSent: self._request_sent,
             ResponseReceived: self._response_received,
             TransportFailed: self._transport_failed,
-            RateLimited: self._rate_limited_event,
+            Throttled: self._throttled_event,
             RetryScheduled: self._retry_scheduled,
             CallCompleted: self._call_completed,
             CallFailed: self._call_failed,
@@ -230,11 +230,11 @@ class OpenTelemetryObserver:
         attempt, call.attempt = call.attempt, None
         return attempt
 
-    def _rate_limited_event(self, event: RateLimited) -> None:
+    def _throttled_event(self, event: Throttled) -> None:
         self._rate_limited.add(1, {"helpcrunch.operation": event.operation})
         call = self._open.get(event.call_id)
         if call is not None:
-            call.span.add_event("helpcrunch.rate_limited", _present(event, _RATE_LIMITED_FIELDS))
+            call.span.add_event("helpcrunch.throttled", _present(event, _THROTTLED_FIELDS))
 
     def _retry_scheduled(self, event: RetryScheduled) -> None:
         call = self._open.get(event.call_id)
@@ -279,7 +279,7 @@ def _end_with_error(span: trace.Span, error_type: str) -> None:
     span.end()
 
 
-_RATE_LIMITED_FIELDS = ("attempt", "retry_after", "pause", "current_rate")
+_THROTTLED_FIELDS = ("attempt", "retry_after", "pause", "current_rate")
 _RETRY_FIELDS = ("attempt", "reason", "error_type", "delay")
 
 

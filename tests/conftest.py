@@ -54,6 +54,34 @@ def chat_payload(chat_id: int = 5215752, status: str = "closed", **extra: Any) -
     return payload
 
 
+class StubLimiter:
+    """A whole ``RateLimiter`` that grants at once and records what the client told it."""
+
+    current_rate = 120
+    learned_limit: int | None = None
+
+    def __init__(self) -> None:
+        self.keys: list[str] = []
+        self.acquired: list[tuple[str, float | None]] = []
+        self.paused: list[float | None] = []
+        self.headers: list[hc.RateLimitHeaders] = []
+
+    def bind_key(self, fingerprint: str) -> None:
+        self.keys.append(fingerprint)
+
+    async def acquire(
+        self, *, priority: str = "interactive", deadline: float | None = None
+    ) -> None:
+        self.acquired.append((priority, deadline))
+
+    async def on_rate_limited(self, pause: float | None) -> float:
+        self.paused.append(pause)
+        return 0.0 if pause is None else pause
+
+    async def on_rate_limit_headers(self, headers: hc.RateLimitHeaders) -> None:
+        self.headers.append(headers)
+
+
 def status_echo(request: httpx.Request) -> httpx.Response:
     """A respx side effect: answer a status PUT with the chat in the requested status."""
     sent = json.loads(request.content)

@@ -12,7 +12,7 @@ import pytest
 
 import helpcrunch_async as hc
 from helpcrunch_async import OutcomeStream
-from tests.conftest import chat_payload, status_echo
+from tests.conftest import StubLimiter, chat_payload, status_echo
 
 pytestmark = pytest.mark.anyio
 
@@ -400,7 +400,7 @@ async def test_a_run_ending_error_does_not_wait_for_a_slow_id_source():
                 pass  # pragma: no cover - no outcome
 
 
-@pytest.mark.parametrize("error", [hc.ClientClosedError, hc.RateLimiterUnavailableError])
+@pytest.mark.parametrize("error", [hc.ClientClosedError, hc.LimiterUnavailableError])
 async def test_a_closed_client_or_unusable_limiter_ends_the_run(error):
     """Errors that would fail every id end the run once, as themselves."""
 
@@ -427,22 +427,16 @@ async def test_tasks_never_outnumber_the_ids(client, api):
 async def test_bulk_work_is_background_traffic(make_client, api):
     """The bulk helpers ask the limiter for background turns; a direct call is interactive."""
     api.put("/chats/status").mock(side_effect=status_echo)
-    asked = []
+    limiter = StubLimiter()
 
-    class Limiter:
-        async def acquire(self, *, priority: str = "interactive", max_wait=None) -> None:
-            asked.append(priority)
-            assert max_wait is None
-
-        async def on_rate_limited(self, retry_after: float | None) -> None:
-            pass  # pragma: no cover
-
-    async with make_client(rate_limit=Limiter()) as client:
+    async with make_client(rate_limit=limiter) as client:
         await client.chats.bulk_update_status([1, 2], "closed")
         await client.chats.update_status(3, "closed")
         await client.with_options(priority="interactive").chats.bulk_update_status([4], "closed")
 
+    asked = [priority for priority, _ in limiter.acquired]
     assert ["background", "background", "interactive", "interactive"] == asked
+    assert {None} == {deadline for _, deadline in limiter.acquired}
 
 
 def test_an_outcome_is_either_a_chat_or_an_error():

@@ -82,12 +82,12 @@ async def test_every_applied_change_is_sent_signed_in_order(anyio_backend):
     assert isinstance(status, ChatEventData)
     assert isinstance(assigned, ChatEventData)
     assert isinstance(snoozed, ChatEventData)
-    assert (hc.ChatStatus.PENDING, "status") == (status.status, status.changed)
+    assert (hc.ChatStatus.PENDING, "status") == (status.chat.status, status.changed)
     assert (hc.AgentRole.SUPERVISER, "assignee") == (
-        assigned.assignee.role if assigned.assignee else None,
+        assigned.chat.assignee.role if assigned.chat.assignee else None,
         assigned.changed,
     )
-    assert int(later.timestamp()) == int(snoozed.snoozed_until.timestamp())  # type: ignore[union-attr]
+    assert int(later.timestamp()) == int(snoozed.chat.snoozed_until.timestamp())  # type: ignore[union-attr]
     customer_says, agent_says = events[5].data, events[6].data
     assert isinstance(customer_says, MessageEventData)
     assert isinstance(agent_says, MessageEventData)

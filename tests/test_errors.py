@@ -17,16 +17,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import helpcrunch_async as hc
-from helpcrunch_async._errors import (
-    BODY_EXCERPT,
-    MAX_ERROR_DETAILS,
+from helpcrunch_async._limit._headers import parse_retry_after
+from helpcrunch_async._models._json import (
+    MAX_INT_DIGITS,
     MAX_JSON_DEPTH,
+    MAX_TEXT,
     REDACTED,
     decode_json,
+    redact,
+)
+from helpcrunch_async._send._decode import (
+    MAX_ERROR_DETAILS,
     error_from_response,
     error_from_transport,
-    parse_retry_after,
-    redact,
 )
 from helpcrunch_async._settings import Secret
 
@@ -332,16 +335,28 @@ def test_decode_json_depth_limit_is_exact_in_bodies_with_many_brackets():
         decode_json(past_limit)
 
 
-@pytest.mark.parametrize(
-    "content", [b"", b"{", b"\xff\xfe", b"1" * 5000, b"[" + b"9" * 5000 + b"]", b"NaN?"]
-)
+@pytest.mark.parametrize("content", [b"", b"{", b"\xff\xfe", b"NaN?", b"[1.5e]"])
 def test_decode_json_refuses_what_is_not_json(content):
-    """Truncated, undecodable, or numbers past Python's digit limit: retryable validation errors."""
+    """Truncated or undecodable: retryable validation errors."""
     with pytest.raises(hc.ResponseValidationError, match="not JSON") as info:
         decode_json(content)
 
     assert info.value.retryable
     assert info.value.__context__ is None  # a JSONDecodeError would hold the whole body
+
+
+@pytest.mark.parametrize(
+    "content", [b"1" * 65, b"[" + b"9" * 5000 + b"]", b'{"id": -' + b"1" * 65 + b"}"]
+)
+def test_decode_json_refuses_integers_longer_than_the_cap(content):
+    """An integer literal past MAX_INT_DIGITS is refused, not retried, without converting it."""
+    with pytest.raises(hc.ResponseValidationError, match=f"longer than {MAX_INT_DIGITS} digits"):
+        decode_json(content)
+
+
+def test_decode_json_takes_integers_up_to_the_cap():
+    """64 digits are fine (ids are 19; custom data may hold long numbers)."""
+    assert [10**63] == decode_json(b"[1" + b"0" * 63 + b"]")
 
 
 def test_decode_json_redacts_the_key_from_its_excerpt():
@@ -391,12 +406,12 @@ def test_deeply_nested_error_body_still_gives_the_right_class():
 
 
 def test_error_keeps_a_bounded_excerpt_not_the_body():
-    """A 10 MB error page leaves an excerpt of BODY_EXCERPT characters and no response."""
+    """A 10 MB error page leaves an excerpt of MAX_TEXT characters and no response."""
     error = error_from_response(answer(502, b"x" * 10_000_000))
 
-    assert BODY_EXCERPT == len(error.body_excerpt)
+    assert MAX_TEXT == len(error.body_excerpt)
     assert not hasattr(error, "response")
-    assert len(str(error)) < 2 * BODY_EXCERPT
+    assert len(str(error)) < 2 * MAX_TEXT
 
 
 def test_many_failed_outcomes_do_not_pin_their_bodies():
@@ -421,7 +436,7 @@ def test_error_details_are_bounded():
     error = error_from_response(answer(400, body))
 
     assert MAX_ERROR_DETAILS == len(error.errors)
-    assert all(len(d.code) <= BODY_EXCERPT and len(d.message) <= BODY_EXCERPT for d in error.errors)
+    assert all(len(d.code) <= MAX_TEXT and len(d.message) <= MAX_TEXT for d in error.errors)
 
 
 @pytest.mark.parametrize(
@@ -432,7 +447,7 @@ def test_error_details_are_bounded():
         {"errors": [{"code": SECRET}]},
         f"<html><pre>Authorization: Bearer {SECRET}</pre></html>",
         json.dumps({"echo": {"authorization": f"Bearer {SECRET}"}}),
-        "x" * (BODY_EXCERPT - 15) + SECRET,  # the key across the excerpt's end
+        "x" * (MAX_TEXT - 15) + SECRET,  # the key across the excerpt's end
         "\u00e9" * 110 + SECRET,  # the key past the excerpt's byte count, within its characters
         "\U0001d11e" * 195 + SECRET,  # four-byte characters: the key starts past 4 * 195 bytes
     ],
@@ -479,7 +494,7 @@ def test_transport_error_text_is_cut_and_redacted():
     )
 
     assert SECRET not in str(error)
-    assert len(str(error)) < 2 * BODY_EXCERPT
+    assert len(str(error)) < 2 * MAX_TEXT
 
 
 def test_key_is_no_local_of_a_failing_decode():

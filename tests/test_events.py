@@ -14,7 +14,7 @@ import pytest
 import trio.testing
 
 import helpcrunch_async as hc
-from helpcrunch_async._send._events import Emitter, path_template, retry_reason
+from helpcrunch_async._send._observe import Observers, path_template, retry_reason
 from tests.conftest import API_KEY, chat_payload, status_echo
 
 pytestmark = pytest.mark.anyio
@@ -147,21 +147,21 @@ async def test_server_error_retry_events(observed, recorder, api):
     assert 2 == recorder.of(hc.CallCompleted)[0].attempts
 
 
-async def test_rate_limited_events(observed, recorder, api):
-    """A 429 reports Retry-After and the limiter's lowered rate, then a rate_limited retry."""
+async def test_throttled_events(observed, recorder, api):
+    """A 429 reports Retry-After and the limiter's lowered rate, then a throttled retry."""
     too_many = httpx.Response(429, json={"errors": []}, headers={"Retry-After": "0"})
     api.put("/chats/status").mock(side_effect=[too_many, status_echo])
 
     async with observed(rate_limit=hc.RateLimit(requests=100, per=1.0, margin=0)) as client:
         await client.chats.update_status(1, "closed")
 
-    limited = recorder.of(hc.RateLimited)
+    limited = recorder.of(hc.Throttled)
     assert 1 == len(limited)
     assert (1, 0.0, 0.0) == (limited[0].attempt, limited[0].retry_after, limited[0].pause)
     assert limited[0].current_rate is not None
     assert limited[0].current_rate < 100
-    assert "rate_limited" == recorder.of(hc.RetryScheduled)[0].reason
-    assert recorder.kinds.index("rate_limited") < recorder.kinds.index("retry_scheduled")
+    assert "throttled" == recorder.of(hc.RetryScheduled)[0].reason
+    assert recorder.kinds.index("throttled") < recorder.kinds.index("retry_scheduled")
 
 
 @pytest.mark.parametrize(
@@ -176,7 +176,7 @@ async def test_rate_limited_pause_is_the_capped_retry_after(observed, recorder, 
     async with observed(rate_limit=limit, retry=hc.Retry(retry_after_max=30.0)) as client:
         await client.chats.update_status(1, "closed")
 
-    limited = recorder.of(hc.RateLimited)[0]
+    limited = recorder.of(hc.Throttled)[0]
     assert (500.0, 30.0) == (limited.retry_after, limited.pause)
     assert "call_completed" == recorder.kinds[-1]
 
@@ -246,7 +246,7 @@ async def test_cancelled_call_ends_with_call_failed(observed, recorder, api):
                 if isinstance(event, hc.RequestSent):
                     scope.cancel()
 
-            client._sender.events = Emitter([recorder, cancel_once_sent])
+            client._sender.observers = Observers([recorder, cancel_once_sent])
             await client.chats.update_status(1, "closed")
 
     failed = recorder.of(hc.CallFailed)
@@ -317,13 +317,14 @@ async def test_bulk_outcome_events(observed, recorder, api):
 
 
 async def test_observers_see_nothing_when_none_given(make_client, api):
-    """With no observer the client records nothing and needs nothing."""
+    """With no observer given, only the client's own statistics and log observe."""
     api.put("/chats/status").mock(side_effect=status_echo)
 
     async with make_client() as client:
         await client.chats.update_status(1, "closed")
 
-    assert not client._sender.events
+    assert () == client._sender.observers.user
+    assert 1 == client.stats().requests
 
 
 async def test_stats_count_statuses_transport_errors_and_waits(make_client, api):
@@ -365,7 +366,7 @@ def test_path_template(path, template):
 @pytest.mark.parametrize(
     ("error", "reason"),
     [
-        (hc.RateLimitError("429"), "rate_limited"),
+        (hc.RateLimitError("429"), "throttled"),
         (hc.ServerError("503", status_code=503), "server_error"),
         (hc.APITimeoutError("slow"), "timeout"),
         (hc.APIConnectionError("reset"), "connection_error"),
@@ -387,9 +388,9 @@ def test_bad_on_event_is_type_error(on_event):
 
 def test_on_event_accepts_one_or_many():
     """One callable or a list of them; None is no observer."""
-    assert 1 == len(Emitter(print).observers)
-    assert 2 == len(Emitter([print, print]).observers)
-    assert not Emitter(None)
+    assert 1 == len(Observers(print).user)
+    assert 2 == len(Observers([print, print]).user)
+    assert () == Observers(None).user
 
 
 # --- the CLI's --log-json ----------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""The priority gate: two FIFO classes, direct hand-off, max_wait, cancellation."""
+"""The priority gate: two FIFO classes, direct hand-off, deadlines, cancellation."""
 
 from __future__ import annotations
 
@@ -142,8 +142,8 @@ async def test_cancelled_just_after_the_hand_off_passes_the_permit_on(anyio_back
 
 @pytest.mark.anyio
 @VIRTUAL
-async def test_max_wait_raises_and_gives_the_place_to_the_next(anyio_backend):
-    """Past max_wait the waiter raises LimiterTimeoutError; those behind it move up."""
+async def test_a_deadline_raises_and_gives_the_place_to_the_next(anyio_backend):
+    """Past its deadline the waiter raises LimiterTimeoutError; those behind it move up."""
     gate = PriorityGate(1)
     await gate.acquire()
     order: list[str] = []
@@ -151,7 +151,7 @@ async def test_max_wait_raises_and_gives_the_place_to_the_next(anyio_backend):
 
     async def impatient() -> None:
         try:
-            async with gate.enter("interactive", max_wait=1.0):
+            async with gate.enter("interactive", anyio.current_time() + 1.0):
                 order.append("impatient")  # pragma: no cover - never reached
         except hc.LimiterTimeoutError as exc:
             errors.append(exc)
@@ -174,32 +174,12 @@ async def test_max_wait_raises_and_gives_the_place_to_the_next(anyio_backend):
 
 
 @pytest.mark.anyio
-async def test_max_wait_zero_refuses_at_once_and_free_permit_is_taken(anyio_backend):
-    """max_wait=0: a free permit is taken, a busy gate refuses without waiting."""
+async def test_a_deadline_of_now_refuses_at_once_and_free_permit_is_taken(anyio_backend):
+    """A deadline already reached (max_wait=0): a free permit is taken, a busy gate refuses."""
     gate = PriorityGate(1)
-    async with gate.enter("interactive", max_wait=0):
+    async with gate.enter("interactive", anyio.current_time()):
         with pytest.raises(hc.LimiterTimeoutError):
-            await gate.acquire("background", max_wait=0)
-    assert 1 == gate.free
-
-
-@pytest.mark.parametrize(
-    ("kwargs", "exc"),
-    [
-        ({"priority": "urgent"}, ValueError),
-        ({"max_wait": -1.0}, ValueError),
-        ({"max_wait": float("nan")}, ValueError),
-        ({"max_wait": float("inf")}, ValueError),
-        ({"max_wait": "2"}, TypeError),
-        ({"max_wait": True}, TypeError),
-    ],
-)
-@pytest.mark.anyio
-async def test_bad_arguments_are_refused_before_waiting(anyio_backend, kwargs, exc):
-    """An unknown priority or a bad max_wait is a ValueError/TypeError, on a free gate too."""
-    gate = PriorityGate(1)
-    with pytest.raises(exc):
-        await gate.acquire(**kwargs)
+            await gate.acquire("background", anyio.current_time())
     assert 1 == gate.free
 
 
@@ -224,8 +204,8 @@ async def test_background_callers_leave_the_reserve_to_interactive_ones():
     await gate.acquire("background")
 
     with pytest.raises(LimiterTimeoutError):
-        await gate.acquire("background", max_wait=0)
-    await gate.acquire("interactive", max_wait=0)
+        await gate.acquire("background", anyio.current_time())
+    await gate.acquire("interactive", anyio.current_time())
     assert 0 == gate.free
 
 

@@ -16,7 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import helpcrunch_async as hc
-from helpcrunch_async._bulk._journal import MAX_ERROR_TEXT, MAX_LINE
+from helpcrunch_async._bulk._journal import MAX_LINE
+from helpcrunch_async._models._json import MAX_TEXT
 from tests.conftest import status_echo
 
 needs_posix = pytest.mark.skipif(sys.platform == "win32", reason="POSIX files and locks")
@@ -76,14 +77,6 @@ def test_done_is_the_latest_success_whatever_the_history(records):
     )
 
     assert expected == _done_after(records, "closed", "opened", "pending")
-
-
-def test_journals_of_earlier_versions_are_read(tmp_path):
-    """Lines written with a "status" key (before "op") still count."""
-    path = tmp_path / "j.jsonl"
-    path.write_text(json.dumps({"id": 1, "status": "closed", "ok": True, "error": None}) + "\n")
-
-    assert {1} == hc.Journal(path).done("closed")
 
 
 def test_invalid_ids_are_recorded_but_never_done(tmp_path):
@@ -169,7 +162,7 @@ def test_records_are_bounded(tmp_path):
 
     line = (tmp_path / "j.jsonl").read_bytes()
     assert len(line) < MAX_LINE
-    assert MAX_ERROR_TEXT == len(json.loads(line)["error"])
+    assert MAX_TEXT == len(json.loads(line)["error"])
 
 
 @pytest.mark.parametrize(

@@ -16,13 +16,8 @@ import pytest
 import trio.testing
 
 import helpcrunch_async as hc
-from helpcrunch_async._limit._limiter import (
-    GCRA,
-    LEARN_PROBE_MAX,
-    LEARN_PROBE_MIN,
-    LimiterSupport,
-    limiter_support,
-)
+from helpcrunch_async._limit._gcra import GCRA, LEARN_PROBE_MAX, LEARN_PROBE_MIN
+from tests.conftest import StubLimiter
 
 
 def most_in_any_window(times: Sequence[float], window: float) -> int:
@@ -132,14 +127,15 @@ def test_penalty_pauses_everyone_then_resumes_without_burst():
     assert first < gcra.next_time(first)
 
 
-def test_penalty_without_retry_after_pauses_one_interval_and_is_capped():
-    """With no Retry-After the pause is one interval at the new rate; any pause is capped."""
+def test_penalty_without_retry_after_pauses_one_interval_and_a_given_pause_is_applied_as_is():
+    """With no Retry-After the pause is one interval at the new rate; a pause given (already
+    capped once by the client at retry_after_max) is applied unchanged."""
     limit = hc.RateLimit(requests=120, per=60.0, burst=10, margin=0.0)
     gcra = GCRA(limit)
     times = greedy(gcra, 41)  # 41 sent in the window: the rate punished
 
     assert 60.0 / 40 == gcra.penalize(times[-1], None)
-    assert limit.window == GCRA(limit).penalize(0.0, 10_000.0)
+    assert 100.0 == GCRA(limit).penalize(0.0, 100.0)
 
 
 def test_one_episode_learns_the_rate_that_was_punished():
@@ -257,9 +253,9 @@ def test_stated_limit_caps_the_rate_and_stated_recovery_lifts_it():
     limit = hc.RateLimit(requests=120, per=60.0, margin=0.0)
     gcra = GCRA(limit)
 
-    gcra.observe(0.0, hc.RateLimitInfo(limit=1, window=1.0))  # 1 per second: 60 per minute
+    gcra.observe(0.0, hc.RateLimitHeaders(limit=1, window=1.0))  # 1 per second: 60 per minute
     lowered = gcra.capacity(1000.0)  # no probing above a stated limit
-    gcra.observe(5.0, hc.RateLimitInfo(limit=120))
+    gcra.observe(5.0, hc.RateLimitHeaders(limit=120))
 
     assert 60 == lowered
     assert 120 == gcra.capacity(5.0)
@@ -270,8 +266,8 @@ def test_no_requests_remaining_pauses_until_the_reset():
     limit = hc.RateLimit(requests=120, per=60.0, margin=0.0)
     gcra = GCRA(limit)
 
-    assert 0.0 == gcra.observe(0.0, hc.RateLimitInfo(remaining=3, reset=7.0))
-    assert 7.0 == gcra.observe(0.0, hc.RateLimitInfo(remaining=0, reset=7.0))
+    assert 0.0 == gcra.observe(0.0, hc.RateLimitHeaders(remaining=3, reset=7.0))
+    assert 7.0 == gcra.observe(0.0, hc.RateLimitHeaders(remaining=0, reset=7.0))
     assert 7.0 == gcra.next_time(0.0)
     assert 120 == gcra.capacity(0.0)
 
@@ -284,79 +280,79 @@ def test_no_requests_remaining_pauses_until_the_reset():
     [
         ({}, None),
         ({"Content-Type": "application/json"}, None),
-        ({"Retry-After": "7"}, hc.RateLimitInfo(retry_after=7.0)),
+        ({"Retry-After": "7"}, hc.RateLimitHeaders(retry_after=7.0)),
         (
             {"X-RateLimit-Limit": "120", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "30"},
-            hc.RateLimitInfo(limit=120, remaining=0, reset=30.0),
+            hc.RateLimitHeaders(limit=120, remaining=0, reset=30.0),
         ),
         (  # a Unix time as the reset, as GitHub sends it
             {"x-ratelimit-reset": "1700000042"},
-            hc.RateLimitInfo(reset=42.0),
+            hc.RateLimitHeaders(reset=42.0),
         ),
         (
             {"RateLimit-Limit": "100", "RateLimit-Remaining": "5", "RateLimit-Reset": "3"},
-            hc.RateLimitInfo(limit=100, remaining=5, reset=3.0),
+            hc.RateLimitHeaders(limit=100, remaining=5, reset=3.0),
         ),
         (
             {"RateLimit-Policy": "100;w=60, 1000;w=3600"},
-            hc.RateLimitInfo(limit=100, window=60.0),
+            hc.RateLimitHeaders(limit=100, window=60.0),
         ),
         (
             {"RateLimit-Policy": '"default";q=100;w=60', "RateLimit": '"default";r=50;t=30'},
-            hc.RateLimitInfo(limit=100, remaining=50, reset=30.0, window=60.0),
+            hc.RateLimitHeaders(limit=100, remaining=50, reset=30.0, window=60.0),
         ),
         (
             {"RateLimit": "limit=10, remaining=1, reset=7"},
-            hc.RateLimitInfo(limit=10, remaining=1, reset=7.0),
+            hc.RateLimitHeaders(limit=10, remaining=1, reset=7.0),
         ),
         (  # the IETF headers win over the X- ones
             {"RateLimit-Limit": "100", "X-RateLimit-Limit": "50"},
-            hc.RateLimitInfo(limit=100),
+            hc.RateLimitHeaders(limit=100),
         ),
         (
             {"Retry-After": "Tue, 14 Nov 2023 22:13:40 GMT"},
-            hc.RateLimitInfo(retry_after=20.0),
+            hc.RateLimitHeaders(retry_after=20.0),
         ),
     ],
 )
 def test_rate_limit_headers_are_read(headers, expected):
-    """Every documented header style is read into the same RateLimitInfo."""
-    assert expected == hc.rate_limit_info(headers, now=1_700_000_000.0)
+    """Every documented header style is read into the same RateLimitHeaders."""
+    assert expected == hc.parse_rate_limit_headers(headers, now=1_700_000_000.0)
 
 
-NOTHING = hc.RateLimitInfo()
+NOTHING = hc.RateLimitHeaders()
 
 
 @pytest.mark.parametrize(
     ("headers", "now", "expected"),
     [
         # a list value: its first member counts
-        ({"RateLimit-Limit": "100, 100;w=60, 1000;w=3600"}, 0.0, hc.RateLimitInfo(limit=100)),
-        ({"RateLimit-Reset": "3, 4, 5"}, 0.0, hc.RateLimitInfo(reset=3.0)),
+        ({"RateLimit-Limit": "100, 100;w=60, 1000;w=3600"}, 0.0, hc.RateLimitHeaders(limit=100)),
+        ({"RateLimit-Reset": "3, 4, 5"}, 0.0, hc.RateLimitHeaders(reset=3.0)),
         # the largest counts and delays believed, and one past them
-        ({"RateLimit-Limit": "1000000000"}, 0.0, hc.RateLimitInfo(limit=10**9)),
+        ({"RateLimit-Limit": "1000000000"}, 0.0, hc.RateLimitHeaders(limit=10**9)),
         ({"RateLimit-Limit": "1000000001"}, 0.0, NOTHING),
-        ({"RateLimit-Reset": "86400"}, 0.0, hc.RateLimitInfo(reset=86_400.0)),
+        ({"RateLimit-Reset": "86400"}, 0.0, hc.RateLimitHeaders(reset=86_400.0)),
         ({"RateLimit-Reset": "86401"}, 0.0, NOTHING),
-        ({"Retry-After": "86400"}, 0.0, hc.RateLimitInfo(retry_after=86_400.0)),
+        ({"Retry-After": "86400"}, 0.0, hc.RateLimitHeaders(retry_after=86_400.0)),
         ({"Retry-After": "86401"}, 0.0, NOTHING),
         # a reset is a Unix time only past 10**9 s; a Unix time now or past is no wait
         ({"X-RateLimit-Reset": "1000000000"}, 999_999_990.0, NOTHING),
-        ({"X-RateLimit-Reset": "1700000000"}, 1_700_000_000.0, hc.RateLimitInfo(reset=0.0)),
+        ({"X-RateLimit-Reset": "1700000000"}, 1_700_000_000.0, hc.RateLimitHeaders(reset=0.0)),
         # at most 16 parameters of a policy are read
         (
             {"RateLimit-Policy": "100" + ";a=1" * 14 + ";w=60"},
             0.0,
-            hc.RateLimitInfo(100, window=60.0),
+            hc.RateLimitHeaders(100, window=60.0),
         ),
-        ({"RateLimit-Policy": "100" + ";a=1" * 15 + ";w=60"}, 0.0, hc.RateLimitInfo(limit=100)),
+        ({"RateLimit-Policy": "100" + ";a=1" * 15 + ";w=60"}, 0.0, hc.RateLimitHeaders(limit=100)),
         # names and values as bytes, as some servers' header objects give them
-        ({b"Retry-After": b"7"}, 0.0, hc.RateLimitInfo(retry_after=7.0)),
+        ({b"Retry-After": b"7"}, 0.0, hc.RateLimitHeaders(retry_after=7.0)),
     ],
 )
 def test_rate_limit_header_edges(headers, now, expected):
     """Lists, the largest values believed, Unix-time resets, long policies and bytes."""
-    assert expected == hc.rate_limit_info(headers, now=now)
+    assert expected == hc.parse_rate_limit_headers(headers, now=now)
 
 
 def test_at_most_a_thousand_headers_are_read():
@@ -364,14 +360,14 @@ def test_at_most_a_thousand_headers_are_read():
     headers: dict[str, str] = {f"x-junk-{i}": "x" for i in range(1000)}
     headers["Retry-After"] = "7"
 
-    assert hc.rate_limit_info(headers, now=0.0) is None
+    assert hc.parse_rate_limit_headers(headers, now=0.0) is None
 
 
 def test_a_unix_time_reset_is_measured_from_the_current_time():
     """Without ``now``, a Unix-time reset is measured from the current time."""
     in_a_day = str(int(time.time()) + 80_000)
 
-    info = hc.rate_limit_info({"X-RateLimit-Reset": in_a_day})
+    info = hc.parse_rate_limit_headers({"X-RateLimit-Reset": in_a_day})
 
     assert info is not None
     assert info.reset is not None
@@ -411,7 +407,7 @@ def test_hostile_header_values_give_nothing_and_never_raise(value):
         "X-RateLimit-Reset",
     ]
 
-    info = hc.rate_limit_info(dict.fromkeys(names, value), now=0.0)
+    info = hc.parse_rate_limit_headers(dict.fromkeys(names, value), now=0.0)
 
     assert info is not None
     assert info.limit is None or 0 <= info.limit <= 10**9
@@ -432,7 +428,7 @@ def test_random_header_bytes_never_raise():
             b"retry-after": value.encode(),
             3: None,
         }
-        hc.rate_limit_info(headers)  # type: ignore[arg-type]
+        hc.parse_rate_limit_headers(headers)  # type: ignore[arg-type]
 
 
 def test_a_mapping_that_fails_to_iterate_is_no_headers():
@@ -442,7 +438,7 @@ def test_a_mapping_that_fails_to_iterate_is_no_headers():
         def items(self):
             raise RuntimeError("boom")
 
-    assert hc.rate_limit_info(Broken()) is None
+    assert hc.parse_rate_limit_headers(Broken()) is None
 
 
 # --- the async limiter -------------------------------------------------------------------
@@ -457,7 +453,7 @@ VIRTUAL = pytest.mark.parametrize(
 async def test_many_concurrent_waiters_keep_every_window_and_arrival_order(anyio_backend):
     """1,000 concurrent acquires on virtual time: FIFO order, and no window over the limit."""
     limit = hc.RateLimit(requests=120, per=60.0)
-    limiter = hc.TokenBucketLimiter(limit)
+    limiter = hc.LocalRateLimiter(limit)
     granted: list[tuple[int, float]] = []
 
     async def one(i: int) -> None:
@@ -478,7 +474,7 @@ async def test_many_concurrent_waiters_keep_every_window_and_arrival_order(anyio
 async def test_a_burst_on_an_idle_limiter_never_waits(anyio_backend):
     """On virtual time: ten concurrent acquires on an idle default limiter wait 0 s, the 11th
     one interval, 60.5 / 120 s."""
-    limiter = hc.TokenBucketLimiter()
+    limiter = hc.LocalRateLimiter()
     start = anyio.current_time()
     waited: list[float] = []
 
@@ -503,7 +499,7 @@ async def test_a_newcomer_never_overtakes_a_queued_caller(anyio_backend):
     def clock() -> float:
         return anyio.current_time() + late
 
-    limiter = hc.TokenBucketLimiter(hc.RateLimit(requests=1, per=10.0, margin=0.0), clock=clock)
+    limiter = hc.LocalRateLimiter(hc.RateLimit(requests=1, per=10.0, margin=0.0), clock=clock)
     order: list[str] = []
 
     async def one(name: str) -> None:
@@ -527,7 +523,7 @@ async def test_cancelled_waiters_cost_later_callers_nothing(anyio_backend):
     limit = hc.RateLimit(requests=10, per=10.0, burst=1, margin=0.0)
 
     async def run(cancel_some: bool) -> list[float]:
-        limiter = hc.TokenBucketLimiter(limit)
+        limiter = hc.LocalRateLimiter(limit)
         times: list[float] = []
 
         async def one(i: int) -> None:
@@ -558,7 +554,7 @@ async def test_the_limiter_schedules_on_the_clock_it_is_given(anyio_backend):
     """With ``clock=``, the next window comes when that clock says, not the event loop's."""
     now = 0.0
     limit = hc.RateLimit(requests=1, per=10.0, margin=0.0)
-    limiter = hc.TokenBucketLimiter(limit, clock=lambda: now)
+    limiter = hc.LocalRateLimiter(limit, clock=lambda: now)
     start = anyio.current_time()
 
     await limiter.acquire()
@@ -573,7 +569,7 @@ async def test_the_limiter_schedules_on_the_clock_it_is_given(anyio_backend):
 async def test_429_pauses_queued_callers_together(anyio_backend):
     """A 429 reported while others wait pushes all of them back."""
     limit = hc.RateLimit(requests=60, per=60.0, burst=1, margin=0.0)
-    limiter = hc.TokenBucketLimiter(limit)
+    limiter = hc.LocalRateLimiter(limit)
     await limiter.acquire()  # t=0
     await limiter.on_rate_limited(30.0)
     times: list[float] = []
@@ -595,33 +591,31 @@ async def test_429_pauses_queued_callers_together(anyio_backend):
 
 @pytest.mark.anyio
 @VIRTUAL
-async def test_waits_and_pauses_are_logged(anyio_backend, caplog):
-    """A caller that waits, and a 429 that pauses everyone, each leave a debug line."""
+async def test_a_lesson_is_logged_once_at_info(anyio_backend, caplog):
+    """A 429 that teaches a lower limit leaves one INFO line; the same episode's next 429s
+    none (the client's DEBUG log of its events says the rest)."""
     caplog.set_level(logging.DEBUG, logger="helpcrunch_async")
-    limiter = hc.TokenBucketLimiter(hc.RateLimit(requests=2, per=1.0, burst=1, margin=0.0))
+    limiter = hc.LocalRateLimiter(hc.RateLimit(requests=2, per=1.0, burst=1, margin=0.0))
 
     await limiter.acquire()
     await limiter.acquire()  # half a second later
-    await limiter.on_rate_limited(4.0)  # capped at one window: a lesson, at INFO
-    await limiter.on_rate_limited(None)  # same episode: nothing new learned, at DEBUG
-    await limiter.on_rate_limit_info(hc.RateLimitInfo(remaining=0, reset=0.75))
+    await limiter.on_rate_limited(4.0)  # a lesson, at INFO
+    await limiter.on_rate_limited(None)  # same episode: nothing new learned
+    await limiter.on_rate_limit_headers(hc.RateLimitHeaders(remaining=0, reset=0.75))
 
     assert [
-        ("DEBUG", "rate limiter: waiting 0.500 s for a slot"),
-        ("INFO", "rate limiter: 429 received, pausing 1.000 s; rate now 1 per 1 s"),
-        ("DEBUG", "rate limiter: 429 received, pausing 1.000 s; rate now 1 per 1 s"),
-        ("DEBUG", "rate limiter: server says no requests left, pausing 0.750 s"),
+        ("INFO", "rate limiter: learned that the key allows about 1 requests per 1 s"),
     ] == [(r.levelname, r.getMessage()) for r in caplog.records]
 
 
 @pytest.mark.parametrize(
     ("info", "capacity"),
     [
-        (hc.RateLimitInfo(limit=1, window=1.0), 60),  # 1 a second: 60 a minute
-        (hc.RateLimitInfo(limit=2, window=2.0), 60),
-        (hc.RateLimitInfo(limit=1, window=60.0), 1),
-        (hc.RateLimitInfo(limit=0), 120),  # a limit of 0 is no limit we can keep: ignored
-        (hc.RateLimitInfo(limit=500), 120),  # never above the configured rate
+        (hc.RateLimitHeaders(limit=1, window=1.0), 60),  # 1 a second: 60 a minute
+        (hc.RateLimitHeaders(limit=2, window=2.0), 60),
+        (hc.RateLimitHeaders(limit=1, window=60.0), 1),
+        (hc.RateLimitHeaders(limit=0), 120),  # a limit of 0 is no limit we can keep: ignored
+        (hc.RateLimitHeaders(limit=500), 120),  # never above the configured rate
     ],
 )
 def test_a_stated_limit_sets_the_rate(info, capacity):
@@ -637,7 +631,7 @@ def test_one_request_remaining_is_no_pause():
     """remaining=1 still allows a request: no pause until the server says none are left."""
     gcra = GCRA(hc.RateLimit(requests=120, per=60.0, margin=0.0))
 
-    assert 0.0 == gcra.observe(0.0, hc.RateLimitInfo(remaining=1, reset=7.0))
+    assert 0.0 == gcra.observe(0.0, hc.RateLimitHeaders(remaining=1, reset=7.0))
     assert 0.0 == gcra.next_time(0.0)
 
 
@@ -645,7 +639,7 @@ def test_one_request_remaining_is_no_pause():
 @VIRTUAL
 async def test_expected_wait_counts_the_callers_ahead(anyio_backend):
     """A newcomer's expected wait: the next slot plus one interval per caller ahead of it."""
-    limiter = hc.TokenBucketLimiter(hc.RateLimit(requests=1, per=2.0, burst=1, margin=0.0))
+    limiter = hc.LocalRateLimiter(hc.RateLimit(requests=1, per=2.0, burst=1, margin=0.0))
     await limiter.acquire()
     async with anyio.create_task_group() as tg:
         for _ in range(2):
@@ -677,7 +671,7 @@ class SlidingWindowServer:
 
 
 async def send_all(
-    limiter: hc.TokenBucketLimiter,
+    limiter: hc.LocalRateLimiter,
     server: SlidingWindowServer,
     count: int,
     *,
@@ -711,7 +705,7 @@ async def send_all(
 
 #: Round trip of the simulated server, seconds of virtual time.
 ROUND_TRIP = 0.003
-#: The configured limit of the learning tests: issue 18's 40 per 2 s.
+#: The configured limit of the learning tests: 40 per 2 s, the demo's and the benchmarks'.
 CONFIGURED = hc.RateLimit(requests=40, per=2.0, margin=0.02)
 
 
@@ -720,7 +714,7 @@ CONFIGURED = hc.RateLimit(requests=40, per=2.0, margin=0.02)
 @pytest.mark.parametrize("real", [40, 30, 20, 10])
 async def test_converges_under_a_lower_real_limit(anyio_backend, real):
     """Configured 40 per 2 s, real 40/30/20/10: 600 updates in 1.10x the real limit, <=2% 429."""
-    limiter = hc.TokenBucketLimiter(CONFIGURED)
+    limiter = hc.LocalRateLimiter(CONFIGURED)
     server = SlidingWindowServer(real, 2.0)
 
     elapsed = await send_all(limiter, server, 600)
@@ -737,7 +731,7 @@ async def test_converges_under_a_lower_real_limit(anyio_backend, real):
 @VIRTUAL
 async def test_holds_just_under_the_real_limit_over_a_long_job(anyio_backend):
     """Once learned, the limit is held: at most one 429 per LEARN_PROBE_MAX windows after that."""
-    limiter = hc.TokenBucketLimiter(CONFIGURED)
+    limiter = hc.LocalRateLimiter(CONFIGURED)
     server = SlidingWindowServer(20, 2.0)
     rejected_early: list[int] = []
 
@@ -756,7 +750,7 @@ async def test_holds_just_under_the_real_limit_over_a_long_job(anyio_backend):
 @VIRTUAL
 async def test_recovers_the_full_rate_when_the_limit_goes_back_up(anyio_backend):
     """When the real limit returns to the configured one, the full rate is back in bounded time."""
-    limiter = hc.TokenBucketLimiter(CONFIGURED)
+    limiter = hc.LocalRateLimiter(CONFIGURED)
     server = SlidingWindowServer(20, 2.0)
     raised_at: list[float] = []
     full_at: list[float] = []
@@ -792,7 +786,7 @@ async def settle() -> None:
 @VIRTUAL
 async def test_interactive_goes_before_queued_background_fifo_within_class(anyio_backend):
     """Line b0 (head) b1 i0 b2 i1: granted b0 i0 i1 b1 b2, each a full interval apart."""
-    limiter = hc.TokenBucketLimiter(ONE_PER_SECOND)
+    limiter = hc.LocalRateLimiter(ONE_PER_SECOND)
     await limiter.acquire()
     granted: list[tuple[str, float]] = []
 
@@ -816,7 +810,7 @@ async def test_interactive_goes_before_queued_background_fifo_within_class(anyio
 async def test_interactive_granted_within_two_intervals_behind_200_background(anyio_backend):
     """With 200 background calls queued, an interactive call waits at most two intervals."""
     limit = hc.RateLimit(requests=120, per=60.0)
-    limiter = hc.TokenBucketLimiter(limit)
+    limiter = hc.LocalRateLimiter(limit)
     waits: list[float] = []
 
     async def interactive() -> None:
@@ -841,7 +835,7 @@ async def test_background_alone_runs_at_the_full_rate(anyio_backend):
     """With no interactive caller, background calls get exactly the schedule FIFO calls get."""
 
     async def run(priority: str) -> list[float]:
-        limiter = hc.TokenBucketLimiter(hc.RateLimit(requests=120, per=60.0))
+        limiter = hc.LocalRateLimiter(hc.RateLimit(requests=120, per=60.0))
         times: list[float] = []
         start = anyio.current_time()
 
@@ -864,7 +858,7 @@ async def test_cancelled_waiters_of_either_class_cost_nothing(anyio_backend, pri
     """Waiters of either class cancelled in the line take no slot; the rest keep their times."""
 
     async def run(cancel_some: bool) -> list[float]:
-        limiter = hc.TokenBucketLimiter(ONE_PER_SECOND)
+        limiter = hc.LocalRateLimiter(ONE_PER_SECOND)
         times: list[float] = []
 
         async def one(i: int) -> None:
@@ -890,7 +884,7 @@ async def test_cancelled_waiters_of_either_class_cost_nothing(anyio_backend, pri
 @VIRTUAL
 async def test_max_wait_beyond_the_expected_slot_refuses_at_once(anyio_backend):
     """When the slot is known to come after max_wait, the refusal is immediate and takes nothing."""
-    limiter = hc.TokenBucketLimiter(ONE_PER_SECOND)
+    limiter = hc.LocalRateLimiter(ONE_PER_SECOND)
     await limiter.acquire()
     async with anyio.create_task_group() as tg:
         for _ in range(3):
@@ -900,16 +894,15 @@ async def test_max_wait_beyond_the_expected_slot_refuses_at_once(anyio_backend):
         before = limiter.expected_wait("background")
 
         with pytest.raises(hc.LimiterTimeoutError) as caught:
-            await limiter.acquire(priority="background", max_wait=2.0)
+            await limiter.acquire(priority="background", deadline=anyio.current_time() + 2.0)
 
         assert asked == anyio.current_time()
         assert before == limiter.expected_wait("background")  # it took no slot
         assert 4.0 == caught.value.retry_after  # behind the head and two others
-        assert "no rate-limit slot within max_wait=2.0 s (one expected in 4.000 s)" == str(
-            caught.value
-        )
+        assert "no rate-limit slot within max_wait (one expected in 4.000 s)" == str(caught.value)
         interactive_asked = anyio.current_time()
-        await limiter.acquire(priority="interactive", max_wait=2.0)  # next after the head
+        # next after the head
+        await limiter.acquire(priority="interactive", deadline=anyio.current_time() + 2.0)
         assert 2.0 == anyio.current_time() - interactive_asked
 
 
@@ -917,7 +910,7 @@ async def test_max_wait_beyond_the_expected_slot_refuses_at_once(anyio_backend):
 @VIRTUAL
 async def test_max_wait_past_in_the_line_raises_and_the_next_moves_up(anyio_backend):
     """A waiter pushed back by interactive arrivals raises by its deadline; the next moves up."""
-    limiter = hc.TokenBucketLimiter(ONE_PER_SECOND)
+    limiter = hc.LocalRateLimiter(ONE_PER_SECOND)
     await limiter.acquire()  # t=0; next slot at 1, 2, 3...
     results: dict[str, float] = {}
     refused: dict[str, float] = {}
@@ -925,8 +918,9 @@ async def test_max_wait_past_in_the_line_raises_and_the_next_moves_up(anyio_back
     start = anyio.current_time()
 
     async def one(name: str, priority: str, max_wait: float | None = None) -> None:
+        deadline = None if max_wait is None else anyio.current_time() + max_wait
         try:
-            await limiter.acquire(priority=priority, max_wait=max_wait)  # type: ignore[arg-type]
+            await limiter.acquire(priority=priority, deadline=deadline)  # type: ignore[arg-type]
         except hc.LimiterTimeoutError as exc:
             refused[name] = anyio.current_time() - start
             messages.append(str(exc))
@@ -946,7 +940,7 @@ async def test_max_wait_past_in_the_line_raises_and_the_next_moves_up(anyio_back
 
     assert ["impatient"] == list(refused)
     assert 2.5 >= refused["impatient"]
-    assert ["no rate-limit slot within max_wait=2.5 s"] == [m.partition(" (")[0] for m in messages]
+    assert ["no rate-limit slot within max_wait"] == [m.partition(" (")[0] for m in messages]
     assert 1.0 == results["head"]
     assert [2.0, 3.0, 4.0] == [results[f"i{i}"] for i in range(3)]
     assert 5.0 == results["after"]  # the impatient caller's place went to the next one
@@ -956,11 +950,11 @@ async def test_max_wait_past_in_the_line_raises_and_the_next_moves_up(anyio_back
 @VIRTUAL
 async def test_max_wait_long_enough_is_granted(anyio_backend):
     """A max_wait that covers the expected slot is simply granted at that slot."""
-    limiter = hc.TokenBucketLimiter(ONE_PER_SECOND)
+    limiter = hc.LocalRateLimiter(ONE_PER_SECOND)
     await limiter.acquire()
     start = anyio.current_time()
 
-    await limiter.acquire(max_wait=1.0)
+    await limiter.acquire(deadline=anyio.current_time() + 1.0)
 
     assert 1.0 == anyio.current_time() - start
 
@@ -969,14 +963,14 @@ async def test_max_wait_long_enough_is_granted(anyio_backend):
 @VIRTUAL
 async def test_429_while_waiting_refuses_the_head_once_past_max_wait(anyio_backend):
     """A 429 that pushes the slot past a waiter's max_wait refuses it when it next looks."""
-    limiter = hc.TokenBucketLimiter(ONE_PER_SECOND)
+    limiter = hc.LocalRateLimiter(ONE_PER_SECOND)
     await limiter.acquire()
     start = anyio.current_time()
     refused: list[hc.LimiterTimeoutError] = []
 
     async def impatient() -> None:
         try:
-            await limiter.acquire(max_wait=1.5)  # expected at 1.0: accepted
+            await limiter.acquire(deadline=anyio.current_time() + 1.5)  # expected at 1.0: accepted
         except hc.LimiterTimeoutError as exc:
             refused.append(exc)
 
@@ -989,87 +983,73 @@ async def test_429_while_waiting_refuses_the_head_once_past_max_wait(anyio_backe
     assert 1.0 == anyio.current_time() - start  # it looked again when its slot was due
     # the lesson: one request was sent in the window, so the rate is now 1 per 10 s
     assert 9.0 == refused[0].retry_after
-    assert "no rate-limit slot within max_wait=1.5 s (one expected in 9.000 s)" == str(refused[0])
+    assert "no rate-limit slot within max_wait (one expected in 9.000 s)" == str(refused[0])
     assert 9.0 == limiter.expected_wait()  # the refused waiter took no slot
 
 
 @pytest.mark.anyio
 @VIRTUAL
 async def test_headers_saying_nothing_remains_pause_the_local_limiter(anyio_backend):
-    """on_rate_limit_info with remaining=0 and a reset holds the next grant until the reset."""
-    limiter = hc.TokenBucketLimiter(hc.RateLimit(requests=120, per=60.0))
+    """on_rate_limit_headers with remaining=0 and a reset holds the next grant until the reset."""
+    limiter = hc.LocalRateLimiter(hc.RateLimit(requests=120, per=60.0))
     start = anyio.current_time()
 
-    await limiter.on_rate_limit_info(hc.RateLimitInfo(limit=120, remaining=0, reset=3.0))
+    await limiter.on_rate_limit_headers(hc.RateLimitHeaders(limit=120, remaining=0, reset=3.0))
     await limiter.acquire()
 
     assert 3.0 == anyio.current_time() - start
     assert limiter.learned_limit is None
 
 
+def test_a_limiter_missing_a_part_of_the_protocol_is_refused_when_the_client_is_built():
+    """The protocol is checked whole, once: a missing method or a sync one is a TypeError."""
+
+    class Partial:
+        async def acquire(self, *, priority: str = "interactive", deadline=None) -> None:
+            """No on_rate_limited, no bind_key..."""
+
+    class SyncAcquire(StubLimiter):
+        def acquire(self, *, priority: str = "interactive", deadline=None) -> None:  # type: ignore[override]
+            """Not a coroutine."""
+
+    with pytest.raises(TypeError, match="missing on_rate_limited"):
+        hc.HelpCrunch("k", rate_limit=Partial())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="acquire must be an async method"):
+        hc.HelpCrunch("k", rate_limit=SyncAcquire())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="rate_limit"):
+        hc.HelpCrunch("k", rate_limit=object())  # type: ignore[arg-type]
+    assert StubLimiter is type(hc.HelpCrunch("k", rate_limit=StubLimiter()).limiter)
+
+
 @pytest.mark.anyio
-async def test_acquire_checks_its_arguments(anyio_backend):
-    """An unknown priority or a bad max_wait is refused before anything is taken."""
-    limiter = hc.TokenBucketLimiter(hc.RateLimit(requests=1, per=60.0, burst=1))
-    with pytest.raises(ValueError, match="priority"):
-        await limiter.acquire(priority="urgent")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="max_wait"):
-        await limiter.acquire(max_wait=-1.0)
-    assert 0.0 == limiter.expected_wait()  # the only slot of the window is still free
-
-
-def test_limiter_support_detects_the_optional_protocol_parts():
-    """Today's protocol alone is detected as such; the SDK's limiters support everything."""
-
-    class Old:
-        async def acquire(self) -> None:
-            """Old style."""
-
-        async def on_rate_limited(self, retry_after: float | None) -> None:
-            """Old style."""
-
-    class Catchall(Old):
-        async def acquire(self, **kwargs: object) -> None:
-            """Takes anything."""
-
-    none = LimiterSupport(priority=False, max_wait=False, rate_limit_info=False)
-    keywords = LimiterSupport(priority=True, max_wait=True, rate_limit_info=False)
-    everything = LimiterSupport(priority=True, max_wait=True, rate_limit_info=True)
-    assert none == limiter_support(Old())
-    assert keywords == limiter_support(Catchall())
-    assert everything == limiter_support(hc.TokenBucketLimiter())
-    assert none == limiter_support(object())
+async def test_a_limiter_serves_one_api_key(anyio_backend):
+    """A limit is a key's: a local limiter shared by clients of two keys is refused."""
+    limiter = hc.LocalRateLimiter()
+    hc.HelpCrunch("key-one", rate_limit=limiter)
+    hc.HelpCrunch("key-one", rate_limit=limiter)  # the same key again is fine
+    with pytest.raises(ValueError, match="another API key"):
+        hc.HelpCrunch("key-two", rate_limit=limiter)
 
 
 @pytest.mark.anyio
 async def test_limiter_satisfies_the_protocol(anyio_backend):
     """The local limiter is a RateLimiter: any such object plugs into the client."""
-    assert isinstance(hc.TokenBucketLimiter(), hc.RateLimiter)
-    assert "TokenBucketLimiter(RateLimit(requests=120, per=60.0, burst=10, margin=0.5))" == repr(
-        hc.TokenBucketLimiter()
+    assert isinstance(hc.LocalRateLimiter(), hc.RateLimiter)
+    assert "LocalRateLimiter(RateLimit(requests=120, per=60.0, burst=10, margin=0.5))" == repr(
+        hc.LocalRateLimiter()
     )
 
 
-def test_a_scoped_limiter_gets_a_stable_fingerprint_of_the_key(make_client):
-    """A limiter with ``scope()`` gets 32 hex digits of a SHA-256 of the key, never the key.
+def test_a_limiter_is_bound_to_a_stable_fingerprint_of_the_key(make_client):
+    """``bind_key()`` gets 32 hex digits of a SHA-256 of the key, never the key.
 
     The value is pinned: processes of different SDK versions must share one schedule.
     """
-    scopes: list[str] = []
+    limiter = StubLimiter()
 
-    class Scoped:
-        async def acquire(self) -> None:
-            pass
+    make_client(rate_limit=limiter)
 
-        async def on_rate_limited(self, retry_after: float | None) -> None:
-            pass
-
-        def scope(self, fingerprint: str) -> None:
-            scopes.append(fingerprint)
-
-    make_client(rate_limit=Scoped())
-
-    assert ["9037e49a759679e8c1abc678e4518b74"] == scopes
+    assert ["9037e49a759679e8c1abc678e4518b74"] == limiter.keys
 
 
 @pytest.mark.asyncio
@@ -1088,7 +1068,7 @@ async def test_asyncio_gather_on_tiny_time_scale():
         last_reading[0] = loop.time()
         return last_reading[0]
 
-    limiter = hc.TokenBucketLimiter(limit, clock=clock)
+    limiter = hc.LocalRateLimiter(limit, clock=clock)
 
     async def one() -> float:
         await limiter.acquire()

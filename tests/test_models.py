@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import helpcrunch_async as hc
-from helpcrunch_async._models._models import validate_chat_id
+from helpcrunch_async._models import validate_id
 from tests.conftest import chat_payload
 
 UTC = timezone.utc
@@ -251,9 +251,9 @@ def test_raw_does_not_take_part_in_equality():
         ({"snoozedUntil": "x"}, "chat.snoozedUntil: expected a timestamp, got 'x'"),
         ({"agents": "ann"}, "chat.agents: expected a list of agents, got str"),
         ({"agents": [1, 2]}, "chat.agents: expected agent objects, got int"),
-        ({"customer": "bob"}, "chat.customer: expected a customer object, got str"),
-        ({"assignee": 12}, "chat.assignee: expected an assignee object, got int"),
-        ({"department": [3]}, "chat.department: expected a department object, got list"),
+        ({"customer": "bob"}, "chat.customer: expected a customer object or id, got str"),
+        ({"assignee": 1.5}, "chat.assignee: expected an assignee object or id, got float"),
+        ({"department": [3]}, "chat.department: expected a department object or id, got list"),
         ({"readByAgent": "maybe"}, "chat.readByAgent: expected a boolean, got 'maybe'"),
         ({"readByCustomer": 2}, "chat.readByCustomer: expected a boolean, got 2"),
         ({"lastMessageText": ["a"]}, "chat.lastMessageText: expected a string, got list"),
@@ -369,7 +369,7 @@ def test_empty_cannot_be_sent(empty):
 @pytest.mark.parametrize(("chat_id", "name"), [(1, "chat_id"), (2**63 - 1, "chat_id"), (5, "x")])
 def test_ids_up_to_64_bits_are_valid(chat_id, name):
     """Ids are positive signed 64-bit integers, the largest one included."""
-    assert chat_id == validate_chat_id(chat_id, name=name)
+    assert chat_id == validate_id(chat_id, name=name)
 
 
 @pytest.mark.parametrize(
@@ -385,7 +385,7 @@ def test_ids_up_to_64_bits_are_valid(chat_id, name):
 def test_bad_ids_are_refused_with_the_reason(chat_id, error, message):
     """An id of the wrong type or out of range is refused before anything is sent."""
     with pytest.raises(error) as info:
-        validate_chat_id(chat_id)
+        validate_id(chat_id)
 
     assert message == str(info.value)
 

@@ -186,11 +186,11 @@ async def test_rate_limit_metrics_and_span_event(traced, telemetry, api):
     async with traced(rate_limit=hc.RateLimit(requests=100, per=1.0, margin=0)) as client:
         await client.chats.update_status(1, "closed")
 
-    assert 1 == telemetry.total("helpcrunch.client.rate_limited")
+    assert 1 == telemetry.total("helpcrunch.client.throttled")
     assert 2 == telemetry.total("helpcrunch.client.attempts")
     assert 1 == telemetry.total("helpcrunch.client.calls")
     (call,) = telemetry.named("helpcrunch chats.update_status")
-    assert ["helpcrunch.rate_limited", "helpcrunch.retry"] == [e.name for e in call.events]
+    assert ["helpcrunch.throttled", "helpcrunch.retry"] == [e.name for e in call.events]
     waits = telemetry.metric_points("helpcrunch.client.limiter.wait")
     assert 2 == sum(p.count for p in waits)
     assert {"interactive"} == {p.attributes["helpcrunch.priority"] for p in waits}
@@ -299,7 +299,7 @@ def test_events_of_calls_it_never_saw_start_are_ignored(telemetry):
             attempt=2, error_type="APITimeoutError", request_sent=True, elapsed=0.01, **common
         )
     )
-    observer(hc.RateLimited(attempt=1, retry_after=None, pause=None, current_rate=None, **common))
+    observer(hc.Throttled(attempt=1, retry_after=None, pause=None, current_rate=None, **common))
     observer(
         hc.RetryScheduled(
             attempt=1, reason="timeout", error_type="APITimeoutError", delay=0.1, **common
@@ -313,7 +313,7 @@ def test_events_of_calls_it_never_saw_start_are_ignored(telemetry):
     observer(hc.ClientEvent())
 
     assert [] == telemetry.spans()
-    assert 1 == telemetry.total("helpcrunch.client.rate_limited")
+    assert 1 == telemetry.total("helpcrunch.client.throttled")
     assert 1 == telemetry.total("helpcrunch.client.calls", **{"error.type": "APITimeoutError"})
 
 

@@ -74,10 +74,10 @@ async def test_headers_stated_limit_is_shared(anyio_backend, redis_url, flush):
     """A stated limit seen by one process caps the rate of all; the full one lifts it."""
     a, b = fleet(redis_url, "t:stated", 2, requests=120, per=60.0)
 
-    await a.on_rate_limit_info(hc.RateLimitInfo(limit=60))
+    await a.on_rate_limit_headers(hc.RateLimitHeaders(limit=60))
     await b._run("acquire", -1.0)
     lowered = b.learned_limit
-    await b.on_rate_limit_info(hc.RateLimitInfo(limit=120))
+    await b.on_rate_limit_headers(hc.RateLimitHeaders(limit=120))
     await a._run("acquire", -1.0)
 
     assert 60 == lowered
@@ -90,7 +90,7 @@ async def test_no_requests_remaining_pauses_the_fleet(anyio_backend, redis_url, 
     """remaining=0 with a reset, seen by one process, pauses the next grant of another."""
     a, b = fleet(redis_url, "t:remaining", 2, requests=120, per=60.0)
 
-    await a.on_rate_limit_info(hc.RateLimitInfo(remaining=0, reset=5.0))
+    await a.on_rate_limit_headers(hc.RateLimitHeaders(remaining=0, reset=5.0))
     delay = await b._run("acquire", -1.0)
 
     assert 5.0 - SLACK < delay <= 5.0
@@ -154,7 +154,7 @@ async def test_max_wait_refused_at_once_with_retry_after_and_nothing_reserved(
     await a.acquire()
 
     with pytest.raises(hc.LimiterTimeoutError) as caught:
-        await a.acquire(max_wait=0.2)
+        await a.acquire(deadline=anyio.current_time() + 0.2)
     delay = await b._run("acquire", -1.0)
 
     assert caught.value.retry_after is not None

@@ -11,7 +11,7 @@ import pytest
 import trio.testing
 
 import helpcrunch_async as hc
-from tests.conftest import chat_payload, status_echo
+from tests.conftest import StubLimiter, chat_payload, status_echo
 
 pytestmark = pytest.mark.anyio
 
@@ -21,24 +21,10 @@ VIRTUAL = pytest.mark.parametrize(
 TOO_MANY = {"errors": [{"code": "too_many_requests", "message": "limit"}]}
 
 
-class RecordingLimiter:
-    """A limiter of the first protocol (no keywords) that records what it is told."""
+class BlockedLimiter(StubLimiter):
+    """Never grants; honours no deadline, so ``max_wait`` must not rely on it."""
 
-    def __init__(self) -> None:
-        self.acquired = 0
-        self.pauses: list[float | None] = []
-
-    async def acquire(self) -> None:
-        self.acquired += 1
-
-    async def on_rate_limited(self, retry_after: float | None) -> None:
-        self.pauses.append(retry_after)
-
-
-class BlockedLimiter(RecordingLimiter):
-    """Never grants."""
-
-    async def acquire(self) -> None:
+    async def acquire(self, **_: object) -> None:
         await anyio.sleep_forever()
 
 
@@ -48,7 +34,7 @@ class BlockedLimiter(RecordingLimiter):
 async def test_a_view_shares_the_pool_limiter_and_stats(make_client, api):
     """A with_options view sends through the same client: one set of statistics."""
     api.put("/chats/status").mock(side_effect=status_echo)
-    limiter = RecordingLimiter()
+    limiter = StubLimiter()
     async with make_client(rate_limit=limiter) as client:
         view = client.with_options(priority="background", max_retries=0)
         await view.chats.update_status(1, "closed")
@@ -152,16 +138,32 @@ async def test_max_wait_covers_the_connection_slots(make_client, api):
     assert 1 == route.call_count
 
 
-async def test_a_limiter_of_the_first_protocol_still_works(make_client, api):
-    """A user's limiter with only acquire() and on_rate_limited() needs no change."""
+@VIRTUAL
+async def test_max_wait_is_one_deadline_for_the_slot_and_the_limiter(make_client, api):
+    """The limiter gets the class and the deadline the view's max_wait set, once, at the start."""
     api.put("/chats/status").mock(side_effect=status_echo)
-    limiter = RecordingLimiter()
+    limiter = StubLimiter()
     async with make_client(rate_limit=limiter) as client:
+        started = anyio.current_time()
         await client.with_options(priority="background", max_wait=5).chats.update_status(
             1, "closed"
         )
 
-    assert 1 == limiter.acquired
+    assert [("background", started + 5.0)] == limiter.acquired
+
+
+@VIRTUAL
+async def test_a_retry_is_not_cut_short_by_max_wait(make_client, api):
+    """max_wait bounds the first attempt's turn: the retry after a 429 has no deadline."""
+    api.put("/chats/status").mock(
+        side_effect=[httpx.Response(429, json=TOO_MANY), httpx.Response(200, json=chat_payload(1))]
+    )
+    limiter = StubLimiter()
+    async with make_client(rate_limit=limiter) as client:
+        started = anyio.current_time()
+        await client.with_options(max_wait=0.5).chats.update_status(1, "closed")
+
+    assert [started + 0.5, None] == [deadline for _, deadline in limiter.acquired]
 
 
 # --- one home for the 429 policy --------------------------------------------------------
@@ -175,13 +177,13 @@ async def test_retry_after_is_capped_once_and_given_to_the_limiter(make_client, 
             httpx.Response(200, json=chat_payload(1)),
         ]
     )
-    limiter = RecordingLimiter()
+    limiter = StubLimiter()
     retry = hc.Retry(backoff=0, retry_after_max=5.0)
     async with make_client(rate_limit=limiter, retry=retry) as client:
         await client.chats.update_status(1, "closed")
 
-    assert [5.0] == limiter.pauses
-    assert 2 == limiter.acquired
+    assert [5.0] == limiter.paused
+    assert 2 == len(limiter.acquired)
 
 
 @VIRTUAL
@@ -193,7 +195,7 @@ async def test_with_a_limiter_the_429_caller_waits_in_the_limiter_only(make_clie
             httpx.Response(200, json=chat_payload(1)),
         ]
     )
-    async with make_client(rate_limit=RecordingLimiter()) as client:
+    async with make_client(rate_limit=StubLimiter()) as client:
         started = anyio.current_time()
         await client.chats.update_status(1, "closed")
 
@@ -282,20 +284,19 @@ async def test_an_error_answer_larger_than_the_cap_keeps_its_status(make_client,
 # --- traffic classes through the client --------------------------------------------------
 
 
-class ClassLimiter(RecordingLimiter):
+class ClassLimiter(StubLimiter):
     """Grants interactive turns at once and holds background ones until released."""
 
     def __init__(self) -> None:
         super().__init__()
         self.open = anyio.Event()
-        self.infos: list[hc.RateLimitInfo] = []
 
-    async def acquire(self, *, priority: str = "interactive", max_wait=None) -> None:  # noqa: ARG002 - the protocol's keyword
+    async def acquire(
+        self, *, priority: str = "interactive", deadline: float | None = None
+    ) -> None:
+        await super().acquire(priority=priority, deadline=deadline)
         if priority == "background":
             await self.open.wait()
-
-    async def on_rate_limit_info(self, info: hc.RateLimitInfo) -> None:
-        self.infos.append(info)
 
 
 async def test_an_interactive_call_never_waits_for_a_slot_held_by_bulk_work(make_client, api):
@@ -328,8 +329,8 @@ async def test_rate_limit_headers_reach_a_limiter_that_takes_them(make_client, a
     async with make_client(rate_limit=limiter) as client:
         await client.chats.update_status(1, "closed")
 
-    assert 1 == len(limiter.infos)
-    assert 60 == limiter.infos[0].limit
+    assert 1 == len(limiter.headers)
+    assert 60 == limiter.headers[0].limit
 
 
 @VIRTUAL

@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 import helpcrunch_async as hc
-from helpcrunch_async import webhooks
 from helpcrunch_async.webhooks import (
     CHAT_EVENTS,
     CUSTOMER_EVENTS,
@@ -139,38 +138,45 @@ def test_every_chat_event_carries_the_chat_and_what_changed(event_type):
     data = parse(envelope(event_type, CHAT_DATA)).data
 
     assert isinstance(data, ChatEventData)
-    assert 5215752 == data.chat_id
+    assert 5215752 == data.chat_id == data.chat.id
     assert CHAT_EVENTS[event_type] == data.changed
-    assert hc.ChatStatus.ON_HOLD is data.status
+    assert hc.ChatStatus.ON_HOLD is data.chat.status
     assert (12, 14) == data.communicated_agent_ids
-    assert datetime(2020, 12, 9, 19, 27, 10, 713000, tzinfo=timezone.utc) == data.created_at
-    assert hc.Customer(77, "Bob", "bob@example.com", "u-77") == data.customer
-    assert hc.Department(3, "Support") == data.department
-    assert hc.AgentRole.SUPERVISER == (data.assignee.role if data.assignee else None)
-    assert 1 == data.application_id
+    created = datetime(2020, 12, 9, 19, 27, 10, 713000, tzinfo=timezone.utc)
+    assert created == data.chat.created_at
+    assert hc.Customer(77, "Bob", "bob@example.com", "u-77") == data.chat.customer
+    assert hc.Department(3, "Support") == data.chat.department
+    assert hc.AgentRole.SUPERVISER == (data.chat.assignee.role if data.chat.assignee else None)
+    assert 1 == data.chat.application_id
 
 
 def test_chat_event_changed_fields_name_real_attributes():
-    """Every 'changed' name is an attribute of ChatEventData."""
+    """Every 'changed' name is an attribute of the event's Chat."""
     for changed in filter(None, CHAT_EVENTS.values()):
-        assert hasattr(ChatEventData(chat_id=1), changed)
+        assert hasattr(hc.Chat(id=1), changed)
 
 
 @pytest.mark.parametrize(
     ("extra", "check"),
     [
-        ({"department": 3, "assignee": 12}, lambda d: (3, 12) == (d.department.id, d.assignee.id)),
+        (
+            {"department": 3, "assignee": "12"},
+            lambda d: (3, 12) == (d.chat.department.id, d.chat.assignee.id),
+        ),
         (
             {"department": None, "assignee": None},
-            lambda d: (None, None) == (d.department, d.assignee),
+            lambda d: (None, None) == (d.chat.department, d.chat.assignee),
         ),
-        ({"createdAt": 1607542030}, lambda d: 1607542030 == d.created_at.timestamp()),
-        ({"createdAt": "1607542030"}, lambda d: 1607542030 == d.created_at.timestamp()),
-        ({"snoozedUntil": "1607600000.000"}, lambda d: 1607600000 == d.snoozed_until.timestamp()),
+        ({"createdAt": 1607542030}, lambda d: 1607542030 == d.chat.created_at.timestamp()),
+        ({"createdAt": "1607542030"}, lambda d: 1607542030 == d.chat.created_at.timestamp()),
+        (
+            {"snoozedUntil": "1607600000.000"},
+            lambda d: 1607600000 == d.chat.snoozed_until.timestamp(),
+        ),
         ({"communicatedAgents": [{"id": 5}, 6]}, lambda d: (5, 6) == d.communicated_agent_ids),
         ({"communicatedAgents": None}, lambda d: () == d.communicated_agent_ids),
-        ({"status": "brand-new-status"}, lambda d: "brand-new-status" == d.status),
-        ({"rating": "great", "closedBy": "customer"}, lambda d: "great" == d.rating),
+        ({"status": "brand-new-status"}, lambda d: "brand-new-status" == d.chat.status),
+        ({"rating": "great", "closedBy": "customer"}, lambda d: "great" == d.chat.rating),
         ({"id": "5215752"}, lambda d: 5215752 == d.chat_id),
     ],
 )
@@ -183,7 +189,7 @@ def test_chat_event_with_only_an_id():
     """Every field but the id may be missing."""
     data = parse(envelope("chat.closed", {"id": 9})).data
 
-    assert ChatEventData(chat_id=9, changed="status") == data
+    assert ChatEventData(chat_id=9, chat=hc.Chat(id=9), changed="status") == data
 
 
 @pytest.mark.parametrize("event_type", sorted(MESSAGE_EVENTS))
@@ -680,8 +686,8 @@ async def test_endpoint_closes_websockets(anyio_backend):
 
 
 def test_a_webhook_message_of_a_non_object_is_refused_by_name():
-    """WebhookMessage.from_json of anything but an object is ResponseValidationError."""
+    """Message.from_json of anything but an object is ResponseValidationError."""
     with pytest.raises(hc.ResponseValidationError) as caught:
-        webhooks.WebhookMessage.from_json(None)
+        hc.Message.from_json(None)
 
-    assert str(caught.value) == "message: expected an object, got NoneType"
+    assert str(caught.value) == "expected a message object, got NoneType"

@@ -29,17 +29,18 @@ from collections.abc import (
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import attrs
 
 from .._config import is_int
 from .._errors import (
     AuthenticationError,
     ClientClosedError,
     HelpCrunchError,
-    RateLimiterUnavailableError,
+    LimiterUnavailableError,
     ResponseValidationError,
 )
-from .._models._models import Chat, validate_chat_id
+from .._models import Chat, validate_id
+from .._models._json import MAX_TEXT, cut
+from ._outcomes import ChatOutcome, Progress, outcome_key
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -47,89 +48,15 @@ if TYPE_CHECKING:
     from anyio.abc import TaskGroup
     from anyio.streams.memory import MemoryObjectSendStream
 
-    from ._breaker import CircuitBreaker  # circuit breaker (issue 14)
+    from ._breaker import CircuitBreaker
     from ._journal import Journal
 
-__all__ = ["BulkResult", "ChatOutcome", "OutcomeStream", "Progress"]
+__all__ = ["OutcomeStream"]
 
 
 #: Errors that end the whole run instead of failing one id: every other id would fail the
 #: same way (the key is wrong, the client is closed, the shared limiter is unusable).
-RUN_ENDING_ERRORS = (AuthenticationError, ClientClosedError, RateLimiterUnavailableError)
-
-
-@attrs.frozen
-class ChatOutcome:
-    """What happened to one chat of a bulk run: exactly one of ``chat`` and ``error`` is set.
-
-    Attributes:
-        chat_id: The id as given (an ``int`` whenever it was a valid id).
-        chat: The updated chat, or ``None`` if the update failed.
-        error: Why it failed: a ``HelpCrunchError``, or a ``TypeError``/``ValueError`` for an
-            id that is not a valid chat id; ``None`` on success.
-
-    Raises:
-        ValueError: both or neither of ``chat`` and ``error`` given.
-    """
-
-    chat_id: Any
-    chat: Chat | None = None
-    error: Exception | None = None
-
-    def __attrs_post_init__(self) -> None:
-        if (self.chat is None) == (self.error is None):
-            raise ValueError("a ChatOutcome has exactly one of chat and error")
-
-    @property
-    def ok(self) -> bool:
-        """``True`` if the chat was updated."""
-        return self.error is None
-
-
-@attrs.frozen
-class Progress:
-    """Counts of a running bulk job, for a progress bar.
-
-    Attributes:
-        done: Outcomes so far, failures included.
-        failed: Failed outcomes so far.
-        total: Ids to process, if the input has a length (minus resumed ones), else ``None``.
-        skipped: Ids skipped because the journal already had them done.
-    """
-
-    done: int
-    failed: int
-    total: int | None
-    skipped: int = 0
-
-
-@attrs.frozen
-class BulkResult:
-    """Every outcome of a bulk run, collected.
-
-    Attributes:
-        succeeded: The updated chats, in completion order.
-        failed: Chat id -> the error for that id. A valid id is its ``int``; anything that
-            is not a valid id is keyed by its ``repr`` (so ``True`` and ``1`` never collide).
-        skipped: Ids skipped because the journal had them done already.
-        duplicates: Repeated ids, updated only once.
-    """
-
-    succeeded: list[Chat]
-    failed: dict[int | str, Exception]
-    skipped: int = 0
-    duplicates: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """``True`` if nothing failed."""
-        return not self.failed
-
-    def __str__(self) -> str:
-        return (
-            f"{len(self.succeeded)} updated, {len(self.failed)} failed, "
-            f"{self.skipped} skipped (already done), {self.duplicates} duplicates"
-        )
+RUN_ENDING_ERRORS = (AuthenticationError, ClientClosedError, LimiterUnavailableError)
 
 
 class OutcomeStream:
@@ -138,7 +65,7 @@ class OutcomeStream:
     Use it as ``async with ... as outcomes: async for outcome in outcomes``. Leaving the block
     (``break``, an exception, a cancel) stops the work and leaves the client usable; an
     outcome already yielded is final. A run-ending error (``AuthenticationError``,
-    ``ClientClosedError``, ``RateLimiterUnavailableError``, or ``BulkAbortedError`` from a
+    ``ClientClosedError``, ``LimiterUnavailableError``, or ``BulkAbortedError`` from a
     tripped circuit breaker) is raised after every outcome that completed before it.
     ``stop()`` ends the run gently: the same, without an error.
 
@@ -159,10 +86,10 @@ class OutcomeStream:
         journal: Journal | None,
         on_progress: Callable[[Progress], None] | None,
         on_outcome: Callable[[ChatOutcome], None] | None = None,
-        breaker: CircuitBreaker | None = None,  # circuit breaker (issue 14)
+        breaker: CircuitBreaker | None = None,
     ) -> None:
-        self._breaker = breaker  # circuit breaker (issue 14)
-        self._stopping = False  # clean stop (issue 14)
+        self._breaker = breaker
+        self._stopping = False
         self._operation = operation
         self._on_outcome = on_outcome
         self._ids = chat_ids
@@ -242,7 +169,7 @@ class OutcomeStream:
             self._on_progress(self.progress())
         return outcome
 
-    def stop(self) -> None:  # clean stop (issue 14)
+    def stop(self) -> None:
         """Take no more ids and cancel the operations in flight (for a clean Ctrl-C).
 
         The outcomes already completed are still journaled and yielded, then the iteration
@@ -253,7 +180,7 @@ class OutcomeStream:
         for scope in self._in_flight:
             scope.cancel()
 
-    def _ended(self) -> bool:  # clean stop (issue 14)
+    def _ended(self) -> bool:
         """``True`` once the run must take no more ids: stopped, or a run-ending error."""
         return self._stopping or self._fatal is not None
 
@@ -266,15 +193,15 @@ class OutcomeStream:
         """Start one task per id, never more than ``concurrency`` at once nor than ids."""
         slots = anyio.Semaphore(self._concurrency)
         async with send, anyio.create_task_group() as tasks:
-            while not self._ended():  # clean stop (issue 14)
+            while not self._ended():
                 await slots.acquire()
                 # A run-ending error must not wait for a slow id source to yield again:
                 # _stop cancels this scope (checked inside it, so no stop slips between).
                 more, raw = False, None
                 with anyio.CancelScope() as self._pulling:
-                    if not self._ended():  # issue 14
+                    if not self._ended():
                         more, raw = await self._next_id()
-                if not more or self._ended():  # issue 14
+                if not more or self._ended():
                     slots.release()
                     return
                 tasks.start_soon(self._one, raw, send.clone(), slots)
@@ -327,7 +254,7 @@ class OutcomeStream:
                     self._journal.record(
                         outcome_key(outcome.chat_id), self._name, ok=outcome.ok, error=error
                     )
-                # Circuit breaker (issue 14): this outcome is journaled and still handed
+                # The circuit breaker: this outcome is journaled and still handed
                 # over; the operations in flight are cancelled.
                 if self._breaker is not None and self._breaker.record(outcome.error):
                     self._stop(self._breaker.error())
@@ -338,7 +265,7 @@ class OutcomeStream:
     async def _outcome(self, raw: Any) -> ChatOutcome | None:
         """Run the operation for one id; ``None`` when the run ended before it completed."""
         try:
-            chat_id = validate_chat_id(raw)
+            chat_id = validate_id(raw)
         except (TypeError, ValueError) as exc:
             return ChatOutcome(raw, error=exc)
         with anyio.CancelScope() as scope:
@@ -352,7 +279,7 @@ class OutcomeStream:
             except Exception as exc:  # noqa: BLE001 - one answer's problem, not the run's
                 error = ResponseValidationError(
                     f"chat {chat_id}: the answer could not be processed: "
-                    f"{type(exc).__name__}: {exc}"[:_MAX_MESSAGE]
+                    f"{type(exc).__name__}: {exc}"[:MAX_TEXT]
                 )
                 error.__cause__ = exc
                 return ChatOutcome(chat_id, error=error)
@@ -361,16 +288,5 @@ class OutcomeStream:
         return None
 
 
-#: Longest error text kept from an unexpected exception.
-_MAX_MESSAGE = 500
-
-
 def _describe(error: Exception) -> str:
-    return f"{type(error).__name__}: {error}"
-
-
-def outcome_key(chat_id: Any) -> int | str:
-    """The ``BulkResult.failed`` key of an id: the int of a valid id, else its ``repr``."""
-    if is_int(chat_id):
-        return chat_id
-    return repr(chat_id)
+    return cut(f"{type(error).__name__}: {error}")

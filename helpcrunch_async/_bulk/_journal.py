@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, overload
 
 from .._config import is_int
-from .._errors import ResponseValidationError, decode_json
+from .._errors import ResponseValidationError
+from .._models._json import MAX_TEXT, decode_json, excerpt
 
 if sys.platform != "win32":
     import fcntl
@@ -43,8 +44,7 @@ __all__ = ["Journal"]
 #: Longest journal line read, in bytes. Records are written far shorter (see below), so a
 #: longer line is damage, refused without reading it whole.
 MAX_LINE = 64 * 1024
-#: Longest error text kept per record, and longest id or operation name, in characters.
-MAX_ERROR_TEXT = 1000
+#: Longest id or operation name, in characters (an error's text is cut to ``MAX_TEXT``).
 MAX_NAME = 200
 
 # Never block on a FIFO; where the flag does not exist the fstat check still refuses it.
@@ -115,7 +115,7 @@ class Journal:
         """Append one outcome and hand it to the operating system.
 
         ``chat_id`` is the id, or a text standing for an invalid one; ``error`` is the reason
-        of a failure (cut to ``MAX_ERROR_TEXT`` characters).
+        of a failure (cut to ``MAX_TEXT`` characters).
 
         Raises:
             OSError: the disk refused the write (full, gone): the run cannot be recorded.
@@ -128,7 +128,7 @@ class Journal:
             "id": chat_id[:MAX_NAME] if isinstance(chat_id, str) else chat_id,
             "op": op,
             "ok": ok,
-            "error": None if error is None else error[:MAX_ERROR_TEXT],
+            "error": None if error is None else error[:MAX_TEXT],
             "at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
         }
         # ASCII only, so the bounds above bound the line in bytes too (well under MAX_LINE).
@@ -224,7 +224,7 @@ def _parse(line: bytes) -> tuple[Any, str, bool] | None:
     if not isinstance(entry, dict):
         return None
     chat_id, ok = entry.get("id"), entry.get("ok")
-    op = entry.get("op", entry.get("status"))  # "status": journals of earlier versions
+    op = entry.get("op")
     if not (is_int(chat_id) or isinstance(chat_id, str)):
         return None
     if not isinstance(op, str) or not isinstance(ok, bool):
@@ -248,8 +248,7 @@ def _entries(file: IO[bytes], path: Path) -> Iterator[tuple[Any, str, bool]]:
         if entry is None:
             if not line.endswith(b"\n"):
                 return  # the write a crash interrupted
-            shown = line[:80].decode("utf-8", errors="replace")
-            raise ValueError(f"{path}:{number}: not a journal entry: {shown!r}")
+            raise ValueError(f"{path}:{number}: not a journal entry: {excerpt(line)!r}")
         yield entry
 
 

@@ -6,7 +6,7 @@ from rich.console import Console
 
 from .._client import HelpCrunch
 from .._config import RateLimit
-from .._models._models import ChatStatus
+from .._models import ChatStatus
 from ..emulator import EmulatorConfig, EmulatorState, Faults, ServerLimit, serve
 from ._job import exit_code, print_summary, run_set_status
 

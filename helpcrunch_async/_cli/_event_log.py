@@ -21,7 +21,7 @@ class EventLog:
     Each line is ``{"time": <UTC ISO 8601>, "event": <kind>, ...the event's fields}``, for
     example ``{"time": "2026-11-27T16:02:11.250143+00:00", "event": "retry_scheduled",
     "operation": "chats.update_status", "call_id": 42, "attempt": 1, "reason":
-    "rate_limited", "error_type": "RateLimitError", "delay": 2.0}``. The file is appended
+    "throttled", "error_type": "RateLimitError", "delay": 2.0}``. The file is appended
     to (a resumed job continues its log) and line-buffered, so ``tail -f`` shows each event
     as it happens. Events carry no key and no body, and neither does the log.
     """

@@ -12,7 +12,7 @@ from typing import IO, TYPE_CHECKING
 
 import click
 
-from .._models._models import validate_chat_id
+from .._models import validate_id
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -39,7 +39,7 @@ def read_ids(args: Iterable[str], source: IO[str] | None) -> list[int]:
 
     def take(text: str, where: str) -> None:
         try:
-            ids.append(validate_chat_id(int(text)))
+            ids.append(validate_id(int(text)))
         except ValueError:
             bad.append(f"{where}: not a chat id: {text[:40]!r}")
 

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._errors import AuthenticationError, BulkAbortedError, HelpCrunchError
 from .._bulk._journal import Journal
+from .._errors import AuthenticationError, BulkAbortedError, HelpCrunchError
+from .._limit._local import LocalRateLimiter
 from ._input import FileError
 from ._output import FailureSummary, ProgressDisplay, Report, duration, plural
 from ._signals import exit_code_for, stop_on_signals
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from .._client import HelpCrunch
-    from .._models._models import ChatStatus
+    from .._models import ChatStatus
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_FATAL, EXIT_ABORTED = 0, 1, 2, 3, 4
 #: Chats in a row failing with a connection error or a 5xx (after the client's own retries)
@@ -188,13 +189,14 @@ def print_summary(
         out.print(line, highlight=False)
     out.print(
         f"Requests sent: {stats.requests} ({plural(stats.retries, 'retry', 'retries')}); "
-        f"429 answers: {stats.rate_limited}; "
+        f"429 answers: {stats.throttled}; "
         f"time spent waiting for the rate limiter: {duration(stats.limiter_wait)} "
         "(summed over concurrent workers).",
         highlight=False,
     )
-    limit = getattr(client.limiter, "limit", None)
-    if stats.learned_limit is not None and limit is not None:
+    limiter = client.limiter
+    if stats.learned_limit is not None and isinstance(limiter, LocalRateLimiter):
+        limit = limiter.limit
         out.print(
             f"The server answered 429 below the configured {limit.requests} requests per "
             f"{limit.per:g} s: the client learned to hold to {stats.learned_limit} per "

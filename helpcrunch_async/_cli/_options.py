@@ -10,7 +10,7 @@ from rich.console import Console
 
 from .. import _config
 from .._client import HelpCrunch
-from .._models._models import ChatStatus
+from .._models import ChatStatus
 
 if TYPE_CHECKING:
     from .._send._events import ClientEvent

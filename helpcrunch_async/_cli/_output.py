@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-    from .._bulk._engine import ChatOutcome
-    from .._bulk._engine import Progress as BulkProgress
+    from .._bulk._outcomes import ChatOutcome
+    from .._bulk._outcomes import Progress as BulkProgress
 
 #: Seconds between plain progress lines when the output is not a terminal.
 PLAIN_EVERY = 2.0

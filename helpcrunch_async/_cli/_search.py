@@ -16,7 +16,7 @@ from .._errors import (
     HelpCrunchError,
     ServerError,
 )
-from .._models._models import Filter
+from .._models import Filter
 from ._input import is_timestamp_field, parse_timestamp
 from ._job import EXIT_ABORTED, EXIT_FAILED, EXIT_FATAL, EXIT_OK, EXIT_USAGE
 from ._options import (

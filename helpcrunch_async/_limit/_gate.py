@@ -1,33 +1,36 @@
-"""A small priority gate: ``permits`` holders at a time, two traffic classes, each in FIFO order.
+"""A priority gate: ``permits`` holders at a time, two traffic classes, each in FIFO order.
 
-The waiting line shared by the rate limiters (one permit: the head of the line watches the
-schedule) and the client's connection slots (``max_connections`` permits), so that a
-background call never holds the line while an interactive one waits:
+The waiting line of the connection slots (``max_connections`` permits) and of each rate
+limiter (one permit: the head of the line watches the schedule), so that a background call
+never holds the line while an interactive one waits:
 
 - within a class, callers are served in arrival order;
 - a queued ``"interactive"`` caller is served before every queued ``"background"`` one;
 - ``"background"`` callers are not starved: with no interactive caller waiting they get
   every permit;
 - a released permit goes straight to the next waiter (no barging), and a waiter cancelled
-  or timed out while queued took nothing, so it costs the others nothing.
+  or past its deadline while queued took nothing, so it costs the others nothing.
+
+Deadlines are absolute, on ``anyio.current_time()``'s clock, as trio's cancel scopes are:
+the caller (``_turn.Turn``) turns a call's ``max_wait`` into one deadline that every gate
+on its way shares.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 from collections import deque
 from typing import TYPE_CHECKING, Literal
 
 import anyio
 
-from .._config import is_number, require_int
+from .._config import require_int
 from .._errors import LimiterTimeoutError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-__all__ = ["BACKGROUND", "INTERACTIVE", "PRIORITIES", "Priority", "PriorityGate", "check_wait"]
+__all__ = ["BACKGROUND", "INTERACTIVE", "PRIORITIES", "Priority", "PriorityGate"]
 
 #: A call's traffic class.
 Priority = Literal["interactive", "background"]
@@ -35,23 +38,6 @@ INTERACTIVE: Priority = "interactive"
 BACKGROUND: Priority = "background"
 #: The classes, highest first.
 PRIORITIES: tuple[Priority, ...] = (INTERACTIVE, BACKGROUND)
-
-
-def check_wait(priority: object, max_wait: object) -> None:
-    """Validate the ``priority`` / ``max_wait`` pair every waiting line accepts.
-
-    Raises:
-        ValueError: an unknown priority, or a negative or non-finite ``max_wait``.
-        TypeError: ``max_wait`` is not a number.
-    """
-    if priority not in PRIORITIES:
-        raise ValueError(f"priority must be 'interactive' or 'background', got {priority!r}")
-    if max_wait is None:
-        return
-    if not is_number(max_wait):
-        raise TypeError(f"max_wait must be a number of seconds, not {type(max_wait).__name__}")
-    if not (math.isfinite(max_wait) and max_wait >= 0):
-        raise ValueError(f"max_wait must be a finite number >= 0, got {max_wait!r}")
 
 
 class _Waiter:
@@ -67,7 +53,7 @@ class PriorityGate:
 
     Example:
         >>> gate = PriorityGate(10)
-        >>> async with gate.enter("background", max_wait=2.0):  # doctest: +SKIP
+        >>> async with gate.enter("background"):  # doctest: +SKIP
         ...     ...  # at most 10 tasks are here at once
 
     Args:
@@ -113,45 +99,44 @@ class PriorityGate:
 
     @contextlib.asynccontextmanager
     async def enter(
-        self, priority: Priority = INTERACTIVE, max_wait: float | None = None
+        self, priority: Priority = INTERACTIVE, deadline: float | None = None
     ) -> AsyncIterator[None]:
         """Hold one permit for the block; wait for it in ``priority``'s line.
 
         Raises:
-            LimiterTimeoutError: no permit within ``max_wait`` seconds (``retry_after`` is
-                ``None``: when a holder leaves cannot be predicted). Nothing was taken.
+            LimiterTimeoutError: no permit by ``deadline`` (``retry_after`` is ``None``: when
+                a holder leaves cannot be predicted). Nothing was taken.
         """
-        await self.acquire(priority, max_wait)
+        await self.acquire(priority, deadline)
         try:
             yield
         finally:
             self.release()
 
     async def acquire(
-        self, priority: Priority = INTERACTIVE, max_wait: float | None = None
+        self, priority: Priority = INTERACTIVE, deadline: float | None = None
     ) -> None:
         """Take one permit, waiting in line; pair with ``release()`` (prefer ``enter``)."""
-        check_wait(priority, max_wait)
         if self._open_to(priority) and not self.ahead_of(priority):
             self._free -= 1
             return
-        if max_wait == 0:
-            raise LimiterTimeoutError("no free slot and max_wait=0", retry_after=None)
+        if deadline is not None and deadline <= anyio.current_time():
+            raise LimiterTimeoutError("no free slot, and no time left to wait for one")
         waiter = _Waiter()
         queue = self._queues[priority]
         queue.append(waiter)
         try:
-            if max_wait is None:  # the common case: no cancel scope to set up and tear down
+            if deadline is None:  # the common case: no cancel scope to set up and tear down
                 await waiter.event.wait()
             else:
-                with anyio.move_on_after(max_wait):
+                with anyio.CancelScope(deadline=deadline):
                     await waiter.event.wait()
         except BaseException:
             self._abandon(waiter, queue)
             raise
         if not waiter.granted:
             queue.remove(waiter)
-            raise LimiterTimeoutError(f"no free slot within max_wait={max_wait:g} s")
+            raise LimiterTimeoutError("no free slot within max_wait")
 
     def release(self) -> None:
         """Give a permit back: straight to the next waiter, or to the free pool."""

@@ -1,1 +1,32 @@
-"""_models."""
+"""What the API returns, as frozen attrs models built from any documented payload variant.
+
+Every model is ``@attrs.frozen`` and built with ``from_json``; the wire's camelCase becomes
+snake_case, timestamps become timezone-aware UTC ``datetime``s, and unknown fields are kept
+only in ``raw``. A known field of an impossible type raises ``ResponseValidationError``.
+
+- ``_json``: the one bounded JSON decoder, and the cap on text kept from outside;
+- ``_wire``: converters of wire values (ids, timestamps, text, flags) and the field tables;
+- ``_enums``: chat statuses and agent roles; ``_people``: customers, agents, departments;
+- ``_chat``: chats and messages; ``_filter``: search conditions.
+"""
+
+from ._chat import Chat, Message
+from ._enums import ON_HOLD_SPELLINGS, SENDABLE_VALUES, AgentRole, ChatStatus
+from ._filter import OPERATORS, Filter
+from ._people import Agent, Customer, Department
+from ._wire import validate_id
+
+__all__ = [
+    "ON_HOLD_SPELLINGS",
+    "OPERATORS",
+    "SENDABLE_VALUES",
+    "Agent",
+    "AgentRole",
+    "Chat",
+    "ChatStatus",
+    "Customer",
+    "Department",
+    "Filter",
+    "Message",
+    "validate_id",
+]

@@ -187,7 +187,8 @@ def unwrap(payload: Any, what: str) -> Mapping[str, Any]:
 class Nested:
     """A converter of an object field into ``model`` (``None`` for null, ``[]`` or ``{}``).
 
-    ``what`` names the object in errors (``"a customer"``).
+    The object may also come as its bare id (webhook payloads send some so): then only the
+    model's ``id`` is set. ``what`` names the object in errors (``"a customer"``).
     """
 
     model: Any
@@ -196,6 +197,24 @@ class Nested:
     def __call__(self, value: Any) -> Any:
         if value is None or value in ([], {}):
             return None
-        if not is_mapping(value):
-            raise BadValueError(f"expected {self.what} object, got {type(value).__name__}")
-        return self.model.from_json(value)
+        if is_mapping(value):
+            return self.model.from_json(value)
+        if is_int(value) or (isinstance(value, str) and _INTEGER.fullmatch(value)):
+            return self.model(id=integer(value))
+        raise BadValueError(f"expected {self.what} object or id, got {type(value).__name__}")
+
+
+def validate_id(chat_id: object, *, name: str = "chat_id") -> int:
+    """Return an id given by the caller if it is a positive 64-bit int, else a clear error.
+
+    ``name`` is the argument's name in the message (``chat_id``, ``agent_id``...).
+
+    Raises:
+        TypeError: not an int (a bool is not one).
+        ValueError: not between 1 and 2**63 - 1.
+    """
+    if not is_int(chat_id):
+        raise TypeError(f"{name} must be an int, not {type(chat_id).__name__}: {chat_id!r}")
+    if not 0 < chat_id <= MAX_ID:
+        raise ValueError(f"{name} must be a positive 64-bit integer, got {chat_id!r}")
+    return chat_id

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .._models._models import Agent
+from .._models import Agent
+from ._base import Resource
 from ._paging import MAX_PAGE_SIZE, check_page_size, paginate
-
-if TYPE_CHECKING:
-    from .._client import HelpCrunch
 
 __all__ = ["Agents"]
 
 
-class Agents:
+class Agents(Resource):
     """The agents resource; reach it as ``client.agents``."""
-
-    def __init__(self, client: HelpCrunch) -> None:
-        self._client = client
 
     def list(self, *, page_size: int = MAX_PAGE_SIZE) -> AsyncIterator[Agent]:
         """Every agent, page by page: ``async for agent in client.agents.list(): ...``.
@@ -30,6 +25,6 @@ class Agents:
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
             query = {"offset": offset, "limit": limit}
-            return self._client.request("GET", "/agents", params=query, operation="agents.list")
+            return self._call("GET", "/agents", params=query, operation="agents.list")
 
         return paginate(fetch, size, Agent.from_json)

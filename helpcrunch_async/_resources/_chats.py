@@ -7,20 +7,25 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._bulk._breaker import CircuitBreaker  # circuit breaker (issue 14)
-from .._bulk._engine import BulkResult, ChatOutcome, OutcomeStream, Progress, outcome_key
+import attrs
+
+from .._bulk._breaker import CircuitBreaker
+from .._bulk._engine import OutcomeStream
+from .._bulk._journal import Journal
+from .._bulk._outcomes import BulkResult, ChatOutcome, Progress, outcome_key
 from .._config import MAX_CONCURRENCY, require_int
 from .._errors import BadRequestError
-from .._bulk._journal import Journal
-from .._models._models import ON_HOLD_SPELLINGS, Chat, ChatStatus, Filter, Message, validate_chat_id
+from .._limit._gate import BACKGROUND
+from .._models import ON_HOLD_SPELLINGS, Chat, ChatStatus, Filter, Message, validate_id
+from .._send._events import BulkItemDone
+from .._settings import validate_callback
+from ._base import Resource
 from ._paging import MAX_PAGE_SIZE, check_page_size, paginate
 from ._raw import ChatsWithRawResponse
-from .._settings import validate_callback
 
 if TYPE_CHECKING:
     import os
 
-    from .._client import HelpCrunch
 
 __all__ = ["Chats"]
 
@@ -46,16 +51,11 @@ def _sorting(sort: object, order: object) -> dict[str, str]:
 
 
 def _optional_id(value: int | None, name: str) -> int | None:
-    return None if value is None else validate_chat_id(value, name=name)
+    return None if value is None else validate_id(value, name=name)
 
 
-class Chats:
+class Chats(Resource):
     """The chats resource; reach it as ``client.chats``."""
-
-    def __init__(self, client: HelpCrunch) -> None:
-        self._client = client
-        # What this server accepts where the docs disagree, learnt once, shared by the views.
-        self._dialect = client._dialect  # noqa: SLF001 - the client's own resource
 
     @functools.cached_property
     def with_raw_response(self) -> ChatsWithRawResponse:
@@ -82,13 +82,13 @@ class Chats:
             TypeError, ValueError: a bad ``chat_id`` or ``status``, before anything is sent.
             HelpCrunchError: the subclass for what went wrong, after retries.
         """
-        chat_id = validate_chat_id(chat_id)
+        chat_id = validate_id(chat_id)
         status = ChatStatus.parse(status)
         if status is not ChatStatus.ON_HOLD:
             return await self._put_status(chat_id, status.value)
 
         spellings = list(ON_HOLD_SPELLINGS)
-        known = self._dialect.get("on_hold")
+        known = self._sender.dialect.get("on_hold")
         if known is not None:
             spellings.remove(known)
             spellings.insert(0, known)
@@ -100,14 +100,14 @@ class Chats:
                 if not _INVALID_STATUS.intersection(exc.codes):
                     raise
             else:
-                self._dialect["on_hold"] = spelling
+                self._sender.dialect["on_hold"] = spelling
                 return chat
         chat = await self._put_status(chat_id, last)
-        self._dialect["on_hold"] = last
+        self._sender.dialect["on_hold"] = last
         return chat
 
     async def _put_status(self, chat_id: int, status: str) -> Chat:
-        body = await self._client.request(
+        body = await self._call(
             "PUT",
             "/chats/status",
             json_body={"id": chat_id, "status": status},
@@ -121,10 +121,8 @@ class Chats:
         Raises:
             NotFoundError: no such chat.
         """
-        chat_id = validate_chat_id(chat_id)
-        return Chat.from_json(
-            await self._client.request("GET", f"/chats/{chat_id}", operation="chats.get")
-        )
+        chat_id = validate_id(chat_id)
+        return Chat.from_json(await self._call("GET", f"/chats/{chat_id}", operation="chats.get"))
 
     def list(
         self,
@@ -143,7 +141,7 @@ class Chats:
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
             query = params | {"offset": offset, "limit": limit}
-            return self._client.request("GET", "/chats", params=query, operation="chats.list")
+            return self._call("GET", "/chats", params=query, operation="chats.list")
 
         return paginate(fetch, size, Chat.from_json)
 
@@ -179,28 +177,26 @@ class Chats:
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
             page = body | {"offset": offset, "limit": limit}
-            return self._client.request(
-                "POST", "/chats/search", json_body=page, operation="chats.search"
-            )
+            return self._call("POST", "/chats/search", json_body=page, operation="chats.search")
 
         return paginate(fetch, size, Chat.from_json)
 
     async def update_assignee(self, chat_id: int, agent_id: int | None) -> Chat:
         """Assign a chat to an agent; ``None`` unassigns it."""
-        chat_id = validate_chat_id(chat_id)
+        chat_id = validate_id(chat_id)
         body = {"id": chat_id, "assignee": _optional_id(agent_id, "agent_id")}
         return Chat.from_json(
-            await self._client.request(
+            await self._call(
                 "PUT", "/chats/assignee", json_body=body, operation="chats.update_assignee"
             )
         )
 
     async def update_department(self, chat_id: int, department_id: int) -> Chat:
         """Move a chat to a department."""
-        chat_id = validate_chat_id(chat_id)
-        body = {"id": chat_id, "department": validate_chat_id(department_id, name="department_id")}
+        chat_id = validate_id(chat_id)
+        body = {"id": chat_id, "department": validate_id(department_id, name="department_id")}
         return Chat.from_json(
-            await self._client.request(
+            await self._call(
                 "PUT", "/chats/department", json_body=body, operation="chats.update_department"
             )
         )
@@ -211,7 +207,7 @@ class Chats:
         Raises:
             ValueError: ``until`` is a naive datetime (its time zone would be a guess).
         """
-        chat_id = validate_chat_id(chat_id)
+        chat_id = validate_id(chat_id)
         if until is not None:
             if not isinstance(until, datetime):
                 raise TypeError(f"until must be a datetime or None, not {type(until).__name__}")
@@ -222,9 +218,7 @@ class Chats:
         seconds = None if until is None else int(until.timestamp())
         body = {"id": chat_id, "snoozedUntil": seconds}
         return Chat.from_json(
-            await self._client.request(
-                "PUT", "/chats/snooze", json_body=body, operation="chats.snooze"
-            )
+            await self._call("PUT", "/chats/snooze", json_body=body, operation="chats.snooze")
         )
 
     async def create(
@@ -241,26 +235,26 @@ class Chats:
         idempotent, so only a 429 or a connection that was never made is retried.
         """
         body: dict[str, int] = {
-            "customer": validate_chat_id(customer, name="customer"),
-            "application": validate_chat_id(application, name="application"),
+            "customer": validate_id(customer, name="customer"),
+            "application": validate_id(application, name="application"),
         }
         if assignee is not None:
-            body["assignee"] = validate_chat_id(assignee, name="assignee")
+            body["assignee"] = validate_id(assignee, name="assignee")
         if department is not None:
-            body["department"] = validate_chat_id(department, name="department")
-        raw = await self._client.request(
+            body["department"] = validate_id(department, name="department")
+        raw = await self._call(
             "POST", "/chats", json_body=body, idempotent=False, operation="chats.create"
         )
         return Chat.from_json(raw)
 
     def messages(self, chat_id: int, *, page_size: int = MAX_PAGE_SIZE) -> AsyncIterator[Message]:
         """Every message of a chat, page by page (at most 100 a page)."""
-        chat_id = validate_chat_id(chat_id)
+        chat_id = validate_id(chat_id)
         size = check_page_size(page_size)
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
             query = {"offset": offset, "limit": limit}
-            return self._client.request(
+            return self._call(
                 "GET", f"/chats/{chat_id}/messages", params=query, operation="chats.messages"
             )
 
@@ -274,7 +268,7 @@ class Chats:
         concurrency: int | None = None,
         journal: Journal | str | os.PathLike[str] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
-        stop_after_consecutive_failures: int | None = None,  # circuit breaker (issue 14)
+        stop_after_consecutive_failures: int | None = None,
     ) -> OutcomeStream:
         """Set the status of many chats, yielding one ``ChatOutcome`` per distinct id.
 
@@ -305,7 +299,7 @@ class Chats:
         """
         status = ChatStatus.parse(status)
         if concurrency is None:
-            concurrency = self._client.max_connections
+            concurrency = self._sender.turn.slots.permits
         require_int(concurrency, "concurrency", minimum=1)
         if concurrency > MAX_CONCURRENCY:
             raise ValueError(f"concurrency must be <= {MAX_CONCURRENCY}, got {concurrency!r}")
@@ -314,21 +308,24 @@ class Chats:
         validate_callback(on_progress, "on_progress")
         if journal is not None and not isinstance(journal, Journal):
             journal = Journal(journal)
-        breaker = (  # circuit breaker (issue 14)
+        breaker = (
             None
             if stop_after_consecutive_failures is None
             else CircuitBreaker(stop_after_consecutive_failures)
         )
         # Bulk work is background traffic unless the caller's view chose a class.
-        chats = self._client.with_options(priority=self._client.priority or "background").chats
+        background = attrs.evolve(self._options, priority=self._options.priority or BACKGROUND)
+        chats = Chats(self._sender, background)
 
         async def operation(chat_id: int) -> Chat:
             return await chats.update_status(chat_id, status)
 
-        sender = self._client._sender  # noqa: SLF001 - the client's own send path
+        emit = self._sender.observers.emit
 
         def report(outcome: ChatOutcome) -> None:
-            sender.bulk_item_done("chats.update_status", outcome.error)
+            error = outcome.error
+            kind = None if error is None else type(error).__name__
+            emit(BulkItemDone(operation="chats.update_status", ok=error is None, error_type=kind))
 
         return OutcomeStream(
             operation,
@@ -337,8 +334,8 @@ class Chats:
             concurrency=concurrency,
             journal=journal,
             on_progress=on_progress,
-            on_outcome=report if sender.events else None,
-            breaker=breaker,  # circuit breaker (issue 14)
+            on_outcome=report,
+            breaker=breaker,
         )
 
     async def bulk_update_status(
@@ -349,7 +346,7 @@ class Chats:
         concurrency: int | None = None,
         journal: Journal | str | os.PathLike[str] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
-        stop_after_consecutive_failures: int | None = None,  # circuit breaker (issue 14)
+        stop_after_consecutive_failures: int | None = None,
     ) -> BulkResult:
         """Set the status of many chats and collect every outcome; see ``stream_update_status``.
 
@@ -369,7 +366,7 @@ class Chats:
             concurrency=concurrency,
             journal=journal,
             on_progress=on_progress,
-            stop_after_consecutive_failures=stop_after_consecutive_failures,  # issue 14
+            stop_after_consecutive_failures=stop_after_consecutive_failures,
         )
         async with stream as outcomes:
             async for outcome in outcomes:

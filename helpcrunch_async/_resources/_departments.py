@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING
 
 from .._errors import ResponseValidationError
-from .._models._models import Department
-
-if TYPE_CHECKING:
-    from .._client import HelpCrunch
+from .._models import Department
+from ._base import Resource
 
 __all__ = ["Departments"]
 
 
-class Departments:
+class Departments(Resource):
     """The departments resource; reach it as ``client.departments``."""
-
-    def __init__(self, client: HelpCrunch) -> None:
-        self._client = client
 
     async def list(self) -> AsyncIterator[Department]:
         """Every department, with its agents: ``async for d in client.departments.list(): ...``.
@@ -27,7 +21,7 @@ class Departments:
         itself or a ``{"data": [...]}`` envelope, as the documentation's versions differ.
         An async iterator all the same, like the other listings.
         """
-        body = await self._client.request("GET", "/departments", operation="departments.list")
+        body = await self._call("GET", "/departments", operation="departments.list")
         items = body.get("data") if isinstance(body, dict) else body
         if not isinstance(items, list):
             raise ResponseValidationError(

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .._models._models import Message, validate_chat_id
+from .._models import Message, validate_id
+from ._base import Resource
 from ._raw import MessagesWithRawResponse
-
-if TYPE_CHECKING:
-    from .._client import HelpCrunch
 
 __all__ = ["Messages"]
 
@@ -25,11 +23,8 @@ def _text(value: object, name: str) -> str:
     return value
 
 
-class Messages:
+class Messages(Resource):
     """The messages resource; reach it as ``client.messages``."""
-
-    def __init__(self, client: HelpCrunch) -> None:
-        self._client = client
 
     @functools.cached_property
     def with_raw_response(self) -> MessagesWithRawResponse:
@@ -64,15 +59,15 @@ class Messages:
             NotFoundError: no such chat (``chat_not_found``) or agent (``entity_not_found``).
             BadRequestError: the server refused the chat id (``invalid_chat_value``).
         """
-        body: dict[str, Any] = {"chat": validate_chat_id(chat_id), "text": _text(text, "text")}
+        body: dict[str, Any] = {"chat": validate_id(chat_id), "text": _text(text, "text")}
         if markdown is not None:
             body["markdownText"] = _text(markdown, "markdown")
         if agent_id is not None:
-            body["agent"] = validate_chat_id(agent_id, name="agent_id")
+            body["agent"] = validate_id(agent_id, name="agent_id")
         if not isinstance(private, bool):
             raise TypeError(f"private must be a bool, not {type(private).__name__}")
         body["type"] = PRIVATE_TYPE if private else MESSAGE_TYPE
-        raw = await self._client.request(
+        raw = await self._call(
             "POST", "/messages", json_body=body, idempotent=False, operation="messages.create"
         )
         return Message.from_json(raw)

@@ -1,57 +1,30 @@
 """Raw responses: ``client.chats.with_raw_response.update_status(...)`` and friends.
 
-The wrapped method runs unchanged; the send path hands the HTTP answer that succeeded to the
-wrapper through a context variable (set only while a wrapper runs), so calls made without
-it pay one ``ContextVar.get`` and resources need no second code path.
+The wrapped method runs unchanged on a copy of its resource that keeps each successful
+answer in a ``Capture`` made for that one call: nothing is shared between calls, and calls
+made without a wrapper pay nothing.
 """
 
 from __future__ import annotations
 
-import contextvars
 import functools
-import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Concatenate, Generic, ParamSpec, TypeVar
 
 import attrs
 import httpx
+
+from ._base import Capture, Resource
 
 if TYPE_CHECKING:
     from ._chats import Chats
     from ._messages import Messages
 
-__all__ = [
-    "ChatsWithRawResponse",
-    "MessagesWithRawResponse",
-    "RawResponse",
-    "capture_response",
-    "with_raw_response",
-]
+__all__ = ["ChatsWithRawResponse", "MessagesWithRawResponse", "RawResponse", "with_raw_response"]
 
 T = TypeVar("T")
 P = ParamSpec("P")
-
-
-@attrs.define
-class _Capture:
-    response: httpx.Response | None = None
-    elapsed: float = 0.0
-
-
-_CAPTURE: contextvars.ContextVar[_Capture | None] = contextvars.ContextVar(
-    "helpcrunch_async_raw_response", default=None
-)
-
-
-def capture_response(response: httpx.Response, sent_at: float) -> None:
-    """Keep a successful answer, sent at ``sent_at`` (``time.perf_counter()``), for a wrapper.
-
-    Called by the send path for every successful answer; a no-op outside a wrapper.
-    """
-    capture = _CAPTURE.get()
-    if capture is not None:
-        capture.response = response
-        capture.elapsed = time.perf_counter() - sent_at
+R = TypeVar("R", bound=Resource)
 
 
 @attrs.frozen
@@ -67,12 +40,10 @@ class RawResponse(Generic[T]):
         parsed: What the method returns without ``with_raw_response`` (a ``Chat``...).
         http_response: The ``httpx.Response``, read and closed (of the attempt that succeeded,
             and for an on-hold update, of the spelling the server accepted).
-        elapsed: Seconds from sending that request to reading the whole answer.
     """
 
     parsed: T
     http_response: httpx.Response
-    elapsed: float
 
     @property
     def status_code(self) -> int:
@@ -84,21 +55,24 @@ class RawResponse(Generic[T]):
         """The response headers (case-insensitive)."""
         return self.http_response.headers
 
+    @property
+    def elapsed(self) -> float:
+        """Seconds from sending that request to reading the whole answer."""
+        return self.http_response.elapsed.total_seconds()
 
-def with_raw_response(method: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[RawResponse[T]]]:
-    """Wrap a resource method so that it returns a ``RawResponse`` of its result."""
 
-    @functools.wraps(method)
+def with_raw_response(
+    function: Callable[Concatenate[R, P], Awaitable[T]], resource: R
+) -> Callable[P, Awaitable[RawResponse[T]]]:
+    """``function`` (a method of ``resource``'s class) returning a ``RawResponse`` instead."""
+
+    @functools.wraps(function)
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> RawResponse[T]:
-        capture = _Capture()
-        token = _CAPTURE.set(capture)
-        try:
-            parsed = await method(*args, **kwargs)
-        finally:
-            _CAPTURE.reset(token)
+        capture = Capture()
+        parsed = await function(resource._capturing(capture), *args, **kwargs)  # noqa: SLF001
         if capture.response is None:  # pragma: no cover - every wrapped method sends
-            raise RuntimeError(f"{method.__qualname__} returned without an HTTP answer")
-        return RawResponse(parsed, capture.response, capture.elapsed)
+            raise RuntimeError(f"{function.__qualname__} returned without an HTTP answer")
+        return RawResponse(parsed, capture.response)
 
     return wrapper
 
@@ -112,16 +86,17 @@ class ChatsWithRawResponse:
     """
 
     def __init__(self, chats: Chats) -> None:
-        self.update_status = with_raw_response(chats.update_status)
-        self.get = with_raw_response(chats.get)
-        self.update_assignee = with_raw_response(chats.update_assignee)
-        self.update_department = with_raw_response(chats.update_department)
-        self.snooze = with_raw_response(chats.snooze)
-        self.create = with_raw_response(chats.create)
+        cls = type(chats)
+        self.update_status = with_raw_response(cls.update_status, chats)
+        self.get = with_raw_response(cls.get, chats)
+        self.update_assignee = with_raw_response(cls.update_assignee, chats)
+        self.update_department = with_raw_response(cls.update_department, chats)
+        self.snooze = with_raw_response(cls.snooze, chats)
+        self.create = with_raw_response(cls.create, chats)
 
 
 class MessagesWithRawResponse:
     """``client.messages.with_raw_response``: ``create`` returning a ``RawResponse``."""
 
     def __init__(self, messages: Messages) -> None:
-        self.create = with_raw_response(messages.create)
+        self.create = with_raw_response(type(messages).create, messages)

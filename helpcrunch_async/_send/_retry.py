@@ -8,7 +8,6 @@ or a connection that was never made.
 
 from __future__ import annotations
 
-import logging
 from typing import TYPE_CHECKING, TypeVar
 
 import anyio
@@ -28,8 +27,6 @@ if TYPE_CHECKING:
     from .._config import Retry
 
 __all__ = ["RetryPolicy", "is_retryable"]
-
-logger = logging.getLogger("helpcrunch_async")
 
 T = TypeVar("T")
 
@@ -94,7 +91,6 @@ class RetryPolicy:
                 retry=tenacity.retry_if_exception(
                     lambda exc: is_retryable(exc, idempotent=idempotent)
                 ),
-                before_sleep=_log_retry,
                 reraise=True,
             )
         return template
@@ -106,7 +102,7 @@ class RetryPolicy:
         idempotent: bool = True,
         max_retries: int,
         limited: bool = False,
-        on_retry: Callable[[int, BaseException, float], None] | None = None,
+        on_retry: Callable[[int, BaseException, float], None],
     ) -> T:
         """Run ``attempt(n)`` for n = 1, 2... until it succeeds or the policy gives up.
 
@@ -139,17 +135,11 @@ class RetryPolicy:
                 exc.attempts = made
                 raise
 
-        template = self._template(idempotent, max_retries, limited)
-        if on_retry is None:
-            retrying = template.copy()
-        else:
+        def before_sleep(state: tenacity.RetryCallState) -> None:
+            if state.outcome is not None and (exc := state.outcome.exception()) is not None:
+                on_retry(state.attempt_number, exc, state.upcoming_sleep)
 
-            def before_sleep(state: tenacity.RetryCallState) -> None:
-                _log_retry(state)
-                if state.outcome is not None and (exc := state.outcome.exception()) is not None:
-                    on_retry(state.attempt_number, exc, state.upcoming_sleep)
-
-            retrying = template.copy(before_sleep=before_sleep)
+        retrying = self._template(idempotent, max_retries, limited).copy(before_sleep=before_sleep)
         return await retrying(counted)
 
 
@@ -161,13 +151,3 @@ class _StopOverBudget(tenacity.stop.stop_base):
 
     def __call__(self, state: tenacity.RetryCallState) -> bool:
         return state.idle_for + state.upcoming_sleep > self.budget
-
-
-def _log_retry(state: tenacity.RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome else None
-    logger.debug(
-        "retrying after attempt %d failed (%s); waiting %.3f s",
-        state.attempt_number,
-        exc,
-        state.upcoming_sleep,
-    )

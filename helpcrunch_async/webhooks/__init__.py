@@ -23,6 +23,8 @@ HelpCrunch redelivers what failed; ``EventDeduplicator`` makes a redelivered eve
 from __future__ import annotations
 
 from .._errors import WebhookVerificationError
+from .._models._json import MAX_JSON_DEPTH
+from ._dedup import DEFAULT_DEDUP_SIZE, DEFAULT_DEDUP_TTL, EventDeduplicator
 from ._endpoint import WebhookEndpoint
 from ._events import (
     CHAT_EVENTS,
@@ -32,18 +34,8 @@ from ._events import (
     CustomerEventData,
     MessageEventData,
     WebhookEvent,
-    WebhookMessage,
 )
-from ._verify import (
-    DEFAULT_DEDUP_SIZE,
-    DEFAULT_DEDUP_TTL,
-    MAX_BODY_SIZE,
-    MAX_JSON_DEPTH,
-    SIGNATURE_HEADER,
-    EventDeduplicator,
-    parse_event,
-    sign,
-)
+from ._verify import MAX_BODY_SIZE, SIGNATURE_HEADER, parse_event, sign
 
 __all__ = [
     "CHAT_EVENTS",
@@ -60,7 +52,6 @@ __all__ = [
     "MessageEventData",
     "WebhookEndpoint",
     "WebhookEvent",
-    "WebhookMessage",
     "WebhookVerificationError",
     "parse_event",
     "sign",
@@ -74,7 +65,6 @@ for _name in (
     "MessageEventData",
     "WebhookEndpoint",
     "WebhookEvent",
-    "WebhookMessage",
     "parse_event",
     "sign",
 ):

@@ -8,13 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._config import require_int
 from .._errors import WebhookVerificationError
-from ._verify import (
-    MAX_BODY_SIZE,
-    SIGNATURE_HEADER,
-    EventDeduplicator,
-    check_signing_key,
-    parse_event,
-)
+from ._dedup import EventDeduplicator
+from ._verify import MAX_BODY_SIZE, SIGNATURE_HEADER, check_signing_key, parse_event
 
 if TYPE_CHECKING:
     from starlette.types import Receive, Scope, Send

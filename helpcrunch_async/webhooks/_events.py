@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 
 from .._errors import ResponseValidationError
-from .._models._models import Agent, ChatStatus, Customer, Department, _status
+from .._models import Agent, Chat, Customer, Message
 from .._models._wire import (
     BadValueError,
     FieldTable,
@@ -35,7 +35,6 @@ __all__ = [
     "CustomerEventData",
     "MessageEventData",
     "WebhookEvent",
-    "WebhookMessage",
 ]
 
 #: The documented chat events, each with the ``ChatEventData`` field it changed
@@ -95,19 +94,6 @@ def _ids(value: Any) -> tuple[int, ...]:
     return tuple(ids)
 
 
-def _by_id_or_object(cls: Any, what: str) -> Any:
-    """A nested object that may also come as its bare id (webhook payloads do both)."""
-    as_object = Nested(cls, what)
-
-    def convert(value: Any) -> Any:
-        if isinstance(value, int | str) and not isinstance(value, bool):
-            found = integer(value)
-            return None if found is None else cls(id=found)
-        return as_object(value)
-
-    return convert
-
-
 def _payload(payload: Any, what: str) -> Mapping[str, Any]:
     if not isinstance(payload, Mapping):
         raise ResponseValidationError(f"{what}: expected an object, got {type(payload).__name__}")
@@ -124,6 +110,8 @@ class ChatEventData:
 
     Attributes:
         chat_id: The chat's id.
+        chat: The chat itself, as a ``Chat`` (the event carries the chat object; a nested
+            customer, assignee or department sent as a bare id has only its ``id`` set).
         changed: The attribute the event changed (``"status"``, ``"assignee"``,
             ``"snoozed_until"``, ``"rating"``), or ``None`` for ``chat.new``.
         communicated_agent_ids: Ids of the agents who talked in the chat
@@ -132,19 +120,9 @@ class ChatEventData:
     """
 
     chat_id: int
+    chat: Chat
     changed: str | None = None
-    status: ChatStatus | str | None = None
-    closed_by: str | None = None
-    closed_at: datetime | None = None
-    created_at: datetime | None = None
-    last_message_at: datetime | None = None
-    snoozed_until: datetime | None = None
-    rating: str | None = None
-    customer: Customer | None = None
-    assignee: Agent | None = None
-    department: Department | None = None
     communicated_agent_ids: tuple[int, ...] = ()
-    application_id: int | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
     @classmethod
@@ -155,66 +133,11 @@ class ChatEventData:
             ResponseValidationError: not an object, no ``id``, or a field of an impossible type.
         """
         payload = _payload(payload, "eventData")
-
-        chat_id = _field(payload, "id", integer, model="chat")
-        if chat_id is None:
-            raise _missing("chat.id")
-        fields = convert_fields(payload, _CHAT_EVENT_FIELDS, "chat")
-        return cls(chat_id=chat_id, changed=changed, **fields, raw=payload)
-
-
-_CHAT_EVENT_FIELDS: FieldTable = (
-    ("status", "status", _status),
-    ("closed_by", "closedBy", text),
-    ("closed_at", "closedAt", timestamp),
-    ("created_at", "createdAt", timestamp),
-    ("last_message_at", "lastMessageAt", timestamp),
-    ("snoozed_until", "snoozedUntil", timestamp),
-    ("rating", "rating", text),
-    ("customer", "customer", _by_id_or_object(Customer, "a customer")),
-    ("assignee", "assignee", _by_id_or_object(Agent, "an assignee")),
-    ("department", "department", _by_id_or_object(Department, "a department")),
-    ("communicated_agent_ids", "communicatedAgents", _ids),
-    ("application_id", "applicationId", integer),
-)
-
-
-@attrs.frozen
-class WebhookMessage:
-    """The message of a ``message.*`` event.
-
-    Attributes:
-        broadcast_type: As sent (``broadcastType``); ``None`` for an ordinary message.
-        raw: The ``message`` object as received.
-    """
-
-    id: int | None
-    text: str | None = None
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    read: bool | None = None
-    edited: bool | None = None
-    application_id: int | None = None
-    broadcast_type: str | None = None
-    raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
-
-    @classmethod
-    def from_json(cls, payload: Any) -> WebhookMessage:
-        """Build from the wire object (``id``, ``text``, ``createdAt``, ``updatedAt``...)."""
-        payload = _payload(payload, "message")
-        return cls(**convert_fields(payload, _MESSAGE_FIELDS, "message"), raw=payload)
-
-
-_MESSAGE_FIELDS: FieldTable = (
-    ("id", "id", integer),
-    ("text", "text", text),
-    ("created_at", "createdAt", timestamp),
-    ("updated_at", "updatedAt", timestamp),
-    ("read", "read", flag),
-    ("edited", "edited", flag),
-    ("application_id", "applicationId", integer),
-    ("broadcast_type", "broadcastType", text),
-)
+        chat = Chat.from_json(payload)
+        agents = _field(payload, "communicatedAgents", _ids, model="chat")
+        return cls(
+            chat_id=chat.id, chat=chat, changed=changed, communicated_agent_ids=agents, raw=payload
+        )
 
 
 @attrs.frozen
@@ -230,7 +153,7 @@ class MessageEventData:
     """
 
     chat_id: int
-    message: WebhookMessage | None = None
+    message: Message | None = None
     agent: Agent | None = None
     customer: Customer | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
@@ -254,9 +177,9 @@ class MessageEventData:
 
 
 _MESSAGE_EVENT_FIELDS: FieldTable = (
-    ("message", "message", Nested(WebhookMessage, "a message")),
-    ("agent", "agent", _by_id_or_object(Agent, "an agent")),
-    ("customer", "customer", _by_id_or_object(Customer, "a customer")),
+    ("message", "message", Nested(Message, "a message")),
+    ("agent", "agent", Nested(Agent, "an agent")),
+    ("customer", "customer", Nested(Customer, "a customer")),
 )
 
 

@@ -1,0 +1,78 @@
+"""``Filter``: one condition of a search, checked before it is sent."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from .._config import is_int
+from ._enums import ChatStatus
+from ._wire import MAX_ID, MIN_INT, shown
+
+__all__ = ["OPERATORS", "Filter"]
+
+
+#: Search operators, as documented: ``~`` is "contains", ``!~`` "does not contain".
+OPERATORS = ("=", "!=", ">", "<", ">=", "<=", "~", "!~")
+
+
+def _operator(_: object, __: attrs.Attribute[str], value: str) -> None:
+    if value not in OPERATORS:
+        raise ValueError(f"unknown filter operator {value!r}; valid: {' '.join(OPERATORS)}")
+
+
+def _field_name(_: object, __: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"filter field must be a non-empty string, got {value!r}")
+    _encodable(value, "filter field")
+
+
+def _encodable(text: str, what: str) -> None:
+    """Refuse text that UTF-8 cannot encode (a lone surrogate), before it fails in httpx."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid text: {shown(text)}") from None
+
+
+def _filter_value(value: Any) -> Any:
+    if isinstance(value, ChatStatus):
+        return value.value
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"filter datetimes must be timezone-aware, got {value!r}")
+        return int(value.timestamp())
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"filter values must be finite numbers (JSON has no {value!r})")
+    if is_int(value) and not MIN_INT <= value <= MAX_ID:
+        raise ValueError(f"filter value out of the signed 64-bit range: {shown(value)}")
+    if isinstance(value, str):
+        _encodable(value, "filter value")
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise TypeError(f"filter value must be a str, number, datetime or None, not {value!r}")
+
+
+@attrs.frozen
+class Filter:
+    """One condition of ``client.chats.search``.
+
+    ``field`` is a dotted path such as ``"chats.status"`` or ``"customer.email"``;
+    ``operator`` one of ``= != > < >= <= ~ !~``; a ``ChatStatus`` or an aware ``datetime``
+    value is sent in its wire form.
+
+    Example:
+        >>> Filter("chats.status", "=", ChatStatus.PENDING)
+        Filter(field='chats.status', operator='=', value='pending')
+    """
+
+    field: str = attrs.field(validator=_field_name)
+    operator: str = attrs.field(validator=_operator)
+    value: Any = attrs.field(converter=_filter_value)
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form."""
+        return {"field": self.field, "operator": self.operator, "value": self.value}

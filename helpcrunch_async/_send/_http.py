@@ -1,0 +1,160 @@
+"""One HTTP exchange, bounded in size and time: the request out, the whole answer in."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import httpx
+
+from .._errors import APITimeoutError, ResponseValidationError
+from ._decode import error_from_transport
+
+if TYPE_CHECKING:
+    from collections.abc import Generator, Mapping
+
+    from .._settings import Secret
+
+__all__ = ["Exchange"]
+
+#: Longest Content-Length value read as a number (beyond is surely past any cap).
+_MAX_LENGTH_DIGITS = 18
+
+
+class _BearerAuth(httpx.Auth):
+    """Adds the key per request, so it lives in one object whose ``repr`` hides it."""
+
+    def __init__(self, api_key: str) -> None:
+        self._header = f"Bearer {api_key}"
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(<redacted>)"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = self._header
+        yield request
+
+
+class Exchange:
+    """Sends one request on an ``httpx.AsyncClient`` and reads its whole answer, bounded.
+
+    httpx's timeouts are per socket operation (a server trickling a byte at a time never
+    trips them), so the whole exchange also runs under one deadline; the body is read as a
+    stream and never past ``max_response_bytes``.
+
+    Args:
+        http: The connection pool.
+        api_key: Sent as a bearer token; redacted from every text an error keeps.
+        max_response_bytes: The largest body read.
+    """
+
+    def __init__(
+        self, http: httpx.AsyncClient, *, api_key: Secret[str], max_response_bytes: int
+    ) -> None:
+        self.http = http
+        self.max_response_bytes = max_response_bytes
+        self._key = api_key
+        self._auth = _BearerAuth(api_key.reveal())
+        self._timeouts: dict[float, httpx.Timeout] = {}
+
+    def __repr__(self) -> str:
+        return f"Exchange(max_response_bytes={self.max_response_bytes})"
+
+    async def send(
+        self,
+        method: str,
+        url: str,
+        *,
+        json_body: Any,
+        params: Mapping[str, Any] | None,
+        timeout: float,  # noqa: ASYNC109 - the attempt's deadline, enforced here
+    ) -> httpx.Response:
+        """The answer, read whole (``.content``), closed, with ``.elapsed`` always set.
+
+        Raises:
+            APIConnectionError: no answer (``APITimeoutError`` past ``timeout``).
+            ResponseValidationError: a success larger than ``max_response_bytes``.
+        """
+        httpx_timeout = self._timeouts.get(timeout)
+        if httpx_timeout is None:
+            httpx_timeout = self._timeouts[timeout] = httpx.Timeout(timeout, pool=None)
+        request = self.http.build_request(
+            method, url, json=json_body, params=params, timeout=httpx_timeout
+        )
+        complete: httpx.Response | None = None
+        body = b""
+        sent_at = time.perf_counter()
+        try:
+            # A bare cancel scope with a deadline: fail_after's wrapper costs more per call.
+            with anyio.CancelScope(deadline=anyio.current_time() + timeout) as deadline:
+                response = await self.http.send(request, auth=self._auth, stream=True)
+                try:
+                    if _declared_within(response.headers, self.max_response_bytes):
+                        # The common case, read by httpx itself: the framing bounds it.
+                        await response.aread()
+                        complete = response
+                    else:
+                        body = await self._read_capped(response)
+                finally:
+                    await response.aclose()
+        except httpx.TransportError as exc:
+            raise error_from_transport(exc, secret=self._key) from exc
+        if deadline.cancelled_caught:
+            raise APITimeoutError(f"no complete answer within {timeout:g} s", request_sent=True)
+        if complete is None:
+            # A complete, detached response: closed, with nothing left to stream.
+            complete = httpx.Response(
+                response.status_code,
+                headers=response.headers,
+                content=body,
+                request=request,
+                extensions=response.extensions,
+            )
+        # Timed here, always: httpx leaves ``elapsed`` unset for answers a custom transport
+        # built already read, and perf_counter is the cheapest clock.
+        complete.elapsed = timedelta(seconds=time.perf_counter() - sent_at)
+        return complete
+
+    async def _read_capped(self, response: httpx.Response) -> bytes:
+        """The body, never more than ``max_response_bytes`` of it in memory.
+
+        A success past the cap is an error (its model would be wrong); an error answer is
+        cut at the cap, since only its status and an excerpt are kept.
+        """
+        chunks: list[bytes] = []
+        size = 0
+        # aclosing: leaving early must finalize httpx's generators now, not at GC time.
+        async with contextlib.aclosing(response.aiter_bytes()) as body:  # type: ignore[type-var]
+            async for chunk in body:
+                size += len(chunk)
+                if size > self.max_response_bytes:
+                    if not response.is_success:
+                        chunks.append(chunk[: len(chunk) - (size - self.max_response_bytes)])
+                        break
+                    raise ResponseValidationError(
+                        f"HTTP {response.status_code} answer is larger than "
+                        f"max_response_bytes={self.max_response_bytes}"
+                    )
+                chunks.append(chunk)
+        return b"".join(chunks)
+
+
+def _declared_within(headers: httpx.Headers, cap: int) -> bool:
+    """Whether the answer says, in a way the HTTP framing enforces, that it fits the cap.
+
+    Only an uncompressed body with a ``Content-Length`` qualifies: a compressed one may
+    decode to far more than it declares.
+    """
+    length = headers.get("content-length")
+    encoding = headers.get("content-encoding", "identity").strip().lower()
+    return (
+        length is not None
+        and encoding == "identity"
+        and length.isascii()
+        and length.isdigit()
+        and len(length) <= _MAX_LENGTH_DIGITS
+        and int(length) <= cap
+    )

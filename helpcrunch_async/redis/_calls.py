@@ -1,0 +1,123 @@
+"""Running a Lua script on Redis: bounded in time, retried briefly, every failure one error.
+
+The rate limiter (and the journal) talk to Redis only through ``Script``: a call that
+takes longer than ``CALL_TIMEOUT``, an error reply, a lost connection, a cluster or a
+sentinel in the middle of a failover all become ``RedisUnavailable`` after a short retry
+(tenacity, for ``RETRY_FOR`` seconds, on the failures a failover causes), never a raw
+redis-py exception. The error keeps a bounded description, not redis-py's exception
+(whose frames may hold a password).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import redis.exceptions
+import tenacity
+
+from .._models._json import cut
+from ._urls import ASYNC_CLIENTS
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from redis.commands.core import AsyncScript
+    from redis.commands.core import Script as SyncScript
+
+    from ._urls import RedisClient
+
+__all__ = ["CALL_TIMEOUT", "FAILURES", "RETRY_FOR", "RedisUnavailable", "Script", "close_client"]
+
+#: Seconds one script call may take, whatever the client's own timeouts (a stuck Redis
+#: must not hold callers for ever); a call that takes longer counts as a failure.
+CALL_TIMEOUT = 10.0
+#: Seconds a failing Redis call is retried (a failover, a resharding) before it counts as
+#: unavailable; the first retry waits ``RETRY_FIRST_WAIT``, each next one twice as long.
+RETRY_FOR = 1.5
+RETRY_FIRST_WAIT = 0.05
+
+#: What a Redis client can raise: a connection problem, an error reply, a cluster problem.
+FAILURES = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException, OSError)
+#: Those of them that a failover or a resharding causes, and that a moment later may not:
+#: retried for ``RETRY_FOR`` (an error reply such as WRONGTYPE or OOM is not).
+_TRANSIENT_FAILURES = (
+    redis.exceptions.ConnectionError,  # BusyLoadingError, a Sentinel's "no master" too
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ReadOnlyError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterError,  # CLUSTERDOWN, MASTERDOWN
+    redis.exceptions.AskError,  # MOVED too, when redis-py's own redirects run out
+    redis.exceptions.SlotNotCoveredError,
+    OSError,  # TimeoutError from CALL_TIMEOUT too
+)
+
+
+class RedisUnavailable(Exception):  # noqa: N818 - internal: becomes the public error or a fallback
+    """Redis could not be used; the message is a bounded description of why."""
+
+
+def describe(exc: BaseException) -> str:
+    """A failure in a few words, bounded: an error reply is text from the server."""
+    return cut(f"{type(exc).__name__}: {exc}")
+
+
+class Script:
+    """One Lua script registered on a redis-py client, called under the rules above.
+
+    Synchronous clients run in a worker thread (so they work under asyncio and trio);
+    ``redis.asyncio`` clients are awaited (asyncio only).
+    """
+
+    def __init__(self, client: RedisClient, source: str) -> None:
+        self.client = client
+        self._script: SyncScript | AsyncScript = client.register_script(source)
+        self._retrying = tenacity.AsyncRetrying(
+            sleep=anyio.sleep,
+            stop=tenacity.stop_before_delay(RETRY_FOR),
+            wait=tenacity.wait_exponential(multiplier=RETRY_FIRST_WAIT, exp_base=2),
+            retry=tenacity.retry_if_exception_type(_TRANSIENT_FAILURES),
+            reraise=True,
+        )
+
+    async def __call__(self, keys: list[str], args: list[Any]) -> Any:
+        """The script's reply.
+
+        Raises:
+            RedisUnavailable: Redis failed, after the retries; nothing of redis-py's
+                exception is chained.
+        """
+        try:
+            return await self._retrying.copy()(self._once, keys, args)
+        except FAILURES as exc:
+            problem = describe(exc)
+        raise RedisUnavailable(problem)
+
+    async def _once(self, keys: list[str], args: list[Any]) -> Any:
+        with anyio.fail_after(CALL_TIMEOUT):  # TimeoutError: an OSError, so transient
+            if isinstance(self.client, ASYNC_CLIENTS):
+                try:
+                    return await self._script(keys=keys, args=args)
+                except RuntimeError as exc:
+                    if "no running event loop" not in str(exc):  # what asyncio says under trio
+                        raise
+                    raise RuntimeError(
+                        "a redis.asyncio client works under asyncio only; under trio pass"
+                        " redis.Redis or redis.cluster.RedisCluster"
+                    ) from None
+            call: Callable[[], Any] = functools.partial(self._script, keys=keys, args=args)
+            # A thread cannot be interrupted: on a timeout or a cancel, leave it behind.
+            return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+
+
+async def close_client(client: RedisClient) -> None:
+    """Close a client's connections (and a Sentinel client's sentinels)."""
+    if isinstance(client, ASYNC_CLIENTS):
+        await client.aclose()
+    else:
+        await anyio.to_thread.run_sync(client.close)
+    pool = getattr(client, "connection_pool", None)  # a cluster has one per node
+    manager = getattr(pool, "sentinel_manager", None)
+    for sentinel in [] if manager is None else manager.sentinels:
+        await anyio.to_thread.run_sync(sentinel.close)

@@ -1,0 +1,426 @@
+"""``RedisRateLimiter``: the local limiter's arithmetic, run for a whole fleet in Redis."""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Literal
+
+import anyio
+import attrs
+
+from .._config import RateLimit, finite_number
+from .._errors import LimiterTimeoutError, LimiterUnavailableError
+from .._limit._gate import INTERACTIVE, Priority, PriorityGate
+from .._limit._gcra import ADAPT_FLOOR, LEARN_PROBE_MAX, LEARN_PROBE_MIN
+from .._limit._local import LocalRateLimiter
+from .._limit._protocol import refusal
+from ._calls import FAILURES, RedisUnavailable, Script, close_client, describe
+from ._urls import CLIENTS, KEY_PREFIX, client_from_url, hash_tagged
+
+if TYPE_CHECKING:
+    from .._limit._headers import RateLimitHeaders
+    from ._urls import RedisClient
+
+__all__ = ["BACKGROUND_LOOKAHEAD", "DEFAULT_LOCAL_SHARE", "RedisRateLimiter"]
+
+logger = logging.getLogger("helpcrunch_async")
+
+#: Share of the rate a process allows itself when Redis is down and fallback is on, before
+#: it has seen the fleet's size in Redis (afterwards: one over that size).
+DEFAULT_LOCAL_SHARE = 0.25
+#: Seconds ahead a background caller may reserve a slot: enough to hide a round trip, short
+#: enough that an interactive call from any process finds the next slot free.
+BACKGROUND_LOOKAHEAD = 0.05
+#: Shortest sleep between two asks of a caller whose slot is not yet within reach.
+MIN_POLL = 0.005
+#: A reply asking to wait longer than this many windows is not believed (a hostile reply
+#: must not park callers for ever; a real wait this long needs 100 callers per slot).
+MAX_DELAY_WINDOWS = 100
+#: The script replies with this many short strings, each at most ``MAX_REPLY_ITEM`` long.
+REPLY_ITEMS = 6
+MAX_REPLY_ITEM = 64
+#: Largest fleet size and sequence number believed from Redis (a hostile reply could claim
+#: any number; a sequence number past 2**53 would no longer count exactly in Lua).
+MAX_FLEET = 100_000
+MAX_SEQ = 2**53
+
+#: The script: the arithmetic of ``_limit/_gcra.py``, decision by decision, plus the guards.
+SCRIPT = resources.files(__package__).joinpath("_script.lua").read_text(encoding="utf-8")
+
+
+class RedisRateLimiter:
+    """A ``RateLimiter`` shared through Redis by every client using the same API key.
+
+    The arithmetic is the local limiter's (GCRA bounded by a record of recent grants, the
+    same 429 pause and learning of the real limit), run in one atomic Lua script with
+    Redis's clock, usually one round trip per grant. See ``helpcrunch_async.redis`` for the
+    URLs, the traffic classes across processes, and what happens when Redis misbehaves.
+
+    Args:
+        client: A ``redis.Redis``, ``redis.cluster.RedisCluster`` or Sentinel
+            ``master_for(...)`` client (used from a worker thread: works under asyncio and
+            trio), or a ``redis.asyncio`` one of these (asyncio only).
+        limit: The budget (``RateLimit()``, HelpCrunch's default, when omitted).
+        key: The Redis key to keep the schedule under (wrapped in a hash tag unless it has
+            one); by default derived from the API key of the client this limiter is given to.
+        on_unavailable: ``"fail"`` (default) raises ``LimiterUnavailableError`` when Redis
+            cannot be used; ``"local"`` falls back to a local limiter at this process's share.
+        local_share: Share of the rate for the local fallback. By default one over the size
+            of the fleet last seen in Redis (``DEFAULT_LOCAL_SHARE`` before any), which keeps
+            the fleet within the limit; a fixed share lets ``n`` processes send up to
+            ``n * local_share`` of the limit.
+
+    Example:
+        >>> limiter = RedisRateLimiter.from_url("redis://localhost:6379/0")  # doctest: +SKIP
+        >>> client = HelpCrunch(rate_limit=limiter)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        client: RedisClient,
+        *,
+        limit: RateLimit | None = None,
+        key: str | None = None,
+        on_unavailable: Literal["fail", "local"] = "fail",
+        local_share: float | None = None,
+    ) -> None:
+        if not isinstance(client, CLIENTS):
+            raise TypeError(
+                "client must be a redis-py client (Redis, RedisCluster, a Sentinel's"
+                f" master_for(), or their redis.asyncio twins), not {type(client).__name__}"
+            )
+        if limit is not None and not isinstance(limit, RateLimit):
+            raise TypeError(f"limit must be a RateLimit, not {type(limit).__name__}")
+        if on_unavailable not in ("fail", "local"):
+            raise ValueError(f"on_unavailable must be 'fail' or 'local', got {on_unavailable!r}")
+        if local_share is not None and finite_number(local_share, "local_share") > 1:
+            raise ValueError(f"local_share must be a number in (0, 1], got {local_share!r}")
+        given_key: object = key
+        if given_key is not None and (not isinstance(given_key, str) or not given_key):
+            raise ValueError("key must be a non-empty string")
+        self.limit = RateLimit() if limit is None else limit
+        self.key = None if key is None else hash_tagged(key)
+        self._fingerprint: str | None = None
+        self.on_unavailable = on_unavailable
+        self.local_share = local_share
+        self._script = Script(client, SCRIPT)
+        self._owned: list[RedisClient] = []
+        self._line = PriorityGate(1)
+        self._member = secrets.token_hex(8)
+        #: Highest schedule sequence number seen (0: never talked to Redis).
+        self._seen_seq = 0
+        #: Fleet size at the last reply (0: unknown).
+        self.fleet_size = 0
+        self._last_reply: float | None = None
+        self._last_local: float | None = None
+        self._fallback: LocalRateLimiter | None = None
+        self._fallback_from = -math.inf
+        self._degraded = False
+        #: Script calls made (Redis round trips, before any NOSCRIPT reload or retry).
+        self.round_trips = 0
+        #: Times Redis was found to have lost the schedule (the fleet then paused a window).
+        self.lost_states = 0
+        #: Grants made by the local fallback while Redis could not be used.
+        self.local_grants = 0
+        #: What the last script call said: the shared rate in force and the learned limit.
+        self._capacity = self.limit.requests
+        self._learned: int | None = None
+        self._info_seen: tuple[int, float | None] | None = None
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        limit: RateLimit | None = None,
+        key: str | None = None,
+        on_unavailable: Literal["fail", "local"] = "fail",
+        local_share: float | None = None,
+    ) -> RedisRateLimiter:
+        """Connect to a Redis, a Redis Cluster or a Sentinel service named by ``url``.
+
+        Schemes: ``redis://``, ``rediss://`` (TLS), ``unix://``, ``redis+cluster://``,
+        ``redis+sentinel://host:port[,host:port]/service[/db]`` (and their ``rediss+``
+        forms); see ``helpcrunch_async.redis``. Other options as the class; ``aclose()``
+        closes the connections made here.
+
+        Raises:
+            ValueError: the URL is not one of those.
+            LimiterUnavailableError: a cluster could not be reached (redis-py asks a
+                cluster for its slots at once; the other clients connect on first use).
+        """
+        try:
+            client = client_from_url(url)
+        except FAILURES as exc:
+            problem = describe(exc)
+        else:
+            limiter = cls(
+                client,
+                limit=limit,
+                key=key,
+                on_unavailable=on_unavailable,
+                local_share=local_share,
+            )
+            limiter._owned.append(client)
+            return limiter
+        raise LimiterUnavailableError(f"the shared rate limiter (Redis) is unavailable: {problem}")
+
+    def __repr__(self) -> str:
+        return f"RedisRateLimiter({self.limit!r}, on_unavailable={self.on_unavailable!r})"
+
+    def bind_key(self, fingerprint: str) -> None:
+        """Serve the API key of ``fingerprint`` (the client calls this), unless ``key`` was given.
+
+        Raises:
+            ValueError: the limiter already serves another API key.
+        """
+        if self._fingerprint not in (None, fingerprint):
+            raise ValueError(
+                "this RedisRateLimiter already serves another API key; create one per key"
+            )
+        self._fingerprint = fingerprint
+        if self.key is None:
+            self.key = f"{KEY_PREFIX}{{{fingerprint}}}"
+
+    @property
+    def current_rate(self) -> int:
+        """Requests per window the fleet allows itself, as of this process's last round trip."""
+        return self._capacity
+
+    @property
+    def learned_limit(self) -> int | None:
+        """The key's limit the fleet learned (below the configured rate), or ``None``.
+
+        As of this process's last round trip: one process's 429 teaches every process.
+        """
+        return self._learned
+
+    async def acquire(
+        self, *, priority: Priority = INTERACTIVE, deadline: float | None = None
+    ) -> None:
+        """Reserve a shared slot and wait for it; see ``RateLimiter.acquire``.
+
+        Background callers reserve only a slot at most ``BACKGROUND_LOOKAHEAD`` seconds
+        away, interactive ones up to an interval further; a farther slot is not reserved:
+        the caller sleeps until it comes within reach and asks again, so that an
+        interactive call from any process reaches the next slot first.
+
+        Raises:
+            LimiterTimeoutError: the slot would come after ``deadline``; raised as soon as
+                Redis says so, having reserved nothing.
+            LimiterUnavailableError: Redis could not be used (``on_unavailable="fail"``).
+        """
+        last_delay: float | None = None
+        try:
+            async with self._line.enter(priority, deadline):
+                while True:
+                    left = math.inf if deadline is None else deadline - anyio.current_time()
+                    ahead = max(0.0, min(left, self._lookahead(priority)))
+                    try:
+                        delay = await self._run("acquire", -1.0, ahead=ahead)
+                    except RedisUnavailable as exc:
+                        if self.on_unavailable == "fail":
+                            raise LimiterUnavailableError(
+                                f"the shared rate limiter (Redis) is unavailable: {exc}"
+                            ) from None
+                        await self._acquire_locally(priority, deadline)
+                        return
+                    if delay >= 0:
+                        if delay > 0:
+                            await anyio.sleep(delay)
+                        return
+                    last_delay = -delay
+                    if last_delay > left:
+                        raise refusal(last_delay)
+                    # Nothing reserved: ask again when the slot comes within reach.
+                    await anyio.sleep(max(last_delay - self._lookahead(priority), MIN_POLL))
+        except LimiterTimeoutError as exc:
+            if exc.retry_after is None and last_delay is not None:
+                raise refusal(last_delay) from None
+            raise
+
+    def _lookahead(self, priority: Priority) -> float:
+        """How far ahead a caller of ``priority`` may reserve: the two thresholds."""
+        if priority == INTERACTIVE:
+            return self.limit.window / self._capacity + BACKGROUND_LOOKAHEAD
+        return BACKGROUND_LOOKAHEAD
+
+    async def on_rate_limited(self, pause: float | None) -> float:
+        """Push the shared schedule back for every process, and teach them the key's limit.
+
+        Returns the pause applied (Redis's, or the local fallback's while Redis is away).
+        """
+        try:
+            return await self._run("penalize", -1.0 if pause is None else pause)
+        except RedisUnavailable:
+            if self.on_unavailable == "fail":  # nobody is granted until Redis is back
+                return 0.0 if pause is None else pause
+            return await self._local_fallback().on_rate_limited(pause)
+
+    async def on_rate_limit_headers(self, headers: RateLimitHeaders) -> None:
+        """Share what an answer's rate-limit headers said (a round trip only when it matters)."""
+        seen = None if headers.limit is None else (headers.limit, headers.window)
+        exhausted = headers.remaining == 0 and headers.reset is not None
+        if not exhausted and (seen is None or seen == self._info_seen):
+            return
+        self._info_seen = seen or self._info_seen
+        try:
+            await self._run("observe", -1.0, info=headers)
+        except RedisUnavailable:
+            if self.on_unavailable == "local":
+                await self._local_fallback().on_rate_limit_headers(headers)
+
+    def _local_fallback(self) -> LocalRateLimiter:
+        """The local limiter used while Redis is away, made when first needed."""
+        fallback = self._fallback
+        if fallback is None:
+            fallback = self._fallback = LocalRateLimiter(self._local_limit())
+            # This process's Redis grants of the last window still count on the server:
+            # start once they are a window old.
+            if self._last_reply is not None:
+                self._fallback_from = self._last_reply + self.limit.window
+        return fallback
+
+    async def _acquire_locally(self, priority: Priority, deadline: float | None) -> None:
+        # The fallback is held in a local: a reply from Redis meanwhile (another caller's)
+        # ends the fallback for later callers, not for this one.
+        fallback = self._local_fallback()
+        if deadline is not None and self._fallback_from > deadline:
+            raise refusal(self._fallback_from - anyio.current_time())
+        await anyio.sleep_until(self._fallback_from)
+        await fallback.acquire(priority=priority, deadline=deadline)
+        self.local_grants += 1
+        self._last_local = anyio.current_time()
+
+    def _local_limit(self) -> RateLimit:
+        share = self.local_share
+        if share is None:
+            share = 1 / self.fleet_size if self.fleet_size else DEFAULT_LOCAL_SHARE
+        return attrs.evolve(
+            self.limit,
+            requests=max(1, math.floor(self.limit.requests * share)),
+            burst=max(1, math.floor(self.limit.effective_burst * share)),
+        )
+
+    async def _run(
+        self,
+        mode: str,
+        pause: float,
+        *,
+        now: float | None = None,
+        ahead: float = math.inf,
+        info: RateLimitHeaders | None = None,
+    ) -> float:
+        if self.key is None:
+            raise RuntimeError(
+                "RedisRateLimiter has no key: pass it to a HelpCrunch client or give key=..."
+            )
+        # Grants made locally within the last window are unknown to Redis: say so, and the
+        # script makes the fleet wait them out.
+        suspect = (
+            self._last_local is not None
+            and anyio.current_time() - self._last_local < self.limit.window
+        )
+        keys = [self.key + ":state", self.key + ":grants", self.key + ":fleet"]
+        args = [*self._arithmetic_args(mode, pause)]
+        args += [self._seen_seq, "1" if suspect else "0", self._member, "" if now is None else now]
+        args += self._learning_args(ahead, info)
+        self.round_trips += 1
+        try:
+            raw = await self._script(keys, args)
+            delay, fleet, seq, lost, capacity, learned = _parse_reply(raw, self.limit)
+        except (RedisUnavailable, ValueError) as exc:
+            self._note_unavailable(str(exc))
+            raise RedisUnavailable(str(exc)) from None
+        if lost:
+            self.lost_states += 1
+            logger.warning(
+                "Redis lost the shared schedule (restart, failover or eviction): the fleet"
+                " waits one window before sending again"
+            )
+        self._seen_seq = max(self._seen_seq, seq)
+        self.fleet_size = fleet
+        self._capacity, self._learned = capacity, learned
+        self._last_reply = anyio.current_time()
+        if suspect:
+            self._last_local = None  # told: the script made the fleet wait them out
+        self._fallback = None
+        if self._degraded:
+            self._degraded = False
+            logger.warning("Redis rate limiter usable again; sharing the limit through it")
+        return delay
+
+    def _arithmetic_args(self, mode: str, pause: float) -> list[str | int | float]:
+        limit = self.limit
+        return [
+            mode,
+            limit.requests,
+            limit.window,
+            limit.effective_burst,
+            pause,
+            math.ceil(2 * limit.window * 1000) + 1000,
+            ADAPT_FLOOR,
+            LEARN_PROBE_MIN,
+            LEARN_PROBE_MAX,
+        ]
+
+    def _learning_args(self, ahead: float, info: RateLimitHeaders | None) -> list[float]:
+        """``per``, how far ahead to reserve (-1: any), the headers' fields (-1: absent)."""
+        fields: tuple[float | None, ...] = (None,) * 4
+        if info is not None:
+            fields = (info.limit, info.window, info.remaining, info.reset)
+        return [
+            self.limit.per,
+            -1.0 if math.isinf(ahead) else ahead,
+            *(-1.0 if value is None else float(value) for value in fields),
+        ]
+
+    def _note_unavailable(self, problem: str) -> None:
+        if not self._degraded:  # once per outage, not once per request
+            self._degraded = True
+            logger.warning(
+                "Redis rate limiter unavailable (%s); %s",
+                problem,
+                "failing requests"
+                if self.on_unavailable == "fail"
+                else f"falling back to a local limit of {self._local_limit().requests}"
+                f" per {self.limit.per:g} s",
+            )
+
+    async def aclose(self) -> None:
+        """Close the connections of a client made by ``from_url``."""
+        for client in self._owned:
+            await close_client(client)
+        self._owned.clear()
+
+
+def _parse_reply(raw: Any, limit: RateLimit) -> tuple[float, int, int, bool, int, int | None]:
+    """The script's reply, checked: anything else is an error, never a crash."""
+    if not isinstance(raw, list | tuple) or len(raw) != REPLY_ITEMS:
+        raise ValueError("Redis gave an unexpected reply to the rate-limit script")
+    if not all(isinstance(item, bytes | str) and len(item) <= MAX_REPLY_ITEM for item in raw):
+        raise ValueError("Redis gave an unexpected reply to the rate-limit script")
+    try:
+        delay, fleet, seq = float(raw[0]), int(raw[1]), int(raw[2])
+        capacity, learned = float(raw[4]), float(raw[5])
+    except ValueError:
+        raise ValueError("Redis gave a non-numeric reply to the rate-limit script") from None
+    # A negative delay is a slot out of the caller's reach (nothing reserved).
+    bound = MAX_DELAY_WINDOWS * limit.window
+    if not (math.isfinite(delay) and -bound <= delay <= bound):
+        raise ValueError("Redis asked for an implausible wait")
+    if not (0 <= fleet <= MAX_FLEET and 0 <= seq <= MAX_SEQ):
+        raise ValueError("Redis gave an implausible schedule")
+    if not (1 <= capacity <= limit.requests and -1 <= learned <= limit.requests):
+        raise ValueError("Redis gave an implausible rate")
+    return (
+        delay,
+        max(1, fleet),
+        seq,
+        raw[3] in (b"1", "1"),
+        int(capacity),
+        int(learned) if learned >= 1 else None,
+    )
