@@ -64,6 +64,7 @@ class StubLimiter:
         self.keys: list[str] = []
         self.acquired: list[tuple[str, float | None]] = []
         self.paused: list[float | None] = []
+        self.sent_ago: list[float | None] = []
         self.headers: list[hc.RateLimitHeaders] = []
 
     def bind_key(self, fingerprint: str) -> None:
@@ -74,8 +75,9 @@ class StubLimiter:
     ) -> None:
         self.acquired.append((priority, deadline))
 
-    async def on_rate_limited(self, pause: float | None) -> float:
+    async def on_rate_limited(self, pause: float | None, *, sent_ago: float | None = None) -> float:
         self.paused.append(pause)
+        self.sent_ago.append(sent_ago)
         return 0.0 if pause is None else pause
 
     async def on_rate_limit_headers(self, headers: hc.RateLimitHeaders) -> None:

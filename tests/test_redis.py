@@ -7,6 +7,7 @@ sockets; the emulator counts the busiest window and the 429s it answered.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import re
@@ -312,38 +313,78 @@ async def test_an_asyncio_client_under_trio_says_so(anyio_backend, redis_url):
         await limiter.acquire()
 
 
-def differential_events(seed: int) -> list[tuple[float, str, float | None]]:
-    """A random run: acquires, 429s with and without Retry-After, at increasing times."""
+def differential_events(seed: int) -> list[tuple[float, str, dict[str, Any]]]:
+    """A random run: acquires of both classes with and without lookahead, 429s with and
+    without Retry-After and the refused request's age, now and then headers."""
     rng = random.Random(seed)  # noqa: S311 - test data, not secrets
     now, events = 1000.0, []
-    for _ in range(120):
-        now += rng.choice([0.0, 0.0, rng.uniform(0, 0.4), rng.uniform(0, 3.0)])
-        kind = rng.choices(["acquire", "penalize"], weights=[9, 1])[0]
-        pause = rng.choice([None, rng.uniform(0, 4.0)]) if kind == "penalize" else None
-        events.append((round(now, 3), kind, pause))
+    for _ in range(400):
+        now = round(now + rng.choice([0.0, 0.0, rng.uniform(0, 0.4), rng.uniform(0, 3.0)]), 3)
+        kind = rng.choices(["acquire", "penalize", "observe"], weights=[16, 3, 1])[0]
+        if kind == "acquire":
+            options: dict[str, Any] = {
+                "priority": rng.choice(["interactive", "background"]),
+                "ahead": rng.choice([math.inf, math.inf, 0.05, 0.6]),
+            }
+        elif kind == "penalize":
+            options = {
+                "pause": rng.choice([None, None, None, round(rng.uniform(0, 4.0), 3)]),
+                "age": rng.choice([None, round(rng.uniform(0, 0.8), 3)]),
+            }
+        else:
+            options = {
+                "info": hc.RateLimitHeaders(
+                    limit=rng.choice([None, 3, 6, 12]),
+                    remaining=rng.choice([None, 0, 2]),
+                    reset=rng.choice([None, round(rng.uniform(0, 3.0), 3)]),
+                )
+            }
+        events.append((now, kind, options))
     return events
 
 
+def gcra_decides(gcra: GCRA, now: float, kind: str, options: dict[str, Any]) -> float:
+    """What ``GCRA`` decides for one event, as the script reports it."""
+    if kind == "acquire":
+        slot = gcra.next_time(now, options["priority"])
+        if slot - now > options["ahead"]:
+            return -(slot - now)  # out of reach: nothing reserved
+        gcra.take(slot)
+        return slot - now
+    if kind == "penalize":
+        age = options["age"]
+        return gcra.penalize(now, options["pause"], None if age is None else now - age)
+    return gcra.observe(now, options["info"])
+
+
 @pytest.mark.anyio
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(6))
 async def test_lua_script_decides_exactly_as_the_local_gcra(anyio_backend, redis_url, flush, seed):
-    """Same acquires and 429s at the same times: the script and GCRA give the same waits."""
+    """Same acquires (both classes, with lookahead), 429s (with Retry-After and the refused
+    request's age) and headers at the same times: the script and GCRA give the same waits,
+    pauses, rate in force and learned limit, and the run does learn."""
     limit = hc.RateLimit(requests=6, per=2.0, burst=3, margin=0.5)
     limiter = RedisRateLimiter.from_url(redis_url, limit=limit, key=f"diff:{seed}")
     gcra = GCRA(limit)
     expected, actual = [], []
 
-    for now, kind, pause in differential_events(seed):
-        if kind == "acquire":
-            slot = gcra.next_time(now)
-            gcra.take(slot)
-            expected.append(round(slot - now, 6))
-        else:
-            expected.append(round(gcra.penalize(now, pause), 6))
-        raw = await limiter._run(kind, -1.0 if pause is None else pause, now=now)
-        actual.append(round(raw, 6))
+    for now, kind, options in differential_events(seed):
+        decided = gcra_decides(gcra, now, kind, options)
+        expected.append((round(decided, 6), gcra.capacity(now), gcra.learned_limit(now)))
+        pause = options.get("pause")
+        raw = await limiter._run(
+            kind,
+            -1.0 if pause is None else pause,
+            now=now,
+            ahead=options.get("ahead", math.inf),
+            info=options.get("info"),
+            priority=options.get("priority", "interactive"),
+            age=options.get("age"),
+        )
+        actual.append((round(raw, 6), limiter.current_rate, limiter.learned_limit))
 
     assert expected == actual
+    assert any(learned is not None for _, _, learned in expected)
     await limiter.aclose()
 
 
@@ -361,12 +402,15 @@ LOST = hc.RateLimit(requests=10, per=10.0, burst=3, margin=0.0)
 
 @pytest.mark.anyio
 async def test_a_state_gone_empty_makes_the_fleet_wait_one_window(anyio_backend, redis_url, flush):
-    """Redis restarted empty or evicted the key: the next grant is one window away, no burst."""
+    """Redis restarted empty or evicted the key: nothing is granted for one window, then
+    background work resumes at the steady pace (it never spends the burst)."""
     limiter = RedisRateLimiter.from_url(redis_url, limit=LOST, key="lost:1")
     await three_grants(limiter)
     flush.flushdb()
 
-    delays = [await limiter._run("acquire", -1.0, now=1000.5) for _ in range(2)]
+    delays = [
+        await limiter._run("acquire", -1.0, now=1000.5, priority="background") for _ in range(2)
+    ]
 
     assert [10.0, 11.0] == [round(d, 6) for d in delays]
     assert 1 == limiter.lost_states

@@ -10,11 +10,16 @@ from __future__ import annotations
 import anyio
 import pytest
 import redis
+import trio.testing
 
 import helpcrunch_async as hc
 from helpcrunch_async.redis import BACKGROUND_LOOKAHEAD, RedisRateLimiter
+from tests.strict_server import on_virtual_time
 
 pytestmark = pytest.mark.redis
+VIRTUAL = pytest.mark.parametrize(
+    "anyio_backend", [("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})]
+)
 
 #: Seconds of real time two script calls may be apart in a loaded test run.
 SLACK = 0.5
@@ -39,33 +44,63 @@ async def close_all(limiters: list[RedisRateLimiter]) -> None:
         await limiter.aclose()
 
 
+async def send(limiter: RedisRateLimiter, count: int, now: float) -> float:
+    """``count`` background grants from ``now`` on the script's clock; the last one's time."""
+    for _ in range(count):
+        delay = await limiter._run("acquire", -1.0, now=now, priority="background")
+        now += delay
+    return now
+
+
 @pytest.mark.anyio
-async def test_one_process_429_teaches_every_process(anyio_backend, redis_url, flush):
-    """A sends 21 in the window and gets a 429: B's next grant runs at the learned 20."""
-    a, b = fleet(redis_url, "t:learn", 2, requests=40, per=30.0, burst=40)
-    for _ in range(21):
-        assert 0.0 <= await a._run("acquire", -1.0)
+async def test_one_429_teaches_no_process_anything(anyio_backend, redis_url, flush):
+    """A's 429 is a busy key: the whole fleet pauses a window, and nothing is learned."""
+    a, b = fleet(redis_url, "t:busy", 2, requests=40, per=2.0, margin=0.0)
+    last = await send(a, 21, 1000.0)
 
-    await a.on_rate_limited(None)
-    await b._run("acquire", -1.0, ahead=0.0)
+    pause = await a._run("penalize", -1.0, now=last + 0.003, age=0.003)
+    delay = await b._run("acquire", -1.0, now=last + 0.003)
 
-    assert 20 == a.learned_limit
-    assert 20 == b.learned_limit
-    assert 20 == b.current_rate
+    assert 2.0 == pytest.approx(pause) == pytest.approx(delay)
+    assert a.learned_limit is None
+    assert b.learned_limit is None
+    assert 40 == b.current_rate
     await close_all([a, b])
 
 
 @pytest.mark.anyio
+async def test_a_429_that_recurs_in_one_process_teaches_every_process(
+    anyio_backend, redis_url, flush
+):
+    """A's 429, a window's pause, then B's 429 at the 21st request of the window after:
+    evidence; every process holds to 20 from its next round trip."""
+    a, b, c = fleet(redis_url, "t:learn", 3, requests=40, per=2.0, margin=0.0)
+    last = await send(a, 21, 1000.0)
+    await a._run("penalize", -1.0, now=last + 0.003, age=0.003)
+    last = await send(b, 21, last + 0.003)
+
+    await b._run("penalize", -1.0, now=last + 0.003, age=0.003)
+    await c._run("acquire", -1.0, now=last + 0.003, ahead=0.0)
+
+    assert 20 == b.learned_limit == c.learned_limit
+    assert 20 == c.current_rate
+    await close_all([a, b, c])
+
+
+@pytest.mark.anyio
 async def test_429s_in_flight_are_one_episode_for_the_fleet(anyio_backend, redis_url, flush):
-    """Several processes reporting 429s for the same burst lower the shared rate once."""
-    limiters = fleet(redis_url, "t:episode", 3, requests=40, per=30.0, burst=40)
-    for _ in range(25):
-        await limiters[0]._run("acquire", -1.0)
+    """Processes reporting 429s for requests sent before the pause began add nothing: the
+    pause reported is what is left of it, and nothing is learned."""
+    limiters = fleet(redis_url, "t:episode", 3, requests=40, per=2.0, margin=0.0)
+    last = await send(limiters[0], 25, 1000.0)
 
-    for limiter in limiters:
-        await limiter.on_rate_limited(None)
+    pauses = [
+        await limiter._run("penalize", -1.0, now=last + 0.003 * k, age=0.003 * k + 0.01)
+        for k, limiter in enumerate(limiters, start=1)
+    ]
 
-    assert 24 == limiters[-1].learned_limit
+    assert pytest.approx([2.0, 1.997, 1.994]) == pauses
+    assert limiters[-1].learned_limit is None
     await close_all(limiters)
 
 
@@ -76,12 +111,13 @@ async def test_headers_stated_limit_is_shared(anyio_backend, redis_url, flush):
 
     await a.on_rate_limit_headers(hc.RateLimitHeaders(limit=60))
     await b._run("acquire", -1.0)
-    lowered = b.learned_limit
+    lowered = b.current_rate
     await b.on_rate_limit_headers(hc.RateLimitHeaders(limit=120))
     await a._run("acquire", -1.0)
 
     assert 60 == lowered
-    assert a.learned_limit is None
+    assert 120 == a.current_rate
+    assert a.learned_limit is None  # stated, not learned from 429s
     await close_all([a, b])
 
 
@@ -164,23 +200,28 @@ async def test_max_wait_refused_at_once_with_retry_after_and_nothing_reserved(
 
 
 @pytest.mark.anyio
-async def test_local_line_serves_interactive_before_background(anyio_backend, redis_url, flush):
-    """Within one process the Redis limiter's line is the priority gate: interactive first."""
-    (limiter,) = fleet(redis_url, "t:line", 1, requests=100, per=1.0, burst=1, margin=0.0)
-    order: list[str] = []
+@VIRTUAL
+async def test_a_background_caller_never_holds_an_interactive_one_in_a_process(
+    anyio_backend, redis_url, flush, monkeypatch
+):
+    """Within one process each class has a lane: arrivals b0 b1 i0 i1, granted i0 i1 b0 b1,
+    one a second (on the virtual clock)."""
+    (limiter,) = fleet(redis_url, "t:lanes", 1, requests=10, per=10.0, burst=1, margin=0.0)
+    on_virtual_time(limiter, monkeypatch)
+    granted: list[tuple[str, float]] = []
     await limiter.acquire()
+    start = anyio.current_time()
 
     async def one(name: str) -> None:
         priority = "interactive" if name[0] == "i" else "background"
         await limiter.acquire(priority=priority)  # type: ignore[arg-type]
-        order.append(name)
+        granted.append((name, anyio.current_time() - start))
 
-    async with limiter._line.enter():  # hold the line while it forms
-        async with anyio.create_task_group() as tg:
-            for name in ["b0", "b1", "i0", "i1"]:
-                tg.start_soon(one, name)
-                await anyio.sleep(0.01)
-            limiter._line.release()
-            await limiter._line.acquire("background")  # back in line last, for enter()'s exit
-    assert ["i0", "i1", "b0", "b1"] == order
+    async with anyio.create_task_group() as tg:
+        for name in ["b0", "b1", "i0", "i1"]:
+            tg.start_soon(one, name)
+            await anyio.wait_all_tasks_blocked()
+
+    assert ["i0", "i1", "b0", "b1"] == [name for name, _ in granted]
+    assert pytest.approx([1.0, 2.0, 3.0, 4.0]) == [t for _, t in granted]
     await limiter.aclose()

@@ -195,12 +195,26 @@ def print_summary(
         highlight=False,
     )
     limiter = client.limiter
-    if stats.learned_limit is not None and isinstance(limiter, LocalRateLimiter):
-        limit = limiter.limit
+    if not stats.throttled or not isinstance(limiter, LocalRateLimiter):
+        return
+    # Advice only from evidence: one burst of 429s (another program, a run stopped just
+    # before) says the key was busy, not that its limit is lower.
+    limit = limiter.limit
+    if stats.learned_limit is not None:
         out.print(
-            f"The server answered 429 below the configured {limit.requests} requests per "
-            f"{limit.per:g} s: the client learned to hold to {stats.learned_limit} per "
-            f"{limit.per:g} s. Your key's real limit is about that; set --rate to match.",
+            f"429 answers recurred across windows at a rate the server had already refused: "
+            f"the key allows about {stats.learned_limit} requests per {limit.per:g} s, not "
+            f"the configured {limit.requests} (your plan, or another program using it "
+            f"steadily), and the client held to that to the end. Set --rate "
+            f"{stats.learned_limit}/{limit.per:g} to match.",
+            highlight=False,
+        )
+    else:
+        out.print(
+            f"429 answers paused every call for {duration(stats.throttled_pause)} in all; "
+            "they did not recur at a rate already refused, so nothing shows a limit below "
+            f"the configured {limit.requests} per {limit.per:g} s (the key was busy: another "
+            "program, or a run stopped just before): --rate needs no change.",
             highlight=False,
         )
 

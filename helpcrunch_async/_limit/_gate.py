@@ -1,8 +1,7 @@
 """A priority gate: ``permits`` holders at a time, two traffic classes, each in FIFO order.
 
-The waiting line of the connection slots (``max_connections`` permits) and of each rate
-limiter (one permit: the head of the line watches the schedule), so that a background call
-never holds the line while an interactive one waits:
+The waiting line of the connection slots (``max_connections`` permits), so that a background
+call never holds a slot an interactive one waits for:
 
 - within a class, callers are served in arrival order;
 - a queued ``"interactive"`` caller is served before every queued ``"background"`` one;
@@ -10,6 +9,10 @@ never holds the line while an interactive one waits:
   every permit;
 - a released permit goes straight to the next waiter (no barging), and a waiter cancelled
   or past its deadline while queued took nothing, so it costs the others nothing.
+
+``Lanes`` are the rate limiters' waiting lines: one gate of one permit per class, so each
+class has a head of its own watching the schedule. A background head sleeping until its
+slot (paying for an interactive burst, say) never holds an interactive caller back.
 
 Deadlines are absolute, on ``anyio.current_time()``'s clock, as trio's cancel scopes are:
 the caller (``_turn.Turn``) turns a call's ``max_wait`` into one deadline that every gate
@@ -30,7 +33,7 @@ from .._errors import LimiterTimeoutError
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-__all__ = ["BACKGROUND", "INTERACTIVE", "PRIORITIES", "Priority", "PriorityGate"]
+__all__ = ["BACKGROUND", "INTERACTIVE", "PRIORITIES", "Lanes", "Priority", "PriorityGate"]
 
 #: A call's traffic class.
 Priority = Literal["interactive", "background"]
@@ -156,3 +159,57 @@ class PriorityGate:
             self.release()
         else:
             queue.remove(waiter)
+
+
+class Lanes:
+    """A rate limiter's waiting lines: one per traffic class, each with one head at a time.
+
+    Within a lane callers are served in arrival order, and only the head watches the
+    schedule (nothing polls). The heads of the two lanes wait side by side: an interactive
+    caller never queues behind a background head. When both may go at the same moment the
+    background head lets the interactive one go first (``wait_for_interactive``).
+    """
+
+    def __init__(self) -> None:
+        self._gates = {priority: PriorityGate(1) for priority in PRIORITIES}
+        #: Set when the interactive head leaves (made when first awaited: an Event needs an
+        #: event loop, and a limiter may be built outside one).
+        self._moved: anyio.Event | None = None
+
+    def __repr__(self) -> str:
+        return f"Lanes(interactive={self.busy(INTERACTIVE)}, background={self.busy(BACKGROUND)})"
+
+    def busy(self, priority: Priority) -> int:
+        """Callers in ``priority``'s lane: its head and those queued behind it."""
+        gate = self._gates[priority]
+        return gate.permits - gate.free + gate.waiting()
+
+    def ahead_of(self, priority: Priority) -> int:
+        """Callers a newcomer of ``priority`` would let go first (background: both lanes)."""
+        if priority == INTERACTIVE:
+            return self.busy(INTERACTIVE)
+        return self.busy(INTERACTIVE) + self.busy(BACKGROUND)
+
+    @contextlib.asynccontextmanager
+    async def enter(self, priority: Priority, deadline: float | None) -> AsyncIterator[None]:
+        """Be the head of ``priority``'s lane for the block; wait in the lane for it.
+
+        Raises:
+            LimiterTimeoutError: not the head by ``deadline``; nothing was taken.
+        """
+        async with self._gates[priority].enter(priority, deadline):
+            try:
+                yield
+            finally:
+                if priority == INTERACTIVE and self._moved is not None:
+                    self._moved.set()
+                    self._moved = None
+
+    async def wait_for_interactive(self) -> None:
+        """Wait until the interactive lane's head leaves (granted, cancelled or refused).
+
+        Call only while ``busy("interactive")``: a head is there, and it will leave.
+        """
+        if self._moved is None:
+            self._moved = anyio.Event()
+        await self._moved.wait()

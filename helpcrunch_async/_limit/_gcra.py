@@ -1,27 +1,31 @@
 """The limiter's arithmetic: GCRA bounded by a record of recent grants, free of clock and I/O.
 
-The schedule is GCRA (one "theoretical arrival time", ``tat``, per bucket) bounded by a
-record of the last ``requests`` grant times:
-
-- GCRA spaces requests ``interval = window / requests`` apart and lets ``burst`` leave at
-  once on an idle key, so interactive callers below the rate never wait;
-- the record makes the guarantee hard: a request is granted only when the request
-  ``requests`` grants ago is at least ``window`` old, so no window ever holds more than
-  ``requests``, bursts included.
-
-A 429 pushes ``tat`` forward for everybody (all callers pause together, then resume at the
-steady pace without a burst) and teaches the limiter the key's real limit, as TCP keeps its
-slow-start threshold:
-
-- the rate that was punished is what this client actually sent in the last ``per``
-  seconds (never more than the rate in force); the limiter holds one request per window
-  under it, so a limit lower than configured is learned in one or a few 429 episodes;
-- it holds there for ``LEARN_PROBE_MIN`` quiet windows, then probes gently: one request
-  more per window, then two, four... (a probe that survives a whole window means the limit
-  went up, so the growth doubles until the configured rate: full recovery in bounded time);
-- a probe punished at once puts the rate back under the punished one and doubles the hold
-  before the next probe (up to ``LEARN_PROBE_MAX`` windows), so a client that found its
-  limit spends almost all its time just under it and rarely pays a 429.
+- **Pace.** GCRA spaces grants ``interval = window / cap`` apart (``tat``, the "theoretical
+  arrival time"). Only an *interactive* grant may run ahead of ``tat``, by the burst
+  (``burst - 1`` intervals), so a web handler's few calls never wait on an idle key. A
+  *background* grant never runs ahead: a bulk job never spends the burst, and its record of
+  sends ages out one per interval, never in a clump that would hold everyone back.
+- **Hard bound.** A record of the last ``requests`` grants: a grant at ``t`` needs the
+  ``cap``-th latest grant to be a window old, so no window of ``per + margin`` seconds ever
+  holds more than ``cap``, whatever the class, the order of reservations or a change of
+  rate.
+- **Pause.** ``until``: nothing at all is granted before it. A 429 sets it once, to the
+  server's ``Retry-After`` (already capped by the sender) or to the limiter's estimate.
+- **A busy key is not a lower limit.** A 429 says the key's window is full, not who filled it
+  (the previous run of a killed job, another program, a second worker). So a 429 first pauses
+  every caller one whole window, the only wait that surely empties a window someone else
+  filled, and traffic resumes at the rate in force. It is *evidence* of a lower limit only
+  when the refused request was sent at least ``per`` after the previous episode began (the
+  server's window then held only what the record counts) and the refusal recurs: within a
+  window of traffic resuming, or while a lesson holds. What one fresh process sent is never a
+  lesson: its first 429 has no episode before it.
+- **Lessons.** Evidence sets the rate to what was sent in the window the server judged, minus
+  one (never below ``ADAPT_FLOOR`` of the configured rate), and pauses only until the record
+  has room at that rate. The lesson is held ``hold`` windows, then the configured rate is
+  tried again for one window: a refusal then is evidence again and doubles ``hold`` (up to
+  ``LEARN_HOLD_MAX``); a probing window without one forgets the lesson. So a false lesson is
+  gone one window after the 429s stop, and the full rate is back at most ``LEARN_HOLD_MAX``
+  windows after a real limit returns (see ``LEARN_HOLD_MAX`` for the trade-off).
 
 Rate-limit headers, when a server sends them (``_headers``), set the rate and the pause
 directly; nothing depends on them. ``redis/_script.lua`` mirrors this class decision by
@@ -37,45 +41,51 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from ._gate import BACKGROUND, INTERACTIVE
+
 if TYPE_CHECKING:
     from .._config import RateLimit
+    from ._gate import Priority
     from ._headers import RateLimitHeaders
 
-__all__ = ["ADAPT_FLOOR", "GCRA", "LEARN_PROBE_MAX", "LEARN_PROBE_MIN"]
+__all__ = ["ADAPT_FLOOR", "GCRA", "LEARN_HOLD_MAX", "LEARN_HOLD_MIN"]
 
-#: The learned rate never drops below this share of the configured rate.
+#: A learned rate never drops below this share of the configured rate.
 ADAPT_FLOOR = 0.1
-#: Quiet windows the learned rate is held before the first probe upward...
-LEARN_PROBE_MIN = 3
-#: ...and the longest hold, reached by doubling after each probe punished at once. It bounds
-#: the time to full recovery when the real limit goes back up: this many windows plus the
-#: doubling climb (log2 of the configured rate, in windows).
-LEARN_PROBE_MAX = 6
+#: Windows a fresh lesson is held before the configured rate is tried again...
+LEARN_HOLD_MIN = 1
+#: ...and the longest hold, reached by doubling at each refusal while a lesson holds. It
+#: bounds how long the limiter stays below the configured rate after the key's real limit
+#: came back: at most this many windows. Shorter costs more 429s while the limit stays low
+#: (each try of the configured rate at a lower limit costs one): with 2, the full rate would
+#: be back within two windows wherever the limit returns, but at half the limit 2.6 % of
+#: requests would be answered 429; with 4, 1.6 % (``benchmarks/README.md``).
+LEARN_HOLD_MAX = 4
 
 
 @attrs.define
 class GCRA:
     """The limiter's arithmetic, free of any clock or I/O, so it can be tested with numbers.
 
-    ``next_time(now)`` is the earliest time a request may go; ``take(t)`` records a grant at
-    ``t``; ``penalize(now, pause)`` is a 429; ``observe(now, info)`` applies rate-limit
-    headers. Times are seconds on any monotonic clock.
+    ``next_time(now, priority)`` is the earliest time a grant may be made; ``take(t)``
+    records one; ``penalize(now, pause, granted)`` is a 429; ``observe(now, info)`` applies
+    rate-limit headers. Times are seconds on any monotonic clock (Redis's ``TIME`` for a
+    fleet).
     """
 
     limit: RateLimit
+    #: GCRA's theoretical arrival time: the steady pace's next slot.
     tat: float = -math.inf
+    #: The last ``limit.requests`` grant times, in time order (Redis: a sorted set).
     grants: deque[float] = attrs.field(factory=deque)
-    #: Requests per window held since the last lesson (``limit.requests``: nothing learned).
+    #: Nothing is granted before this: the pause of the last 429 (or of headers).
+    until: float = -math.inf
+    #: When the current 429 episode began (its first 429); a lesson dates from it.
+    episode: float = -math.inf
+    #: Requests per window learned from evidence (``limit.requests``: nothing learned).
     base: int = attrs.field()
-    #: When the current hold began (the last 429 episode or header change).
-    since: float = -math.inf
-    #: Quiet windows to hold ``base`` before probing upward.
-    probe_wait: int = LEARN_PROBE_MIN
-    #: No second lesson before this time: the 429s of requests already in flight when the
-    #: first one came are the same episode.
-    hold_until: float = -math.inf
-    #: The rate at which the last 429 came (requests per ``per``), ``None`` before any.
-    punished: int | None = None
+    #: Windows the lesson is held before the configured rate is tried again.
+    hold: int = LEARN_HOLD_MIN
     #: Requests per window a server's headers stated, when below the configured rate.
     stated: int | None = None
     #: The last (limit, window) pair read from headers, to act on changes only.
@@ -85,64 +95,62 @@ class GCRA:
     def _base(self) -> int:
         return self.limit.requests
 
+    # --- the rate in force -----------------------------------------------------------------
+
     def top(self) -> int:
         """The most the limiter ever allows per window: configured, or less if headers say so."""
         return self.limit.requests if self.stated is None else min(self.limit.requests, self.stated)
 
     def floor(self) -> int:
-        """The least the learned rate may fall to."""
+        """The least a lesson may hold to."""
         return max(1, math.floor(self.limit.requests * ADAPT_FLOOR))
 
-    def probing_windows(self, now: float) -> int:
-        """How many windows of probing have begun at ``now`` (0 while holding ``base``)."""
-        windows = math.floor(max(0.0, now - self.since) / self.limit.window)
-        return max(0, windows - self.probe_wait + 1)
+    def lesson_holds(self, now: float) -> bool:
+        """Whether a lesson holds: ``hold`` windows from its episode, then one of probing."""
+        window = self.limit.window
+        return self.base < self.top() and now < self.episode + (self.hold + 1) * window
 
     def capacity(self, now: float) -> int:
-        """Requests allowed per window at ``now`` (lower than configured once one is learned)."""
-        top = self.top()
-        if self.base >= top:
-            return top
-        probes = self.probing_windows(now)
-        if not probes:
+        """Requests allowed per window at ``now``: the lesson while held, else the top."""
+        if self.base < self.top() and now < self.episode + self.hold * self.limit.window:
             return self.base
-        # One more request in the first probing window (gentle: it is the rate punished last
-        # time); once that survives a whole window the limit has risen, so double each window.
-        return min(top, (self.base + 1) << min(probes - 1, 40))
+        return self.top()
 
     def learned_limit(self, now: float) -> int | None:
-        """Requests per window the limiter holds to below the configured rate, or ``None``."""
-        if self.capacity(now) >= self.limit.requests:
-            return None
-        return min(self.base, self.top())
+        """The lesson while it holds (probing included), learned from evidence; else ``None``."""
+        return self.base if self.lesson_holds(now) else None
 
-    def _tau(self, cap: int) -> float:
+    def interval(self, now: float) -> float:
+        """Seconds between two grants at the rate in force at ``now``."""
+        return self.limit.window / self.capacity(now)
+
+    # --- granting --------------------------------------------------------------------------
+
+    def credit(self, cap: int, priority: Priority) -> float:
+        """How far ahead of the steady pace a grant may go: the burst, interactive only."""
+        if priority != INTERACTIVE:
+            return 0.0
         return (min(self.limit.effective_burst, cap) - 1) * (self.limit.window / cap)
 
-    def next_time(self, now: float) -> float:
-        """Earliest time >= ``now`` at which a request may be granted."""
+    def next_time(self, now: float, priority: Priority = INTERACTIVE) -> float:
+        """Earliest time >= ``now`` at which a grant of ``priority`` may be made."""
         cap = self.capacity(now)
-        t = max(now, self.tat - self._tau(cap))
+        t = max(now, self.until, self.tat - self.credit(cap, priority))
         if len(self.grants) >= cap:
             t = max(t, self.grants[-cap] + self.limit.window)
         return t
 
-    def interval(self, now: float) -> float:
-        """Seconds between two requests at the rate in force at ``now``."""
-        return self.limit.window / self.capacity(now)
-
     def take(self, t: float) -> None:
-        """Record a request granted at ``t``."""
-        cap = self.capacity(t)
-        self.tat = max(self.tat, t) + self.limit.window / cap
-        # Kept in time order (as Redis's sorted set is): when the rate changes, a slot may
-        # come before one reserved earlier.
+        """Record a grant at ``t`` (every grant costs one interval, whatever its class)."""
+        self.tat = max(self.tat, t) + self.limit.window / self.capacity(t)
+        # Kept in time order (as Redis's sorted set is): a reservation may come before one
+        # made earlier, when the rate changed in between.
         bisect.insort(self.grants, t)
         while len(self.grants) > self.limit.requests:
             self.grants.popleft()
 
     def sent_within(self, now: float, seconds: float) -> int:
-        """Grants in the last ``seconds`` up to ``now`` (the server's window holds as many)."""
+        """Grants in ``(now - seconds, now]`` (reservations after ``now`` were not sent yet)."""
         count = 0
         for t in reversed(self.grants):
             if t <= now - seconds:
@@ -150,41 +158,43 @@ class GCRA:
             count += t <= now
         return count
 
-    def _pause_all(self, now: float, pause: float) -> None:
-        # Resume at the steady pace, without a burst, once the pause is over.
-        self.tat = max(self.tat, now + pause + self._tau(self.capacity(now)))
+    # --- 429s and headers ------------------------------------------------------------------
 
-    def penalize(self, now: float, pause: float | None) -> float:
-        """Apply a 429 at ``now``; return the pause applied to every caller.
+    def penalize(self, now: float, pause: float | None, granted: float | None = None) -> float:
+        """Apply a 429 at ``now``; return the pause in force for every caller from ``now``.
 
-        Without a ``Retry-After``, the pause is one interval at the new rate. The first 429
-        of an episode is a lesson: the rate that was punished (what was sent in the last
-        ``per`` seconds, at most the rate in force) is remembered, the rate drops to one
-        request per window under it and is held there (see the module docstring); later
-        429s of requests already in flight teach nothing more.
+        ``pause`` is the server's ``Retry-After`` as the sender capped it (``None``: none);
+        it is applied unchanged. Without it the pause is the limiter's estimate: a whole
+        window for a busy key; for evidence of a lower limit, until the record has room at
+        the new rate. ``granted`` is when the refused request was granted (``None``:
+        unknown, taken as ``now``): it tells a request sent before the pause (in flight, the
+        same episode) from one sent after it, and which window the server judged.
         """
-        if now >= self.hold_until:
-            cap = self.capacity(now)
-            punished = max(1, min(cap, self.sent_within(now, self.limit.per)))
-            if self.punished is None or self.base >= self.top():
-                self.probe_wait = LEARN_PROBE_MIN  # a first lesson
-            elif cap > self.base:  # punished while probing
-                if punished <= self.punished:  # at the rate punished before: wait longer
-                    self.probe_wait = min(LEARN_PROBE_MAX, 2 * self.probe_wait)
-                else:  # more got through than last time: the limit had risen
-                    self.probe_wait = LEARN_PROBE_MIN
-            self.punished = punished
-            self.base = max(self.floor(), punished - 1)
-            self.since = now
-        cap = self.capacity(now)
-        if pause is None:
-            # One interval stops the callers queued right now; the grant record already
-            # keeps the next window under the learned rate, rejected requests included.
-            pause = self.limit.window / cap
-        self._pause_all(now, pause)
-        if now >= self.hold_until:
-            self.hold_until = max(now + pause, self.next_time(now))
-        return pause
+        window = self.limit.window
+        sent_at = now if granted is None else min(granted, now)
+        if sent_at < self.until:  # sent before the pause in force began: nothing new
+            if pause is not None:
+                self.until = max(self.until, now + pause)
+            return max(0.0, self.until - now)
+        if self.base < self.top() and not self.lesson_holds(sent_at):
+            self.base, self.hold = self.top(), LEARN_HOLD_MIN  # a quiet probe window: forgotten
+        held = self.base < self.top()
+        # The server's window of the refused request starts after the last episode began, so
+        # it holds only what was sent since: what the record counts, plus others' requests.
+        clean = sent_at >= self.episode + self.limit.per
+        recurring = held or sent_at <= self.until + window  # within a window of resuming
+        if clean and recurring:  # evidence: the key refused the rate the record counts
+            sent = self.sent_within(sent_at, self.limit.per)
+            self.hold = min(2 * self.hold, LEARN_HOLD_MAX) if held else LEARN_HOLD_MIN
+            self.base = min(self.top(), max(self.floor(), sent - 1))
+            self.episode = now
+            estimate = max(self.next_time(now, BACKGROUND) - now, self.interval(now))
+        else:  # a busy key: someone filled the window; only a whole window surely empties it
+            if clean:
+                self.episode = now
+            estimate = window
+        self.until = max(self.until, now + (estimate if pause is None else pause))
+        return self.until - now
 
     def observe(self, now: float, info: RateLimitHeaders) -> float:
         """Apply what rate-limit headers said at ``now``; return the pause applied (0: none).
@@ -200,11 +210,9 @@ class GCRA:
                 per = self.limit.per if info.window is None else info.window
                 stated = max(1, math.floor(info.limit * self.limit.per / per))
                 self.stated = stated if stated < self.limit.requests else None
-                self.base = self.top()
-                self.since = now
-                self.probe_wait = LEARN_PROBE_MIN
+                self.base, self.hold = self.top(), LEARN_HOLD_MIN
         if info.remaining is not None and info.remaining <= 0 and info.reset is not None:
             pause = min(info.reset, self.limit.window)
-            self._pause_all(now, pause)
+            self.until = max(self.until, now + pause)
             return pause
         return 0.0

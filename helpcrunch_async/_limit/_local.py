@@ -9,7 +9,7 @@ import anyio
 
 from .._config import RateLimit
 from .._errors import LimiterTimeoutError
-from ._gate import INTERACTIVE, Priority, PriorityGate
+from ._gate import BACKGROUND, INTERACTIVE, Lanes, Priority
 from ._gcra import GCRA
 from ._protocol import refusal
 
@@ -26,11 +26,11 @@ logger = logging.getLogger("helpcrunch_async")
 class LocalRateLimiter:
     """A ``RateLimiter`` for one process (asyncio or trio): GCRA on anyio primitives.
 
-    What ``HelpCrunch(rate_limit=RateLimit(...))`` builds. Waiters line up in a
-    ``PriorityGate``: interactive callers before every queued background caller, arrival
-    order within a class. Only the head of the line watches the clock; the others wait their
-    turn, so nothing polls. A waiter cancelled or past its deadline in the line never took a
-    slot, so it costs later callers nothing.
+    What ``HelpCrunch(rate_limit=RateLimit(...))`` builds. Waiters line up in one lane per
+    traffic class, in arrival order within each; only the head of each lane watches the
+    clock, so nothing polls. An interactive caller never waits behind a background one: when
+    both heads may go at the same moment, the interactive one goes first. A waiter cancelled
+    or past its deadline in a lane never took a slot, so it costs later callers nothing.
 
     Share one instance between clients of the same process, event loop and API key to share
     one budget; for several processes use ``helpcrunch_async.redis.RedisRateLimiter``.
@@ -49,7 +49,7 @@ class LocalRateLimiter:
             raise TypeError(f"limit must be a RateLimit, not {type(limit).__name__}")
         self._gcra = GCRA(self.limit)
         self._clock = anyio.current_time if clock is None else clock
-        self._line = PriorityGate(1)
+        self._lanes = Lanes()
         self._fingerprint: str | None = None
 
     def __repr__(self) -> str:
@@ -57,15 +57,16 @@ class LocalRateLimiter:
 
     @property
     def current_rate(self) -> int:
-        """Requests per window allowed now (below the configured rate once a limit is learned)."""
+        """Requests per window allowed now (below the configured rate while a lesson holds)."""
         return self._gcra.capacity(self._clock())
 
     @property
     def learned_limit(self) -> int | None:
-        """Requests per window the limiter learned the key allows, when below the configured rate.
+        """Requests per window the key was shown to allow, below the configured rate; or ``None``.
 
-        ``None`` while the limiter runs at the configured rate (nothing learned, or fully
-        recovered since).
+        Learned only from evidence (429s that recur at a rate already refused, across
+        windows), never from one episode, and ``None`` again once the configured rate has
+        been tried for a window without a 429.
         """
         return self._gcra.learned_limit(self._clock())
 
@@ -82,21 +83,21 @@ class LocalRateLimiter:
     def expected_wait(self, priority: Priority = INTERACTIVE) -> float:
         """Seconds until a newcomer of ``priority`` would be granted, if nobody else came."""
         now = self._clock()
-        ahead = self._line.ahead_of(priority) + (self._line.permits - self._line.free)
-        return max(0.0, self._gcra.next_time(now) - now) + ahead * self._gcra.interval(now)
+        ahead = self._lanes.ahead_of(priority)
+        due = self._gcra.next_time(now, priority)
+        return max(0.0, due - now) + ahead * self._gcra.interval(now)
 
     async def acquire(
         self, *, priority: Priority = INTERACTIVE, deadline: float | None = None
     ) -> None:
-        """Wait for a slot in ``priority``'s line; see ``RateLimiter.acquire``.
+        """Wait for a slot in ``priority``'s lane; see ``RateLimiter.acquire``.
 
         Raises:
             LimiterTimeoutError: the slot would come after ``deadline``; raised as soon as
                 that is known, having taken nothing.
         """
         now = self._clock()
-        idle = not self._line.ahead_of(priority) and self._line.free
-        if idle and self._gcra.next_time(now) <= now:
+        if not self._lanes.ahead_of(priority) and self._gcra.next_time(now, priority) <= now:
             self._gcra.take(now)
             return
         if deadline is not None:
@@ -104,11 +105,16 @@ class LocalRateLimiter:
             if now + expected > deadline:  # refuse at once rather than sleep to find out
                 raise refusal(expected)
         try:
-            async with self._line.enter(priority, deadline):
+            async with self._lanes.enter(priority, deadline):
                 while True:
                     now = self._clock()
-                    due = self._gcra.next_time(now)
+                    due = self._gcra.next_time(now, priority)
                     if due <= now:
+                        if priority == BACKGROUND and self._lanes.busy(INTERACTIVE):
+                            # The interactive head may go now too (its credit is never less):
+                            # it goes first, then this one looks again.
+                            await self._lanes.wait_for_interactive()
+                            continue
                         break
                     if deadline is not None and due > deadline:
                         raise refusal(due - now)
@@ -116,18 +122,21 @@ class LocalRateLimiter:
                     await anyio.sleep(due - now)
                 self._gcra.take(now)
         except LimiterTimeoutError as exc:
-            if exc.retry_after is None:  # the line's own timeout: give the limiter's estimate
+            if exc.retry_after is None:  # the lane's own timeout: give the limiter's estimate
                 raise refusal(self.expected_wait(priority)) from None
             raise
 
-    async def on_rate_limited(self, pause: float | None) -> float:
-        """Pause every caller and learn the key's limit; see ``RateLimiter.on_rate_limited``."""
-        before = self.learned_limit
-        applied = self._gcra.penalize(self._clock(), pause)
-        after = self.learned_limit
+    async def on_rate_limited(self, pause: float | None, *, sent_ago: float | None = None) -> float:
+        """Pause every caller after a 429, learn from evidence; see ``RateLimiter``."""
+        now = self._clock()
+        before = self._gcra.learned_limit(now)
+        granted = None if sent_ago is None else now - sent_ago
+        applied = self._gcra.penalize(now, pause, granted)
+        after = self._gcra.learned_limit(now)
         if after is not None and after != before:
             logger.info(
-                "rate limiter: learned that the key allows about %d requests per %g s",
+                "rate limiter: 429s recurred at the rate already refused: the key allows"
+                " about %d requests per %g s",
                 after,
                 self.limit.per,
             )

@@ -32,13 +32,22 @@ class RateLimiter(Protocol):
       ``deadline`` is the ``anyio.current_time()`` by which the grant must come, or ``None``;
       past it the limiter raises ``LimiterTimeoutError`` (with ``retry_after`` when it can
       tell) having taken nothing. The client passes valid values only.
-    - ``on_rate_limited(pause)`` on a 429: hold back every caller for ``pause`` seconds (the
-      server's ``Retry-After``, already capped by the client), or for the limiter's own
-      estimate when ``pause`` is ``None``; return the pause applied (events report it);
+    - ``on_rate_limited(pause, sent_ago=...)`` on a 429: hold back every caller for
+      ``pause`` seconds (the server's ``Retry-After``, already capped by the client, to be
+      applied unchanged), or for the limiter's own estimate when ``pause`` is ``None``;
+      return the pause in force from now, in seconds (the ``throttled`` event and
+      ``stats()`` report it). ``sent_ago`` is how many seconds ago the refused attempt was
+      granted (an age, not a clock reading, so a fleet's limiter can use it whatever its
+      clock): a limiter tells by it a request sent before its pause began (in flight when
+      the pause started: the same episode) from one sent after, and which window the server
+      judged. A 429 says the key's window is full, not who filled it: a limiter should not
+      take one for a lower limit;
     - ``on_rate_limit_headers(headers)`` for any answer that carried rate-limit headers,
       before ``on_rate_limited`` when it is a 429.
 
-    ``current_rate`` and ``learned_limit`` feed ``HelpCrunch.stats()`` and the events.
+    ``current_rate`` and ``learned_limit`` feed ``HelpCrunch.stats()``, the events and the
+    CLI's advice: ``learned_limit`` should be ``None`` unless the limiter has evidence that
+    the key allows less than configured, and still holds to it.
     Implementations must be safe to cancel: a caller cancelled inside ``acquire()`` must not
     cost later callers more than a bounded wait.
     """
@@ -63,8 +72,8 @@ class RateLimiter(Protocol):
         """Wait until one more request may be sent, and count it as sent."""
         ...
 
-    async def on_rate_limited(self, pause: float | None) -> float:
-        """Hold every caller back after a 429; return the pause applied, in seconds."""
+    async def on_rate_limited(self, pause: float | None, *, sent_ago: float | None = None) -> float:
+        """Hold every caller back after a 429; return the pause in force, in seconds."""
         ...
 
     async def on_rate_limit_headers(self, headers: RateLimitHeaders) -> None:
@@ -92,16 +101,33 @@ def validate_limiter(limiter: object) -> RateLimiter:
         for name in _ASYNC_METHODS
         if name not in missing and not inspect.iscoroutinefunction(getattr(type(limiter), name))
     ]
+    # The keyword the client passes on every 429: checked now, not at the first 429.
+    penalty = getattr(type(limiter), "on_rate_limited", None)
+    deaf = penalty is not None and not _takes_keyword(penalty, "sent_ago")
     # Checked on the class: isinstance() against the protocol would read the properties,
     # which a limiter may compute from the event loop's clock.
-    if missing or not_async:
+    if missing or not_async or deaf:
         problems = [f"missing {', '.join(missing)}"] if missing else []
         problems += [f"{name} must be an async method" for name in not_async]
+        problems += ["on_rate_limited must take the keyword argument sent_ago"] if deaf else []
         raise TypeError(
             f"rate_limit must be a RateLimit, None, or a RateLimiter: "
             f"{type(limiter).__name__} is not one ({'; '.join(problems)})"
         )
     return cast("RateLimiter", limiter)  # checked member by member above
+
+
+def _takes_keyword(function: object, name: str) -> bool:
+    """Whether ``function`` accepts ``name=...`` (by name, or through ``**kwargs``)."""
+    try:
+        parameters = inspect.signature(function).parameters.values()  # type: ignore[arg-type]
+    except (TypeError, ValueError):  # no signature to read (a C callable): trust it
+        return True
+    return any(
+        p.kind is p.VAR_KEYWORD
+        or (p.name == name and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+        for p in parameters
+    )
 
 
 def api_key_fingerprint(api_key: str) -> str:

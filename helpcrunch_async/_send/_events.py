@@ -172,11 +172,13 @@ class Throttled(CallEvent):
     Attributes:
         attempt: The attempt that got the 429.
         retry_after: Seconds the server asked to wait (``Retry-After``), or ``None``.
-        pause: The pause applied for it, decided once: ``retry_after`` capped at
-            ``Retry.retry_after_max``, or the limiter's own estimate when the server gave
-            none; with a limiter every caller is held back that long, without one this
-            call's retry sleeps it. ``None`` without a limiter and without a ``Retry-After``
-            (the backoff then decides: see ``RetryScheduled.delay``).
+        pause: Seconds of the pause applied for it, decided once: ``retry_after`` capped
+            at ``Retry.retry_after_max``, or the limiter's own estimate when the server gave
+            none (a whole window when the key was busy, less once the limiter has evidence
+            of a lower limit); with a limiter every caller is held back that long from now
+            (for a request sent before a pause began, what is left of that pause), without
+            one this call's retry sleeps it. ``None`` without a limiter and without a
+            ``Retry-After`` (the backoff then decides: see ``RetryScheduled.delay``).
         current_rate: Requests per window the limiter allows after the 429, or ``None``
             without a limiter.
     """

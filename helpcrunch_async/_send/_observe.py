@@ -11,11 +11,13 @@ from __future__ import annotations
 import inspect
 import itertools
 import logging
+import math
 import re
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import attrs
 
 from .._errors import (
@@ -99,12 +101,20 @@ class ClientStats:
             the rate limiter), summed over callers: with 10 callers waiting one second
             together, 10 seconds.
         learned_limit: Requests per window the limiter learned the key really allows, when
-            that is below the configured rate (your plan's limit, or another program sharing
-            the key); ``None`` while it runs at the configured rate.
+            that is below the configured rate (your plan's limit, or another program using
+            the key steadily). Learned only from evidence, 429s that recur at a rate already
+            refused, across windows; never from one burst of 429s (a job resumed right after
+            a stop, another program's burst). ``None`` while nothing is learned, and again
+            once the configured rate went through a window without a 429.
         status_counts: HTTP status -> answers received with it (every attempt counts).
         transport_errors: Attempts that got no HTTP answer (refused, reset, timed out).
         limiter_wait_by_priority: ``limiter_wait`` split by traffic class
             (``"interactive"``, ``"background"``).
+        throttled_pause: Seconds of pause the 429s imposed: the pauses applied, as the
+            ``throttled`` events report them (``Retry-After`` capped once at
+            ``retry_after_max``, or the limiter's estimate), counted once where they
+            overlap. With a limiter every caller was held back that long; without one, the
+            calls that got the 429s.
     """
 
     requests: int = 0
@@ -117,6 +127,7 @@ class ClientStats:
     limiter_wait_by_priority: Mapping[str, float] = attrs.field(
         factory=dict, converter=_frozen_map, hash=False
     )
+    throttled_pause: float = 0.0
 
 
 class StatsObserver:
@@ -126,16 +137,20 @@ class StatsObserver:
         "_handlers",
         "limiter_wait",
         "limiter_wait_by_priority",
+        "paused_until",
         "requests",
         "retries",
         "status_counts",
         "throttled",
+        "throttled_pause",
         "transport_errors",
     )
 
     def __init__(self) -> None:
         self.requests = self.retries = self.throttled = self.transport_errors = 0
-        self.limiter_wait = 0.0
+        self.limiter_wait = self.throttled_pause = 0.0
+        #: When the latest pause ends (the event loop's clock), to count overlaps once.
+        self.paused_until = -math.inf
         self.status_counts: dict[int, int] = {}
         self.limiter_wait_by_priority: dict[str, float] = {}
         self._handlers: dict[type[ClientEvent], Callable[[Any], None]] = {
@@ -166,8 +181,14 @@ class StatsObserver:
     def _failed(self, _: TransportFailed) -> None:
         self.transport_errors += 1
 
-    def _throttled(self, _: Throttled) -> None:
+    def _throttled(self, event: Throttled) -> None:
         self.throttled += 1
+        if event.pause:
+            now = anyio.current_time()  # emitted in the send path: an event loop runs
+            end = now + event.pause
+            overlap = self.paused_until > now
+            self.throttled_pause += max(0.0, end - self.paused_until) if overlap else event.pause
+            self.paused_until = max(self.paused_until, end)
 
     def snapshot(self, learned_limit: int | None) -> ClientStats:
         """The counters now, as a frozen ``ClientStats``."""
@@ -180,6 +201,7 @@ class StatsObserver:
             status_counts=self.status_counts,
             transport_errors=self.transport_errors,
             limiter_wait_by_priority=self.limiter_wait_by_priority,
+            throttled_pause=self.throttled_pause,
         )
 
 

@@ -237,6 +237,7 @@ class Sender:
         if number == 1 and options.max_wait is not None:
             deadline = anyio.current_time() + options.max_wait
         waited = await self.turn.acquire(priority, deadline)
+        granted = anyio.current_time()  # a 429 tells the limiter how long ago it was sent
         emit = self.observers.emit
         url = self.base_url + request.path
         try:
@@ -306,21 +307,26 @@ class Sender:
             return Reply(response, body)
         error = error_from_response(response, secret=self._key)
         if isinstance(error, RateLimitError):
-            await self._throttled(error, call, number)
+            await self._throttled(error, call, number, anyio.current_time() - granted)
         raise error
 
-    async def _throttled(self, error: RateLimitError, call: _Call, number: int) -> None:
+    async def _throttled(
+        self, error: RateLimitError, call: _Call, number: int, sent_ago: float
+    ) -> None:
         """A 429: decide the pause once and hold every caller back through the limiter.
 
         The pause is the server's ``Retry-After`` capped at ``Retry.retry_after_max``, or,
-        when it gave none, the limiter's own estimate; the limiter applies it unchanged.
-        Without a limiter the retry policy sleeps it (or its backoff, without either).
+        when it gave none, the limiter's own estimate; the limiter applies it unchanged and
+        returns the pause in force, which the event reports. ``sent_ago`` (seconds since the
+        attempt was granted) lets the limiter tell a request sent before its pause from one
+        sent after. Without a limiter the retry policy sleeps the pause (or its backoff,
+        without either).
         """
         asked = error.retry_after
         error.retry_after = pause = self.retry.cap_retry_after(asked)
         rate = None
         if self.limiter is not None:
-            pause = await self.limiter.on_rate_limited(pause)
+            pause = await self.limiter.on_rate_limited(pause, sent_ago=sent_ago)
             rate = self.limiter.current_rate
         self.observers.emit(
             Throttled(

@@ -25,21 +25,28 @@ by the fleet. Keys are hash-tagged with a fingerprint of the API key (never the 
 share one Cluster slot, and expire when idle.
 
 Traffic classes across processes: a background caller reserves only a slot at most
-``BACKGROUND_LOOKAHEAD`` seconds away, an interactive one up to an interval further, so an
-interactive call from any process reaches the next slot first, however many background
-callers the fleet has. When Redis loses the schedule (a restart without persistence, an
-eviction, a failover), the fleet waits one window instead of bursting. When Redis cannot be
-used, the limiter fails the request with ``LimiterUnavailableError`` (nothing is sent), or,
-with ``on_unavailable="local"``, falls back to a local limiter at this process's share of
-the rate. ``ARCHITECTURE.md`` tells why each of these was chosen.
+``BACKGROUND_LOOKAHEAD`` seconds away (and at most ``BACKGROUND_LOOKAHEAD_SHARE`` of an
+interval), an interactive one up to an interval further, so an interactive call from any
+process reaches the next slot first, however many background callers the fleet has. When
+Redis loses the schedule (a restart without persistence, an eviction, a failover), the
+fleet waits one window instead of bursting. When Redis cannot be used, the limiter fails
+the request with ``LimiterUnavailableError`` (nothing is sent), or, with
+``on_unavailable="local"``, falls back to a local limiter at this process's share of the
+rate. ``ARCHITECTURE.md`` tells why each of these was chosen.
 """
 
 from .._errors import LimiterUnavailableError
-from ._limiter import BACKGROUND_LOOKAHEAD, DEFAULT_LOCAL_SHARE, RedisRateLimiter
+from ._limiter import (
+    BACKGROUND_LOOKAHEAD,
+    BACKGROUND_LOOKAHEAD_SHARE,
+    DEFAULT_LOCAL_SHARE,
+    RedisRateLimiter,
+)
 from ._urls import client_from_url, key_for
 
 __all__ = [
     "BACKGROUND_LOOKAHEAD",
+    "BACKGROUND_LOOKAHEAD_SHARE",
     "DEFAULT_LOCAL_SHARE",
     "LimiterUnavailableError",
     "RedisRateLimiter",

@@ -13,27 +13,38 @@ import attrs
 
 from .._config import RateLimit, finite_number
 from .._errors import LimiterTimeoutError, LimiterUnavailableError
-from .._limit._gate import INTERACTIVE, Priority, PriorityGate
-from .._limit._gcra import ADAPT_FLOOR, LEARN_PROBE_MAX, LEARN_PROBE_MIN
+from .._limit._gate import INTERACTIVE, Lanes, Priority
+from .._limit._gcra import ADAPT_FLOOR, LEARN_HOLD_MAX, LEARN_HOLD_MIN
 from .._limit._local import LocalRateLimiter
 from .._limit._protocol import refusal
 from ._calls import FAILURES, RedisUnavailable, Script, close_client, describe
 from ._urls import CLIENTS, KEY_PREFIX, client_from_url, hash_tagged
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .._limit._headers import RateLimitHeaders
     from ._urls import RedisClient
 
-__all__ = ["BACKGROUND_LOOKAHEAD", "DEFAULT_LOCAL_SHARE", "RedisRateLimiter"]
+__all__ = [
+    "BACKGROUND_LOOKAHEAD",
+    "BACKGROUND_LOOKAHEAD_SHARE",
+    "DEFAULT_LOCAL_SHARE",
+    "RedisRateLimiter",
+]
 
 logger = logging.getLogger("helpcrunch_async")
 
 #: Share of the rate a process allows itself when Redis is down and fallback is on, before
 #: it has seen the fleet's size in Redis (afterwards: one over that size).
 DEFAULT_LOCAL_SHARE = 0.25
-#: Seconds ahead a background caller may reserve a slot: enough to hide a round trip, short
-#: enough that an interactive call from any process finds the next slot free.
+#: Seconds ahead a background caller may reserve a slot, at most: enough to hide a round
+#: trip, short enough that an interactive call from any process finds the next slot free...
 BACKGROUND_LOOKAHEAD = 0.05
+#: ...and never more than this share of an interval at the rate in force: a reservation is
+#: then made after the 429 of the slot before it has come back (when Redis and the server
+#: answer within half an interval), so one 429 episode costs one 429, not two.
+BACKGROUND_LOOKAHEAD_SHARE = 0.5
 #: Shortest sleep between two asks of a caller whose slot is not yet within reach.
 MIN_POLL = 0.005
 #: A reply asking to wait longer than this many windows is not believed (a hostile reply
@@ -108,7 +119,9 @@ class RedisRateLimiter:
         self.local_share = local_share
         self._script = Script(client, SCRIPT)
         self._owned: list[RedisClient] = []
-        self._line = PriorityGate(1)
+        self._lanes = Lanes()
+        #: Tests only: the script's clock (``None``: Redis's ``TIME``, the fleet's).
+        self._script_clock: Callable[[], float] | None = None
         self._member = secrets.token_hex(8)
         #: Highest schedule sequence number seen (0: never talked to Redis).
         self._seen_seq = 0
@@ -194,7 +207,8 @@ class RedisRateLimiter:
     def learned_limit(self) -> int | None:
         """The key's limit the fleet learned (below the configured rate), or ``None``.
 
-        As of this process's last round trip: one process's 429 teaches every process.
+        As of this process's last round trip. Learned only from evidence, whichever
+        processes got the 429s; see ``LocalRateLimiter.learned_limit``.
         """
         return self._learned
 
@@ -203,10 +217,12 @@ class RedisRateLimiter:
     ) -> None:
         """Reserve a shared slot and wait for it; see ``RateLimiter.acquire``.
 
-        Background callers reserve only a slot at most ``BACKGROUND_LOOKAHEAD`` seconds
-        away, interactive ones up to an interval further; a farther slot is not reserved:
-        the caller sleeps until it comes within reach and asks again, so that an
-        interactive call from any process reaches the next slot first.
+        Each traffic class waits in a lane of its own in this process. Background callers
+        reserve only a slot at most ``BACKGROUND_LOOKAHEAD`` seconds away (and at most
+        ``BACKGROUND_LOOKAHEAD_SHARE`` of an interval), interactive ones up to an interval
+        further; a farther slot is not reserved: the caller sleeps until it comes within
+        reach and asks again, so that an interactive call from any process reaches the next
+        slot first. Background callers never spend the idle-key burst.
 
         Raises:
             LimiterTimeoutError: the slot would come after ``deadline``; raised as soon as
@@ -215,12 +231,12 @@ class RedisRateLimiter:
         """
         last_delay: float | None = None
         try:
-            async with self._line.enter(priority, deadline):
+            async with self._lanes.enter(priority, deadline):
                 while True:
                     left = math.inf if deadline is None else deadline - anyio.current_time()
                     ahead = max(0.0, min(left, self._lookahead(priority)))
                     try:
-                        delay = await self._run("acquire", -1.0, ahead=ahead)
+                        delay = await self._run("acquire", -1.0, ahead=ahead, priority=priority)
                     except RedisUnavailable as exc:
                         if self.on_unavailable == "fail":
                             raise LimiterUnavailableError(
@@ -244,21 +260,24 @@ class RedisRateLimiter:
 
     def _lookahead(self, priority: Priority) -> float:
         """How far ahead a caller of ``priority`` may reserve: the two thresholds."""
+        interval = self.limit.window / self._capacity
+        background = min(BACKGROUND_LOOKAHEAD, BACKGROUND_LOOKAHEAD_SHARE * interval)
         if priority == INTERACTIVE:
-            return self.limit.window / self._capacity + BACKGROUND_LOOKAHEAD
-        return BACKGROUND_LOOKAHEAD
+            return interval + background
+        return background
 
-    async def on_rate_limited(self, pause: float | None) -> float:
-        """Push the shared schedule back for every process, and teach them the key's limit.
+    async def on_rate_limited(self, pause: float | None, *, sent_ago: float | None = None) -> float:
+        """Pause every process after a 429, and learn from evidence; see ``RateLimiter``.
 
-        Returns the pause applied (Redis's, or the local fallback's while Redis is away).
+        ``sent_ago`` goes to Redis as an age (the script dates it on Redis's clock). Returns
+        the pause in force (Redis's, or the local fallback's while Redis is away).
         """
         try:
-            return await self._run("penalize", -1.0 if pause is None else pause)
+            return await self._run("penalize", -1.0 if pause is None else pause, age=sent_ago)
         except RedisUnavailable:
             if self.on_unavailable == "fail":  # nobody is granted until Redis is back
                 return 0.0 if pause is None else pause
-            return await self._local_fallback().on_rate_limited(pause)
+            return await self._local_fallback().on_rate_limited(pause, sent_ago=sent_ago)
 
     async def on_rate_limit_headers(self, headers: RateLimitHeaders) -> None:
         """Share what an answer's rate-limit headers said (a round trip only when it matters)."""
@@ -313,6 +332,8 @@ class RedisRateLimiter:
         now: float | None = None,
         ahead: float = math.inf,
         info: RateLimitHeaders | None = None,
+        priority: Priority = INTERACTIVE,
+        age: float | None = None,
     ) -> float:
         if self.key is None:
             raise RuntimeError(
@@ -324,10 +345,12 @@ class RedisRateLimiter:
             self._last_local is not None
             and anyio.current_time() - self._last_local < self.limit.window
         )
+        if now is None and self._script_clock is not None:
+            now = self._script_clock()
         keys = [self.key + ":state", self.key + ":grants", self.key + ":fleet"]
         args = [*self._arithmetic_args(mode, pause)]
         args += [self._seen_seq, "1" if suspect else "0", self._member, "" if now is None else now]
-        args += self._learning_args(ahead, info)
+        args += [*self._learning_args(ahead, info), priority, -1.0 if age is None else max(0, age)]
         self.round_trips += 1
         try:
             raw = await self._script(keys, args)
@@ -363,8 +386,8 @@ class RedisRateLimiter:
             pause,
             math.ceil(2 * limit.window * 1000) + 1000,
             ADAPT_FLOOR,
-            LEARN_PROBE_MIN,
-            LEARN_PROBE_MAX,
+            LEARN_HOLD_MIN,
+            LEARN_HOLD_MAX,
         ]
 
     def _learning_args(self, ahead: float, info: RateLimitHeaders | None) -> list[float]:

@@ -1,17 +1,19 @@
 -- The shared rate limiter's script: one atomic decision per call, in Redis.
--- KEYS (one hash slot): state hash (tat, base, since, probe_wait, hold_until, punished,
--- stated, seen_limit, seen_window, seq, replid), grants zset (slot times), fleet zset (caller id
--- -> last call). ARGV: mode ("acquire"/"penalize"/"observe"), requests, window, burst, pause
--- (-1: none), idle ttl ms, the learning constants (floor share, probe min, probe max); then
--- the glue's: highest seq this caller saw, "1" if it distrusts the state, its fleet id, and a
--- clock override ("" for Redis's TIME; tests only); then per, ahead (acquire: reserve only a
--- slot at most this many seconds away, -1: any) and the headers' limit, window, remaining,
--- reset (-1: absent). Returns strings: the result (acquire: the seconds until the reserved
--- slot, or minus the seconds until the next slot when it was farther than ``ahead`` and
--- nothing was reserved; penalize/observe: the pause applied), the fleet size, the seq, "1" if
--- the state was found lost, the capacity in force and the learned limit (-1: none). The
--- arithmetic mirrors helpcrunch_async._limiter.GCRA (tests/test_redis.py checks it against
--- GCRA, decision by decision).
+-- KEYS (one hash slot): state hash (tat, until, episode, base, hold, stated, seen_limit,
+-- seen_window, seq, replid), grants zset (slot times), fleet zset (caller id -> last call).
+-- ARGV: mode ("acquire"/"penalize"/"observe"), requests, window, burst, pause (-1: none),
+-- idle ttl ms, the learning constants (floor share, hold min, hold max); then the glue's:
+-- highest seq this caller saw, "1" if it distrusts the state, its fleet id, and a clock
+-- override ("" for Redis's TIME; tests only); then per, ahead (acquire: reserve only a slot
+-- at most this many seconds away, -1: any) and the headers' limit, window, remaining, reset
+-- (-1: absent); then the traffic class ("interactive"/"background", acquire) and the age
+-- of the refused request (penalize: seconds since it was granted, -1: unknown; an age, not
+-- a time: the callers' clocks are not Redis's). Returns strings: the result (acquire: the
+-- seconds until the reserved slot, or minus the seconds until the next slot when it was
+-- farther than ``ahead`` and nothing was reserved; penalize/observe: the pause in force),
+-- the fleet size, the seq, "1" if the state was found lost, the capacity in force and the
+-- learned limit (-1: none). The arithmetic mirrors helpcrunch_async._limit._gcra.GCRA
+-- (tests/test_redis.py checks it against GCRA, decision by decision).
 
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -22,26 +24,28 @@ local window = tonumber(ARGV[3])
 local burst = tonumber(ARGV[4])
 local pause = tonumber(ARGV[5])
 local ttl = tonumber(ARGV[6])
-local floor_share, probe_min, probe_max = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local floor_share, hold_min, hold_max = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
 local per = tonumber(ARGV[14])
 local ahead = tonumber(ARGV[15])
 local info_limit, info_window = tonumber(ARGV[16]), tonumber(ARGV[17])
 local info_remaining, info_reset = tonumber(ARGV[18]), tonumber(ARGV[19])
+local priority = ARGV[20]
+local age = tonumber(ARGV[21])
 -- Numbers go to Redis as text: 17 digits round-trip a double (tostring keeps 14), so the
 -- stored schedule is exactly the computed one, as in GCRA.
 local function exact(x) return string.format('%.17g', x) end
 
-local s = redis.call('HMGET', KEYS[1], 'tat', 'base', 'since', 'probe_wait', 'hold_until',
-                     'punished', 'stated', 'seen_limit', 'seen_window')
+-- 'until' is a Lua keyword: the local is pause_end.
+local s = redis.call('HMGET', KEYS[1], 'tat', 'until', 'episode', 'base', 'hold', 'stated',
+                     'seen_limit', 'seen_window')
 local tat = tonumber(s[1]) or -1e300
-local base = tonumber(s[2]) or requests
-local since = tonumber(s[3]) or -1e300
-local probe_wait = tonumber(s[4]) or probe_min
-local hold_until = tonumber(s[5]) or -1e300
-local punished = tonumber(s[6]) or -1
-local stated = tonumber(s[7]) or -1
-local seen_limit = tonumber(s[8]) or -1
-local seen_window = tonumber(s[9]) or -1
+local pause_end = tonumber(s[2]) or -1e300
+local episode = tonumber(s[3]) or -1e300
+local base = tonumber(s[4]) or requests
+local hold = tonumber(s[5]) or hold_min
+local stated = tonumber(s[6]) or -1
+local seen_limit = tonumber(s[7]) or -1
+local seen_window = tonumber(s[8]) or -1
 
 local function top()
   if stated > 0 and stated < requests then return stated end
@@ -50,31 +54,27 @@ end
 local function floor_cap()
   return math.max(1, math.floor(requests * floor_share))
 end
-local function probing(at)
-  local windows = math.floor(math.max(0, at - since) / window)
-  return math.max(0, windows - probe_wait + 1)
+-- A lesson holds from its episode for `hold` windows, then one probing window.
+local function held(at)
+  return base < top() and at < episode + (hold + 1) * window
 end
 local function capacity(at)
-  local highest = top()
-  if base >= highest then return highest end
-  local probes = probing(at)
-  if probes == 0 then return base end
-  return math.min(highest, (base + 1) * 2 ^ math.min(probes - 1, 40))
+  if base < top() and at < episode + hold * window then return base end
+  return top()
 end
-local function tau(cap)
+-- Only an interactive grant may run ahead of the steady pace (the burst).
+local function credit(cap, class)
+  if class ~= 'interactive' then return 0 end
   return (math.min(burst, cap) - 1) * (window / cap)
 end
-local function next_time(at)
+local function next_time(at, class)
   local cap = capacity(at)
-  local slot = math.max(at, tat - tau(cap))
+  local slot = math.max(at, pause_end, tat - credit(cap, class))
   if redis.call('ZCARD', KEYS[2]) >= cap then
     local oldest = redis.call('ZRANGE', KEYS[2], -cap, -cap, 'WITHSCORES')
     slot = math.max(slot, tonumber(oldest[2]) + window)
   end
   return slot
-end
-local function pause_all(seconds)
-  tat = math.max(tat, now + seconds + tau(capacity(now)))
 end
 local result = 0
 
@@ -83,7 +83,7 @@ local result = 0
 -- in time (a promoted replica behind the primary), that was written under another
 -- replication ID (failover, restore) or that a caller distrusts (it granted locally while
 -- Redis was away) may have lost grants the server still counts: assume the last window was
--- full, so nobody is granted for one window, then resume at the steady pace, no burst.
+-- full, so nobody is granted for one window.
 local seen_seq, suspect = tonumber(ARGV[10]), ARGV[11] == '1'
 -- INFO may be refused by an ACL: then no replication ID, and only callers' memory guards.
 local info = redis.pcall('INFO', 'replication')
@@ -92,13 +92,13 @@ local g = redis.call('HMGET', KEYS[1], 'seq', 'replid')
 local stored_seq = tonumber(g[1]) or 0
 local lost = suspect or stored_seq < seen_seq or (s[1] ~= false and g[2] ~= replid)
 if lost then
-  tat = math.max(tat, now + window + tau(capacity(now)))
+  pause_end = math.max(pause_end, now + window)
   redis.call('HSET', KEYS[1], 'seq', tostring(math.max(stored_seq, seen_seq)))
 end
 -- END lost-state guard
 
 if mode == 'acquire' then
-  local slot = next_time(now)
+  local slot = next_time(now, priority)
   if ahead >= 0 and slot - now > ahead then
     result = -(slot - now)  -- out of this caller's reach: nothing reserved
   else
@@ -109,29 +109,30 @@ if mode == 'acquire' then
     result = slot - now
   end
 elseif mode == 'penalize' then
-  local lesson = now >= hold_until
-  if lesson then
-    local cap = capacity(now)
-    local sent = redis.call('ZCOUNT', KEYS[2], '(' .. exact(now - per), exact(now))
-    local p = math.max(1, math.min(cap, sent))
-    if punished < 0 or base >= top() then
-      probe_wait = probe_min
-    elseif cap > base then
-      if p <= punished then
-        probe_wait = math.min(probe_max, 2 * probe_wait)
-      else
-        probe_wait = probe_min
-      end
+  local sent_at = now
+  if age >= 0 then sent_at = math.min(now - age, now) end
+  if sent_at < pause_end then  -- sent before the pause in force began: nothing new
+    if pause >= 0 then pause_end = math.max(pause_end, now + pause) end
+  else
+    if base < top() and not held(sent_at) then base, hold = top(), hold_min end
+    local was_held = base < top()
+    local clean = sent_at >= episode + per
+    local recurring = was_held or sent_at <= pause_end + window
+    local estimate
+    if clean and recurring then  -- evidence: the key refused what the record counts
+      local sent = redis.call('ZCOUNT', KEYS[2], '(' .. exact(sent_at - per), exact(sent_at))
+      if was_held then hold = math.min(2 * hold, hold_max) else hold = hold_min end
+      base = math.min(top(), math.max(floor_cap(), sent - 1))
+      episode = now
+      estimate = math.max(next_time(now, 'background') - now, window / capacity(now))
+    else  -- a busy key: only a whole window surely empties it
+      if clean then episode = now end
+      estimate = window
     end
-    punished = p
-    base = math.max(floor_cap(), p - 1)
-    since = now
+    if pause < 0 then pause = estimate end
+    pause_end = math.max(pause_end, now + pause)
   end
-  local cap = capacity(now)
-  if pause < 0 then pause = window / cap end
-  pause_all(pause)
-  if lesson then hold_until = math.max(now + pause, next_time(now)) end
-  result = pause
+  result = math.max(0, pause_end - now)
 else
   if info_limit > 0 and (info_limit ~= seen_limit or info_window ~= seen_window) then
     seen_limit, seen_window = info_limit, info_window
@@ -139,25 +140,23 @@ else
     if info_window > 0 then their = info_window end
     local st = math.max(1, math.floor(info_limit * per / their))
     if st < requests then stated = st else stated = -1 end
-    base = top()
-    since = now
-    probe_wait = probe_min
+    base, hold = top(), hold_min
   end
   if info_remaining == 0 and info_reset >= 0 then
     result = math.min(info_reset, window)
-    pause_all(result)
+    pause_end = math.max(pause_end, now + result)
   end
 end
 
-redis.call('HSET', KEYS[1], 'tat', exact(tat), 'base', exact(base), 'since', exact(since),
-           'probe_wait', exact(probe_wait), 'hold_until', exact(hold_until),
-           'punished', exact(punished), 'stated', exact(stated),
-           'seen_limit', exact(seen_limit), 'seen_window', exact(seen_window))
+redis.call('HSET', KEYS[1], 'tat', exact(tat), 'until', exact(pause_end),
+           'episode', exact(episode), 'base', exact(base), 'hold', exact(hold),
+           'stated', exact(stated), 'seen_limit', exact(seen_limit),
+           'seen_window', exact(seen_window))
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
 local in_force = capacity(now)
 local learned = -1
-if in_force < requests then learned = math.min(base, top()) end
+if held(now) then learned = base end  -- reported only while the lesson holds
 
 -- BEGIN fleet heartbeat: every caller marks itself alive; the fleet is who called within a
 -- window (its size sets the share of the local fallback), the schedule's identity goes back.
