@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 import attrs
 import httpx
-import pytest
+import redis
 
 import helpcrunch_async as hc
 from helpcrunch_async.redis import RedisRateLimiter
@@ -183,8 +183,8 @@ async def saturate(client: hc.HelpCrunch, *, workers: int = 10) -> None:
     await run_job(client, range(1, 10**9), Job(), workers=workers)
 
 
-def on_virtual_time(limiter: RedisRateLimiter, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run ``limiter``'s script on the event loop's clock, one call at a time, in the loop.
+def on_virtual_time(limiter: RedisRateLimiter) -> RedisRateLimiter:
+    """``limiter``, its script run on the event loop's clock, one call at a time, in the loop.
 
     The script dates everything on the clock it is given (``TIME`` by default), and a call
     made in a worker thread would let the virtual clock jump while Redis answers: called
@@ -195,5 +195,94 @@ def on_virtual_time(limiter: RedisRateLimiter, monkeypatch: pytest.MonkeyPatch) 
     async def inline(keys: list[str], args: list[Any]) -> Any:
         return script(keys=keys, args=args)
 
-    monkeypatch.setattr(limiter._script, "_once", inline)
+    setattr(limiter._script, "_once", inline)  # noqa: B010 - this instance's only
     limiter._script_clock = anyio.current_time
+    return limiter
+
+
+class RateLog:
+    """The rate in force after each completion, to tell when the full rate was back for good."""
+
+    def __init__(self, limiters: list[hc.LocalRateLimiter] | list[RedisRateLimiter]) -> None:
+        self.limiters = limiters
+        self.log: list[tuple[float, int]] = []
+
+    def note(self) -> None:
+        now = anyio.current_time()
+        self.log += [(now, limiter.current_rate) for limiter in self.limiters]
+
+    def full_since(self, since: float) -> float:
+        """The first time after ``since`` from which every sample is the configured rate."""
+        back = since
+        for t, rate in self.log:
+            if t >= since and rate < SCALED.requests:
+                back = math.nan
+            elif t >= since and math.isnan(back):
+                back = t
+        return back
+
+
+async def run_fleet(
+    limiters: list[hc.LocalRateLimiter] | list[RedisRateLimiter],
+    server: StrictServer,
+    total: int,
+    on_done: Callable[[], None],
+) -> tuple[float, list[hc.ClientStats]]:
+    """``total`` updates split between one client per limiter; the time taken, their stats."""
+    jobs = [Job() for _ in limiters]
+    stats: list[hc.ClientStats] = []
+    ids = list(range(1, total + 1))
+
+    async def process(k: int) -> None:
+        async with client_for(server, "fleet", limiters[k]) as client:
+            await run_job(client, ids[k :: len(limiters)], jobs[k], on_done=on_done)
+            stats.append(client.stats())
+
+    async with anyio.create_task_group() as tg:
+        for k in range(len(limiters)):
+            tg.start_soon(process, k)
+    assert total == sum(len(job.done) for job in jobs)
+    return max(job.finished for job in jobs) - min(job.started for job in jobs), stats
+
+
+async def interactive_waits(
+    bulk_limiter: hc.RateLimiter,
+    web_limiter: hc.RateLimiter,
+    limit: hc.RateLimit,
+    asks: list[float],
+) -> tuple[list[float], StrictServer]:
+    """A bulk job saturates the key from t = 0; interactive calls are made at ``asks``.
+
+    ``bulk_limiter is web_limiter``: one process (one client); else two processes. Returns
+    each interactive call's wait for its turn (``LimiterWaited``), and the server.
+    """
+    server = StrictServer(limit.requests, limit.per)
+    waits: list[float] = []
+
+    def waited(event: hc.ClientEvent) -> None:
+        if isinstance(event, hc.LimiterWaited) and event.priority == "interactive":
+            waits.append(event.seconds)
+
+    async with (
+        client_for(server, "bulk", bulk_limiter, on_event=waited) as bulk,
+        client_for(server, "web", web_limiter, on_event=waited) as web,
+        anyio.create_task_group() as tg,
+    ):
+        start = anyio.current_time()
+        tg.start_soon(saturate, bulk)
+        for at in asks:
+            await anyio.sleep_until(start + at)
+            await (bulk if bulk_limiter is web_limiter else web).chats.update_status(1, "closed")
+        tg.cancel_scope.cancel()
+    assert len(asks) == len(waits)
+    return waits, server
+
+
+def fleet_of(redis_url: str, key: str, count: int, limit: hc.RateLimit) -> list[RedisRateLimiter]:
+    """``count`` processes' limiters on one Redis key (emptied first), on the virtual clock."""
+    with redis.Redis.from_url(redis_url) as connection:
+        connection.flushdb()
+    return [
+        on_virtual_time(RedisRateLimiter.from_url(redis_url, limit=limit, key=key))
+        for _ in range(count)
+    ]

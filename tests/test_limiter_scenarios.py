@@ -12,12 +12,9 @@ multiple of N/R: the work's requests over the key's real rate.
 from __future__ import annotations
 
 import io
-import math
-from collections.abc import Callable
 
 import anyio
 import pytest
-import redis
 import trio.testing
 from rich.console import Console
 
@@ -29,11 +26,13 @@ from tests.strict_server import (
     DEFAULTS,
     SCALED,
     Job,
+    RateLog,
     StrictServer,
     client_for,
-    on_virtual_time,
+    fleet_of,
+    interactive_waits,
+    run_fleet,
     run_job,
-    saturate,
 )
 
 VIRTUAL = pytest.mark.parametrize(
@@ -42,17 +41,6 @@ VIRTUAL = pytest.mark.parametrize(
 pytestmark = [pytest.mark.anyio, VIRTUAL]
 #: The scaled key's rate, requests per second.
 RATE = SCALED.requests / SCALED.per
-
-
-def fleet_of(
-    redis_url: str, key: str, count: int, monkeypatch: pytest.MonkeyPatch
-) -> list[RedisRateLimiter]:
-    """``count`` processes' limiters on one Redis key, on the virtual clock."""
-    redis.Redis.from_url(redis_url).flushdb()
-    limiters = [RedisRateLimiter.from_url(redis_url, limit=SCALED, key=key) for _ in range(count)]
-    for limiter in limiters:
-        on_virtual_time(limiter, monkeypatch)
-    return limiters
 
 
 # --- a busy key is not a lower limit -------------------------------------------------------
@@ -99,59 +87,14 @@ async def test_a_burst_from_another_program_costs_one_pause(anyio_backend, retry
     assert SCALED.requests >= server.most_in_any_window("job")
 
 
-class RateLog:
-    """The rate in force after each completion, to tell when the full rate was back for good."""
-
-    def __init__(self, limiters: list[hc.LocalRateLimiter] | list[RedisRateLimiter]) -> None:
-        self.limiters = limiters
-        self.log: list[tuple[float, int]] = []
-
-    def note(self) -> None:
-        now = anyio.current_time()
-        self.log += [(now, limiter.current_rate) for limiter in self.limiters]
-
-    def full_since(self, since: float) -> float:
-        """The first time after ``since`` from which every sample is the configured rate."""
-        back = since
-        for t, rate in self.log:
-            if t >= since and rate < SCALED.requests:
-                back = math.nan
-            elif t >= since and math.isnan(back):
-                back = t
-        return back
-
-
-async def run_fleet(
-    limiters: list[hc.LocalRateLimiter] | list[RedisRateLimiter],
-    server: StrictServer,
-    total: int,
-    on_done: Callable[[], None],
-) -> tuple[float, list[hc.ClientStats]]:
-    """``total`` updates split between one client per limiter; the time taken, their stats."""
-    jobs = [Job() for _ in limiters]
-    stats: list[hc.ClientStats] = []
-    ids = list(range(1, total + 1))
-
-    async def process(k: int) -> None:
-        async with client_for(server, "fleet", limiters[k]) as client:
-            await run_job(client, ids[k :: len(limiters)], jobs[k], on_done=on_done)
-            stats.append(client.stats())
-
-    async with anyio.create_task_group() as tg:
-        for k in range(len(limiters)):
-            tg.start_soon(process, k)
-    assert total == sum(len(job.done) for job in jobs)
-    return max(job.finished for job in jobs) - min(job.started for job in jobs), stats
-
-
 def limiters_for(
-    where: str, redis_url: str | None, monkeypatch: pytest.MonkeyPatch
+    where: str, redis_url: str | None
 ) -> list[hc.LocalRateLimiter] | list[RedisRateLimiter]:
     """One local limiter, or three processes' on one Redis key."""
     if where == "local":
         return [hc.LocalRateLimiter(SCALED)]
     assert redis_url is not None
-    return fleet_of(redis_url, f"scenario:{where}", 3, monkeypatch)
+    return fleet_of(redis_url, "scenario:fleet", 3, SCALED)
 
 
 WHERE = [
@@ -161,11 +104,11 @@ WHERE = [
 
 
 @pytest.fixture
-def fleet(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch):
+def fleet(request: pytest.FixtureRequest):
     """The limiters of the test's ``where``: local, or three processes through Redis."""
     where = request.param
     url = request.getfixturevalue("redis_url") if where == "redis" else None
-    return limiters_for(where, url, monkeypatch)
+    return limiters_for(where, url)
 
 
 # --- a lower real limit --------------------------------------------------------------------
@@ -286,62 +229,25 @@ async def test_a_long_job_under_a_lower_limit_pays_one_429_per_longest_hold(anyi
 # --- no stall: interactive calls during a saturating bulk job ------------------------------
 
 
-async def interactive_waits(
-    bulk_limiter: hc.RateLimiter,
-    web_limiter: hc.RateLimiter,
-    limit: hc.RateLimit,
-    asks: list[float],
-) -> tuple[list[float], StrictServer]:
-    """A bulk job saturates the key from t = 0; interactive calls are made at ``asks``.
-
-    ``bulk_limiter is web_limiter``: one process (one client); else two processes. Returns
-    each interactive call's wait for its turn (``LimiterWaited``), and the server.
-    """
-    server = StrictServer(limit.requests, limit.per)
-    waits: list[float] = []
-
-    def waited(event: hc.ClientEvent) -> None:
-        if isinstance(event, hc.LimiterWaited) and event.priority == "interactive":
-            waits.append(event.seconds)
-
-    async with (
-        client_for(server, "bulk", bulk_limiter, on_event=waited) as bulk,
-        client_for(server, "web", web_limiter, on_event=waited) as web,
-        anyio.create_task_group() as tg,
-    ):
-        start = anyio.current_time()
-        tg.start_soon(saturate, bulk)
-        for at in asks:
-            await anyio.sleep_until(start + at)
-            await (bulk if bulk_limiter is web_limiter else web).chats.update_status(1, "closed")
-        tg.cancel_scope.cancel()
-    assert len(asks) == len(waits)
-    return waits, server
-
-
 def two_limiters(
-    where: str, limit: hc.RateLimit, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    where: str, limit: hc.RateLimit, request: pytest.FixtureRequest
 ) -> tuple[hc.RateLimiter, hc.RateLimiter]:
     """The bulk job's limiter and the web calls': one local, or two processes through Redis."""
     if where == "local":
         limiter = hc.LocalRateLimiter(limit)
         return limiter, limiter
-    redis.Redis.from_url(request.getfixturevalue("redis_url")).flushdb()
-    url = request.getfixturevalue("redis_url")
-    bulk, web = (RedisRateLimiter.from_url(url, limit=limit, key="scenario:web") for _ in "ab")
-    on_virtual_time(bulk, monkeypatch)
-    on_virtual_time(web, monkeypatch)
+    bulk, web = fleet_of(request.getfixturevalue("redis_url"), "scenario:web", 2, limit)
     return bulk, web
 
 
 @pytest.mark.parametrize("where", WHERE)
 async def test_a_web_call_during_a_saturating_job_at_the_real_limit_waits_under_1_5_s(
-    anyio_backend, where, request, monkeypatch
+    anyio_backend, where, request
 ):
     """120 per 60 s with the defaults, a web call every 3 s from t = 45 s to 70 s while a bulk
     job saturates the key (same process, or another through Redis): each is granted within
     1.5 s, and no window of 60 s holds more than 120."""
-    bulk, web = two_limiters(where, DEFAULTS, request, monkeypatch)
+    bulk, web = two_limiters(where, DEFAULTS, request)
 
     waits, server = await interactive_waits(bulk, web, DEFAULTS, [45.0 + 3 * k for k in range(9)])
 
@@ -352,11 +258,11 @@ async def test_a_web_call_during_a_saturating_job_at_the_real_limit_waits_under_
 
 @pytest.mark.parametrize("where", WHERE)
 async def test_a_web_call_during_a_saturating_job_at_40_per_2_waits_two_intervals(
-    anyio_backend, where, request, monkeypatch
+    anyio_backend, where, request
 ):
     """40 per 2 s: web calls every 0.3 s over three windows of a saturating bulk job, each
     granted within two intervals; no window over the limit."""
-    bulk, web = two_limiters(where, SCALED, request, monkeypatch)
+    bulk, web = two_limiters(where, SCALED, request)
     interval = SCALED.window / SCALED.requests
 
     waits, server = await interactive_waits(bulk, web, SCALED, [0.3 * k for k in range(21)])

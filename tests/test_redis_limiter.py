@@ -207,7 +207,7 @@ async def test_a_background_caller_never_holds_an_interactive_one_in_a_process(
     """Within one process each class has a lane: arrivals b0 b1 i0 i1, granted i0 i1 b0 b1,
     one a second (on the virtual clock)."""
     (limiter,) = fleet(redis_url, "t:lanes", 1, requests=10, per=10.0, burst=1, margin=0.0)
-    on_virtual_time(limiter, monkeypatch)
+    on_virtual_time(limiter)
     granted: list[tuple[str, float]] = []
     await limiter.acquire()
     start = anyio.current_time()
