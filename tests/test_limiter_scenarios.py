@@ -15,6 +15,7 @@ import io
 
 import anyio
 import pytest
+import trio.lowlevel
 import trio.testing
 from rich.console import Console
 
@@ -138,6 +139,23 @@ async def test_a_lower_real_limit_is_learned_and_held(anyio_backend, fleet, shar
         assert server.rejected("fleet") <= 0.02 * server.sent("fleet")
     else:  # one 429 per try of the configured rate: fewer requests between tries
         assert server.rejected("fleet") <= 0.03 * server.sent("fleet")
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("offset", [0.0, 17.3, 100.0])
+async def test_a_fleet_at_half_the_limit_pays_one_429_per_try_whenever_it_runs(
+    anyio_backend, redis_url, offset
+):
+    """Three processes through Redis at half the limit, started at different moments of the
+    clock: at most 2 % answered 429 each time. No process reserves a background slot more
+    than half an interval ahead, even one that last saw the learned rate while the fleet
+    tries the configured one: its reservation would come before the 429 of the slot before."""
+    trio.lowlevel.current_clock().jump(offset)  # type: ignore[attr-defined]
+    server = StrictServer(20, SCALED.per)
+
+    await run_fleet(fleet_of(redis_url, "scenario:offset", 3, SCALED), server, 600, lambda: None)
+
+    assert server.rejected("fleet") <= 0.02 * server.sent("fleet")
 
 
 @pytest.mark.parametrize("fleet", WHERE, indirect=True)

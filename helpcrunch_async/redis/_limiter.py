@@ -41,7 +41,7 @@ DEFAULT_LOCAL_SHARE = 0.25
 #: Seconds ahead a background caller may reserve a slot, at most: enough to hide a round
 #: trip, short enough that an interactive call from any process finds the next slot free...
 BACKGROUND_LOOKAHEAD = 0.05
-#: ...and never more than this share of an interval at the rate in force: a reservation is
+#: ...and never more than this share of an interval at the configured rate: a reservation is
 #: then made after the 429 of the slot before it has come back (when Redis and the server
 #: answer within half an interval), so one 429 episode costs one 429, not two.
 BACKGROUND_LOOKAHEAD_SHARE = 0.5
@@ -260,10 +260,11 @@ class RedisRateLimiter:
 
     def _lookahead(self, priority: Priority) -> float:
         """How far ahead a caller of ``priority`` may reserve: the two thresholds."""
-        interval = self.limit.window / self._capacity
-        background = min(BACKGROUND_LOOKAHEAD, BACKGROUND_LOOKAHEAD_SHARE * interval)
+        # The configured rate's interval, the shortest: the rate may be up since the last reply.
+        shortest = self.limit.window / self.limit.requests
+        background = min(BACKGROUND_LOOKAHEAD, BACKGROUND_LOOKAHEAD_SHARE * shortest)
         if priority == INTERACTIVE:
-            return interval + background
+            return self.limit.window / self._capacity + background
         return background
 
     async def on_rate_limited(self, pause: float | None, *, sent_ago: float | None = None) -> float:
