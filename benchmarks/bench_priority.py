@@ -5,6 +5,12 @@ asks for a slot every 0.6 s. Side by side: the bulk job in the same line as the 
 (FIFO, the behaviour before traffic classes) and the bulk job as ``"background"``. Locally,
 through Redis in the same process, and through Redis with the bulk job in another process.
 The figures are limiter grants (the wait a call has before it may be sent).
+
+Then HelpCrunch's real limit, 120 per 60 s with the default settings: a web call every 3 s
+from t = 45 s to t = 70 s of a saturating bulk job (whole clients, 10 connections each),
+locally and with the bulk job in another process through Redis. Minutes of real time per
+run, so it runs on trio's virtual clock (``tests/strict_server.py``), where the figures are
+exact: the grant waits, and the most requests the server saw in any 60 s.
 """
 
 from __future__ import annotations
@@ -16,12 +22,15 @@ import time
 from pathlib import Path
 
 import anyio
+import trio
+import trio.testing
 from _common import heading, row
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 import helpcrunch_async as hc
 from helpcrunch_async.redis import RedisRateLimiter
 from tests.redis_server import redis_server
+from tests.strict_server import DEFAULTS, fleet_of, interactive_waits
 
 REQUESTS, PER, MARGIN = 40, 2.0, 0.02
 BULK, PROBES, PROBE_EVERY, WARMUP = 200, 5, 0.6, 1.0
@@ -131,6 +140,37 @@ async def main() -> None:
                 row(name, label, *cells(result))
 
 
+#: The web calls at the real limit: every 3 s from t = 45 s to t = 70 s of the bulk job.
+REAL_ASKS = [45.0 + 3 * k for k in range(9)]
+
+
+async def real_limit_waits(redis_url: str | None) -> tuple[list[float], int]:
+    """The web calls' waits at 120 per 60 s with defaults; the most in any 60 s window."""
+    if redis_url is None:
+        bulk = web = hc.LocalRateLimiter(DEFAULTS)
+    else:
+        bulk, web = fleet_of(redis_url, "bench:priority:real", 2, DEFAULTS)
+    waits, server = await interactive_waits(bulk, web, DEFAULTS, REAL_ASKS)
+    return waits, server.most_in_any_window("bulk", "web")
+
+
+def real_limit_table() -> None:
+    interval = DEFAULTS.window / DEFAULTS.requests
+    heading(
+        f"Web calls every 3 s from t = 45 s to 70 s of a saturating bulk job at"
+        f" {DEFAULTS.requests} per {DEFAULTS.per:g} s with the defaults (burst {DEFAULTS.burst},"
+        f" margin {DEFAULTS.margin:g} s, interval {interval:.3f} s; trio's virtual clock)"
+    )
+    row("bulk job", "median wait", "worst wait", "most in any 60 s")
+    row(*["---"] * 4)
+    with redis_server() as url:
+        for name, through in (("same process", None), ("another process, Redis", url)):
+            clock = trio.testing.MockClock(autojump_threshold=0)
+            waits, most = trio.run(real_limit_waits, through, clock=clock)
+            median, worst = statistics.median(waits), max(waits)
+            row(name, f"{median:.3f} s", f"{worst:.3f} s", f"{most}/{DEFAULTS.requests}")
+
+
 async def bulk_forever(url: str, priority: str) -> None:
     await bulk(redis_limiter(url), priority, [])
 
@@ -140,3 +180,4 @@ if __name__ == "__main__":
         anyio.run(bulk_forever, sys.argv[2], sys.argv[3])
     else:
         anyio.run(main)
+        real_limit_table()
