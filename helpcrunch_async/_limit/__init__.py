@@ -1,6 +1,7 @@
 """Rate limiting: the limiter protocol, its two implementations' shared parts, and the turn.
 
-- ``_gate``: the priority gate every waiting line uses (two classes, FIFO within each);
+- ``_gate``: the priority gate of the connection slots (two classes, FIFO within each), and
+  the limiters' lanes (one waiting line per class);
 - ``_turn``: a call's turn, a connection slot then the limiter's grant, under one deadline;
 - ``_protocol``: ``RateLimiter``, declared whole and checked once per limiter;
 - ``_gcra``: the arithmetic (GCRA bounded by a record of grants), free of clock and I/O;
