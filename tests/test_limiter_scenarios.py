@@ -293,12 +293,21 @@ async def test_a_web_call_during_a_saturating_job_at_40_per_2_waits_two_interval
 # --- one 429 rule ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("rate_limit", [SCALED, None], ids=["limiter", "no-limiter"])
+@pytest.mark.parametrize(
+    "where",
+    ["local", pytest.param("redis", marks=pytest.mark.redis), "none"],
+)
 async def test_retry_after_100_is_the_same_pause_with_or_without_a_limiter(
-    anyio_backend, rate_limit
+    anyio_backend, where, request
 ):
     """Retry-After: 100 pauses 100 s (capped once, at retry_after_max = 120), whether a
-    limiter holds every caller or the retry sleeps; the event and stats() say 100."""
+    limiter holds every caller (local or through Redis) or the retry sleeps; the event and
+    stats() say 100."""
+    rate_limit: hc.RateLimit | hc.RateLimiter | None = None
+    if where == "local":
+        rate_limit = SCALED
+    elif where == "redis":
+        (rate_limit,) = fleet_of(request.getfixturevalue("redis_url"), "scenario:ra", 1, SCALED)
     server = StrictServer(1, 100.0, retry_after=100.0)
     server.burst(1)  # another program filled the key's window: ours is refused
     events: list[hc.ClientEvent] = []

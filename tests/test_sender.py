@@ -219,6 +219,28 @@ async def test_without_a_limiter_the_retry_sleeps_the_capped_retry_after(make_cl
         assert 7.0 == anyio.current_time() - started
 
 
+@VIRTUAL
+async def test_the_limiter_is_told_how_long_ago_a_refused_request_left(make_client):
+    """A 429 that took 0.25 s to come back: the limiter hears ``sent_ago=0.25``, so it can
+    tell a request sent before its pause began from one sent after."""
+
+    async def slow_429(request: httpx.Request) -> httpx.Response:
+        await anyio.sleep(0.25)
+        if len(limiter.paused) == 0:
+            return httpx.Response(429, json=TOO_MANY)
+        return httpx.Response(200, json=chat_payload(1))
+
+    limiter = StubLimiter()
+    async with (
+        httpx.AsyncClient(transport=httpx.MockTransport(slow_429)) as http,
+        make_client(rate_limit=limiter, http_client=http) as client,
+    ):
+        await client.chats.update_status(1, "closed")
+
+    assert [None] == limiter.paused
+    assert [0.25] == limiter.sent_ago
+
+
 # --- the per-attempt deadline and the body cap, over a real socket ----------------------
 
 

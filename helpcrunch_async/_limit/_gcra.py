@@ -173,9 +173,7 @@ class GCRA:
         window = self.limit.window
         sent_at = now if granted is None else min(granted, now)
         if sent_at < self.until:  # sent before the pause in force began: nothing new
-            if pause is not None:
-                self.until = max(self.until, now + pause)
-            return max(0.0, self.until - now)
+            return self._pause(now, pause)
         if self.base < self.top() and not self.lesson_holds(sent_at):
             self.base, self.hold = self.top(), LEARN_HOLD_MIN  # a quiet probe window: forgotten
         held = self.base < self.top()
@@ -193,8 +191,15 @@ class GCRA:
             if clean:
                 self.episode = now
             estimate = window
-        self.until = max(self.until, now + (estimate if pause is None else pause))
-        return self.until - now
+        return self._pause(now, estimate if pause is None else pause)
+
+    def _pause(self, now: float, pause: float | None) -> float:
+        """Hold every caller back ``pause`` seconds from ``now`` (``None``: no new pause);
+        return the pause in force from ``now``: ``pause`` itself when it is the longest."""
+        if pause is not None and now + pause >= self.until:
+            self.until = now + pause
+            return pause
+        return max(0.0, self.until - now)
 
     def observe(self, now: float, info: RateLimitHeaders) -> float:
         """Apply what rate-limit headers said at ``now``; return the pause applied (0: none).

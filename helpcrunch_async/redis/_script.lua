@@ -111,9 +111,7 @@ if mode == 'acquire' then
 elseif mode == 'penalize' then
   local sent_at = now
   if age >= 0 then sent_at = math.min(now - age, now) end
-  if sent_at < pause_end then  -- sent before the pause in force began: nothing new
-    if pause >= 0 then pause_end = math.max(pause_end, now + pause) end
-  else
+  if sent_at >= pause_end then  -- else sent before the pause in force began: nothing new
     if base < top() and not held(sent_at) then base, hold = top(), hold_min end
     local was_held = base < top()
     local clean = sent_at >= episode + per
@@ -130,9 +128,14 @@ elseif mode == 'penalize' then
       estimate = window
     end
     if pause < 0 then pause = estimate end
-    pause_end = math.max(pause_end, now + pause)
   end
-  result = math.max(0, pause_end - now)
+  -- the pause in force: the one given when it is the longest, exactly as given
+  if pause >= 0 and now + pause >= pause_end then
+    pause_end = now + pause
+    result = pause
+  else
+    result = math.max(0, pause_end - now)
+  end
 else
   if info_limit > 0 and (info_limit ~= seen_limit or info_window ~= seen_window) then
     seen_limit, seen_window = info_limit, info_window
