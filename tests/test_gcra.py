@@ -388,11 +388,12 @@ def test_stated_limit_caps_the_rate_and_stated_recovery_lifts_it():
     gcra = GCRA(limit)
 
     gcra.observe(0.0, hc.RateLimitHeaders(limit=1, window=1.0))  # 1 per second: 60 per minute
-    lowered = gcra.capacity(1000.0)  # nothing above a stated limit is ever tried
+    lowered = gcra.capacity(1000.0), gcra.learned_limit(1000.0)  # nothing above it is tried
     gcra.observe(5.0, hc.RateLimitHeaders(limit=120))
 
-    assert 60 == lowered
+    assert (60, 60) == lowered
     assert 120 == gcra.capacity(5.0)
+    assert gcra.learned_limit(5.0) is None
 
 
 def test_a_stated_limit_replaces_a_lesson():
@@ -403,7 +404,7 @@ def test_a_stated_limit_replaces_a_lesson():
     gcra.observe(1.0, hc.RateLimitHeaders(limit=30, window=2.0))
 
     assert 30 == gcra.capacity(1.0)
-    assert gcra.learned_limit(1.0) is None
+    assert 30 == gcra.learned_limit(1.0)  # what the server says it allows
     assert LEARN_HOLD_MIN == gcra.hold
 
 

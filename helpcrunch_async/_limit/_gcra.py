@@ -117,8 +117,12 @@ class GCRA:
         return self.top()
 
     def learned_limit(self, now: float) -> int | None:
-        """The lesson while it holds (probing included), learned from evidence; else ``None``."""
-        return self.base if self.lesson_holds(now) else None
+        """What the key was shown to allow below the configured rate, else ``None``.
+
+        The lesson while it holds (its trial window included), learned from evidence; else
+        the limit a server's headers stated, if lower than configured.
+        """
+        return self.base if self.lesson_holds(now) else self.stated
 
     def interval(self, now: float) -> float:
         """Seconds between two grants at the rate in force at ``now``."""

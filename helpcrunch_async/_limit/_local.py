@@ -66,7 +66,7 @@ class LocalRateLimiter:
 
         Learned only from evidence (429s that recur at a rate already refused, across
         windows), never from one episode, and ``None`` again once the configured rate has
-        been tried for a window without a 429.
+        been tried for a window without a 429; or the lower limit a server's headers state.
         """
         return self._gcra.learned_limit(self._clock())
 

@@ -105,7 +105,8 @@ class ClientStats:
             the key steadily). Learned only from evidence, 429s that recur at a rate already
             refused, across windows; never from one burst of 429s (a job resumed right after
             a stop, another program's burst). ``None`` while nothing is learned, and again
-            once the configured rate went through a window without a 429.
+            once the configured rate went through a window without a 429. A lower limit
+            that a server's rate-limit headers state counts too.
         status_counts: HTTP status -> answers received with it (every attempt counts).
         transport_errors: Attempts that got no HTTP answer (refused, reset, timed out).
         limiter_wait_by_priority: ``limiter_wait`` split by traffic class

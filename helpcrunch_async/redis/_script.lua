@@ -159,7 +159,7 @@ redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
 local in_force = capacity(now)
 local learned = -1
-if held(now) then learned = base end  -- reported only while the lesson holds
+if held(now) then learned = base elseif stated > 0 then learned = stated end
 
 -- BEGIN fleet heartbeat: every caller marks itself alive; the fleet is who called within a
 -- window (its size sets the share of the local fallback), the schedule's identity goes back.
