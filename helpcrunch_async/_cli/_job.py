@@ -195,21 +195,25 @@ def print_summary(
         highlight=False,
     )
     limiter = client.limiter
-    if not stats.throttled or not isinstance(limiter, LocalRateLimiter):
+    if not isinstance(limiter, LocalRateLimiter):
         return
     # Advice only from evidence: one burst of 429s (another program, a run stopped just
     # before) says the key was busy, not that its limit is lower.
     limit = limiter.limit
     if stats.learned_limit is not None:
+        why = (
+            "429 answers recurred across windows at a rate the server had already refused"
+            if stats.throttled
+            else "the server's rate-limit headers say so"
+        )
         out.print(
-            f"429 answers recurred across windows at a rate the server had already refused: "
-            f"the key allows about {stats.learned_limit} requests per {limit.per:g} s, not "
-            f"the configured {limit.requests} (your plan, or another program using it "
+            f"{why}: the key allows about {stats.learned_limit} requests per {limit.per:g} s,"
+            f" not the configured {limit.requests} (your plan, or another program using it "
             f"steadily), and the client held to that to the end. Set --rate "
             f"{stats.learned_limit}/{limit.per:g} to match.",
             highlight=False,
         )
-    else:
+    elif stats.throttled:
         out.print(
             f"429 answers paused every call for {duration(stats.throttled_pause)} in all; "
             "they did not recur at a rate already refused, so nothing shows a limit below "

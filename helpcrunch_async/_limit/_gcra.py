@@ -198,8 +198,10 @@ class GCRA:
         return self._pause(now, estimate if pause is None else pause)
 
     def _pause(self, now: float, pause: float | None) -> float:
-        """Hold every caller back ``pause`` seconds from ``now`` (``None``: no new pause);
-        return the pause in force from ``now``: ``pause`` itself when it is the longest."""
+        """Hold every caller back ``pause`` seconds from ``now`` (``None``: no new pause).
+
+        Returns the pause in force from ``now``: ``pause`` itself when it is the longest.
+        """
         if pause is not None and now + pause >= self.until:
             self.until = now + pause
             return pause
