@@ -121,12 +121,14 @@ async def client_for(
     server: StrictServer,
     source: str,
     rate_limit: hc.RateLimit | hc.RateLimiter | None,
+    *,
+    rtt: float = RTT,
     **options: Any,
 ) -> AsyncIterator[hc.HelpCrunch]:
     """A client whose requests go to ``server`` as ``source``, retrying 429s as long as needed."""
     options.setdefault("max_retries", MAX_RETRIES)
     async with (
-        httpx.AsyncClient(transport=server.transport(source)) as http,
+        httpx.AsyncClient(transport=server.transport(source, rtt)) as http,
         hc.HelpCrunch(
             API_KEY,
             base_url=BASE_URL,
@@ -227,6 +229,8 @@ async def run_fleet(
     server: StrictServer,
     total: int,
     on_done: Callable[[], None],
+    *,
+    rtt: float = RTT,
 ) -> tuple[float, list[hc.ClientStats]]:
     """``total`` updates split between one client per limiter; the time taken, their stats."""
     jobs = [Job() for _ in limiters]
@@ -234,7 +238,7 @@ async def run_fleet(
     ids = list(range(1, total + 1))
 
     async def process(k: int) -> None:
-        async with client_for(server, "fleet", limiters[k]) as client:
+        async with client_for(server, "fleet", limiters[k], rtt=rtt) as client:
             await run_job(client, ids[k :: len(limiters)], jobs[k], on_done=on_done)
             stats.append(client.stats())
 

@@ -222,6 +222,7 @@ def test_429s_of_requests_sent_before_the_pause_add_nothing():
 
     assert before == (gcra.until, gcra.episode, gcra.base, gcra.hold)
     assert pytest.approx(first - 0.497) == later
+    assert 0.0 == gcra.penalize(gcra.until + 0.1, None, granted=times[-1])  # the pause is over
 
 
 def test_a_retry_after_in_flight_still_extends_the_pause():
@@ -230,7 +231,7 @@ def test_a_retry_after_in_flight_still_extends_the_pause():
     gcra.penalize(1.0, 2.0, granted=1.0)
 
     assert 10.0 == gcra.penalize(2.0, 10.0, granted=0.5)
-    assert 12.0 == gcra.next_time(2.0)
+    assert 12.0 == gcra.next_time(2.0, INTERACTIVE)
 
 
 def test_a_429_long_after_traffic_resumed_is_a_busy_key_again():
@@ -244,14 +245,31 @@ def test_a_429_long_after_traffic_resumed_is_a_busy_key_again():
 
 
 def test_a_429_within_per_of_the_episode_is_not_evidence():
-    """After a short Retry-After the key's window may still hold the episode's requests."""
+    """After a short Retry-After the key's window may still hold the episode's requests;
+    a request sent ``per`` after the episode began is judged on a window of its own."""
     gcra = GCRA(SCALED)
     greedy(gcra, 21, priority=BACKGROUND)
     gcra.penalize(1.0, 0.2, granted=1.0)
 
-    gcra.penalize(1.5, None, granted=1.45)
-
+    gcra.penalize(1.5, 0.2, granted=1.45)  # within per of the episode: a busy key
     assert gcra.learned_limit(1.5) is None
+
+    clean = 1.0 + SCALED.per  # the server's window starts as the episode began
+    gcra.penalize(clean, None, granted=clean)
+    assert gcra.learned_limit(clean) is not None
+
+
+def test_a_429_exactly_a_window_after_traffic_resumed_still_recurs():
+    """The recurrence window is closed: a 429 for a request sent a window after the pause
+    ended is evidence; one sent later is a busy key again."""
+    for extra, learned in ((0.0, True), (0.001, False)):
+        gcra = GCRA(SCALED)
+        gcra.penalize(1.0, None, granted=1.0)
+        sent = gcra.until + SCALED.window + extra
+
+        gcra.penalize(sent, None, granted=sent)
+
+        assert learned == (gcra.learned_limit(sent) is not None)
 
 
 # --- evidence of a lower limit, and lessons ---------------------------------------------------
@@ -311,9 +329,10 @@ def test_a_lesson_is_held_then_the_configured_rate_is_tried_then_it_is_forgotten
     w = SCALED.window
 
     assert 20 == gcra.capacity(10.0 + 0.99 * w)  # held one window
+    assert 40 == gcra.capacity(10.0 + 1 * w)  # tried from that very moment
     assert 40 == gcra.capacity(10.0 + 1.01 * w)  # tried: the configured rate, at once
     assert 20 == gcra.learned_limit(10.0 + 1.99 * w)  # still the lesson while tried
-    assert gcra.learned_limit(10.0 + 2.01 * w) is None  # a quiet window: forgotten
+    assert gcra.learned_limit(10.0 + (1 + 1) * w) is None  # a quiet window: forgotten
 
 
 def test_each_refusal_while_a_lesson_holds_doubles_the_hold_up_to_the_longest():
@@ -396,6 +415,18 @@ def test_stated_limit_caps_the_rate_and_stated_recovery_lifts_it():
     assert gcra.learned_limit(5.0) is None
 
 
+def test_the_same_stated_limit_again_keeps_what_was_learned_since():
+    """Headers repeating a limit already seen change nothing: a lesson learned since holds."""
+    gcra = GCRA(SCALED)
+    gcra.observe(0.0, hc.RateLimitHeaders(limit=30, window=2.0))
+    gcra.base, gcra.hold, gcra.episode = 20, 4, 1.0
+
+    gcra.observe(2.0, hc.RateLimitHeaders(limit=30, window=2.0))
+
+    assert (20, 4) == (gcra.base, gcra.hold)
+    assert 20 == gcra.learned_limit(2.0)
+
+
 def test_a_stated_limit_replaces_a_lesson():
     """What a server states wins over what 429s taught."""
     gcra = GCRA(SCALED)
@@ -415,7 +446,7 @@ def test_no_requests_remaining_pauses_until_the_reset():
 
     assert 0.0 == gcra.observe(0.0, hc.RateLimitHeaders(remaining=3, reset=7.0))
     assert 7.0 == gcra.observe(0.0, hc.RateLimitHeaders(remaining=0, reset=7.0))
-    assert 7.0 == gcra.next_time(0.0)
+    assert 7.0 == gcra.next_time(0.0, INTERACTIVE)
     assert 7.0 == gcra.next_time(0.0, BACKGROUND)
     assert 120 == gcra.capacity(0.0)
 
@@ -444,4 +475,4 @@ def test_one_request_remaining_is_no_pause():
     gcra = GCRA(hc.RateLimit(requests=120, per=60.0, margin=0.0))
 
     assert 0.0 == gcra.observe(0.0, hc.RateLimitHeaders(remaining=1, reset=7.0))
-    assert 0.0 == gcra.next_time(0.0)
+    assert 0.0 == gcra.next_time(0.0, INTERACTIVE)

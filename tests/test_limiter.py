@@ -356,17 +356,19 @@ async def test_a_lesson_is_logged_once_at_info(anyio_backend, caplog):
 
     await limiter.acquire()
     await limiter.on_rate_limited(None, sent_ago=0.0)  # a busy key: a window, no lesson
+    assert not caplog.records
     for _ in range(3):  # one second later, then one interval (0.25 s) apart
         await limiter.acquire()
     await limiter.on_rate_limited(None, sent_ago=0.0)  # recurs: a lesson, at INFO
-    await limiter.on_rate_limited(None, sent_ago=0.1)  # sent before that pause: nothing new
-    await limiter.on_rate_limit_headers(hc.RateLimitHeaders(remaining=0, reset=0.75))
-
     lesson = (
         "rate limiter: 429s recurred at the rate already refused: the key allows about"
         " 2 requests per 1 s"
     )
     assert [("INFO", lesson)] == [(r.levelname, r.getMessage()) for r in caplog.records]
+    await limiter.on_rate_limited(None, sent_ago=0.1)  # sent before that pause: nothing new
+    await limiter.on_rate_limit_headers(hc.RateLimitHeaders(remaining=0, reset=0.75))
+
+    assert 1 == len(caplog.records)
     assert 2 == limiter.learned_limit
 
 
@@ -384,6 +386,29 @@ async def test_expected_wait_counts_the_callers_ahead(anyio_backend):
         assert 2.0 + 2 * 2.0 == limiter.expected_wait("background")
         # interactive goes before both: it has a lane of its own, and goes first when due
         assert 2.0 == limiter.expected_wait("interactive")
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_expected_wait_counts_the_burst_and_the_lesson_in_force(anyio_backend):
+    """Nothing to wait for on an idle key; after nine interactive calls at once, the burst's
+    credit is an interactive newcomer's alone; while a lesson holds, its interval counts."""
+    limit = hc.RateLimit(requests=40, per=2.0, burst=10, margin=0.0)
+    limiter = hc.LocalRateLimiter(limit, clock=lambda: 100.0)
+    assert 0.0 == limiter.expected_wait("background")
+
+    for _ in range(9):
+        await limiter.acquire()
+
+    assert 0.0 == limiter.expected_wait("interactive")
+    assert pytest.approx(9 * 0.05) == limiter.expected_wait("background")
+    limiter._gcra.base, limiter._gcra.episode = 20, 100.0  # a lesson: 20 per 2 s
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(functools.partial(limiter.acquire, priority="background"))
+        await anyio.wait_all_tasks_blocked()
+        # the pace at 20 (0.1 s), plus the background head ahead of it
+        assert pytest.approx(9 * 0.05 + 0.1) == limiter.expected_wait("background")
+        tg.cancel_scope.cancel()
 
 
 # --- traffic classes and max_wait --------------------------------------------------------
@@ -695,6 +720,33 @@ async def test_max_wait_past_in_the_line_raises_and_the_next_moves_up(anyio_back
 
 @pytest.mark.anyio
 @VIRTUAL
+async def test_an_interactive_caller_refused_in_its_lane_gets_its_own_estimate(anyio_backend):
+    """Queued behind an interactive head that a 429 holds back, a caller reaches its
+    max_wait in the lane: its retry_after counts its own lane, not the background one."""
+    limiter = hc.LocalRateLimiter(ONE_PER_SECOND)
+    await limiter.acquire()  # t = 0; the next slot at 1
+    refused: list[hc.LimiterTimeoutError] = []
+
+    async def impatient() -> None:
+        try:
+            await limiter.acquire(deadline=anyio.current_time() + 2.5)  # expected at 2
+        except hc.LimiterTimeoutError as exc:
+            refused.append(exc)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(functools.partial(limiter.acquire, priority="background"))
+        tg.start_soon(limiter.acquire)  # the interactive head
+        await settle()
+        tg.start_soon(impatient)
+        await settle()
+        await limiter.on_rate_limited(5.0, sent_ago=0.0)  # nothing before t = 5
+
+    # refused at 2.5: the slot at 5, behind the interactive head (the background one waits)
+    assert [3.5] == [exc.retry_after for exc in refused]
+
+
+@pytest.mark.anyio
+@VIRTUAL
 async def test_max_wait_long_enough_is_granted(anyio_backend):
     """A max_wait that covers the expected slot is simply granted at that slot."""
     limiter = hc.LocalRateLimiter(ONE_PER_SECOND)
@@ -803,6 +855,21 @@ async def test_limiter_satisfies_the_protocol(anyio_backend):
     assert isinstance(hc.LocalRateLimiter(), hc.RateLimiter)
     assert "LocalRateLimiter(RateLimit(requests=120, per=60.0, burst=10, margin=0.5))" == repr(
         hc.LocalRateLimiter()
+    )
+
+
+def test_a_local_limiter_takes_a_rate_limit_and_one_key():
+    """Anything but a RateLimit is a TypeError naming what it got; a second key is refused."""
+    with pytest.raises(TypeError) as wrong:
+        hc.LocalRateLimiter("120/60")  # type: ignore[arg-type]
+    limiter = hc.LocalRateLimiter()
+    limiter.bind_key("one")
+    with pytest.raises(ValueError) as second:
+        limiter.bind_key("two")
+
+    assert "limit must be a RateLimit, not str" == str(wrong.value)
+    assert "this rate limiter already serves another API key; create one per key" == str(
+        second.value
     )
 
 

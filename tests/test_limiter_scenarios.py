@@ -141,6 +141,19 @@ async def test_a_lower_real_limit_is_learned_and_held(anyio_backend, fleet, shar
         assert server.rejected("fleet") <= 0.03 * server.sent("fleet")
 
 
+@pytest.mark.parametrize("fleet", WHERE, indirect=True)
+async def test_a_slow_server_does_not_mislead_the_lessons(anyio_backend, fleet):
+    """Answers that take two intervals: the limiter knows when each refused request left,
+    so requests still in flight when a 429 came are neither counted in the lesson nor taken
+    for a new refusal; at half the limit the job still runs within 1.10 x."""
+    server = StrictServer(20, SCALED.per)
+
+    elapsed, stats = await run_fleet(fleet, server, 600, lambda: None, rtt=0.1)
+
+    assert elapsed <= 1.10 * 600 * SCALED.per / 20
+    assert {s.learned_limit for s in stats} <= {19, 20}
+
+
 @pytest.mark.redis
 @pytest.mark.parametrize("offset", [0.0, 17.3, 100.0])
 async def test_a_fleet_at_half_the_limit_pays_one_429_per_try_whenever_it_runs(

@@ -136,7 +136,7 @@ class GCRA:
             return 0.0
         return (min(self.limit.effective_burst, cap) - 1) * (self.limit.window / cap)
 
-    def next_time(self, now: float, priority: Priority = INTERACTIVE) -> float:
+    def next_time(self, now: float, priority: Priority) -> float:
         """Earliest time >= ``now`` at which a grant of ``priority`` may be made."""
         cap = self.capacity(now)
         t = max(now, self.until, self.tat - self.credit(cap, priority))
