@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import signal
 import sys
 import tempfile
@@ -36,6 +37,7 @@ from _common import heading, row
 
 sys.path.insert(0, str(Path(__file__).parent.parent))
 import helpcrunch_async as hc
+from helpcrunch_async._limit import _gcra as gcra
 from helpcrunch_async.emulator import EmulatorConfig, ServerLimit, serve
 from tests.redis_server import redis_server
 from tests.strict_server import (
@@ -314,6 +316,63 @@ async def virtual_limit_returns(redis_url: str | None) -> tuple[str, ...]:
     )
 
 
+#: The longest holds compared in the trade-off table, and where the limit comes back.
+HOLDS = (2, 3, 4, 6)
+SWITCHES = range(100, 560, 23)
+
+
+async def trade_off(hold: int) -> tuple[str, ...]:
+    """With ``LEARN_HOLD_MAX = hold``: time and 429s at 75/50/25 %, and recovery windows."""
+    gcra.LEARN_HOLD_MAX = hold
+    cells_: list[str] = []
+    for share in (0.75, 0.5, 0.25):
+        real = round(REQUESTS * share)
+        ratio, rejected, _ = (await virtual_lower_limit(real, None))[:3]
+        cells_.append(f"{ratio}, {rejected.split(' (')[1].rstrip(')')}")
+    backs = []
+    for switch in SWITCHES:
+        server = StrictServer(REQUESTS // 2, PER)
+        limiters = [hc.LocalRateLimiter(SCALED)]
+        rates = RateLog(limiters)
+        raised: list[float] = []
+
+        def note(
+            switch: int = switch,
+            rates: RateLog = rates,
+            server: StrictServer = server,
+            raised: list[float] = raised,
+        ) -> None:
+            rates.note()
+            if len(rates.log) == switch:
+                server.requests = REQUESTS
+                raised.append(anyio.current_time())
+
+        await run_fleet(limiters, server, N, note)
+        backs.append((rates.full_since(raised[0]) - raised[0]) / SCALED.window)
+    back = [b for b in backs if not math.isnan(b)]
+    late = len(backs) - len(back)
+    note_ = f" ({late} of {len(backs)}: not before the job ended)" if late else ""
+    return (*cells_, f"{max(back):.2f} / {sum(back) / len(back):.2f}{note_}")
+
+
+def trade_off_table() -> None:
+    heading(
+        "The trade-off, on trio's virtual clock: the longest hold of a lesson (LEARN_HOLD_MAX,"
+        f" windows) against the time / (N/R) and 429 share of {N} updates at a real limit of"
+        " 75, 50 and 25 %, and the windows until the full rate when the limit comes back"
+        f" (20 -> 40 per 2 s after {SWITCHES.start} to {SWITCHES[-1]} updates: worst / mean)"
+    )
+    row("LEARN_HOLD_MAX", "75 %", "50 %", "25 %", "back to the full rate")
+    row(*["---"] * 5)
+    chosen = gcra.LEARN_HOLD_MAX
+    try:
+        for hold in HOLDS:
+            label = f"**{hold}** (chosen)" if hold == chosen else str(hold)
+            row(label, *on_virtual_time(trade_off, hold))
+    finally:
+        gcra.LEARN_HOLD_MAX = chosen
+
+
 def on_virtual_time(scenario: object, *args: object) -> tuple[str, ...]:
     """Run ``scenario(*args)`` under trio with a virtual clock that jumps when all wait."""
     clock = trio.testing.MockClock(autojump_threshold=0)
@@ -387,3 +446,4 @@ if __name__ == "__main__":
         asyncio.run(bulk_job(url, key, [int(i) for i in ids.split(",")], journal))
     else:
         main()
+        trade_off_table()
