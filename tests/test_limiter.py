@@ -347,6 +347,18 @@ async def test_429_pauses_queued_callers_together(anyio_backend):
 
 @pytest.mark.anyio
 @VIRTUAL
+async def test_a_429_told_without_sent_ago_is_dated_now(anyio_backend):
+    """A limiter called directly, without ``sent_ago``, takes the refused request as sent
+    at the 429: a busy key's whole window."""
+    limiter = hc.LocalRateLimiter(hc.RateLimit(requests=4, per=1.0, burst=1, margin=0.0))
+    await limiter.acquire()
+
+    assert 1.0 == await limiter.on_rate_limited(None)
+    assert 1.0 == limiter.expected_wait()
+
+
+@pytest.mark.anyio
+@VIRTUAL
 async def test_a_lesson_is_logged_once_at_info(anyio_backend, caplog):
     """A busy key's 429 logs nothing; a 429 that recurs after the pause, a lesson, one INFO
     line; the same episode's next 429s none (the client's DEBUG log of its events says the
