@@ -179,7 +179,7 @@ class GCRA:
         if sent_at < self.until:  # sent before the pause in force began: nothing new
             return self._pause(now, pause)
         if self.base < self.top() and not self.lesson_holds(sent_at):
-            self.base, self.hold = self.top(), LEARN_HOLD_MIN  # a quiet probe window: forgotten
+            self.base, self.hold = self.top(), LEARN_HOLD_MIN  # a quiet trial window: forgotten
         held = self.base < self.top()
         # The server's window of the refused request starts after the last episode began, so
         # it holds only what was sent since: what the record counts, plus others' requests.
