@@ -22,6 +22,7 @@ import httpx
 import redis
 
 import helpcrunch_async as hc
+from helpcrunch_async._limit._gate import Priority
 from helpcrunch_async.redis import RedisRateLimiter
 
 #: The key and base URL of the scenarios' clients (the server checks neither).
@@ -163,9 +164,11 @@ async def run_job(
     *,
     workers: int = 10,
     on_done: Callable[[], None] | None = None,
+    priority: Priority = "background",
 ) -> None:
-    """Close every chat of ``ids`` as background work, ``workers`` at a time (a bulk job)."""
-    view = client.with_options(priority="background")
+    """Close every chat of ``ids``, ``workers`` at a time: a bulk job (background work), or
+    ``asyncio.gather`` over direct calls (``priority="interactive"``)."""
+    view = client.with_options(priority=priority)
     todo = iter(ids)
     job.started = anyio.current_time()
 
@@ -233,6 +236,7 @@ async def run_fleet(
     on_done: Callable[[], None],
     *,
     rtt: float = RTT,
+    priority: Priority = "background",
 ) -> tuple[float, list[hc.ClientStats]]:
     """``total`` updates split between one client per limiter; the time taken, their stats."""
     jobs = [Job() for _ in limiters]
@@ -241,7 +245,9 @@ async def run_fleet(
 
     async def process(k: int) -> None:
         async with client_for(server, "fleet", limiters[k], rtt=rtt) as client:
-            await run_job(client, ids[k :: len(limiters)], jobs[k], on_done=on_done)
+            await run_job(
+                client, ids[k :: len(limiters)], jobs[k], on_done=on_done, priority=priority
+            )
             stats.append(client.stats())
 
     async with anyio.create_task_group() as tg:

@@ -142,6 +142,22 @@ async def test_a_lower_real_limit_is_learned_and_held(anyio_backend, fleet, shar
 
 
 @pytest.mark.parametrize("fleet", WHERE, indirect=True)
+@pytest.mark.parametrize("share", [0.5, 0.25])
+async def test_direct_calls_at_a_lower_limit_pay_one_429_per_try(anyio_backend, fleet, share):
+    """``asyncio.gather`` over direct (interactive) calls at half and a quarter of the limit:
+    no burst while a lesson holds, and through Redis no reservation farther than half an
+    interval, so each try of the configured rate costs one 429, not a burst of them."""
+    real = round(SCALED.requests * share)
+    server = StrictServer(real, SCALED.per)
+
+    elapsed, stats = await run_fleet(fleet, server, 600, lambda: None, priority="interactive")
+
+    assert elapsed <= 1.10 * 600 * SCALED.per / real
+    assert server.rejected("fleet") <= (0.02 if share == 0.5 else 0.035) * server.sent("fleet")
+    assert {s.learned_limit for s in stats} <= {real - 1, real}
+
+
+@pytest.mark.parametrize("fleet", WHERE, indirect=True)
 async def test_a_slow_server_does_not_mislead_the_lessons(anyio_backend, fleet):
     """Answers that take two intervals: the limiter knows when each refused request left,
     so requests still in flight when a 429 came are neither counted in the lesson nor taken

@@ -4,7 +4,9 @@
   arrival time"). Only an *interactive* grant may run ahead of ``tat``, by the burst
   (``burst - 1`` intervals), so a web handler's few calls never wait on an idle key. A
   *background* grant never runs ahead: a bulk job never spends the burst, and its record of
-  sends ages out one per interval, never in a clump that would hold everyone back.
+  sends ages out one per interval, never in a clump that would hold everyone back. While a
+  lesson holds there is no burst at all: a try of the configured rate then costs the one
+  request the key refuses, not a burst of them.
 - **Hard bound.** A record of the last ``requests`` grants: a grant at ``t`` needs the
   ``cap``-th latest grant to be a window old, so no window of ``per + margin`` seconds ever
   holds more than ``cap``, whatever the class, the order of reservations or a change of
@@ -139,7 +141,9 @@ class GCRA:
     def next_time(self, now: float, priority: Priority) -> float:
         """Earliest time >= ``now`` at which a grant of ``priority`` may be made."""
         cap = self.capacity(now)
-        t = max(now, self.until, self.tat - self.credit(cap, priority))
+        # No burst while a lesson holds: the key is not idle, and its limit is in doubt.
+        credit = 0.0 if self.lesson_holds(now) else self.credit(cap, priority)
+        t = max(now, self.until, self.tat - credit)
         if len(self.grants) >= cap:
             t = max(t, self.grants[-cap] + self.limit.window)
         return t

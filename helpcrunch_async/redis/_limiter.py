@@ -207,8 +207,7 @@ class RedisRateLimiter:
     def learned_limit(self) -> int | None:
         """The key's limit the fleet learned (below the configured rate), or ``None``.
 
-        As of this process's last round trip. Learned only from evidence, whichever
-        processes got the 429s; see ``LocalRateLimiter.learned_limit``.
+        As of this process's last round trip; see ``LocalRateLimiter.learned_limit``.
         """
         return self._learned
 
@@ -221,8 +220,7 @@ class RedisRateLimiter:
         reserve only a slot at most ``BACKGROUND_LOOKAHEAD`` seconds away (and at most
         ``BACKGROUND_LOOKAHEAD_SHARE`` of an interval), interactive ones up to an interval
         further; a farther slot is not reserved: the caller sleeps until it comes within
-        reach and asks again, so that an interactive call from any process reaches the next
-        slot first. Background callers never spend the idle-key burst.
+        reach and asks again, so that an interactive call from any process goes first.
 
         Raises:
             LimiterTimeoutError: the slot would come after ``deadline``; raised as soon as
@@ -260,10 +258,12 @@ class RedisRateLimiter:
 
     def _lookahead(self, priority: Priority) -> float:
         """How far ahead a caller of ``priority`` may reserve: the two thresholds."""
-        # The configured rate's interval, the shortest: the rate may be up since the last reply.
+        # Half the configured rate's interval at most (the rate may be up since the last
+        # reply); interactive callers an interval more, but not while a lesson holds: a
+        # reservation made before a 429 came back would be refused too.
         shortest = self.limit.window / self.limit.requests
         background = min(BACKGROUND_LOOKAHEAD, BACKGROUND_LOOKAHEAD_SHARE * shortest)
-        if priority == INTERACTIVE:
+        if priority == INTERACTIVE and self._learned is None:
             return self.limit.window / self._capacity + background
         return background
 

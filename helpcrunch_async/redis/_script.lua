@@ -62,14 +62,17 @@ local function capacity(at)
   if base < top() and at < episode + hold * window then return base end
   return top()
 end
--- Only an interactive grant may run ahead of the steady pace (the burst).
+-- Only an interactive grant may run ahead of the steady pace (the burst), never while a
+-- lesson holds (next_time).
 local function credit(cap, class)
   if class ~= 'interactive' then return 0 end
   return (math.min(burst, cap) - 1) * (window / cap)
 end
 local function next_time(at, class)
   local cap = capacity(at)
-  local slot = math.max(at, pause_end, tat - credit(cap, class))
+  local ahead = 0
+  if not held(at) then ahead = credit(cap, class) end
+  local slot = math.max(at, pause_end, tat - ahead)
   if redis.call('ZCARD', KEYS[2]) >= cap then
     local oldest = redis.call('ZRANGE', KEYS[2], -cap, -cap, 'WITHSCORES')
     slot = math.max(slot, tonumber(oldest[2]) + window)
