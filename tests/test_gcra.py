@@ -182,6 +182,24 @@ def test_a_429_pauses_everyone_a_whole_window_and_teaches_nothing():
     assert pytest.approx(now + SCALED.window) == gcra.next_time(now, BACKGROUND)
 
 
+def test_a_429_for_a_window_our_own_sends_filled_pauses_until_the_record_has_room():
+    """Refused with the configured rate's worth of our own sends in the server's window (one
+    arrived late, past the margin): no whole window, just until the record has room again,
+    and nothing learned; the next 429 of the episode is a busy key's whole window."""
+    gcra = GCRA(SCALED)
+    times = greedy(gcra, 100, priority=BACKGROUND)  # saturating: 40 in every 2 s
+    now = times[-1] + 0.003
+
+    pause = gcra.penalize(now, None, granted=times[-1])
+
+    assert 40 == gcra.sent_within(times[-1], SCALED.per)
+    assert pytest.approx(SCALED.window / SCALED.requests) == pause  # an interval
+    assert gcra.learned_limit(now) is None
+    later = gcra.until + 0.01
+    assert pytest.approx(SCALED.window) == gcra.penalize(later + 0.003, None, granted=later)
+    assert gcra.learned_limit(later) is None
+
+
 def test_after_a_pause_background_work_resumes_at_the_steady_pace():
     """A 429 pushes every caller back by the pause; background work then goes one by one."""
     limit = hc.RateLimit(requests=120, per=60.0, burst=10, margin=0.0)

@@ -189,17 +189,30 @@ class GCRA:
         # it holds only what was sent since: what the record counts, plus others' requests.
         clean = sent_at >= self.episode + self.limit.per
         recurring = held or sent_at <= self.until + window  # within a window of resuming
+        sent = self.sent_within(sent_at, self.limit.per)  # in the window the server judged
         if clean and recurring:  # evidence: the key refused the rate the record counts
-            sent = self.sent_within(sent_at, self.limit.per)
             self.hold = min(2 * self.hold, LEARN_HOLD_MAX) if held else LEARN_HOLD_MIN
             self.base = min(self.top(), max(self.floor(), sent - 1))
             self.episode = now
-            estimate = max(self.next_time(now, BACKGROUND) - now, self.interval(now))
+            estimate = self._room(now)
+        elif clean and sent >= self.capacity(sent_at):
+            # A busy key that our own sends filled (one arrived late, past the margin): the
+            # window has room when the record does. Nothing is learned.
+            self.episode = now
+            estimate = self._room(now)
         else:  # a busy key: someone filled the window; only a whole window surely empties it
             if clean:
                 self.episode = now
             estimate = window
         return self._pause(now, estimate if pause is None else pause)
+
+    def _room(self, now: float) -> float:
+        """Seconds until the record has room for one more at the rate in force (at least an
+        interval).
+
+        When the key's window can have room, if it holds only what the record counts.
+        """
+        return max(self.next_time(now, BACKGROUND) - now, self.interval(now))
 
     def _pause(self, now: float, pause: float | None) -> float:
         """Hold every caller back ``pause`` seconds from ``now`` (``None``: no new pause).

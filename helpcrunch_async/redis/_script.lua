@@ -120,10 +120,13 @@ elseif mode == 'penalize' then
     local clean = sent_at >= episode + per
     local recurring = was_held or sent_at <= pause_end + window
     local estimate
+    local sent = redis.call('ZCOUNT', KEYS[2], '(' .. exact(sent_at - per), exact(sent_at))
     if clean and recurring then  -- evidence: the key refused what the record counts
-      local sent = redis.call('ZCOUNT', KEYS[2], '(' .. exact(sent_at - per), exact(sent_at))
       if was_held then hold = math.min(2 * hold, hold_max) else hold = hold_min end
       base = math.min(top(), math.max(floor_cap(), sent - 1))
+      episode = now
+      estimate = math.max(next_time(now, 'background') - now, window / capacity(now))
+    elseif clean and sent >= capacity(sent_at) then  -- a busy key our own sends filled
       episode = now
       estimate = math.max(next_time(now, 'background') - now, window / capacity(now))
     else  -- a busy key: only a whole window surely empties it
