@@ -207,10 +207,9 @@ class GCRA:
         return self._pause(now, estimate if pause is None else pause)
 
     def _room(self, now: float) -> float:
-        """Seconds until the record has room for one more at the rate in force (at least an
-        interval).
+        """Seconds until the record has room for one more at the rate in force (>= an interval).
 
-        When the key's window can have room, if it holds only what the record counts.
+        That is when the key's window can have room, if it holds only what the record counts.
         """
         return max(self.next_time(now, BACKGROUND) - now, self.interval(now))
 
