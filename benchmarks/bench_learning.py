@@ -6,9 +6,10 @@ window, which counts rejected requests too, in the scenarios where 429s come any
 - a bulk job killed with SIGKILL 3 s after it started sending, and run again at once from
   its journal (the figures are the resumed run's, for the ids it had left);
 - a bulk job of 400 that meets another program's burst of 40 on the key 5 s in;
-- 600 updates against a real limit of 100 %, 75 %, 50 % and 25 % of the configured one,
-  locally and through Redis with three processes;
-- the real limit back from 20 to 40 per 2 s after 300 of 600 updates.
+- 600 updates (``asyncio.gather`` over direct calls) against a real limit of 100 %, 75 %,
+  50 % and 25 % of the configured one, locally and through Redis with three processes;
+- the real limit back from 20 to 40 per 2 s after 300 of 600 updates;
+- last, on the virtual clock only, the trade-off of ``LEARN_HOLD_MAX``.
 
 Side by side: the time as a multiple of N/R (the work's requests over the key's real rate),
 the share of the job's requests answered 429, and the limit reported learned at the end.
@@ -38,6 +39,7 @@ from _common import heading, row
 sys.path.insert(0, str(Path(__file__).parent.parent))
 import helpcrunch_async as hc
 from helpcrunch_async._limit import _gcra as gcra
+from helpcrunch_async._limit._gate import Priority
 from helpcrunch_async.emulator import EmulatorConfig, ServerLimit, serve
 from tests.redis_server import redis_server
 from tests.strict_server import (
@@ -62,6 +64,9 @@ RECOVERY_SWITCH = 300
 KILLED_IDS, KILL_AFTER = 400, 3.0
 #: Another program's burst: the job's ids, the burst, and when it comes.
 BURST_JOB, BURST, BURST_AT = 400, 40, 5.0
+#: The lower-limit runs are ``asyncio.gather`` over direct calls, as on the emulator: the
+#: interactive class (the killed job and the burst's are bulk jobs: background).
+DIRECT: Priority = "interactive"
 
 
 def cells(time_ratio: float, rejected: int, sent: int, learned: int | None) -> tuple[str, ...]:
@@ -283,7 +288,7 @@ async def virtual_lower_limit(real: int, redis_url: str | None) -> tuple[str, ..
         if redis_url is None
         else fleet_of(redis_url, "bench:virtual", PROCESSES, SCALED)
     )
-    elapsed, stats = await run_fleet(limiters, server, N, lambda: None)
+    elapsed, stats = await run_fleet(limiters, server, N, lambda: None, priority=DIRECT)
     learned = stats[-1].learned_limit
     return cells(
         elapsed / (N * PER / real), server.rejected("fleet"), server.sent("fleet"), learned
@@ -306,7 +311,7 @@ async def virtual_limit_returns(redis_url: str | None) -> tuple[str, ...]:
             server.requests = REQUESTS
             raised.append(anyio.current_time())
 
-    elapsed, stats = await run_fleet(limiters, server, N, note)
+    elapsed, stats = await run_fleet(limiters, server, N, note, priority=DIRECT)
     back = (rates.full_since(raised[0]) - raised[0]) / SCALED.window
     ideal = RECOVERY_SWITCH * PER / (REQUESTS // 2) + (N - RECOVERY_SWITCH) / RATE
     learned = stats[-1].learned_limit
@@ -347,7 +352,7 @@ async def trade_off(hold: int) -> tuple[str, ...]:
                 server.requests = REQUESTS
                 raised.append(anyio.current_time())
 
-        await run_fleet(limiters, server, N, note)
+        await run_fleet(limiters, server, N, note, priority=DIRECT)
         backs.append((rates.full_since(raised[0]) - raised[0]) / SCALED.window)
     back = [b for b in backs if not math.isnan(b)]
     late = len(backs) - len(back)
@@ -358,7 +363,7 @@ async def trade_off(hold: int) -> tuple[str, ...]:
 def trade_off_table() -> None:
     heading(
         "The trade-off, on trio's virtual clock: the longest hold of a lesson (LEARN_HOLD_MAX,"
-        f" windows) against the time / (N/R) and 429 share of {N} updates at a real limit of"
+        f" windows) against the time / (N/R) and 429 share of {N} direct calls at a real limit of"
         " 75, 50 and 25 %, and the windows until the full rate when the limit comes back"
         f" (20 -> 40 per 2 s after {SWITCHES.start} to {SWITCHES[-1]} updates: worst / mean)"
     )
