@@ -201,6 +201,33 @@ async def test_max_wait_refused_at_once_with_retry_after_and_nothing_reserved(
 
 @pytest.mark.anyio
 @VIRTUAL
+async def test_a_saturating_background_job_asks_redis_once_per_grant(
+    anyio_backend, redis_url, flush
+):
+    """Its callers ask when their slot can be within reach, not at once after the last grant
+    (a reservation is at most half an interval ahead, the pace one interval): one round trip
+    per grant, and the full rate."""
+    (limiter,) = fleet(redis_url, "t:trips", 1, requests=40, per=2.0, margin=0.0)
+    on_virtual_time(limiter)
+    grants: list[float] = []
+
+    async def bulk() -> None:
+        while True:
+            await limiter.acquire(priority="background")
+            grants.append(anyio.current_time())
+
+    with anyio.move_on_after(3 * 2.0):
+        async with anyio.create_task_group() as tg:
+            for _ in range(10):
+                tg.start_soon(bulk)
+
+    assert 3 * 40 == len(grants)
+    assert len(grants) + 1 >= limiter.round_trips
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+@VIRTUAL
 async def test_a_background_caller_never_holds_an_interactive_one_in_a_process(
     anyio_backend, redis_url, flush, monkeypatch
 ):

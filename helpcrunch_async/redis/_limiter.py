@@ -6,7 +6,7 @@ import logging
 import math
 import secrets
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 import attrs
@@ -18,6 +18,7 @@ from .._limit._gcra import ADAPT_FLOOR, LEARN_HOLD_MAX, LEARN_HOLD_MIN
 from .._limit._local import LocalRateLimiter
 from .._limit._protocol import refusal
 from ._calls import FAILURES, RedisUnavailable, Script, close_client, describe
+from ._reply import parse_reply
 from ._urls import CLIENTS, KEY_PREFIX, client_from_url, hash_tagged
 
 if TYPE_CHECKING:
@@ -47,16 +48,6 @@ BACKGROUND_LOOKAHEAD = 0.05
 BACKGROUND_LOOKAHEAD_SHARE = 0.5
 #: Shortest sleep between two asks of a caller whose slot is not yet within reach.
 MIN_POLL = 0.005
-#: A reply asking to wait longer than this many windows is not believed (a hostile reply
-#: must not park callers for ever; a real wait this long needs 100 callers per slot).
-MAX_DELAY_WINDOWS = 100
-#: The script replies with this many short strings, each at most ``MAX_REPLY_ITEM`` long.
-REPLY_ITEMS = 6
-MAX_REPLY_ITEM = 64
-#: Largest fleet size and sequence number believed from Redis (a hostile reply could claim
-#: any number; a sequence number past 2**53 would no longer count exactly in Lua).
-MAX_FLEET = 100_000
-MAX_SEQ = 2**53
 
 #: The script: the arithmetic of ``_limit/_gcra.py``, decision by decision, plus the guards.
 SCRIPT = resources.files(__package__).joinpath("_script.lua").read_text(encoding="utf-8")
@@ -120,6 +111,9 @@ class RedisRateLimiter:
         self._script = Script(client, SCRIPT)
         self._owned: list[RedisClient] = []
         self._lanes = Lanes()
+        #: When a background caller of this process asks Redis first: its next slot is at
+        #: least an interval after this process's last (asking earlier only costs a trip).
+        self._next_ask = -math.inf
         #: Tests only: the script's clock (``None``: Redis's ``TIME``, the fleet's).
         self._script_clock: Callable[[], float] | None = None
         self._member = secrets.token_hex(8)
@@ -230,6 +224,9 @@ class RedisRateLimiter:
         last_delay: float | None = None
         try:
             async with self._lanes.enter(priority, deadline):
+                if priority != INTERACTIVE:  # not before its slot can be within reach
+                    until = math.inf if deadline is None else deadline
+                    await anyio.sleep_until(min(self._next_ask, until))
                 while True:
                     left = math.inf if deadline is None else deadline - anyio.current_time()
                     ahead = max(0.0, min(left, self._lookahead(priority)))
@@ -243,18 +240,30 @@ class RedisRateLimiter:
                         await self._acquire_locally(priority, deadline)
                         return
                     if delay >= 0:
+                        self._reserved(priority, delay)
                         if delay > 0:
                             await anyio.sleep(delay)
                         return
                     last_delay = -delay
                     if last_delay > left:
                         raise refusal(last_delay)
-                    # Nothing reserved: ask again when the slot comes within reach.
-                    await anyio.sleep(max(last_delay - self._lookahead(priority), MIN_POLL))
+                    # Nothing reserved: ask again when the slot is well within reach.
+                    await anyio.sleep(max(last_delay - self._lookahead(priority) / 2, MIN_POLL))
         except LimiterTimeoutError as exc:
             if exc.retry_after is None and last_delay is not None:
                 raise refusal(last_delay) from None
             raise
+
+    def _reserved(self, priority: Priority, delay: float) -> None:
+        """Note a slot reserved ``delay`` seconds away.
+
+        The next background slot is at least an interval later: the next background caller
+        asks when that can be within reach, not at once (a round trip that cannot succeed).
+        """
+        if priority != INTERACTIVE:
+            interval = self.limit.window / self._capacity
+            reach = self._lookahead(priority) / 2  # well within reach
+            self._next_ask = anyio.current_time() + delay + interval - reach
 
     def _lookahead(self, priority: Priority) -> float:
         """How far ahead a caller of ``priority`` may reserve: the two thresholds."""
@@ -355,7 +364,7 @@ class RedisRateLimiter:
         self.round_trips += 1
         try:
             raw = await self._script(keys, args)
-            delay, fleet, seq, lost, capacity, learned = _parse_reply(raw, self.limit)
+            delay, fleet, seq, lost, capacity, learned = parse_reply(raw, self.limit)
         except (RedisUnavailable, ValueError) as exc:
             self._note_unavailable(str(exc))
             raise RedisUnavailable(str(exc)) from None
@@ -419,32 +428,3 @@ class RedisRateLimiter:
         for client in self._owned:
             await close_client(client)
         self._owned.clear()
-
-
-def _parse_reply(raw: Any, limit: RateLimit) -> tuple[float, int, int, bool, int, int | None]:
-    """The script's reply, checked: anything else is an error, never a crash."""
-    if not isinstance(raw, list | tuple) or len(raw) != REPLY_ITEMS:
-        raise ValueError("Redis gave an unexpected reply to the rate-limit script")
-    if not all(isinstance(item, bytes | str) and len(item) <= MAX_REPLY_ITEM for item in raw):
-        raise ValueError("Redis gave an unexpected reply to the rate-limit script")
-    try:
-        delay, fleet, seq = float(raw[0]), int(raw[1]), int(raw[2])
-        capacity, learned = float(raw[4]), float(raw[5])
-    except ValueError:
-        raise ValueError("Redis gave a non-numeric reply to the rate-limit script") from None
-    # A negative delay is a slot out of the caller's reach (nothing reserved).
-    bound = MAX_DELAY_WINDOWS * limit.window
-    if not (math.isfinite(delay) and -bound <= delay <= bound):
-        raise ValueError("Redis asked for an implausible wait")
-    if not (0 <= fleet <= MAX_FLEET and 0 <= seq <= MAX_SEQ):
-        raise ValueError("Redis gave an implausible schedule")
-    if not (1 <= capacity <= limit.requests and -1 <= learned <= limit.requests):
-        raise ValueError("Redis gave an implausible rate")
-    return (
-        delay,
-        max(1, fleet),
-        seq,
-        raw[3] in (b"1", "1"),
-        int(capacity),
-        int(learned) if learned >= 1 else None,
-    )
