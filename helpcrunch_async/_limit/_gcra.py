@@ -16,16 +16,17 @@
 - **A busy key is not a lower limit.** A 429 says the key's window is full, not who filled it
   (the previous run of a killed job, another program, a second worker). So a 429 first pauses
   every caller one whole window, the only wait that surely empties a window someone else
-  filled, and traffic resumes at the rate in force. It is *evidence* of a lower limit only
-  when the refused request was sent at least ``per`` after the previous episode began (the
-  server's window then held only what the record counts) and the refusal recurs: within a
-  window of traffic resuming, or while a lesson holds. What one fresh process sent is never a
-  lesson: its first 429 has no episode before it.
+  filled (when the record shows our own sends alone filled it, one arriving late past the
+  margin, only until the record has room), and traffic resumes at the rate in force. It is
+  *evidence* of a lower limit only when the refused request was sent at least ``per`` after
+  the previous episode began (the server's window then held only what the record counts)
+  and the refusal recurs: within a window of traffic resuming, or while a lesson holds.
+  What one fresh process sent is never a lesson: its first 429 has no episode before it.
 - **Lessons.** Evidence sets the rate to what was sent in the window the server judged, minus
   one (never below ``ADAPT_FLOOR`` of the configured rate), and pauses only until the record
   has room at that rate. The lesson is held ``hold`` windows, then the configured rate is
   tried again for one window: a refusal then is evidence again and doubles ``hold`` (up to
-  ``LEARN_HOLD_MAX``); a probing window without one forgets the lesson. So a false lesson is
+  ``LEARN_HOLD_MAX``); a trial window without one forgets the lesson. So a false lesson is
   gone one window after the 429s stop, and the full rate is back at most ``LEARN_HOLD_MAX``
   windows after a real limit returns (see ``LEARN_HOLD_MAX`` for the trade-off).
 
