@@ -155,9 +155,7 @@ class Sender:
         self._check_event_loop()
         template = path_template(request.path)
         call = _Call(
-            request.operation or f"{request.method} {template}",
-            next_call_id(),
-            anyio.current_time(),
+            request.operation or f"{request.method} {template}", next_call_id(), time.perf_counter()
         )
         emit = self.observers.emit
         emit(
@@ -197,7 +195,7 @@ class Sender:
                     attempts=call.attempts,
                     error_type=type(exc).__name__,
                     status_code=exc.status_code if isinstance(exc, APIError) else None,
-                    elapsed=anyio.current_time() - call.started,
+                    elapsed=time.perf_counter() - call.started,
                 )
             )
             raise
@@ -207,7 +205,7 @@ class Sender:
                 call_id=call.call_id,
                 attempts=call.attempts,
                 status_code=call.status_code or 0,
-                elapsed=anyio.current_time() - call.started,
+                elapsed=time.perf_counter() - call.started,
             )
         )
         return reply
