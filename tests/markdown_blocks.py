@@ -15,7 +15,7 @@ folder of its own. A block is one of four kinds, told apart by what it is:
   page's emulator, and ``REDIS_URL`` of a private redis-server on a page that mentions
   ``REDIS_URL``. ``python title="close.py"`` names the file.
 - **A test file** (``python title="test_app.py"``) runs as ``python -m pytest test_app.py``
-  in the page's folder, with the same environment.
+  in the page's folder, with the same environment; a warning fails it, as in the suite.
 - **A file of the reader's project** (any other ``python title="name.py"``, or a path such
   as ``"mysite/urls.py"``) is written to the page's folder for the programs, tests and
   fragments after it to import; it must compile.
@@ -165,7 +165,7 @@ def evaluate(example: Example) -> None:
     title: str | None = example.region.lexemes.get("title")
     if title is not None and PurePosixPath(title).name.startswith("test_"):
         path = page.write(example, title)
-        page.run(example, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(path))
+        page.run(example, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider", str(path))
     elif is_program(example.parsed):
         stem = Path(example.path).stem
         path = page.write(example, title or f"{stem}_line{example.line}.py")
