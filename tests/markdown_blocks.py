@@ -63,6 +63,17 @@ RUNNERS = frozenset({"asyncio.run", "anyio.run", "trio.run"})
 PRIVATE_ENV = ("HELPCRUNCH_", "REDIS_URL", "PYTEST_")
 #: Seconds a program or a test file may run (the suite's own per-test timeout is 120 s).
 PROGRAM_TIMEOUT = 100
+#: How a page's test files run: a warning is an error, as in the suite; pytest-asyncio (in
+#: the suite's environment, maybe not in a reader's) is told the loop scope it warns about.
+PYTEST_ARGS = (
+    "-q",
+    "-W",
+    "error",
+    "-p",
+    "no:cacheprovider",
+    "-o",
+    "asyncio_default_fixture_loop_scope=function",
+)
 #: ``title="..."`` in a fence's info string.
 TITLE = re.compile(r'title="([^"]+)"')
 
@@ -165,7 +176,7 @@ def evaluate(example: Example) -> None:
     title: str | None = example.region.lexemes.get("title")
     if title is not None and PurePosixPath(title).name.startswith("test_"):
         path = page.write(example, title)
-        page.run(example, "-m", "pytest", "-q", "-W", "error", "-p", "no:cacheprovider", str(path))
+        page.run(example, "-m", "pytest", *PYTEST_ARGS, str(path))
     elif is_program(example.parsed):
         stem = Path(example.path).stem
         path = page.write(example, title or f"{stem}_line{example.line}.py")
