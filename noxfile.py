@@ -1,4 +1,4 @@
-"""Project tasks: `nox -s tests`, `lint`, `typing`, `docs`, `mutants`, `bench`, `examples`, `demo`."""
+"""Project tasks: `nox -s tests`, `lint`, `typing`, `docs`, `mutants`, `bench`, `examples`."""
 
 from __future__ import annotations
 
