@@ -102,6 +102,7 @@ class Page:
     emulator: RunningEmulator  # a fresh one per page: no page sees another's changes
     folder: Path  # where the page's files and programs are written
     redis_url: str | None = None  # for a page where Redis is the point
+    no_redis: str | None = None  # why a Redis page has no redis-server
 
     @property
     def env(self) -> dict[str, str]:
@@ -173,6 +174,10 @@ def evaluate(example: Example) -> None:
     """Run one block as what it is (see the module docstring)."""
     __tracebackhide__ = True
     page: Page = example.namespace[PAGE]
+    if page.no_redis is not None and needs_redis(example.parsed):
+        if os.environ.get("CI"):
+            pytest.fail(page.no_redis)
+        pytest.skip(page.no_redis)
     title: str | None = example.region.lexemes.get("title")
     if title is not None and PurePosixPath(title).name.startswith("test_"):
         path = page.write(example, title)
@@ -199,15 +204,14 @@ def _markdown_page(
         pytest.MonkeyPatch.context() as patch,
         contextlib.ExitStack() as stack,
     ):
-        redis_url = None
-        if "REDIS_URL" in request.node.path.read_text(encoding="utf-8"):
+        redis_url = no_redis = None
+        if needs_redis(request.node.path.read_text(encoding="utf-8")):
             try:
                 redis_url = stack.enter_context(redis_server())
             except FileNotFoundError as exc:  # no redis-server: `nox -s tests` installs it
-                if os.environ.get("CI"):
-                    pytest.fail(str(exc))
-                pytest.skip(str(exc))
-        page = Page(portal, emulator, tmp_path_factory.mktemp("page"), redis_url)
+                no_redis = str(exc)
+        folder = tmp_path_factory.mktemp("page")
+        page = Page(portal, emulator, folder, redis_url=redis_url, no_redis=no_redis)
         for name in [k for k in os.environ if k.startswith(PRIVATE_ENV)]:
             patch.delenv(name)
         for name, value in page.env.items():
@@ -224,6 +228,21 @@ def _markdown_page(
                         with contextlib.suppress(TypeError):  # a with_options() view
                             portal.call(value.aclose)  # closing twice is harmless
             forget_modules(page.folder)
+
+
+def needs_redis(text: str) -> bool:
+    """A page or a block where Redis is the point: it mentions ``REDIS_URL``."""
+    return "REDIS_URL" in text
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the blocks that need Redis ``redis``, as the suite's own Redis tests are, so that
+    ``-m "not redis"`` leaves them out too."""
+    for item in items:
+        example = getattr(item, "example", None)
+        if isinstance(example, Example) and needs_redis(str(example.parsed)):
+            item.add_marker(pytest.mark.redis)
 
 
 def forget_modules(folder: Path) -> None:
