@@ -50,6 +50,7 @@ import pytest
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from sybil import Document, Example, Region, Sybil
 from sybil.evaluators.python import pad
+from sybil.evaluators.skip import Skipper
 from sybil.parsers.markdown import CodeBlockParser, SkipParser
 
 import helpcrunch_async as hc
@@ -238,11 +239,18 @@ def needs_redis(text: str) -> bool:
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the blocks that need Redis ``redis``, as the suite's own Redis tests are, so that
-    ``-m "not redis"`` leaves them out too."""
+    ``-m "not redis"`` leaves them out too; with the skip directive right above such a block,
+    which would otherwise stay pending and clash with the next one."""
+    previous: pytest.Item | None = None
     for item in items:
         example = getattr(item, "example", None)
         if isinstance(example, Example) and needs_redis(str(example.parsed)):
             item.add_marker(pytest.mark.redis)
+            above = getattr(previous, "example", None)
+            if isinstance(above, Example) and isinstance(above.region.evaluator, Skipper):
+                assert previous is not None
+                previous.add_marker(pytest.mark.redis)
+        previous = item
 
 
 def forget_modules(folder: Path) -> None:
