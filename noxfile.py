@@ -1,4 +1,4 @@
-"""Project tasks: `nox -s tests`, `lint`, `typing`, `mutants`, `bench`, `examples`, `demo`."""
+"""Project tasks: `nox -s tests`, `lint`, `typing`, `docs`, `mutants`, `bench`, `examples`."""
 
 from __future__ import annotations
 
@@ -99,6 +99,24 @@ def typing(session: nox.Session) -> None:
     """mypy --strict over the package, the tests and the examples."""
     install(session, "typing")
     session.run("mypy", "helpcrunch_async", "tests", "examples")
+
+
+@nox.session(python="3.13")
+def docs(session: nox.Session) -> None:
+    """The docs site, into site/: every warning (a broken link, a missing reference) is an error.
+
+    mkdocstrings reads the package's source; the package is installed for the CLI reference,
+    which mkdocs-click generates from the click commands. Nothing is fetched while building
+    (no inventories, no social or privacy plugin). `nox -s docs -- serve` serves it instead.
+    """
+    session.install("-e", ".[cli]")
+    session.install(*nox.project.dependency_groups(PYPROJECT, "docs"))
+    # Material's notice about MkDocs 2 is no warning of ours (and no failure of --strict).
+    env = {"NO_MKDOCS_2_WARNING": "1"}
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:], env=env)
+    else:
+        session.run("mkdocs", "build", "--strict", *session.posargs, env=env)
 
 
 @nox.session

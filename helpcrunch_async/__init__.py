@@ -1,6 +1,6 @@
 """helpcrunch-async: the async Python SDK for the HelpCrunch REST API.
 
-Example:
+Examples:
     >>> import helpcrunch_async as hc
     >>> async with hc.HelpCrunch(api_key="...") as client:  # doctest: +SKIP
     ...     chat = await client.chats.update_status(5215752, hc.ChatStatus.CLOSED)

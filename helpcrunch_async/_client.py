@@ -70,7 +70,7 @@ class HelpCrunch:
     tasks: it holds the connection pool and the rate limiter. Every request goes through
     the limiter and the retry policy, so ``asyncio.gather`` over thousands of calls is safe.
 
-    Example:
+    Examples:
         >>> async with HelpCrunch(api_key="...") as client:  # doctest: +SKIP
         ...     chat = await client.chats.update_status(5215752, "closed")
 
@@ -210,7 +210,7 @@ class HelpCrunch:
             timeout: Seconds per attempt, as the client's ``timeout``.
             max_retries: Retries after the first attempt, as the client's ``max_retries``.
 
-        Example:
+        Examples:
             >>> fast = client.with_options(max_wait=2.0)  # doctest: +SKIP
             >>> await fast.chats.update_status(5215752, "closed")  # doctest: +SKIP
         """

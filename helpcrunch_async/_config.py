@@ -119,7 +119,7 @@ class RateLimit:
     ``requests`` (so also every window of ``per``), lets up to ``burst`` requests leave at
     once on an idle key, and otherwise spaces them ``(per + margin) / requests`` apart.
 
-    Example:
+    Examples:
         >>> RateLimit(requests=300, per=60.0)  # a plan with a higher limit
         RateLimit(requests=300, per=60.0, burst=10, margin=0.5)
     """

@@ -1,22 +1,24 @@
 """Every exception the SDK raises, in one tree.
 
-The hierarchy::
+The hierarchy:
 
-    HelpCrunchError
-    ├── APIError                    the server answered with an error status
-    │   ├── BadRequestError         400
-    │   ├── AuthenticationError     401
-    │   ├── NotFoundError           404
-    │   ├── RateLimitError          429
-    │   └── ServerError             5xx
-    ├── APIConnectionError          no answer: DNS, refused, reset, TLS...
-    │   └── APITimeoutError         no answer in time
-    ├── ResponseValidationError     a 2xx whose body is not JSON or not the documented shape
-    ├── LimiterTimeoutError         no turn within ``max_wait``; nothing was sent
-    ├── LimiterUnavailableError     the shared limiter (Redis) failed; nothing was sent
-    ├── ClientClosedError           the client was closed (also a ``RuntimeError``)
-    ├── WebhookVerificationError    a webhook delivery HelpCrunch did not sign, or not an envelope
-    └── BulkAbortedError            a bulk run stopped: every recent id failed as in an outage
+```text
+HelpCrunchError
+├── APIError                    the server answered with an error status
+│   ├── BadRequestError         400
+│   ├── AuthenticationError     401
+│   ├── NotFoundError           404
+│   ├── RateLimitError          429
+│   └── ServerError             5xx
+├── APIConnectionError          no answer: DNS, refused, reset, TLS...
+│   └── APITimeoutError         no answer in time
+├── ResponseValidationError     a 2xx whose body is not JSON or not the documented shape
+├── LimiterTimeoutError         no turn within max_wait; nothing was sent
+├── LimiterUnavailableError     the shared limiter (Redis) failed; nothing was sent
+├── ClientClosedError           the client was closed (also a RuntimeError)
+├── WebhookVerificationError    a webhook delivery HelpCrunch did not sign, or not an envelope
+└── BulkAbortedError            a bulk run stopped: every recent id failed as in an outage
+```
 
 Bad arguments are ``TypeError`` / ``ValueError`` raised before anything is sent; they are not
 ``HelpCrunchError``s because they are bugs in the calling code, not failures of the API.

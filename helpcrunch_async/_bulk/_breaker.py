@@ -25,7 +25,7 @@ def is_outage(error: BaseException | None) -> bool:
 class CircuitBreaker:
     """Counts consecutive outage failures; ``record`` says when ``threshold`` is reached.
 
-    Example:
+    Examples:
         >>> breaker = CircuitBreaker(2)
         >>> breaker.record(ServerError("HTTP 503", status_code=503))
         False

@@ -57,7 +57,7 @@ class Journal:
     One journal can hold several runs and operations (``"closed"``, ``"opened"``...):
     ``done(op)`` is the set of ids whose latest record is a success of ``op``.
 
-    Example:
+    Examples:
         >>> journal = Journal("close-stale.jsonl")  # doctest: +SKIP
         >>> await client.chats.bulk_update_status(ids, "closed", journal=journal)  # doctest: +SKIP
     """

@@ -84,7 +84,7 @@ def search(
     other).
 
     \b
-    Example:
+    Examples:
       helpcrunch chats search --status pending --ids |
         helpcrunch chats set-status closed --from-file -
     """  # noqa: D301 - \b is click's "do not rewrap" marker

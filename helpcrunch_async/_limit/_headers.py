@@ -131,7 +131,7 @@ def parse_rate_limit_headers(
     Returns:
         What the headers said, or ``None`` when there were none of these headers.
 
-    Example:
+    Examples:
         >>> parse_rate_limit_headers({"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0"})
         RateLimitHeaders(limit=60, remaining=0, reset=None, window=None, retry_after=None)
     """

@@ -24,7 +24,7 @@ class Chat:
     ``ChatStatus`` when the SDK knows the value, else the string as sent. ``raw`` is the
     payload as received, for fields this SDK does not model yet.
 
-    Example:
+    Examples:
         >>> chat = Chat.from_json({"id": 7, "status": "on hold", "closedAt": "1597758468"})
         >>> chat.status, chat.closed_at.year
         (<ChatStatus.ON_HOLD: 'on-hold'>, 2020)

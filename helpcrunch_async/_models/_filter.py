@@ -64,7 +64,7 @@ class Filter:
     ``operator`` one of ``= != > < >= <= ~ !~``; a ``ChatStatus`` or an aware ``datetime``
     value is sent in its wire form.
 
-    Example:
+    Examples:
         >>> Filter("chats.status", "=", ChatStatus.PENDING)
         Filter(field='chats.status', operator='=', value='pending')
     """

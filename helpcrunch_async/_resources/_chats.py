@@ -61,7 +61,7 @@ class Chats(Resource):
     def with_raw_response(self) -> ChatsWithRawResponse:
         """The same methods, returning a ``RawResponse`` (status, headers, elapsed, parsed).
 
-        Example:
+        Examples:
             >>> raw = await client.chats.with_raw_response.get(5215752)  # doctest: +SKIP
             >>> raw.headers.get("x-request-id"), raw.parsed.status  # doctest: +SKIP
         """
@@ -75,7 +75,7 @@ class Chats(Resource):
         ``"on-hold"`` first, tries the others once each if the server rejects it with
         ``invalid_chat_value``, and remembers which one the server accepted.
 
-        Example:
+        Examples:
             >>> await client.chats.update_status(5215752, ChatStatus.CLOSED)  # doctest: +SKIP
 
         Raises:
@@ -156,7 +156,7 @@ class Chats(Resource):
     ) -> AsyncIterator[Chat]:
         """Every chat matching ``filters`` (all of them with AND, any with OR), page by page.
 
-        Example:
+        Examples:
             >>> stale = client.chats.search(  # doctest: +SKIP
             ...     [Filter("chats.status", "=", "pending"),
             ...      Filter("chats.lastMessageAt", "<", a_week_ago)],
@@ -287,7 +287,7 @@ class Chats(Resource):
         every other id would fail the same way): the stream raises ``BulkAbortedError`` after
         the outcomes already completed. With a journal, the same call resumes later.
 
-        Example:
+        Examples:
             >>> stream = client.chats.stream_update_status(ids, "closed")
             >>> async with stream as outcomes:  # doctest: +SKIP
             ...     async for outcome in outcomes:
@@ -353,7 +353,7 @@ class Chats(Resource):
         A tripped circuit breaker (``stop_after_consecutive_failures``) raises
         ``BulkAbortedError``; the journal holds what completed.
 
-        Example:
+        Examples:
             >>> result = await client.chats.bulk_update_status(ids, "closed")  # doctest: +SKIP
             >>> print(result)  # doctest: +SKIP
             4998 updated, 2 failed, 0 skipped (already done), 0 duplicates

@@ -31,7 +31,7 @@ R = TypeVar("R", bound=Resource)
 class RawResponse(Generic[T]):
     """The HTTP answer of a call, with what the SDK parsed from it.
 
-    Example:
+    Examples:
         >>> chats = client.chats.with_raw_response  # doctest: +SKIP
         >>> raw = await chats.update_status(5215752, "closed")  # doctest: +SKIP
         >>> raw.status_code, raw.headers.get("x-request-id"), raw.parsed.status  # doctest: +SKIP
@@ -80,7 +80,7 @@ def with_raw_response(
 class ChatsWithRawResponse:
     """``client.chats.with_raw_response``: the chats methods, returning ``RawResponse``s.
 
-    Example:
+    Examples:
         >>> raw = await client.chats.with_raw_response.get(5215752)  # doctest: +SKIP
         >>> raw.headers["content-type"], raw.elapsed, raw.parsed.id  # doctest: +SKIP
     """

@@ -1,13 +1,15 @@
 """A HelpCrunch emulator: a real HTTP server on loopback that speaks the chats API.
 
 Needs the ``emulator`` extra (``pip install "helpcrunch-async[emulator]"``). Use it to try
-the SDK, develop against it and test it offline::
+the SDK, develop against it and test it offline:
 
-    from helpcrunch_async.emulator import EmulatorConfig, serve
+```python
+from helpcrunch_async.emulator import EmulatorConfig, serve
 
-    async with serve(EmulatorConfig(chats=100)) as emulator:
-        async with HelpCrunch(emulator.api_key, base_url=emulator.base_url) as client:
-            ...
+async with serve(EmulatorConfig(chats=100)) as emulator:
+    async with HelpCrunch(emulator.api_key, base_url=emulator.base_url) as client:
+        ...
+```
 
 or from a terminal: ``helpcrunch emulator --port 8765``.
 """

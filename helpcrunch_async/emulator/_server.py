@@ -89,7 +89,7 @@ async def serve(
     The server runs in its own thread with its own event loop, so it serves real sockets
     whatever the caller's backend is. ``port=0`` picks a free port.
 
-    Example:
+    Examples:
         >>> async with serve() as emulator:  # doctest: +SKIP
         ...     async with HelpCrunch(emulator.api_key, base_url=emulator.base_url) as client:
         ...         await client.chats.update_status(5215700, "closed")

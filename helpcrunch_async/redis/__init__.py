@@ -1,12 +1,14 @@
 """One rate limit shared by every process and machine using an API key, through Redis.
 
-Needs the ``redis`` extra (``pip install "helpcrunch-async[redis]"``)::
+Needs the ``redis`` extra (``pip install "helpcrunch-async[redis]"``):
 
-    from helpcrunch_async.redis import RedisRateLimiter
+```python
+from helpcrunch_async.redis import RedisRateLimiter
 
-    limiter = RedisRateLimiter.from_url("redis://localhost:6379/0")
-    async with HelpCrunch(rate_limit=limiter) as client:
-        ...
+limiter = RedisRateLimiter.from_url("redis://localhost:6379/0")
+async with HelpCrunch(rate_limit=limiter) as client:
+    ...
+```
 
 A single Redis, a Redis Cluster and a Sentinel-managed primary are all supported: pass a
 ``redis.Redis``, ``redis.cluster.RedisCluster`` or ``Sentinel(...).master_for(...)`` client

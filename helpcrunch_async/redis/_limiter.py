@@ -73,7 +73,7 @@ class RedisRateLimiter:
             the fleet within the limit; a fixed share lets ``n`` processes send up to
             ``n * local_share`` of the limit.
 
-    Example:
+    Examples:
         >>> limiter = RedisRateLimiter.from_url("redis://localhost:6379/0")  # doctest: +SKIP
         >>> client = HelpCrunch(rate_limit=limiter)  # doctest: +SKIP
     """

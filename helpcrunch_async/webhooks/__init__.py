@@ -2,13 +2,15 @@
 
 HelpCrunch POSTs each event to your URL as JSON, signed in ``X-HelpCrunch-Signature`` with
 the account's HTTP Webhook Signing Key. ``parse_event`` checks the signature against the raw
-body, in constant time, before decoding anything, and gives a typed ``WebhookEvent``::
+body, in constant time, before decoding anything, and gives a typed ``WebhookEvent``:
 
-    from helpcrunch_async.webhooks import parse_event
+```python
+from helpcrunch_async.webhooks import parse_event
 
-    event = parse_event(raw_body, signature_header, signing_key=key)
-    if event.type == "chat.new":
-        chat_id = event.data.chat_id
+event = parse_event(raw_body, signature_header, signing_key=key)
+if event.type == "chat.new":
+    chat_id = event.data.chat_id
+```
 
 ``WebhookEndpoint`` (with the ``webhooks`` extra: ``pip install "helpcrunch-async[webhooks]"``)
 is a ready ASGI app doing that for every delivery, awaiting your handler and answering so that

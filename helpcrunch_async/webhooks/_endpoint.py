@@ -38,10 +38,12 @@ class WebhookEndpoint:
       on the ``helpcrunch_async.webhooks`` logger;
     - 405 for any other method.
 
-    Mount it in any ASGI framework, or serve it alone::
+    Mount it in any ASGI framework, or serve it alone:
 
-        endpoint = WebhookEndpoint(on_event, signing_key=key, deduplicator=EventDeduplicator())
-        app = Starlette(routes=[Route("/helpcrunch/webhooks", endpoint, methods=["POST"])])
+    ```python
+    endpoint = WebhookEndpoint(on_event, signing_key=key, deduplicator=EventDeduplicator())
+    app = Starlette(routes=[Route("/helpcrunch/webhooks", endpoint, methods=["POST"])])
+    ```
 
     The handler runs before the answer is sent: keep it short (HelpCrunch, like every
     webhook sender, gives up on slow endpoints), or hand long work to a task of your own.

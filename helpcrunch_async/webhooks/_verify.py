@@ -45,7 +45,7 @@ def parse_event(body: bytes, signature: str | None, *, signing_key: str) -> Webh
     signature is checked in constant time against the HMAC-SHA1 of ``body`` keyed with
     ``signing_key`` (Settings → Developers → Webhooks in HelpCrunch).
 
-    Example:
+    Examples:
         >>> event = parse_event(  # doctest: +SKIP
         ...     await request.body(),
         ...     request.headers.get("X-HelpCrunch-Signature"),
