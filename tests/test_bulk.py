@@ -335,6 +335,7 @@ def engine(operation, ids, **kwargs) -> OutcomeStream:
         operation,
         ids,
         name="closed",
+        outcome=hc.ChatOutcome,
         journal=kwargs.pop("journal", None),
         on_progress=None,
         **kwargs,

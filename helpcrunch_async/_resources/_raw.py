@@ -93,6 +93,8 @@ class ChatsWithRawResponse:
         self.update_department = with_raw_response(cls.update_department, chats)
         self.snooze = with_raw_response(cls.snooze, chats)
         self.create = with_raw_response(cls.create, chats)
+        self.rate = with_raw_response(cls.rate, chats)
+        self.mark_read = with_raw_response(cls.mark_read, chats)
 
 
 class MessagesWithRawResponse:
