@@ -11,7 +11,7 @@ import attrs
 from .._config import is_int
 from ._customer import Tag
 from ._enums import ChatRating, ChatStatus
-from ._wire import MAX_ID, MIN_INT, shown
+from ._wire import MAX_ID, MIN_INT, check_encodable, shown
 
 __all__ = ["OPERATORS", "Filter"]
 
@@ -28,15 +28,7 @@ def _operator(_: object, __: attrs.Attribute[str], value: str) -> None:
 def _field_name(_: object, __: attrs.Attribute[str], value: object) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"filter field must be a non-empty string, got {value!r}")
-    _encodable(value, "filter field")
-
-
-def _encodable(text: str, what: str) -> None:
-    """Refuse text that UTF-8 cannot encode (a lone surrogate), before it fails in httpx."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"{what} is not valid text: {shown(text)}") from None
+    check_encodable(value, "filter field")
 
 
 def _tag_names(value: list[Any] | tuple[Any, ...]) -> tuple[Tag, ...] | None:
@@ -47,7 +39,7 @@ def _tag_names(value: list[Any] | tuple[Any, ...]) -> tuple[Tag, ...] | None:
     if not all(isinstance(name, str) and name.strip() for name in names):
         return None
     for name in names:
-        _encodable(name, "tag name")
+        check_encodable(name, "tag name")
     return tuple(Tag(name) for name in names)
 
 
@@ -67,7 +59,7 @@ def _filter_value(value: Any) -> Any:
     if is_int(value) and not MIN_INT <= value <= MAX_ID:
         raise ValueError(f"filter value out of the signed 64-bit range: {shown(value)}")
     if isinstance(value, str):
-        _encodable(value, "filter value")
+        check_encodable(value, "filter value")
     if value is None or isinstance(value, str | int | float | bool):
         return value
     raise TypeError(

@@ -1,4 +1,4 @@
-"""The emulator's world: its settings, its seeded chats, and what it has seen."""
+"""The emulator's world: its settings, its seeded chats and customers, and what it has seen."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from .._config import (
     positive,
     positive_int,
 )
+from ._account import seed_account
+from ._customers import seed_customers
 
 if TYPE_CHECKING:
     from ._webhooks import WebhookSender
@@ -161,6 +163,14 @@ class EmulatorState:
         for i in range(config.chats):
             self.chats[self.FIRST_ID + i] = self.seed_chat(self.FIRST_ID + i, now)
         self.next_id = self.FIRST_ID + config.chats
+        #: Customers by id (those of the seeded chats, and created ones), their events.
+        self.customers = seed_customers(self.chats.values(), config.seed)
+        self.next_customer_id = max(self.customers, default=0) + 10_000
+        self.customer_events: list[dict[str, Any]] = []
+        #: The organization (``teamOnline``, ``chatEnabled``) and its applications.
+        self.organization, self.applications = seed_account()
+        #: Agents unsubscribed from the newsletters, by id.
+        self.unsubscribed_agents: set[int] = set()
         # Arrival times of every authenticated request, 429s included, for the window.
         self.arrivals: deque[float] = deque()
         self.requests = 0
