@@ -213,7 +213,7 @@ class Customer:
         ('u-7', 2020, 'pro')
     """
 
-    id: int | None
+    id: int
     name: str | None = None
     email: str | None = None
     user_id: str | None = None
@@ -249,10 +249,14 @@ class Customer:
         Accepts the customer object itself or an envelope ``{"data": {...}}``.
 
         Raises:
-            ResponseValidationError: not an object, or a known field of an impossible type.
+            ResponseValidationError: not an object, no usable ``id``, or a known field of an
+                impossible type.
         """
         payload = unwrap(payload, "a customer")
-        return cls(**convert_fields(payload, _CUSTOMER_FIELDS, "customer"), raw=payload)
+        fields = convert_fields(payload, _CUSTOMER_FIELDS, "customer")
+        if fields["id"] is None:
+            raise ResponseValidationError("customer.id: missing")
+        return cls(**fields, raw=payload)
 
 
 _CUSTOMER_FIELDS: FieldTable = (

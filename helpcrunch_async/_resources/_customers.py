@@ -34,13 +34,6 @@ MAX_BATCH = 10
 _MAX_OP_NAME = 200
 
 
-def _customer(body: Any) -> Customer:
-    customer = Customer.from_json(body)
-    if customer.id is None:
-        raise ResponseValidationError("customer.id: missing")
-    return customer
-
-
 def _op_name(operation: str, argument: Any) -> str:
     """The journal's name of a bulk operation with its argument: the same call, the same name.
 
@@ -79,7 +72,7 @@ class Customers(Resource):
             query = params | {"offset": offset, "limit": limit}
             return self._call("GET", "/customers", params=query, operation="customers.list")
 
-        return paginate(fetch, size, _customer)
+        return paginate(fetch, size, Customer.from_json)
 
     async def get(self, customer_id: int) -> Customer:
         """Fetch one customer by HelpCrunch's id (to find one by email or your own id, search).
@@ -89,7 +82,7 @@ class Customers(Resource):
         """
         customer_id = validate_id(customer_id, name="customer_id")
         body = await self._call("GET", f"/customers/{customer_id}", operation="customers.get")
-        return _customer(body)
+        return Customer.from_json(body)
 
     def search(
         self,
@@ -109,9 +102,8 @@ class Customers(Resource):
         must have the field's type: numbers and aware datetimes for ids and dates.
 
         Example:
-            >>> found = client.customers.search(Filter("customers.userId", "=", "u-42"))
-            >>> customer = await anext(found, None)  # doctest: +SKIP
             >>> vips = client.customers.search(Filter("customers.tagsData", "=", ["vip"]))
+            >>> ids = [customer.id async for customer in vips]  # doctest: +SKIP
         """
         body = search_body(filters, comparison)
         body |= sorting(sort, order, prefix="customers", fields=SORT_FIELDS)
@@ -123,7 +115,37 @@ class Customers(Resource):
                 "POST", "/customers/search", json_body=page, operation="customers.search"
             )
 
-        return paginate(fetch, size, _customer)
+        return paginate(fetch, size, Customer.from_json)
+
+    async def find(
+        self, *, email: str | None = None, user_id: str | None = None
+    ) -> Customer | None:
+        """The customer with this email, or with this id of yours (``userId``); ``None`` if none.
+
+        One search request for one customer. Give exactly one of ``email`` and ``user_id``.
+
+        Example:
+            >>> customer = await client.customers.find(user_id="u-42")  # doctest: +SKIP
+
+        Raises:
+            TypeError, ValueError: neither or both given, or not a string, before sending.
+        """
+        given: dict[str, object] = {"customers.email": email, "customers.userId": user_id}
+        wanted = {field: value for field, value in given.items() if value is not None}
+        if len(wanted) != 1:
+            raise ValueError("give exactly one of email and user_id")
+        [(field, value)] = wanted.items()
+        if not isinstance(value, str) or not value.strip():
+            raise TypeError(f"{field.split('.')[1]} must be a non-empty str, not {value!r}")
+        conditions = [Filter(field, "=", value)]
+        body = search_body(conditions, "AND") | {"offset": 0, "limit": 1}
+        answer = await self._call(
+            "POST", "/customers/search", json_body=body, operation="customers.find"
+        )
+        found = answer.get("data") if is_mapping(answer) else None
+        if not isinstance(found, builtins.list):
+            raise ResponseValidationError("expected a page with a 'data' list")
+        return Customer.from_json(found[0]) if found else None
 
     async def create(self, **fields: Unpack[CustomerFields]) -> Customer:
         """Create a customer and return it, with the id HelpCrunch gave it.
@@ -147,7 +169,7 @@ class Customers(Resource):
         raw = await self._call(
             "POST", "/customers", json_body=body, idempotent=False, operation="customers.create"
         )
-        return _customer(raw)
+        return Customer.from_json(raw)
 
     async def update(self, customer_id: int, **fields: Unpack[CustomerFields]) -> Customer:
         """Change only the fields given (PATCH) and return the customer.
@@ -179,7 +201,9 @@ class Customers(Resource):
         customer_id = validate_id(customer_id, name="customer_id")
         body = customer_body(some_fields(fields, operation))
         path = f"/customers/{customer_id}"
-        return _customer(await self._call(method, path, json_body=body, operation=operation))
+        return Customer.from_json(
+            await self._call(method, path, json_body=body, operation=operation)
+        )
 
     async def delete(self, customer_id: int) -> None:
         """Delete a customer (the server answers a plain ``Ok``).
@@ -236,7 +260,7 @@ class Customers(Resource):
             if is_mapping(body):
                 body = body.get("data")
             if isinstance(body, list):
-                updated.extend(_customer(item) for item in body)
+                updated.extend(Customer.from_json(item) for item in body)
         return updated
 
     async def tag(self, customer_id: int, tags: Tag | str | Iterable[Tag | str]) -> Customer:
@@ -262,7 +286,9 @@ class Customers(Resource):
     ) -> Customer:
         customer_id = validate_id(customer_id, name="customer_id")
         path = f"/customers/{customer_id}/tags"
-        return _customer(await self._call(method, path, json_body=body, operation=operation))
+        return Customer.from_json(
+            await self._call(method, path, json_body=body, operation=operation)
+        )
 
     def stream_tag(
         self,
