@@ -127,7 +127,9 @@ class OutcomeStream(Generic[Out]):
         # What ended the whole run: a run-ending error, or the id source itself failing.
         self._fatal: Exception | None = None
         self._in_flight: set[anyio.CancelScope] = set()
-        self._pulling = anyio.CancelScope()
+        # Made when the run reads its next id: a stream is built without an event loop
+        # (a dry run only asks for its ``name``) and runs in one.
+        self._pulling: anyio.CancelScope | None = None
         self._tg: TaskGroup | None = None
         self._sync: Iterator[Any] | None = None
         self._async: AsyncIterator[Any] | None = None
@@ -200,7 +202,8 @@ class OutcomeStream(Generic[Out]):
         ends normally; the cancelled ones are not journaled, so a resume sends them again.
         """
         self._stopping = True
-        self._pulling.cancel()
+        if self._pulling is not None:
+            self._pulling.cancel()
         for scope in self._in_flight:
             scope.cancel()
 
@@ -259,7 +262,8 @@ class OutcomeStream(Generic[Out]):
         """End the run: no new ids, in-flight operations cancelled, completed ones kept."""
         if self._fatal is None:
             self._fatal = exc
-        self._pulling.cancel()
+        if self._pulling is not None:
+            self._pulling.cancel()
         for scope in self._in_flight:
             scope.cancel()
 
