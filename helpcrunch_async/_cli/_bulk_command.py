@@ -137,7 +137,10 @@ def run_job_command(
     rate: str | None,
     command_line: str,
 ) -> NoReturn:
-    """Run ``job`` over the ids given, as ``helpcrunch chats set-status`` does; exit."""
+    """Run ``job`` over the ids given, as ``helpcrunch chats set-status`` does; exit.
+
+    The keyword arguments are the command's options (``job_options`` and ``with_common``).
+    """
     err, out = err_console(), out_console()
     noun = job.noun
     if from_file is not None and from_file.isatty():

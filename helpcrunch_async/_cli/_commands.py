@@ -9,7 +9,7 @@ import shlex
 import signal
 import sys
 import threading
-from typing import IO
+from typing import Any
 
 import anyio
 import attrs
@@ -85,21 +85,7 @@ cli.add_command(customers)
 @click.argument("chat_ids", nargs=-1)
 @job_options("chat")
 @with_common
-def set_status(
-    status: str,
-    chat_ids: tuple[str, ...],
-    from_file: IO[str] | None,
-    journal: str | None,
-    report: str | None,
-    concurrency: int | None,
-    stop_after: int,
-    as_json: bool,
-    dry_run: bool,
-    log_json: str | None,
-    api_key: str | None,
-    base_url: str | None,
-    rate: str | None,
-) -> None:
+def set_status(status: str, chat_ids: tuple[str, ...], **options: Any) -> None:
     """Set STATUS on every CHAT_ID (and every id in --from-file).
 
     STATUS is one of: new, opened, pending, on-hold, no communication, closed.
@@ -112,24 +98,14 @@ def set_status(
         label=target.value,
         verb=f"set {target.value!r} on",
         action=f"set to {target.value!r}",
-        stream=lambda client, ids, options: client.chats.stream_update_status(
-            ids, target, **options
+        stream=lambda client, ids, settings: client.chats.stream_update_status(
+            ids, target, **settings
         ),
     )
     run_job_command(
         job,
         ids_given=chat_ids,
-        from_file=from_file,
-        journal=journal,
-        report=report,
-        concurrency=concurrency,
-        stop_after=stop_after,
-        as_json=as_json,
-        dry_run=dry_run,
-        log_json=log_json,
-        api_key=api_key,
-        base_url=base_url,
-        rate=rate,
+        **options,
         command_line=_command_line(),
     )
 

@@ -305,24 +305,17 @@ def _tag_job(tags: str, *, remove: bool) -> BulkJob:
     if not names:
         raise click.BadParameter("give a tag name (several: vip,lead)", param_hint="TAGS")
     shown = ", ".join(names)
-    if remove:
-        return BulkJob(
-            noun="customer",
-            label=f"untag {shown}",
-            verb=f"remove {shown!r} from",
-            action=f"untagged {shown!r}",
-            stream=lambda client, ids, options: client.customers.stream_untag(
-                ids, names, **options
-            ),
-            key="operation",
-            columns=("customer_id", "operation", "ok", "error", "run"),
-        )
+
+    def stream(client: HelpCrunch, ids: list[int], settings: dict[str, Any]) -> Any:
+        run = client.customers.stream_untag if remove else client.customers.stream_tag
+        return run(ids, names, **settings)
+
     return BulkJob(
         noun="customer",
-        label=f"tag {shown}",
-        verb=f"add {shown!r} to",
-        action=f"tagged {shown!r}",
-        stream=lambda client, ids, options: client.customers.stream_tag(ids, names, **options),
+        label=f"{'untag' if remove else 'tag'} {shown}",
+        verb=f"remove {shown!r} from" if remove else f"add {shown!r} to",
+        action=f"{'untagged' if remove else 'tagged'} {shown!r}",
+        stream=stream,
         key="operation",
         columns=("customer_id", "operation", "ok", "error", "run"),
     )
@@ -342,36 +335,12 @@ def _tag_command(name: str, *, remove: bool) -> click.Command:
     @click.argument("customer_ids", nargs=-1)
     @job_options("customer")
     @with_common
-    def command(
-        tags: str,
-        customer_ids: tuple[str, ...],
-        from_file: IO[str] | None,
-        journal: str | None,
-        report: str | None,
-        concurrency: int | None,
-        stop_after: int,
-        as_json: bool,
-        dry_run: bool,
-        log_json: str | None,
-        api_key: str | None,
-        base_url: str | None,
-        rate: str | None,
-    ) -> None:
+    def command(tags: str, customer_ids: tuple[str, ...], **options: Any) -> None:
         run_job_command(
             _tag_job(tags, remove=remove),
             ids_given=customer_ids,
-            from_file=from_file,
-            journal=journal,
-            report=report,
-            concurrency=concurrency,
-            stop_after=stop_after,
-            as_json=as_json,
-            dry_run=dry_run,
-            log_json=log_json,
-            api_key=api_key,
-            base_url=base_url,
-            rate=rate,
             command_line=_command_line(),
+            **options,
         )
 
     command.help = (

@@ -101,13 +101,15 @@ class EmulatorConfig:
         chats: How many chats it seeds.
         rate_limit: The per-key limit, or ``None`` for none.
         faults: Injected failures.
-        payload_style: ``"spec"`` (integer timestamps, agents as a list, ``"on-hold"``) or
-            ``"legacy"`` (decimal-string timestamps, agents as one object, and ``"on hold"``
-            as the only on-hold spelling it accepts).
+        payload_style: ``"spec"`` (integer timestamps, agents as a list, ``"on-hold"``;
+            customers as the newer pages show them: numeric-string timestamps, custom data
+            an object) or ``"legacy"`` (decimal-string timestamps, agents as one object,
+            ``"on hold"`` as the only on-hold spelling it accepts; customers as the older
+            pages: integer timestamps, custom data a ``[{property, value}]`` list).
         error_style: ``"older"`` (one specific entry) or ``"newer"`` (``invalid_request`` first).
         seed: Seed of the chat data and of the fault dice.
         webhook_url: Where to POST a webhook for every change the emulator applies (status,
-            assignee, snooze, new chat, new message), or ``None`` to send none.
+            assignee, snooze, rating, new chat, new message, customers), or ``None``.
         webhook_signing_key: The key deliveries are signed with (``X-HelpCrunch-Signature``).
         webhook_attempts: Deliveries tried per event at most, the first one included.
         webhook_backoff: Seconds before the first redelivery; each next wait doubles.
