@@ -59,7 +59,12 @@ from ._resources._customers import Customers
 from ._resources._departments import Departments
 from ._resources._events import CustomerEvents
 from ._resources._messages import Messages
-from ._resources._raw import ChatsWithRawResponse, MessagesWithRawResponse, RawResponse
+from ._resources._raw import (
+    ChatsWithRawResponse,
+    CustomersWithRawResponse,
+    MessagesWithRawResponse,
+    RawResponse,
+)
 from ._send._events import (
     BulkItemDone,
     CallCompleted,
@@ -110,6 +115,7 @@ __all__ = [
     "CustomerFields",
     "CustomerOutcome",
     "Customers",
+    "CustomersWithRawResponse",
     "Department",
     "Departments",
     "Device",

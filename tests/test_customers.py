@@ -488,3 +488,15 @@ async def test_find_needs_one_text(client, api, kwargs, error):
         await client.customers.find(**kwargs)
 
     assert 0 == len(api.calls)
+
+
+async def test_raw_responses_of_customer_calls(client, api):
+    """with_raw_response gives the status and headers with the parsed customer, or None."""
+    api.get("/customers/7").respond(200, json=customer_payload(7), headers={"x-request-id": "r1"})
+    api.delete("/customers/7").respond(200, text="Ok")
+
+    got = await client.customers.with_raw_response.get(7)
+    deleted = await client.customers.with_raw_response.delete(7)
+
+    assert (200, "r1", "u-7") == (got.status_code, got.headers["x-request-id"], got.parsed.user_id)
+    assert (200, None) == (deleted.status_code, deleted.parsed)

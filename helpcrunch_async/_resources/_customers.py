@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import functools
 import hashlib
 import json
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
@@ -17,6 +18,7 @@ from ._bulk_run import BulkOptions, bulk_run, collect
 from ._customer_fields import CustomerFields, customer_body, some_fields, tags_body
 from ._paging import MAX_PAGE_SIZE, check_page_size, paginate
 from ._query import search_body, sorting
+from ._raw import CustomersWithRawResponse
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -52,6 +54,16 @@ class Customers(Resource):
     Python names are snake_case (``user_id``, ``first_seen``, ``custom_data``); see
     ``CustomerFields`` for what can be written.
     """
+
+    @functools.cached_property
+    def with_raw_response(self) -> CustomersWithRawResponse:
+        """The same calls, returning a ``RawResponse`` (status, headers, elapsed, parsed).
+
+        Example:
+            >>> raw = await client.customers.with_raw_response.get(542335)  # doctest: +SKIP
+            >>> raw.status_code, raw.parsed.user_id  # doctest: +SKIP
+        """
+        return CustomersWithRawResponse(self)
 
     def list(
         self,
