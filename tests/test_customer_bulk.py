@@ -158,3 +158,14 @@ def test_a_customer_outcome_is_either_a_customer_or_an_error():
     with pytest.raises(ValueError, match="exactly one of customer and error"):
         hc.CustomerOutcome(1)
     assert 1 == hc.CustomerOutcome(1, error=ValueError("x")).id
+
+
+async def test_tags_given_as_an_iterator_serve_every_id(client, api):
+    """A generator of tags is read once, and every id gets all of them."""
+    route = api.put(url__regex=r"/customers/\d+/tags").mock(side_effect=tagged)
+
+    result = await client.customers.bulk_tag([1, 2, 3], (name for name in ["vip", "lead"]))
+
+    assert 3 == len(result.succeeded)
+    sent = [json.loads(call.request.content) for call in route.calls]
+    assert [{"tags": [{"name": "vip"}, {"name": "lead"}]}] * 3 == sent

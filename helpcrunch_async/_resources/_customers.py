@@ -319,10 +319,11 @@ class Customers(Resource):
             ...     async for outcome in out:  # doctest: +SKIP
             ...         print(outcome.customer_id, outcome.ok)
         """
-        wire = tags_body(tags)
-        names = sorted(tag["name"] for tag in wire)
+        # Read once: ``tags`` may be an iterator, and every id needs them.
+        chosen = [Tag(t["name"], t.get("color")) for t in tags_body(tags)]
+        names = sorted(tag.name for tag in chosen)
         return self._bulk(
-            lambda customers, cid: customers.tag(cid, tags),
+            lambda customers, cid: customers.tag(cid, chosen),
             customer_ids,
             _op_name("customers.tag", names),
             "customers.tag",
@@ -353,7 +354,7 @@ class Customers(Resource):
         """Remove tags from many customers, one ``CustomerOutcome`` per id; see ``stream_tag``."""
         names = sorted(tag["name"] for tag in tags_body(tags, names_only=True))
         return self._bulk(
-            lambda customers, cid: customers.untag(cid, tags),
+            lambda customers, cid: customers.untag(cid, names),
             customer_ids,
             _op_name("customers.untag", names),
             "customers.untag",
