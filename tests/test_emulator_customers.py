@@ -275,3 +275,78 @@ def _route(name: str, customer_id: int) -> tuple[str, str]:
         "customers__untag": ("DELETE", f"/customers/{customer_id}/tags"),
         "events__create": ("POST", "/events"),
     }[page]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "code"),
+    [
+        ("POST", "/customers", {"nickname": "x"}, "nickname"),
+        ("POST", "/customers", {"name": 5}, "name"),
+        ("POST", "/customers", {"firstSeen": "soon"}, "firstSeen"),
+        ("POST", "/customers", {"blocked": "no"}, "blocked"),
+        ("POST", "/customers", {"city": 5}, "city"),
+        ("POST", "/customers", {"tags": "vip"}, "tags"),
+        ("POST", "/customers", {"tags": [{"color": "#fff"}]}, "tags"),
+        ("POST", "/customers", {"customData": "x"}, "customData"),
+        ("POST", "/customers", {"customData": [{"value": 1}]}, "customData"),
+        ("PUT", "/customers/batch", [], "invalid_request"),
+        ("PUT", "/customers/batch", [{"customer": 1}] * 11, "invalid_request"),
+        ("PUT", "/customers/batch", [7], "invalid_request"),
+        ("PUT", "/customers/batch", [{"name": "x"}], "customer"),
+        ("POST", "/customers/search", {"filter": []}, "filter"),
+        (
+            "POST",
+            "/customers/search",
+            {"filter": [{"field": "customers.id", "operator": "=="}]},
+            "filter[0].operator",
+        ),
+        (
+            "POST",
+            "/customers/search",
+            {"filter": [{"field": "customers.shoe", "operator": "="}]},
+            "filter[0].field",
+        ),
+        (
+            "POST",
+            "/customers/search",
+            {"filter": [{"field": "customers.tagsData", "operator": ">", "value": []}]},
+            "filter[0].value",
+        ),
+        (
+            "POST",
+            "/customers/search",
+            {
+                "filter": [{"field": "customers.id", "operator": ">", "value": 1}],
+                "sort": "customers.name",
+            },
+            "sort",
+        ),
+        ("POST", "/events", {"customer": "7", "name": "x"}, "customer"),
+        ("POST", "/events", {"customer": 7, "name": " "}, "name"),
+        ("POST", "/events", {"customer": 7, "name": "x", "data": [1]}, "data"),
+        ("PUT", "/chats/rate", {"id": FIRST, "rating": "excellent"}, "rating"),
+        ("PUT", "/chats/readByAgent", {"id": FIRST, "read": "yes"}, "read"),
+    ],
+)
+async def test_the_emulator_refuses_what_the_api_would(anyio_backend, method, path, body, code):
+    """A body the API would refuse is a 400 naming the field, as the newer error style does."""
+    async with serve(emulated(error_style="newer")) as emulator, connect(emulator) as client:
+        with pytest.raises(hc.BadRequestError) as caught:
+            await client.request(method, path, json_body=body, idempotent=False)
+
+    assert code == caught.value.codes[-1]
+
+
+async def test_tagging_needs_a_tag_and_a_refused_write_changes_nothing(anyio_backend):
+    """An empty tag list is refused; a write refused half-way leaves the customer as it was."""
+    async with serve(emulated()) as emulator, connect(emulator) as client:
+        customer_id = next(iter(emulator.state.customers))
+        before = json.loads(json.dumps(emulator.state.customers[customer_id]))
+        with pytest.raises(hc.BadRequestError):
+            await client.request("PUT", f"/customers/{customer_id}/tags", json_body={"tags": []})
+        with pytest.raises(hc.BadRequestError):
+            await client.request(
+                "PATCH", f"/customers/{customer_id}", json_body={"name": "New", "phone": 5}
+            )
+
+    assert before == emulator.state.customers[customer_id]
