@@ -23,9 +23,12 @@ from ._config import (
 from ._errors import ClientClosedError
 from ._limit._protocol import api_key_fingerprint
 from ._limit._turn import Turn
+from ._resources._account import Applications, OrganizationResource
 from ._resources._agents import Agents
 from ._resources._chats import Chats
+from ._resources._customers import Customers
 from ._resources._departments import Departments
+from ._resources._events import CustomerEvents
 from ._resources._messages import Messages
 from ._send._http import Exchange
 from ._send._observe import Observers
@@ -107,6 +110,10 @@ class HelpCrunch:
     messages: Messages
     agents: Agents
     departments: Departments
+    customers: Customers
+    events: CustomerEvents
+    applications: Applications
+    organization: OrganizationResource
 
     def __init__(
         self,
@@ -164,6 +171,10 @@ class HelpCrunch:
         self.messages = Messages(self._sender, options)
         self.agents = Agents(self._sender, options)
         self.departments = Departments(self._sender, options)
+        self.customers = Customers(self._sender, options)
+        self.events = CustomerEvents(self._sender, options)
+        self.applications = Applications(self._sender, options)
+        self.organization = OrganizationResource(self._sender, options)
 
     @property
     def base_url(self) -> str:

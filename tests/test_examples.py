@@ -70,6 +70,21 @@ def test_triage_bot_reacts_to_webhooks():
     assert untouched.endswith(": new, department None, keyword False")  # neither moved nor closed
 
 
+def test_vip_bot_tags_vips_and_hands_over_only_while_the_team_is_online():
+    """VIPs are tagged on their first message; handed to a person, then answered by the bot."""
+    out = run("vip_bot.py")
+
+    assert 2 == out.count(" tagged vip")
+    assert 1 == out.count(": handed to ")
+    assert 1 == out.count(": team away, the bot answered")
+    assert "Eli Novak is not a VIP, the bot carries on" in out
+    assert "VIPs tagged by the bot: Dana Okafor, Fatima Ali" in out
+    lines = out.splitlines()
+    handed = next(i for i, line in enumerate(lines) if ": handed to " in line)
+    away = next(i for i, line in enumerate(lines) if "team away" in line)
+    assert handed < away  # online first, away after the team left
+
+
 @pytest.mark.redis
 def test_fleet_through_redis(redis_url):
     """Several processes share one limit through Redis; the strict server rejects nothing."""

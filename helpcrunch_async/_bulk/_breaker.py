@@ -33,9 +33,11 @@ class CircuitBreaker:
         True
     """
 
-    def __init__(self, threshold: int) -> None:
+    def __init__(self, threshold: int, *, noun: str = "chats") -> None:
         require_int(threshold, "stop_after_consecutive_failures", minimum=1)
         self.threshold = threshold
+        #: What the run's ids are, for the message (``"customers"``).
+        self.noun = noun
         #: Outage failures in a row so far.
         self.consecutive = 0
         #: The latest outage failure, kept for the message when the breaker trips.
@@ -58,7 +60,7 @@ class CircuitBreaker:
     def error(self) -> BulkAbortedError:
         """The exception that ends a run this breaker stopped."""
         return BulkAbortedError(
-            f"stopped after {self.consecutive} chats in a row failed as if the API were "
+            f"stopped after {self.consecutive} {self.noun} in a row failed as if the API were "
             f"unreachable or failing; the last error: {self.last_error}",
             failures=self.consecutive,
             last_error=self.last_error,

@@ -1,7 +1,8 @@
-"""The bulk engine: one per-id operation over many chats, outcomes streamed as they complete.
+"""The bulk engine: one per-id operation over many ids, outcomes streamed as they complete.
 
-The engine knows nothing of statuses: it runs any ``operation(chat_id) -> Chat`` (a status
-update, an assignment, a snooze...) under a name that the journal records.
+The engine knows nothing of statuses or tags: it runs any ``operation(id) -> result`` (a
+chat's status update, a customer's tagging...) under a name that the journal records, and
+wraps each id's result or error in the outcome class it is given (``ChatOutcome``...).
 
 Why a context manager and not a bare async generator: the work lives in a task group, and a
 generator that yields from inside a task group hands its cancel scope to whatever code runs
@@ -26,7 +27,7 @@ from collections.abc import (
     Iterator,
     Sized,
 )
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
 
@@ -38,9 +39,9 @@ from .._errors import (
     LimiterUnavailableError,
     ResponseValidationError,
 )
-from .._models import Chat, validate_id
+from .._models import validate_id
 from .._models._json import MAX_TEXT, cut
-from ._outcomes import ChatOutcome, Progress, outcome_key
+from ._outcomes import BulkOutcome, Progress, outcome_key
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -53,14 +54,20 @@ if TYPE_CHECKING:
 
 __all__ = ["OutcomeStream"]
 
+R = TypeVar("R")
+Out = TypeVar("Out", bound=BulkOutcome)
+
 
 #: Errors that end the whole run instead of failing one id: every other id would fail the
 #: same way (the key is wrong, the client is closed, the shared limiter is unusable).
 RUN_ENDING_ERRORS = (AuthenticationError, ClientClosedError, LimiterUnavailableError)
 
 
-class OutcomeStream:
+class OutcomeStream(Generic[Out]):
     """The outcomes of a bulk run, one per distinct id, as they complete.
+
+    ``OutcomeStream[ChatOutcome]`` for chats, ``OutcomeStream[CustomerOutcome]`` for
+    customers.
 
     Use it as ``async with ... as outcomes: async for outcome in outcomes``. Leaving the block
     (``break``, an exception, a cancel) stops the work and leaves the client usable; an
@@ -69,7 +76,20 @@ class OutcomeStream:
     tripped circuit breaker) is raised after every outcome that completed before it.
     ``stop()`` ends the run gently: the same, without an error.
 
+    Args:
+        operation: The per-id operation.
+        ids: The ids, read lazily.
+        name: The operation's name in the journal.
+        outcome: Builds an outcome from ``(id, result, error)``: ``ChatOutcome``...
+        concurrency: Operations in flight at most.
+        journal: Where outcomes are recorded, and what a resume skips.
+        on_progress: Called with a ``Progress`` after each outcome.
+        on_outcome: Called with each outcome as it completes (events).
+        breaker: Stops the run when every recent id failed as in an outage.
+        what: What an id stands for, in messages (``"customer"``: ``customer_id``).
+
     Attributes:
+        name: The operation, as the journal records it (``"closed"``, ``"customers.tag ..."``).
         done: Outcomes yielded so far, failures included.
         failed: Failed outcomes yielded so far.
         skipped: Ids skipped because the journal had them done.
@@ -78,45 +98,51 @@ class OutcomeStream:
 
     def __init__(
         self,
-        operation: Callable[[int], Awaitable[Chat]],
-        chat_ids: Iterable[Any] | AsyncIterable[Any],
+        operation: Callable[[int], Awaitable[R]],
+        ids: Iterable[Any] | AsyncIterable[Any],
         *,
         name: str,
+        outcome: Callable[[Any, R | None, Exception | None], Out],
         concurrency: int,
         journal: Journal | None,
         on_progress: Callable[[Progress], None] | None,
-        on_outcome: Callable[[ChatOutcome], None] | None = None,
+        on_outcome: Callable[[Out], None] | None = None,
         breaker: CircuitBreaker | None = None,
+        what: str = "chat",
     ) -> None:
         self._breaker = breaker
         self._stopping = False
         self._operation = operation
         self._on_outcome = on_outcome
-        self._ids = chat_ids
-        self._name = name
+        self._ids = ids
+        self.name = name
+        self._make = outcome
+        self._what = what
         self._concurrency = concurrency
         self._journal = journal
         self._on_progress = on_progress
-        self._total = len(chat_ids) if isinstance(chat_ids, Sized) else None
+        self._total = len(ids) if isinstance(ids, Sized) else None
         self._seen: set[int] = set()
         self._already_done: set[int] = set()
         # What ended the whole run: a run-ending error, or the id source itself failing.
         self._fatal: Exception | None = None
         self._in_flight: set[anyio.CancelScope] = set()
-        self._pulling = anyio.CancelScope()
+        # Made when the run reads its next id: a stream is built without an event loop
+        # (a dry run only asks for its ``name``) and runs in one.
+        self._pulling: anyio.CancelScope | None = None
         self._tg: TaskGroup | None = None
         self._sync: Iterator[Any] | None = None
         self._async: AsyncIterator[Any] | None = None
         self.done = self.failed = self.skipped = self.duplicates = 0
 
-    async def __aenter__(self) -> OutcomeStream:
+    async def __aenter__(self) -> OutcomeStream[Out]:
         if self._tg is not None:
             raise RuntimeError("an OutcomeStream can be entered only once")
         if self._journal is not None:
             # Locked and repaired before it is read, so no other run appends in between.
             self._journal.open()
             try:
-                self._already_done = self._journal.done(self._name)
+                self._already_done = self._journal.done(self.name)
             except BaseException:
                 self._journal.close()
                 raise
@@ -124,7 +150,7 @@ class OutcomeStream:
             self._async = aiter(self._ids)
         else:
             self._sync = iter(self._ids)
-        send, self._receive = anyio.create_memory_object_stream[ChatOutcome](self._concurrency)
+        send, self._receive = anyio.create_memory_object_stream[Out](self._concurrency)
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         self._tg.start_soon(self._dispatch, send)
@@ -147,7 +173,7 @@ class OutcomeStream:
             if self._journal is not None:
                 self._journal.close()
 
-    def __aiter__(self) -> OutcomeStream:
+    def __aiter__(self) -> OutcomeStream[Out]:
         if self._tg is None:
             raise TypeError(
                 "iterate the stream inside its context: "
@@ -156,7 +182,7 @@ class OutcomeStream:
             )
         return self
 
-    async def __anext__(self) -> ChatOutcome:
+    async def __anext__(self) -> Out:
         try:
             outcome = await self._receive.receive()
         except anyio.EndOfStream:
@@ -176,7 +202,8 @@ class OutcomeStream:
         ends normally; the cancelled ones are not journaled, so a resume sends them again.
         """
         self._stopping = True
-        self._pulling.cancel()
+        if self._pulling is not None:
+            self._pulling.cancel()
         for scope in self._in_flight:
             scope.cancel()
 
@@ -189,7 +216,7 @@ class OutcomeStream:
         total = None if self._total is None else self._total - self.skipped - self.duplicates
         return Progress(self.done, self.failed, total, self.skipped)
 
-    async def _dispatch(self, send: MemoryObjectSendStream[ChatOutcome]) -> None:
+    async def _dispatch(self, send: MemoryObjectSendStream[Out]) -> None:
         """Start one task per id, never more than ``concurrency`` at once nor than ids."""
         slots = anyio.Semaphore(self._concurrency)
         async with send, anyio.create_task_group() as tasks:
@@ -235,12 +262,13 @@ class OutcomeStream:
         """End the run: no new ids, in-flight operations cancelled, completed ones kept."""
         if self._fatal is None:
             self._fatal = exc
-        self._pulling.cancel()
+        if self._pulling is not None:
+            self._pulling.cancel()
         for scope in self._in_flight:
             scope.cancel()
 
     async def _one(
-        self, raw: Any, send: MemoryObjectSendStream[ChatOutcome], slots: anyio.Semaphore
+        self, raw: Any, send: MemoryObjectSendStream[Out], slots: anyio.Semaphore
     ) -> None:
         try:
             async with send:
@@ -252,7 +280,7 @@ class OutcomeStream:
                 if self._journal is not None:
                     error = None if outcome.error is None else _describe(outcome.error)
                     self._journal.record(
-                        outcome_key(outcome.chat_id), self._name, ok=outcome.ok, error=error
+                        outcome_key(outcome.id), self.name, ok=outcome.ok, error=error
                     )
                 # The circuit breaker: this outcome is journaled and still handed
                 # over; the operations in flight are cancelled.
@@ -262,27 +290,27 @@ class OutcomeStream:
         finally:
             slots.release()
 
-    async def _outcome(self, raw: Any) -> ChatOutcome | None:
+    async def _outcome(self, raw: Any) -> Out | None:
         """Run the operation for one id; ``None`` when the run ended before it completed."""
         try:
-            chat_id = validate_id(raw)
+            item_id = validate_id(raw, name=f"{self._what}_id")
         except (TypeError, ValueError) as exc:
-            return ChatOutcome(raw, error=exc)
+            return self._make(raw, None, exc)
         with anyio.CancelScope() as scope:
             self._in_flight.add(scope)
             try:
-                return ChatOutcome(chat_id, chat=await self._operation(chat_id))
+                return self._make(item_id, await self._operation(item_id), None)
             except RUN_ENDING_ERRORS as exc:
                 self._stop(exc)
             except HelpCrunchError as exc:
-                return ChatOutcome(chat_id, error=exc)
+                return self._make(item_id, None, exc)
             except Exception as exc:  # noqa: BLE001 - one answer's problem, not the run's
                 error = ResponseValidationError(
-                    f"chat {chat_id}: the answer could not be processed: "
+                    f"{self._what} {item_id}: the answer could not be processed: "
                     f"{type(exc).__name__}: {exc}"[:MAX_TEXT]
                 )
                 error.__cause__ = exc
-                return ChatOutcome(chat_id, error=error)
+                return self._make(item_id, None, error)
             finally:
                 self._in_flight.discard(scope)
         return None

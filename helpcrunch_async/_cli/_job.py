@@ -30,6 +30,7 @@ from ._signals import exit_code_for, stop_on_signals
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from .._bulk._engine import OutcomeStream
     from .._client import HelpCrunch
     from .._models import ChatStatus
 
@@ -53,6 +54,8 @@ class JobResult:
     signum: int | None
     seconds: float
     failures: FailureSummary = attrs.field(factory=FailureSummary)
+    #: What the ids are, in messages.
+    noun: str = "chat"
 
     @property
     def not_started(self) -> int:
@@ -88,18 +91,6 @@ async def run_set_status(
     SIGINT/SIGTERM end it cleanly (workers cancelled, files closed, display stopped); so do
     a refused key and a tripped circuit breaker (``fatal``).
     """
-    started = time.monotonic()
-    distinct = list(dict.fromkeys(ids))
-    done_before = journal_done(journal, status.value)
-    earlier = [chat_id for chat_id in distinct if chat_id in done_before]
-    if earlier:
-        console.print(
-            f"Resuming from {journal}: {len(earlier)} of {plural(len(distinct), 'chat')} "
-            f"already done, {len(distinct) - len(earlier)} to go.",
-            highlight=False,
-        )
-    failures = FailureSummary()
-    fatal: HelpCrunchError | None = None
     stream = client.chats.stream_update_status(
         ids,
         status,
@@ -107,16 +98,48 @@ async def run_set_status(
         journal=journal,
         stop_after_consecutive_failures=stop_after,
     )
+    return await run_job(
+        stream, ids, label=status.value, console=console, journal=journal, report=report
+    )
+
+
+async def run_job(
+    stream: OutcomeStream[Any],
+    ids: list[int],
+    *,
+    label: str,
+    console: Console,
+    journal: str | None,
+    report: str | None,
+    noun: str = "chat",
+    columns: tuple[str, ...] = Report.COLUMNS,
+) -> JobResult:
+    """Run any bulk ``stream`` over ``ids`` as ``run_set_status`` does (``label`` is shown).
+
+    ``noun`` names the ids in messages; ``columns`` name the report's id and label columns.
+    """
+    started = time.monotonic()
+    distinct = list(dict.fromkeys(ids))
+    done_before = journal_done(journal, stream.name)
+    earlier = [item_id for item_id in distinct if item_id in done_before]
+    if earlier:
+        console.print(
+            f"Resuming from {journal}: {len(earlier)} of {plural(len(distinct), noun)} "
+            f"already done, {len(distinct) - len(earlier)} to go.",
+            highlight=False,
+        )
+    failures = FailureSummary(noun)
+    fatal: HelpCrunchError | None = None
     out: Report | None = None
     problem: FileError | None = None
     async with stop_on_signals() as interrupt:
         # Caught here, inside: past the signal watcher's task group it would be a group.
         try:
-            with ProgressDisplay(console, status.value, len(ids)) as display:
+            with ProgressDisplay(console, label, len(ids)) as display:
                 async with stream as outcomes:
                     # Opened once the journal is locked: a second run of the same job is
                     # refused before it can truncate the first one's report.
-                    out = Report(report, status.value)
+                    out = Report(report, label, columns=columns)
                     out.write_earlier(earlier)
                     # A signal stops the workers; the outcomes they completed still
                     # reach the report (they are in the journal already).
@@ -147,6 +170,7 @@ async def run_set_status(
         signum=interrupt.signum,
         seconds=time.monotonic() - started,
         failures=failures,
+        noun=noun,
     )
 
 
@@ -175,12 +199,22 @@ def _os_error(exc: BaseException) -> OSError | None:
 
 
 def print_summary(
-    out: Console, client: HelpCrunch, result: JobResult, status: str, report: str | None
+    out: Console,
+    client: HelpCrunch,
+    result: JobResult,
+    status: str,
+    report: str | None,
+    *,
+    action: str | None = None,
 ) -> None:
-    """The end-of-job summary on ``out`` (stdout): outcomes, failures by reason, the client."""
+    """The end-of-job summary on ``out`` (stdout): outcomes, failures by reason, the client.
+
+    ``action`` says what was done (default: ``set to 'status'``).
+    """
     stats = client.stats()
+    done = action or f"set to {status!r}"
     out.print(
-        f"{plural(result.updated, 'chat')} set to {status!r}, {result.failed} failed, "
+        f"{plural(result.updated, result.noun)} {done}, {result.failed} failed, "
         f"{result.skipped} skipped (already done), "
         f"{plural(result.duplicates, 'duplicate')}, in {duration(result.seconds)}.",
         highlight=False,
@@ -205,10 +239,10 @@ def print_summary(
         )
 
 
-def summary_json(result: JobResult, status: str, report: str | None) -> str:
-    """The summary as one JSON object, for scripts (``--json``)."""
+def summary_json(result: JobResult, status: str, report: str | None, *, key: str = "status") -> str:
+    """The summary as one JSON object, for scripts (``--json``); ``key`` names ``status``."""
     document: dict[str, Any] = {
-        "status": status,
+        key: status,
         "updated": result.updated,
         "failed": result.failed,
         "skipped": result.skipped,
@@ -240,7 +274,8 @@ def print_stop(
     if result.signum is not None:
         name = "Ctrl-C" if exit_code_for(result.signum) == 130 else "SIGTERM"  # noqa: PLR2004
         err.print(
-            f"Interrupted by {name}: {plural(result.updated + result.failed, 'chat')} processed "
+            f"Interrupted by {name}: {plural(result.updated + result.failed, result.noun)} "
+            "processed "
             f"({result.updated} updated, {result.failed} failed), "
             f"{result.not_started} not started.",
             highlight=False,
@@ -253,7 +288,7 @@ def print_stop(
         )
     elif isinstance(result.fatal, BulkAbortedError):
         err.print(
-            f"Stopped: {plural(result.fatal.failures, 'chat')} in a row failed with "
+            f"Stopped: {plural(result.fatal.failures, result.noun)} in a row failed with "
             f"{type(result.fatal.last_error).__name__}: the API at {base_url} looks "
             f"unreachable or failing (last error: {result.fatal.last_error}). "
             f"{result.not_started} not started. Check --base-url and the network.",

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-    from .._bulk._outcomes import ChatOutcome
+    from .._bulk._outcomes import BulkOutcome
     from .._bulk._outcomes import Progress as BulkProgress
 
 #: Seconds between plain progress lines when the output is not a terminal.
@@ -165,15 +165,16 @@ def reason(error: BaseException) -> str:
 
 
 class FailureSummary:
-    """Failures grouped by reason, with counts and a few example ids each."""
+    """Failures grouped by reason, with counts and a few example ids each (of ``noun``s)."""
 
-    def __init__(self) -> None:
+    def __init__(self, noun: str = "chat") -> None:
         self._groups: dict[str, list[Any]] = {}
+        self.noun = noun
 
-    def add(self, outcome: ChatOutcome) -> None:
+    def add(self, outcome: BulkOutcome) -> None:
         """Count one outcome (successes are ignored)."""
         if outcome.error is not None:
-            self._groups.setdefault(reason(outcome.error), []).append(outcome.chat_id)
+            self._groups.setdefault(reason(outcome.error), []).append(outcome.id)
 
     @property
     def total(self) -> int:
@@ -190,7 +191,7 @@ class FailureSummary:
         if not self._groups:
             return []
         ordered = sorted(self._groups.items(), key=lambda item: -len(item[1]))
-        lines = [f"Failures by reason ({plural(self.total, 'chat')}):"]
+        lines = [f"Failures by reason ({plural(self.total, self.noun)}):"]
         for name, ids in ordered[:MAX_REASONS_SHOWN]:
             examples = ", ".join(str(i) for i in ids[:EXAMPLES_PER_REASON])
             more = ", ..." if len(ids) > EXAMPLES_PER_REASON else ""
@@ -209,14 +210,18 @@ class Report:
 
     The file is rewritten by each run of a job: first the ids an earlier run already did
     (from the journal), then this run's outcomes as they complete; so after any number of
-    resumes it lists each id once, with its final outcome.
+    resumes it lists each id once, with its final outcome. ``columns`` name the id and what
+    was done (``customer_id``, ``operation`` for a customer job).
     """
 
     COLUMNS = ("chat_id", "status", "ok", "error", "run")
 
-    def __init__(self, path: str | None, status: str) -> None:
+    def __init__(
+        self, path: str | None, status: str, *, columns: tuple[str, ...] = COLUMNS
+    ) -> None:
         self.path = path
         self.status = status
+        self.columns = columns
         self._file: IO[str] | None = None
         self._csv: Any = None
         if path is None:
@@ -228,7 +233,7 @@ class Report:
             raise FileError(f"--report {path}: cannot write: {exc.strerror}") from None
         if target.suffix.lower() == ".csv":
             self._csv = csv.writer(self._file)
-            self._csv.writerow(self.COLUMNS)
+            self._csv.writerow(self.columns)
 
     def _row(self, chat_id: Any, ok: bool, error: str | None, run: str) -> None:
         if self._file is None:
@@ -236,7 +241,7 @@ class Report:
         if self._csv is not None:
             self._csv.writerow([chat_id, self.status, ok, error or "", run])
         else:
-            row = dict(zip(self.COLUMNS, (chat_id, self.status, ok, error, run), strict=True))
+            row = dict(zip(self.columns, (chat_id, self.status, ok, error, run), strict=True))
             self._file.write(json.dumps(row, default=repr) + "\n")
 
     def write_earlier(self, chat_ids: Iterable[int]) -> None:
@@ -244,12 +249,12 @@ class Report:
         for chat_id in chat_ids:
             self._row(chat_id, True, None, "earlier")  # noqa: FBT003
 
-    def write(self, outcome: ChatOutcome) -> None:
+    def write(self, outcome: BulkOutcome) -> None:
         """Add one outcome of this run."""
         error = (
             None if outcome.error is None else f"{type(outcome.error).__name__}: {outcome.error}"
         )
-        self._row(outcome.chat_id, outcome.ok, error, "this")
+        self._row(outcome.id, outcome.ok, error, "this")
 
     def close(self) -> None:
         """Flush and close the file."""

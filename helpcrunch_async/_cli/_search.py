@@ -30,7 +30,7 @@ from ._options import (
 from ._signals import exit_code_for, stop_on_signals
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from .._client import HelpCrunch
 
@@ -140,9 +140,19 @@ def _filter(field: str, op: str, value: str) -> Filter:
     return Filter(field, op, _number_or_text(value))
 
 
-def _print_chats(client: HelpCrunch, sources: list[AsyncIterator[Any]], *, ids_only: bool) -> int:
-    """Print every chat of ``sources`` once; the exit code says how it ended."""
+def _print_chats(
+    client: HelpCrunch,
+    sources: list[AsyncIterator[Any]],
+    *,
+    ids_only: bool,
+    show: Callable[[Any], None] | None = None,
+) -> int:
+    """Print every chat (or customer) of ``sources`` once; the exit code says how it ended.
+
+    ``show`` prints one instead of the JSON line (or the id, with ``ids_only``).
+    """
     err = err_console()
+    printed = show or (_echo_id if ids_only else _echo_json)
 
     async def main() -> tuple[int, int | None]:
         seen: set[int] = set()
@@ -154,7 +164,7 @@ def _print_chats(client: HelpCrunch, sources: list[AsyncIterator[Any]], *, ids_o
                         if chat.id in seen:
                             continue
                         seen.add(chat.id)
-                        click.echo(str(chat.id) if ids_only else json.dumps(chat.raw, default=str))
+                        printed(chat)
             except AuthenticationError as exc:
                 err.print(
                     f"The API key was refused ({exc}); check --api-key or HELPCRUNCH_API_KEY."
@@ -176,6 +186,14 @@ def _print_chats(client: HelpCrunch, sources: list[AsyncIterator[Any]], *, ids_o
         err.print("Interrupted.")
         return exit_code_for(signum)
     return code
+
+
+def _echo_id(item: Any) -> None:
+    click.echo(str(item.id))
+
+
+def _echo_json(item: Any) -> None:
+    click.echo(json.dumps(item.raw, default=str))
 
 
 def _number_or_text(value: str) -> int | float | str:

@@ -204,6 +204,18 @@ class Nested:
         raise BadValueError(f"expected {self.what} object or id, got {type(value).__name__}")
 
 
+def check_encodable(text: str, what: str) -> None:
+    """Refuse text that UTF-8 cannot encode (a lone surrogate), before it fails in httpx.
+
+    Raises:
+        ValueError: naming ``what``.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid text: {shown(text)}") from None
+
+
 def validate_id(chat_id: object, *, name: str = "chat_id") -> int:
     """Return an id given by the caller if it is a positive 64-bit int, else a clear error.
 

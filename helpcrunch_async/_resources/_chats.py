@@ -7,20 +7,15 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-import attrs
-
-from .._bulk._breaker import CircuitBreaker
 from .._bulk._engine import OutcomeStream
 from .._bulk._journal import Journal
-from .._bulk._outcomes import BulkResult, ChatOutcome, Progress, outcome_key
-from .._config import MAX_CONCURRENCY, require_int
+from .._bulk._outcomes import BulkResult, ChatOutcome, Progress
 from .._errors import BadRequestError
-from .._limit._gate import BACKGROUND
-from .._models import ON_HOLD_SPELLINGS, Chat, ChatStatus, Filter, Message, validate_id
-from .._send._events import BulkItemDone
-from .._settings import validate_callback
+from .._models import ON_HOLD_SPELLINGS, Chat, ChatRating, ChatStatus, Filter, Message, validate_id
 from ._base import Resource
+from ._bulk_run import BulkOptions, bulk_run, collect
 from ._paging import MAX_PAGE_SIZE, check_page_size, paginate
+from ._query import search_body, sorting
 from ._raw import ChatsWithRawResponse
 
 if TYPE_CHECKING:
@@ -33,21 +28,15 @@ __all__ = ["Chats"]
 #: field path.
 _INVALID_STATUS = frozenset({"invalid_chat_value", "status"})
 
+#: Who reads -> the endpoint that marks it.
+_READ_BY = {"agent": "readByAgent", "customer": "readByCustomer"}
+
 #: Fields chats can be sorted by; the ``chats.`` prefix is optional on input.
 SORT_FIELDS = ("createdAt", "lastCustomerMessageAt", "lastMessageAt", "closedAt")
 
 
 def _sorting(sort: object, order: object) -> dict[str, str]:
-    params = {}
-    if sort is not None:
-        if not isinstance(sort, str) or sort.removeprefix("chats.") not in SORT_FIELDS:
-            raise ValueError(f"sort must be one of {', '.join(SORT_FIELDS)}, got {sort!r}")
-        params["sort"] = "chats." + sort.removeprefix("chats.")
-    if order is not None:
-        if order not in ("asc", "desc"):
-            raise ValueError(f"order must be 'asc' or 'desc', got {order!r}")
-        params["order"] = order
-    return params
+    return sorting(sort, order, prefix="chats", fields=SORT_FIELDS)
 
 
 def _optional_id(value: int | None, name: str) -> int | None:
@@ -163,16 +152,7 @@ class Chats(Resource):
             ... )
             >>> ids = [chat.id async for chat in stale]  # doctest: +SKIP
         """
-        wanted = [filters] if isinstance(filters, Filter) else [*filters]
-        if not wanted:
-            raise ValueError("search needs at least one Filter")
-        for item in wanted:
-            if not isinstance(item, Filter):
-                raise TypeError(f"filters must be Filter objects, not {type(item).__name__}")
-        if comparison not in ("AND", "OR"):
-            raise ValueError(f"comparison must be 'AND' or 'OR', got {comparison!r}")
-        body: dict[str, Any] = {"filter": [f.to_json() for f in wanted], "comparison": comparison}
-        body |= _sorting(sort, order)
+        body = search_body(filters, comparison) | _sorting(sort, order)
         size = check_page_size(page_size)
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
@@ -220,6 +200,52 @@ class Chats(Resource):
         return Chat.from_json(
             await self._call("PUT", "/chats/snooze", json_body=body, operation="chats.snooze")
         )
+
+    async def rate(self, chat_id: int, rating: ChatRating | str) -> Chat:
+        """Rate a chat on the customer's behalf and return it.
+
+        ``rating`` is a ``ChatRating`` or its text: ``"perfect"``, ``"great"``,
+        ``"average"``, ``"poor"`` or ``"very poor"`` (any other is refused before sending).
+        The server rates only a closed chat, not rated yet, with at least one agent message.
+
+        Sent once: a chat is rated once, so a retry of a request that may have been applied
+        would be refused as already rated. Only a 429 or a connection never made is retried.
+
+        Raises:
+            TypeError, ValueError: a bad ``chat_id`` or ``rating``, before anything is sent.
+            BadRequestError: the server refused (the chat is not closed, or already rated).
+        """
+        body = {"id": validate_id(chat_id), "rating": ChatRating.parse(rating).value}
+        raw = await self._call(
+            "PUT", "/chats/rate", json_body=body, idempotent=False, operation="chats.rate"
+        )
+        return Chat.from_json(raw)
+
+    async def mark_read(
+        self, chat_id: int, *, by: Literal["agent", "customer"], read: bool = True
+    ) -> Chat:
+        """Mark a chat as read (or, with ``read=False``, unread) by the agents or the customer.
+
+        Example:
+            >>> chat = await client.chats.mark_read(5215752, by="agent")  # doctest: +SKIP
+            >>> chat.read_by_agent  # doctest: +SKIP
+            True
+
+        Raises:
+            TypeError, ValueError: a bad ``chat_id``, ``by`` or ``read``, before sending.
+        """
+        chat_id = validate_id(chat_id)
+        if by not in _READ_BY:
+            raise ValueError(f"by must be 'agent' or 'customer', got {by!r}")
+        if not isinstance(read, bool):
+            raise TypeError(f"read must be a bool, not {type(read).__name__}")
+        raw = await self._call(
+            "PUT",
+            f"/chats/{_READ_BY[by]}",
+            json_body={"id": chat_id, "read": read},
+            operation=f"chats.mark_read_by_{by}",
+        )
+        return Chat.from_json(raw)
 
     async def create(
         self,
@@ -269,7 +295,7 @@ class Chats(Resource):
         journal: Journal | str | os.PathLike[str] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         stop_after_consecutive_failures: int | None = None,
-    ) -> OutcomeStream:
+    ) -> OutcomeStream[ChatOutcome]:
         """Set the status of many chats, yielding one ``ChatOutcome`` per distinct id.
 
         ``chat_ids`` may be any iterable or async iterable and is read lazily: memory and
@@ -298,44 +324,21 @@ class Chats(Resource):
             BulkAbortedError: the circuit breaker tripped (while iterating).
         """
         status = ChatStatus.parse(status)
-        if concurrency is None:
-            concurrency = self._sender.turn.slots.permits
-        require_int(concurrency, "concurrency", minimum=1)
-        if concurrency > MAX_CONCURRENCY:
-            raise ValueError(f"concurrency must be <= {MAX_CONCURRENCY}, got {concurrency!r}")
-        if isinstance(chat_ids, str | bytes) or not isinstance(chat_ids, Iterable | AsyncIterable):
-            raise TypeError(f"chat_ids must be an iterable of ints, not {type(chat_ids).__name__}")
-        validate_callback(on_progress, "on_progress")
-        if journal is not None and not isinstance(journal, Journal):
-            journal = Journal(journal)
-        breaker = (
-            None
-            if stop_after_consecutive_failures is None
-            else CircuitBreaker(stop_after_consecutive_failures)
-        )
-        # Bulk work is background traffic unless the caller's view chose a class.
-        background = attrs.evolve(self._options, priority=self._options.priority or BACKGROUND)
-        chats = Chats(self._sender, background)
-
-        async def operation(chat_id: int) -> Chat:
-            return await chats.update_status(chat_id, status)
-
-        emit = self._sender.observers.emit
-
-        def report(outcome: ChatOutcome) -> None:
-            error = outcome.error
-            kind = None if error is None else type(error).__name__
-            emit(BulkItemDone(operation="chats.update_status", ok=error is None, error_type=kind))
-
-        return OutcomeStream(
-            operation,
+        options: BulkOptions = {
+            "concurrency": concurrency,
+            "journal": journal,
+            "on_progress": on_progress,
+            "stop_after_consecutive_failures": stop_after_consecutive_failures,
+        }
+        return bulk_run(
+            self,
+            lambda chats, chat_id: chats.update_status(chat_id, status),
             chat_ids,
             name=status.value,
-            concurrency=concurrency,
-            journal=journal,
-            on_progress=on_progress,
-            on_outcome=report,
-            breaker=breaker,
+            event="chats.update_status",
+            outcome=ChatOutcome,
+            what="chat",
+            options=options,
         )
 
     async def bulk_update_status(
@@ -347,7 +350,7 @@ class Chats(Resource):
         journal: Journal | str | os.PathLike[str] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         stop_after_consecutive_failures: int | None = None,
-    ) -> BulkResult:
+    ) -> BulkResult[Chat]:
         """Set the status of many chats and collect every outcome; see ``stream_update_status``.
 
         A tripped circuit breaker (``stop_after_consecutive_failures``) raises
@@ -358,8 +361,6 @@ class Chats(Resource):
             >>> print(result)  # doctest: +SKIP
             4998 updated, 2 failed, 0 skipped (already done), 0 duplicates
         """
-        succeeded: list[Chat] = []
-        failed: dict[int | str, Exception] = {}
         stream = self.stream_update_status(
             chat_ids,
             status,
@@ -368,10 +369,4 @@ class Chats(Resource):
             on_progress=on_progress,
             stop_after_consecutive_failures=stop_after_consecutive_failures,
         )
-        async with stream as outcomes:
-            async for outcome in outcomes:
-                if outcome.error is not None:
-                    failed[outcome_key(outcome.chat_id)] = outcome.error
-                elif outcome.chat is not None:
-                    succeeded.append(outcome.chat)
-        return BulkResult(succeeded, failed, stream.skipped, stream.duplicates)
+        return await collect(stream, lambda outcome: outcome.chat)

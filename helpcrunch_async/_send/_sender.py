@@ -29,7 +29,13 @@ import anyio.lowlevel
 import attrs
 import httpx
 
-from .._errors import APIConnectionError, APIError, ClientClosedError, RateLimitError
+from .._errors import (
+    APIConnectionError,
+    APIError,
+    ClientClosedError,
+    RateLimitError,
+    ResponseValidationError,
+)
 from .._limit._gate import INTERACTIVE, Priority
 from .._limit._headers import carries_rate_limit_headers, parse_rate_limit_headers
 from .._models._json import decode_json
@@ -79,7 +85,9 @@ class Request:
 
     ``path`` is relative to the base URL; ``operation`` names the call in events
     (``"chats.update_status"``); a call that is not ``idempotent`` is retried only when it
-    surely never reached the server.
+    surely never reached the server. A success must be JSON unless ``json_answer`` is
+    ``False`` (a plain ``Ok``, as deleting a customer answers): then a body that is not JSON
+    gives ``None``.
     """
 
     method: str
@@ -88,6 +96,7 @@ class Request:
     params: Mapping[str, Any] | None = None
     idempotent: bool = True
     operation: str | None = None
+    json_answer: bool = True
 
 
 @attrs.frozen
@@ -300,12 +309,22 @@ class Sender:
             )
         )
         if response.is_success:
-            body = decode_json(response.content, secret=self._key) if response.content else None
-            return Reply(response, body)
+            return Reply(response, self._body(request, response))
         error = error_from_response(response, secret=self._key)
         if isinstance(error, RateLimitError):
             await self._throttled(error, call, number)
         raise error
+
+    def _body(self, request: Request, response: httpx.Response) -> Any:
+        """A success's JSON; ``None`` for no body, or one not JSON where that is allowed."""
+        if not response.content:
+            return None
+        try:
+            return decode_json(response.content, secret=self._key)
+        except ResponseValidationError:
+            if request.json_answer:
+                raise
+            return None
 
     async def _throttled(self, error: RateLimitError, call: _Call, number: int) -> None:
         """A 429: decide the pause once and hold every caller back through the limiter.

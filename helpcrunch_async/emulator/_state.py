@@ -1,4 +1,4 @@
-"""The emulator's world: its settings, its seeded chats, and what it has seen."""
+"""The emulator's world: its settings, its seeded chats and customers, and what it has seen."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from .._config import (
     positive,
     positive_int,
 )
+from ._account import seed_account
+from ._customers import seed_customers
 
 if TYPE_CHECKING:
     from ._webhooks import WebhookSender
@@ -99,13 +101,15 @@ class EmulatorConfig:
         chats: How many chats it seeds.
         rate_limit: The per-key limit, or ``None`` for none.
         faults: Injected failures.
-        payload_style: ``"spec"`` (integer timestamps, agents as a list, ``"on-hold"``) or
-            ``"legacy"`` (decimal-string timestamps, agents as one object, and ``"on hold"``
-            as the only on-hold spelling it accepts).
+        payload_style: ``"spec"`` (integer timestamps, agents as a list, ``"on-hold"``;
+            customers as the newer pages show them: numeric-string timestamps, custom data
+            an object) or ``"legacy"`` (decimal-string timestamps, agents as one object,
+            ``"on hold"`` as the only on-hold spelling it accepts; customers as the older
+            pages: integer timestamps, custom data a ``[{property, value}]`` list).
         error_style: ``"older"`` (one specific entry) or ``"newer"`` (``invalid_request`` first).
         seed: Seed of the chat data and of the fault dice.
         webhook_url: Where to POST a webhook for every change the emulator applies (status,
-            assignee, snooze, new chat, new message), or ``None`` to send none.
+            assignee, snooze, rating, new chat, new message, customers), or ``None``.
         webhook_signing_key: The key deliveries are signed with (``X-HelpCrunch-Signature``).
         webhook_attempts: Deliveries tried per event at most, the first one included.
         webhook_backoff: Seconds before the first redelivery; each next wait doubles.
@@ -161,6 +165,14 @@ class EmulatorState:
         for i in range(config.chats):
             self.chats[self.FIRST_ID + i] = self.seed_chat(self.FIRST_ID + i, now)
         self.next_id = self.FIRST_ID + config.chats
+        #: Customers by id (those of the seeded chats, and created ones), their events.
+        self.customers = seed_customers(self.chats.values(), config.seed)
+        self.next_customer_id = max(self.customers, default=0) + 10_000
+        self.customer_events: list[dict[str, Any]] = []
+        #: The organization (``teamOnline``, ``chatEnabled``) and its applications.
+        self.organization, self.applications = seed_account()
+        #: Agents unsubscribed from the newsletters, by id.
+        self.unsubscribed_agents: set[int] = set()
         # Arrival times of every authenticated request, 429s included, for the window.
         self.arrivals: deque[float] = deque()
         self.requests = 0
