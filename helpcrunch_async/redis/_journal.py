@@ -191,14 +191,20 @@ class RedisJournal:
             raise ValueError(f"op must be a non-empty str of at most {MAX_NAME} characters")
         session = RedisSession(self, op)
         await session.open()
+        raised: BaseException | None = None
         async with anyio.create_task_group() as tasks:
             tasks.start_soon(session.renew_forever)
             try:
                 yield session
+            except BaseException as exc:  # noqa: BLE001 - the caller's, raised again below
+                raised = exc
             finally:
                 tasks.cancel_scope.cancel()
                 with anyio.move_on_after(RELEASE_TIMEOUT, shield=True):
                     await session.release_all()
+        if raised is not None:
+            # Outside the task group: the caller gets its own exception, never a group.
+            raise raised
 
     async def pending(
         self, op: str, ids: Iterable[int], *, since: float | None = None
