@@ -7,7 +7,7 @@ import shlex
 import signal
 import sys
 import threading
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import anyio
 import attrs
@@ -19,8 +19,8 @@ from ._job import (
     DEFAULT_STOP_AFTER,
     EXIT_OK,
     JobResult,
+    already_done,
     exit_code,
-    journal_done,
     print_stop,
     print_summary,
     run_set_status,
@@ -37,7 +37,11 @@ from ._options import (
 )
 from ._output import plural
 from ._search import list_chats, search
+from ._shared_journal import closing, journal_file, open_journal, shown
 from ._signals import exit_code_for
+
+if TYPE_CHECKING:
+    from ..redis import RedisJournal
 
 #: The command line as typed, for the "to resume, run ..." hint (set by run_cli).
 _argv: list[str] | None = None
@@ -97,9 +101,9 @@ chats.add_command(list_chats)
 )
 @click.option(
     "--journal",
-    type=click.Path(dir_okay=False),
     help="Record every outcome as it happens; run the same command again to resume "
-    "(ids done with this status are skipped).",
+    "(ids done with this status are skipped). A file, or a job in Redis shared by every "
+    "machine given the same ids: redis://host:6379/0#JOB (any Redis URL, #job-name).",
 )
 @click.option(
     "--report",
@@ -166,9 +170,10 @@ def set_status(
         sys.exit(EXIT_OK)
     log = EventLog(log_json) if log_json and not dry_run else None
     client = make_client(api_key, base_url, rate, on_event=log)
-    check_job_files(journal, report, writable=not dry_run)
+    check_job_files(journal_file(journal), report, writable=not dry_run)
+    opened = open_journal(journal)
     if dry_run:
-        done = journal_done(journal, target.value)
+        done = anyio.run(_done_before, opened, target.value, ids)
         distinct = set(ids)
         todo = len(distinct - done)
         if as_json:
@@ -183,13 +188,13 @@ def set_status(
         sys.exit(EXIT_OK)
 
     async def main() -> JobResult:
-        async with client:
+        async with client, closing(opened):
             result = await run_set_status(
                 client,
                 ids,
                 target,
                 console=err,
-                journal=journal,
+                journal=opened,
                 report=report,
                 concurrency=concurrency,
                 stop_after=stop_after or None,
@@ -208,8 +213,20 @@ def set_status(
     command = _command_line()
     if from_file is not None and from_file.name == "<stdin>":
         command += "   # with the same ids on stdin"
-    print_stop(err, result, journal=journal, command=command, base_url=str(client.base_url))
+    print_stop(
+        err,
+        result,
+        journal=shown(journal),
+        command=shown(command),
+        base_url=str(client.base_url),
+    )
     sys.exit(exit_code(result))
+
+
+async def _done_before(journal: str | RedisJournal | None, status: str, ids: list[int]) -> set[int]:
+    """What a dry run needs of the journal: the ids it has done (then closed)."""
+    async with closing(journal):
+        return await already_done(journal, status, ids)
 
 
 @cli.command()

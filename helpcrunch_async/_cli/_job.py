@@ -28,10 +28,13 @@ from ._output import FailureSummary, ProgressDisplay, Report, duration, plural
 from ._signals import exit_code_for, stop_on_signals
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from rich.console import Console
 
     from .._client import HelpCrunch
     from .._models import ChatStatus
+    from ..redis import RedisJournal
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_FATAL, EXIT_ABORTED = 0, 1, 2, 3, 4
 #: Chats in a row failing with a connection error or a 5xx (after the client's own retries)
@@ -72,13 +75,23 @@ def journal_done(journal: str | None, status: str) -> set[int]:
         raise FileError(f"--journal: damaged, not resuming from it: {exc}") from None
 
 
+async def already_done(
+    journal: str | RedisJournal | None, status: str, ids: Iterable[int]
+) -> set[int]:
+    """The ids among ``ids`` that the journal (a file, or a job in Redis) has done."""
+    if journal is None or isinstance(journal, str):
+        return journal_done(journal, status).intersection(ids)
+    wanted = list(dict.fromkeys(ids))
+    return set(wanted) - set(await journal.pending(status, wanted))
+
+
 async def run_set_status(
     client: HelpCrunch,
     ids: list[int],
     status: ChatStatus,
     *,
     console: Console,
-    journal: str | None,
+    journal: str | RedisJournal | None,
     report: str | None,
     concurrency: int | None,
     stop_after: int | None = DEFAULT_STOP_AFTER,
@@ -90,11 +103,12 @@ async def run_set_status(
     """
     started = time.monotonic()
     distinct = list(dict.fromkeys(ids))
-    done_before = journal_done(journal, status.value)
+    done_before = await already_done(journal, status.value, distinct)
     earlier = [chat_id for chat_id in distinct if chat_id in done_before]
     if earlier:
+        where = journal if isinstance(journal, str) else repr(journal)
         console.print(
-            f"Resuming from {journal}: {len(earlier)} of {plural(len(distinct), 'chat')} "
+            f"Resuming from {where}: {len(earlier)} of {plural(len(distinct), 'chat')} "
             f"already done, {len(distinct) - len(earlier)} to go.",
             highlight=False,
         )
@@ -259,6 +273,8 @@ def print_stop(
             f"{result.not_started} not started. Check --base-url and the network.",
             highlight=False,
         )
+    elif result.fatal is not None:  # the shared journal could not be used
+        err.print(f"Stopped: {result.fatal}. {result.not_started} not started.", highlight=False)
     else:
         return
     if journal is not None:
