@@ -13,7 +13,6 @@ import re
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -21,11 +20,9 @@ import anyio
 import anyio.abc
 import pytest
 
-from helpcrunch_async.emulator import EmulatorConfig, EmulatorState, ServerLimit, create_app, serve
+from helpcrunch_async.emulator import EmulatorConfig, EmulatorState, ServerLimit, serve
 from helpcrunch_async.emulator._server import RunningEmulator
-from tests.conftest import servers_or_skip
 from tests.fleet import Audit
-from tests.redis_server import RedisNode, single_redis
 
 pytestmark = [
     pytest.mark.redis,
@@ -45,27 +42,11 @@ LEASE = 3.0
 #: its arrival on a loaded machine, within the 1.15 x N/R the issue allows.
 MARGIN = 0.2
 FIRST = EmulatorState.FIRST_ID
+#: The workers' backends: both, in one fleet.
+BACKENDS = ["asyncio", "asyncio", "trio"]
+WORKERS = len(BACKENDS)
 #: Seconds a fleet may take before the test fails instead of hanging.
 FLEET_TIMEOUT = 100
-
-
-@pytest.fixture
-def node() -> Iterator[RedisNode]:
-    """A redis-server of the test's own (a test kills and restarts it)."""
-    yield from servers_or_skip(single_redis())
-
-
-@pytest.fixture
-def audit(monkeypatch: pytest.MonkeyPatch) -> Audit:
-    """The audit in front of every emulator the test starts."""
-    audit = Audit()
-
-    def audited(config: EmulatorConfig) -> tuple[object, EmulatorState]:
-        app, state = create_app(config)
-        return audit.wrap(app), state
-
-    monkeypatch.setattr("helpcrunch_async.emulator._server.create_app", audited)
-    return audit
 
 
 class Fleet:
@@ -110,13 +91,18 @@ class Fleet:
         )
 
 
-async def run_fleet(redis_url: str, audit: Audit, disrupt=None) -> tuple[list[int | None], str]:
-    """Three workers on the same ids; ``disrupt(fleet)`` once a third of them is done."""
+async def run_fleet(
+    redis_url: str, audit: Audit, disrupt=None
+) -> tuple[list[int | None], str, int]:
+    """Three workers on the same ids; ``disrupt(fleet)`` once a third of them is done.
+
+    Returns the workers' exit codes, their output, and the 429s the emulator answered.
+    """
     config = EmulatorConfig(chats=IDS, rate_limit=ServerLimit(REQUESTS, PER))
     with tempfile.TemporaryDirectory() as logs:
         async with serve(config) as emulator:
             fleet = Fleet(redis_url, emulator, Path(logs))
-            await fleet.start(["asyncio", "asyncio", "trio"])
+            await fleet.start(BACKENDS)
             try:
                 if disrupt is not None:
                     with anyio.fail_after(FLEET_TIMEOUT):
@@ -129,16 +115,16 @@ async def run_fleet(redis_url: str, audit: Audit, disrupt=None) -> tuple[list[in
                         worker.kill()
                         await worker.wait()
             output = fleet.output()
-            assert 0 == emulator.stats()["rejected"], output
             assert IDS == sum(c["status"] == "closed" for c in emulator.state.chats.values())
-    return codes, output
+            rejected = emulator.stats()["rejected"]
+    return codes, output, rejected
 
 
 async def test_three_workers_on_the_same_ids_update_each_once(redis_url, audit):
     """Every chat updated, none twice, never over the limit, in 1.15 x N/R of updates."""
-    codes, output = await run_fleet(redis_url, audit)
+    codes, output, rejected = await run_fleet(redis_url, audit)
 
-    assert [0, 0, 0] == codes, output
+    assert ([0, 0, 0], 0) == (codes, rejected), output
     updated = audit.updated()
     assert set(range(FIRST, FIRST + IDS)) == set(updated)
     assert {1} == set(updated.values()), output
@@ -147,15 +133,15 @@ async def test_three_workers_on_the_same_ids_update_each_once(redis_url, audit):
     assert 3 == output.count("done by others; Redis lost the job 0 times")
 
 
-async def test_a_worker_killed_mid_run_has_its_ids_taken_over(node, audit):
+async def test_a_worker_killed_mid_run_has_its_ids_taken_over(redis_node, audit):
     """SIGKILL one worker: the two others update every chat, within 1.25 x N/R + the lease."""
 
     async def kill(fleet: Fleet) -> None:
         fleet.workers[0].send_signal(signal.SIGKILL)
 
-    codes, output = await run_fleet(node.url, audit, disrupt=kill)
+    codes, output, rejected = await run_fleet(redis_node.url, audit, disrupt=kill)
 
-    assert [-signal.SIGKILL, 0, 0] == codes, output
+    assert ([-signal.SIGKILL, 0, 0], 0) == (codes, rejected), output
     updated = audit.updated()
     assert set(range(FIRST, FIRST + IDS)) == set(updated)
     # Only an update the dead worker had sent, unrecorded, may be sent again.
@@ -164,18 +150,23 @@ async def test_a_worker_killed_mid_run_has_its_ids_taken_over(node, audit):
     assert 1.25 * N_OVER_R + LEASE >= audit.span(), output
 
 
-async def test_redis_restarted_empty_mid_run_loses_no_id(node, audit):
-    """Redis dies and comes back empty: every chat updated (some twice at worst), no 429."""
+async def test_redis_restarted_empty_mid_run_loses_no_id(redis_node, audit):
+    """Redis dies and comes back empty: every chat updated (some twice at worst), none lost.
+
+    The limiter then holds the fleet back for one window, but a slot a worker had reserved
+    before still goes (README, "When Redis misbehaves"): at most one request per worker
+    over the limit, which the strict emulator may answer 429 (then retried).
+    """
 
     async def restart(_: Fleet) -> None:
-        await anyio.to_thread.run_sync(node.kill)
-        await anyio.to_thread.run_sync(node.start)
+        await anyio.to_thread.run_sync(redis_node.kill)
+        await anyio.to_thread.run_sync(redis_node.start)
 
-    codes, output = await run_fleet(node.url, audit, disrupt=restart)
+    codes, output, _ = await run_fleet(redis_node.url, audit, disrupt=restart)
 
     assert [0, 0, 0] == codes, output
     assert set(range(FIRST, FIRST + IDS)) == set(audit.updated())
-    assert REQUESTS >= audit.busiest(PER)
+    assert REQUESTS + WORKERS >= audit.busiest(PER)
     lost = [int(n) for n in re.findall(r"Redis lost the job (\d+) times", output)]
     assert 3 == len(lost), output
     assert any(lost), output  # the workers noticed, and said so

@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -21,10 +20,7 @@ import anyio.abc
 import pytest
 import redis
 
-from helpcrunch_async.emulator import EmulatorConfig, EmulatorState, ServerLimit, create_app, serve
-from tests.conftest import servers_or_skip
-from tests.fleet import Audit
-from tests.redis_server import RedisNode, single_redis
+from helpcrunch_async.emulator import EmulatorConfig, EmulatorState, ServerLimit, serve
 
 pytest.importorskip("taskiq_redis", reason="the taskiq recipe needs the taskiq extra")
 
@@ -45,25 +41,6 @@ TIMEOUT = 100
 STOP_TIMEOUT = 30
 
 
-@pytest.fixture
-def node() -> Iterator[RedisNode]:
-    """A redis-server of the test's own: broker, limiter and journal."""
-    yield from servers_or_skip(single_redis())
-
-
-@pytest.fixture
-def audit(monkeypatch: pytest.MonkeyPatch) -> Audit:
-    """The audit in front of every emulator the test starts."""
-    audit = Audit()
-
-    def audited(config: EmulatorConfig) -> tuple[object, EmulatorState]:
-        app, state = create_app(config)
-        return audit.wrap(app), state
-
-    monkeypatch.setattr("helpcrunch_async.emulator._server.create_app", audited)
-    return audit
-
-
 async def stop(process: anyio.abc.Process, signum: int = signal.SIGTERM) -> int | None:
     """Signal the process's group (taskiq's supervisor and its worker) and wait for it."""
     if process.returncode is None:
@@ -75,7 +52,7 @@ async def stop(process: anyio.abc.Process, signum: int = signal.SIGTERM) -> int 
     return None
 
 
-async def test_the_taskiq_recipe_runs_a_job_on_real_workers(node, audit, tmp_path):
+async def test_the_taskiq_recipe_runs_a_job_on_real_workers(redis_node, audit, tmp_path):
     """Chunks through a real broker: every chat updated, under the limit, one trace, clean stop."""
     config = EmulatorConfig(chats=IDS, rate_limit=ServerLimit(REQUESTS, PER))
     spans = tmp_path / "spans.jsonl"
@@ -84,7 +61,7 @@ async def test_the_taskiq_recipe_runs_a_job_on_real_workers(node, audit, tmp_pat
             env = os.environ | {
                 "HELPCRUNCH_API_KEY": emulator.api_key,
                 "HELPCRUNCH_BASE_URL": emulator.base_url,
-                "FLEET_REDIS_URL": node.url,
+                "FLEET_REDIS_URL": redis_node.url,
                 "FLEET_RATE": f"{REQUESTS}/{PER:g}",
                 "FLEET_MARGIN": "0.2",
                 "FLEET_LEASE": "3",
@@ -120,7 +97,7 @@ async def test_the_taskiq_recipe_runs_a_job_on_real_workers(node, audit, tmp_pat
                 for number in range(WORKERS):
                     await start(worker, outputs[number])
                 await start(scheduler, outputs[WORKERS])
-                with anyio.fail_after(TIMEOUT), redis.Redis.from_url(node.url) as probe:
+                with anyio.fail_after(TIMEOUT), redis.Redis.from_url(redis_node.url) as probe:
                     while probe.scard("test:ready") < WORKERS:  # noqa: ASYNC110
                         await anyio.sleep(0.05)
                     job = await start(producer, outputs[WORKERS + 1])

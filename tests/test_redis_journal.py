@@ -16,8 +16,8 @@ import helpcrunch_async as hc
 import helpcrunch_async.redis._calls as redis_calls
 from helpcrunch_async.redis import JournalUnavailableError, RedisJournal
 from helpcrunch_async.redis._report import parse_report
-from tests.conftest import servers_or_skip, status_echo
-from tests.redis_server import RedisNode, free_port, single_redis
+from tests.conftest import status_echo
+from tests.redis_server import free_port
 
 pytestmark = pytest.mark.redis
 
@@ -40,12 +40,6 @@ def flush(redis_url: str) -> Iterator[redis.Redis]:
 def journal(flush: redis.Redis) -> RedisJournal:
     """A job of its own on the session's Redis."""
     return RedisJournal(flush, "job-1", lease=LEASE)
-
-
-@pytest.fixture
-def node() -> Iterator[RedisNode]:
-    """A redis-server of the test's own, which it may kill."""
-    yield from servers_or_skip(single_redis())
 
 
 @pytest.fixture
@@ -309,10 +303,12 @@ async def test_an_unreachable_redis_refuses_the_run_before_sending(anyio_backend
 
 
 @pytest.mark.anyio
-async def test_redis_lost_mid_run_ends_it_with_one_error(anyio_backend, make_client, api, node):
+async def test_redis_lost_mid_run_ends_it_with_one_error(
+    anyio_backend, make_client, api, redis_node
+):
     """Redis dies mid-run: the outcomes recorded come first, then one JournalUnavailableError."""
     route = api.put("/chats/status").mock(side_effect=status_echo)
-    journal = RedisJournal.from_url(node.url, "job", unavailable_for=0.5)
+    journal = RedisJournal.from_url(redis_node.url, "job", unavailable_for=0.5)
     outcomes = []
 
     async with make_client() as client:
@@ -323,7 +319,7 @@ async def test_redis_lost_mid_run_ends_it_with_one_error(anyio_backend, make_cli
                 async for outcome in running:
                     outcomes.append(outcome.chat_id)
                     if len(outcomes) == 5:
-                        node.kill()
+                        redis_node.kill()
     await journal.aclose()
 
     assert 5 <= len(outcomes) < 49

@@ -45,9 +45,10 @@ lease lapses; ``await journal.report()`` tells the job's state across the fleet.
 """
 
 from .._errors import JournalUnavailableError, LimiterUnavailableError
-from ._journal import DEFAULT_LEASE, RedisJournal, RedisSession
+from ._journal import DEFAULT_LEASE, RedisJournal
 from ._limiter import BACKGROUND_LOOKAHEAD, DEFAULT_LOCAL_SHARE, RedisRateLimiter
 from ._report import JournalReport
+from ._session import RedisSession
 from ._urls import client_from_url, key_for
 
 __all__ = [

@@ -14,13 +14,12 @@ import anyio
 import tenacity
 
 from .._bulk._journal import MAX_NAME
-from .._bulk._protocol import SEND, SKIP, Claim
 from .._config import finite_number, is_int
 from .._errors import JournalUnavailableError
 from .._models import validate_id
-from .._models._json import cut
 from ._calls import FAILURES, RedisUnavailable, Script, close_client, describe
 from ._report import MAX_OPS, JournalReport, parse_report
+from ._session import RedisSession
 from ._urls import CLIENTS, client_from_url
 
 if TYPE_CHECKING:
@@ -48,14 +47,10 @@ DEFAULT_UNAVAILABLE_FOR = 30.0
 LIVE_SESSION = 60.0
 #: Ids per record bucket: a hash of at most 100 small fields stays compact in Redis.
 BUCKET = 100
-#: Longest text kept for an invalid id (the bulk engine records its ``repr``).
-MAX_ID_TEXT = 64
 #: Most failed ids a report lists.
 MAX_REPORT_LIMIT = 10_000
 #: Ids per status call (``pending``), so that one call stays short on the server.
 STATUS_BATCH = 1000
-#: Seconds a session spends giving its claims back when it ends (Redis may be away).
-RELEASE_TIMEOUT = 5.0
 #: The longest item of a reply believed (a reason is at most ``MAX_TEXT`` characters).
 MAX_REPLY_ITEM = 1024
 #: The most items a report's reply may hold: its numbers, operations, counts, failures.
@@ -200,8 +195,7 @@ class RedisJournal:
                 raised = exc
             finally:
                 tasks.cancel_scope.cancel()
-                with anyio.move_on_after(RELEASE_TIMEOUT, shield=True):
-                    await session.release_all()
+                await session.release_all()
         if raised is not None:
             # Outside the task group: the caller gets its own exception, never a group.
             raise raised
@@ -227,7 +221,7 @@ class RedisJournal:
             reply = await self.call("status", "", "", [op, since_ms], batch, items=1)
             flags = reply[3]
             if len(flags) != len(batch) or set(flags) - {"0", "1"}:
-                raise self._unusable("a status reply of the wrong shape")
+                raise self.unusable("a status reply of the wrong shape")
             out += [item for item, flag in zip(batch, flags, strict=True) if flag == "0"]
         return out
 
@@ -255,7 +249,7 @@ class RedisJournal:
         try:
             return parse_report(self.name, reply[2:], limit)
         except ValueError as exc:
-            raise self._unusable(str(exc)) from None
+            raise self.unusable(str(exc)) from None
 
     async def aclose(self) -> None:
         """Close the connections of a client made by ``from_url``."""
@@ -308,14 +302,14 @@ class RedisJournal:
             else:
                 raw = await self._script(keys, argv)
         except RedisUnavailable as exc:
-            raise self._unusable(str(exc)) from None
+            raise self.unusable(str(exc)) from None
         most = MAX_REPORT_ITEMS if items is None else 3 + items
         reply = _strings(raw, most)
         if reply is None or (items is not None and len(reply) != most):
-            raise self._unusable("a reply of the wrong shape")
+            raise self.unusable("a reply of the wrong shape")
         epoch, lost, now = reply[:3]
         if len(epoch) > 16 or lost not in ("0", "1") or not now.isdigit() or len(now) > 16:  # noqa: PLR2004
-            raise self._unusable("a reply of the wrong shape")
+            raise self.unusable("a reply of the wrong shape")
         if lost == "1":
             self.lost_states += 1
             logger.warning(
@@ -325,121 +319,11 @@ class RedisJournal:
             )
         return reply
 
-    def _unusable(self, problem: str) -> JournalUnavailableError:
+    def unusable(self, problem: str) -> JournalUnavailableError:
+        """The error for a Redis that could not be used (or answered nonsense)."""
         return JournalUnavailableError(
             f"the shared journal {self.name!r} (Redis) is unavailable: {problem}"
         )
-
-
-class RedisSession:
-    """One worker's run of one operation on a ``RedisJournal`` (a ``JournalSession``)."""
-
-    def __init__(self, journal: RedisJournal, op: str) -> None:
-        self._journal = journal
-        self._op = op
-        self._token = secrets.token_hex(8)
-        self._epoch = ""
-        self._lease_ms = max(1, int(journal.lease * 1000))
-        #: Redis's time (ms) when the session started: failures recorded since settle ids.
-        self.since = 0
-        # Ids this session holds (renewed), and ids being claimed right now (a claim cut
-        # short by a cancel may have been made: given back at the end all the same).
-        self._held: set[int] = set()
-        self._asking: set[int] = set()
-        #: Ids whose claim this session lost while it held them (its lease had lapsed).
-        self.lost: set[int] = set()
-
-    async def _run(
-        self,
-        mode: str,
-        args: Sequence[object],
-        ids: Sequence[int | str],
-        *,
-        items: int = 0,
-        patient: bool = True,
-    ) -> list[str]:
-        """A script call of this session: the mode's reply (``items`` strings)."""
-        reply = await self._journal.call(
-            mode, self._token, self._epoch, args, ids, items=items, patient=patient
-        )
-        self._epoch = reply[0]
-        return reply[3:]
-
-    async def open(self) -> None:
-        """Register the session; its start is Redis's time now."""
-        reply = await self._journal.call("open", self._token, "", [], [], items=0)
-        self._epoch = reply[0]
-        self.since = int(reply[2])
-
-    async def claim(self, item_id: int) -> Claim:
-        """``SEND`` (claimed, or taken over from a lapsed lease), ``SKIP`` or wait."""
-        self._asking.add(item_id)
-        try:
-            args = [self._op, self._lease_ms, self.since]
-            [verdict] = await self._run("claim", args, [item_id], items=1)
-        finally:
-            self._asking.discard(item_id)
-        if verdict in ("m", "t"):
-            self._held.add(item_id)
-            return SEND
-        if verdict in ("d", "f"):
-            return SKIP
-        left = verdict[1:]
-        if verdict[:1] == "b" and left.isdigit() and int(left) <= 2 * self._lease_ms:
-            return Claim("wait", retry_in=int(left) / 1000)
-        raise self._journal._unusable("an unknown claim verdict")  # noqa: SLF001
-
-    async def record(self, item_id: int | str, *, ok: bool, error: str | None = None) -> None:
-        """Record an outcome (the latest record wins) and end this session's claim of it."""
-        if not isinstance(ok, bool):
-            raise TypeError(f"ok must be a bool, not {type(ok).__name__}")
-        if error is not None and not isinstance(error, str):
-            raise TypeError(f"error must be a str or None, not {type(error).__name__}")
-        key = item_id if is_int(item_id) else str(item_id)[:MAX_ID_TEXT]
-        reason = cut(error or "")
-        await self._run("record", [self._op, "1" if ok else "0", reason], [key])
-        if is_int(key):
-            self._held.discard(key)
-
-    async def release(self, item_id: int) -> None:
-        """End this session's claim of an id, recording nothing (nothing was sent)."""
-        await self._run("release", [], [item_id])
-        self._held.discard(item_id)
-
-    async def release_all(self) -> None:
-        """Give back every claim still held (the session ends); one try, errors logged."""
-        ids = sorted(self._held | self._asking)
-        if not ids:
-            return
-        try:
-            await self._run("release", [], ids, patient=False)
-        except JournalUnavailableError as exc:
-            logger.warning("%s; %d claims will lapse after their lease", exc, len(ids))
-        self._held.clear()
-
-    async def renew_forever(self) -> None:
-        """Every third of the lease, push back the leases of the claims held."""
-        while True:
-            await anyio.sleep(self._journal.lease / 3)
-            held = sorted(self._held)
-            if not held:
-                continue
-            try:
-                args = [self._op, self._lease_ms]
-                flags = await self._run("renew", args, held, items=len(held))
-            except JournalUnavailableError as exc:
-                logger.warning("%s; cannot renew %d claims", exc, len(held))
-                continue
-            for item_id, kept in zip(held, flags, strict=True):
-                if kept != "1" and item_id in self._held:
-                    self._held.discard(item_id)
-                    self.lost.add(item_id)
-                    logger.warning(
-                        "journal %r: the claim of %d lapsed and another worker took it over;"
-                        " it may be sent twice",
-                        self._journal.name,
-                        item_id,
-                    )
 
 
 def _strings(raw: Any, most: int) -> list[str] | None:
