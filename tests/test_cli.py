@@ -857,6 +857,11 @@ def test_a_job_in_redis_resumes_like_a_file(emulator, env, redis_url):
     assert "would set 'closed' on 1 chat (2 already done" in dry.stdout
     assert "2 of 3 chats already done, 1 to go" in again.stderr
     assert "1 chat set to 'closed', 0 failed, 2 skipped" in again.stdout
+    report = invoke(["job-report", journal, "--json"], env)
+    assert 0 == report.exit_code, report.stderr
+    assert {"closed": 3} == json.loads(report.stdout)["succeeded"]
+    text = invoke(["job-report", journal], env).stdout
+    assert ": closed: 3 done, 0 failed; 0 in flight" in text
 
 
 @pytest.mark.redis
@@ -866,6 +871,7 @@ def test_a_redis_journal_needs_a_job_name(env, redis_url):
 
     assert 2 == result.exit_code
     assert "name the job after a #" in result.stderr
+    assert 2 == invoke(["job-report", "journal.jsonl"], env).exit_code
 
 
 @pytest.mark.redis

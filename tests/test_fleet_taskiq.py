@@ -21,6 +21,7 @@ import pytest
 import redis
 
 from helpcrunch_async.emulator import EmulatorConfig, EmulatorState, ServerLimit, serve
+from tests.fleet import Audit
 
 pytest.importorskip("taskiq_redis", reason="the taskiq recipe needs the taskiq extra")
 
@@ -52,16 +53,44 @@ async def stop(process: anyio.abc.Process, signum: int = signal.SIGTERM) -> int 
     return None
 
 
-async def test_the_taskiq_recipe_runs_a_job_on_real_workers(redis_node, audit, tmp_path):
-    """Chunks through a real broker: every chat updated, under the limit, one trace, clean stop."""
+class Recipe:
+    """The recipe's processes, each in a session of its own, their output in a file each."""
+
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env = env
+        self.logs = logs
+        self.processes: list[anyio.abc.Process] = []
+
+    async def start(self, *command: str) -> anyio.abc.Process:
+        with (self.logs / f"{len(self.processes)}.txt").open("wb") as out:
+            process = await anyio.open_process(
+                [sys.executable, *command],
+                cwd=RECIPE,
+                env=self.env,
+                stdout=out,
+                stderr=out,
+                start_new_session=True,
+            )
+        self.processes.append(process)
+        return process
+
+    def outputs(self) -> list[str]:
+        return [(self.logs / f"{n}.txt").read_text() for n in range(len(self.processes))]
+
+
+async def run_recipe(
+    redis_url: str, audit: Audit, spans: Path, *, kill_one: bool
+) -> tuple[int | None, list[int | None], list[str]]:
+    """Workers, the scheduler, then the producer; with ``kill_one``, SIGKILL a worker once a
+    third of the ids are done. The producer's exit code, the others' after SIGTERM, outputs.
+    """
     config = EmulatorConfig(chats=IDS, rate_limit=ServerLimit(REQUESTS, PER))
-    spans = tmp_path / "spans.jsonl"
     with tempfile.TemporaryDirectory() as logs:
         async with serve(config) as emulator:
             env = os.environ | {
                 "HELPCRUNCH_API_KEY": emulator.api_key,
                 "HELPCRUNCH_BASE_URL": emulator.base_url,
-                "FLEET_REDIS_URL": redis_node.url,
+                "FLEET_REDIS_URL": redis_url,
                 "FLEET_RATE": f"{REQUESTS}/{PER:g}",
                 "FLEET_MARGIN": "0.2",
                 "FLEET_LEASE": "3",
@@ -70,47 +99,45 @@ async def test_the_taskiq_recipe_runs_a_job_on_real_workers(redis_node, audit, t
                 "FLEET_SPANS_FILE": str(spans),
                 "FLEET_READY_KEY": "test:ready",
             }
-            worker = [sys.executable, "-m", "taskiq", "worker", "fleet_tasks:broker"]
-            worker += ["--workers", "1", "--max-async-tasks", "2", "--max-prefetch", "0"]
-            worker += ["--ack-type", "when_executed", "--log-level", "WARNING"]
-            scheduler = [sys.executable, "-m", "taskiq", "scheduler", "fleet_tasks:scheduler"]
-            scheduler += ["--update-interval", "1", "--log-level", "WARNING"]
-            producer = [sys.executable, "producer.py", "--job", "close-240"]
-            producer += ["--first-id", str(FIRST), "--count", str(IDS), "--stall", "5"]
-            processes: list[anyio.abc.Process] = []
-            outputs = [Path(logs) / f"{n}.txt" for n in range(WORKERS + 2)]
-
-            async def start(command: list[str], out: Path) -> anyio.abc.Process:
-                with out.open("wb") as file:
-                    process = await anyio.open_process(
-                        command,
-                        cwd=RECIPE,
-                        env=env,
-                        stdout=file,
-                        stderr=file,
-                        start_new_session=True,
-                    )
-                processes.append(process)
-                return process
-
+            recipe = Recipe(env, Path(logs))
             try:
-                for number in range(WORKERS):
-                    await start(worker, outputs[number])
-                await start(scheduler, outputs[WORKERS])
-                with anyio.fail_after(TIMEOUT), redis.Redis.from_url(redis_node.url) as probe:
+                for _ in range(WORKERS):
+                    await recipe.start(*WORKER)
+                await recipe.start(*SCHEDULER)
+                with anyio.fail_after(TIMEOUT), redis.Redis.from_url(redis_url) as probe:
                     while probe.scard("test:ready") < WORKERS:  # noqa: ASYNC110
                         await anyio.sleep(0.05)
-                    job = await start(producer, outputs[WORKERS + 1])
+                    job = await recipe.start(*PRODUCER)
+                    if kill_one:
+                        await audit.wait_for(IDS // 3)
+                        await stop(recipe.processes[0], signal.SIGKILL)
                     produced = await job.wait()
-                codes = [await stop(process) for process in processes[: WORKERS + 1]]
+                codes = [await stop(process) for process in recipe.processes[: WORKERS + 1]]
             finally:
-                for process in processes:
+                for process in recipe.processes:
                     await stop(process, signal.SIGKILL)
             assert 0 == emulator.stats()["rejected"]
-        texts = [out.read_text() for out in outputs]
+        return produced, codes, recipe.outputs()
+
+
+WORKER = ["-m", "taskiq", "worker", "fleet_tasks:broker", "--workers", "1"]
+WORKER += ["--max-async-tasks", "2", "--max-prefetch", "0", "--ack-type", "when_executed"]
+WORKER += ["--log-level", "WARNING"]
+SCHEDULER = ["-m", "taskiq", "scheduler", "fleet_tasks:scheduler", "--update-interval", "1"]
+SCHEDULER += ["--log-level", "WARNING"]
+PRODUCER = ["producer.py", "--job", "close-240", "--first-id", str(FIRST), "--count", str(IDS)]
+PRODUCER += ["--stall", "5"]
+
+
+async def test_the_taskiq_recipe_runs_a_job_on_real_workers(redis_node, audit, tmp_path):
+    """Chunks through a real broker: every chat once, under the limit, one trace, clean stop."""
+    spans = tmp_path / "spans.jsonl"
+    produced, codes, texts = await run_recipe(redis_node.url, audit, spans, kill_one=False)
 
     assert 0 == produced, texts[-1]
-    assert set(range(FIRST, FIRST + IDS)) == set(audit.updated()), texts
+    updated = audit.updated()
+    assert set(range(FIRST, FIRST + IDS)) == set(updated), texts
+    assert {1} == set(updated.values())
     assert REQUESTS >= audit.busiest(PER)
     assert [0] * WORKERS == codes[:WORKERS], texts  # the scheduler has no hook: it just ends
     assert codes[WORKERS] is not None
@@ -120,3 +147,14 @@ async def test_the_taskiq_recipe_runs_a_job_on_real_workers(redis_node, audit, t
     sdk = [span for span in sdk if span["name"] == "helpcrunch chats.update_status"]
     assert IDS <= len(sdk)
     assert {summary["trace_id"]} == {span["trace"] for span in sdk}
+
+
+async def test_a_killed_workers_chunks_are_finished_by_the_others(redis_node, audit, tmp_path):
+    """SIGKILL a worker mid-job: the producer sees every id settled, the broker or not."""
+    spans = tmp_path / "spans.jsonl"
+    produced, codes, texts = await run_recipe(redis_node.url, audit, spans, kill_one=True)
+
+    assert 0 == produced, texts[-1]
+    assert set(range(FIRST, FIRST + IDS)) == set(audit.updated()), texts
+    assert REQUESTS >= audit.busiest(PER)
+    assert [-signal.SIGKILL, 0, 0] == codes[:WORKERS], texts

@@ -144,7 +144,7 @@ async def test_claims_in_flight_are_renewed_and_given_back_at_the_end(anyio_back
 async def test_a_dead_workers_claim_is_taken_over_once_its_lease_lapses(anyio_backend, journal):
     """A claim nobody renews ends with its lease; the next to ask takes the id, counted."""
     # A worker that died: its claim made through the script, and nothing renewing it.
-    await journal.call("claim", "dead", "", ["closed", 300, 0], [9], items=1)
+    await journal._call("claim", "dead", "", ["closed", 300, 0], [9], items=1)
     async with journal.session("closed") as survivor:
         first = await survivor.claim(9)
         assert "wait" == first.action

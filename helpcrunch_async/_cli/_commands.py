@@ -37,7 +37,7 @@ from ._options import (
 )
 from ._output import plural
 from ._search import list_chats, search
-from ._shared_journal import closing, journal_file, open_journal, shown
+from ._shared_journal import closing, job_report, journal_file, open_journal, shown
 from ._signals import exit_code_for
 
 if TYPE_CHECKING:
@@ -91,6 +91,7 @@ def chats() -> None:
 
 chats.add_command(search)
 chats.add_command(list_chats)
+cli.add_command(job_report)
 
 
 @chats.command("set-status", epilog=EXIT_CODES_HELP)

@@ -9,17 +9,22 @@ never printed (``shown`` masks it).
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from typing import TYPE_CHECKING, overload
 
+import anyio
 import click
+
+from .._errors import JournalUnavailableError
+from ._input import FileError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from ..redis import RedisJournal
+    from ..redis import JournalReport, RedisJournal
 
-__all__ = ["closing", "is_redis", "journal_file", "open_journal", "shown"]
+__all__ = ["closing", "is_redis", "job_report", "journal_file", "open_journal", "shown"]
 
 #: What a Redis URL starts with (``rediss`` for TLS; ``+cluster``, ``+sentinel``).
 _REDIS_URL = re.compile(r"^(rediss?(\+\w+)?|unix)://", re.IGNORECASE)
@@ -82,3 +87,52 @@ async def closing(journal: str | RedisJournal | None) -> AsyncIterator[None]:
     finally:
         if not isinstance(journal, str | None):
             await journal.aclose()
+
+
+@click.command("job-report")
+@click.argument("journal")
+@click.option(
+    "--limit",
+    type=click.IntRange(0, 10_000),
+    default=20,
+    show_default=True,
+    help="Failed ids listed, with their reasons.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def job_report(journal: str, limit: int, as_json: bool) -> None:
+    """A job's state across every machine: JOURNAL is its --journal, redis://host:6379/0#job.
+
+    Counts by outcome, the failed ids with their reasons, claims in flight and lapsed, live
+    sessions. Reading writes nothing.
+    """
+    opened = open_journal(journal)
+    if isinstance(opened, str | None):
+        raise click.UsageError("JOURNAL is a job in Redis: redis://host:6379/0#job-name")
+
+    async def read() -> JournalReport:
+        async with closing(opened):
+            return await opened.report(limit=limit)
+
+    try:
+        report = anyio.run(read)
+    except JournalUnavailableError as exc:
+        raise FileError(str(exc)) from None
+    if not as_json:
+        click.echo(str(report))
+        return
+    failures = [
+        {"id": item, "operation": op, "reason": reason}
+        for item, (op, reason) in report.failures.items()
+    ]
+    counts = {
+        "job": report.job,
+        "at": report.at.isoformat(),
+        "succeeded": report.succeeded,
+        "failed": report.failed,
+        "in_flight": report.in_flight,
+        "lapsed": report.lapsed,
+        "sessions": report.sessions,
+        "takeovers": report.takeovers,
+        "lost_states": report.lost_states,
+    }
+    click.echo(json.dumps(counts | {"failures": failures}))

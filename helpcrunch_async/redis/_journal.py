@@ -218,10 +218,10 @@ class RedisJournal:
         out: list[int] = []
         for start in range(0, len(wanted), STATUS_BATCH):
             batch = wanted[start : start + STATUS_BATCH]
-            reply = await self.call("status", "", "", [op, since_ms], batch, items=1)
+            reply = await self._call("status", "", "", [op, since_ms], batch, items=1)
             flags = reply[3]
             if len(flags) != len(batch) or set(flags) - {"0", "1"}:
-                raise self.unusable("a status reply of the wrong shape")
+                raise self._unusable("a status reply of the wrong shape")
             out += [item for item, flag in zip(batch, flags, strict=True) if flag == "0"]
         return out
 
@@ -231,7 +231,7 @@ class RedisJournal:
         Raises:
             JournalUnavailableError: Redis could not be used.
         """
-        reply = await self.call("time", "", "", [], [], items=0)
+        reply = await self._call("time", "", "", [], [], items=0)
         return int(reply[2]) / 1000
 
     async def report(self, *, limit: int = 100) -> JournalReport:
@@ -245,11 +245,11 @@ class RedisJournal:
         """
         if not is_int(limit) or not 0 <= limit <= MAX_REPORT_LIMIT:
             raise ValueError(f"limit must be an int from 0 to {MAX_REPORT_LIMIT}, got {limit!r}")
-        reply = await self.call("report", "", "", [limit], [], items=None)
+        reply = await self._call("report", "", "", [limit], [], items=None)
         try:
             return parse_report(self.name, reply[2:], limit)
         except ValueError as exc:
-            raise self.unusable(str(exc)) from None
+            raise self._unusable(str(exc)) from None
 
     async def aclose(self) -> None:
         """Close the connections of a client made by ``from_url``."""
@@ -257,15 +257,15 @@ class RedisJournal:
             await close_client(client)
         self._owned.clear()
 
-    # --- plumbing shared with the sessions -------------------------------------------------
+    # --- plumbing, shared with its sessions (RedisSession) ----------------------------------
 
-    def key_of(self, item_id: int | str) -> str:
+    def _key_of(self, item_id: int | str) -> str:
         """The record bucket of an id (invalid ids' texts share one)."""
         if is_int(item_id):
             return f"{self._base}r:{item_id // BUCKET}"
         return f"{self._base}r:s"
 
-    async def call(
+    async def _call(
         self,
         mode: str,
         token: str,
@@ -288,7 +288,7 @@ class RedisJournal:
         buckets: dict[str, int] = {}
         pairs: list[object] = []
         for item in ids:
-            key = self.key_of(item)
+            key = self._key_of(item)
             index = buckets.setdefault(key, len(self._keys) + len(buckets) + 1)
             pairs += [item, index]
         keys = [*self._keys, *buckets]
@@ -302,14 +302,14 @@ class RedisJournal:
             else:
                 raw = await self._script(keys, argv)
         except RedisUnavailable as exc:
-            raise self.unusable(str(exc)) from None
+            raise self._unusable(str(exc)) from None
         most = MAX_REPORT_ITEMS if items is None else 3 + items
         reply = _strings(raw, most)
         if reply is None or (items is not None and len(reply) != most):
-            raise self.unusable("a reply of the wrong shape")
+            raise self._unusable("a reply of the wrong shape")
         epoch, lost, now = reply[:3]
         if len(epoch) > 16 or lost not in ("0", "1") or not now.isdigit() or len(now) > 16:  # noqa: PLR2004
-            raise self.unusable("a reply of the wrong shape")
+            raise self._unusable("a reply of the wrong shape")
         if lost == "1":
             self.lost_states += 1
             logger.warning(
@@ -319,7 +319,7 @@ class RedisJournal:
             )
         return reply
 
-    def unusable(self, problem: str) -> JournalUnavailableError:
+    def _unusable(self, problem: str) -> JournalUnavailableError:
         """The error for a Redis that could not be used (or answered nonsense)."""
         return JournalUnavailableError(
             f"the shared journal {self.name!r} (Redis) is unavailable: {problem}"

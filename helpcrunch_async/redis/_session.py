@@ -56,7 +56,7 @@ class RedisSession:
         patient: bool = True,
     ) -> list[str]:
         """A script call of this session: the mode's reply (``items`` strings)."""
-        reply = await self._journal.call(
+        reply = await self._journal._call(  # noqa: SLF001 - the journal's own session
             mode, self._token, self._epoch, args, ids, items=items, patient=patient
         )
         self._epoch = reply[0]
@@ -64,7 +64,9 @@ class RedisSession:
 
     async def open(self) -> None:
         """Register the session; its start is Redis's time now."""
-        reply = await self._journal.call("open", self._token, "", [], [], items=0)
+        reply = await self._journal._call(  # noqa: SLF001 - the journal's own session
+            "open", self._token, "", [], [], items=0
+        )
         self._epoch = reply[0]
         self.since = int(reply[2])
 
@@ -84,7 +86,7 @@ class RedisSession:
         left = verdict[1:]
         if verdict[:1] == "b" and left.isdigit() and int(left) <= 2 * self._lease_ms:
             return Claim("wait", retry_in=int(left) / 1000)
-        raise self._journal.unusable("an unknown claim verdict")
+        raise self._journal._unusable("an unknown claim verdict")  # noqa: SLF001
 
     async def record(self, item_id: int | str, *, ok: bool, error: str | None = None) -> None:
         """Record an outcome (the latest record wins) and end this session's claim of it."""
