@@ -8,6 +8,7 @@ would stop them, and must run their shutdown hook.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -42,13 +43,19 @@ TIMEOUT = 100
 STOP_TIMEOUT = 30
 
 
-async def stop(process: anyio.abc.Process, signum: int = signal.SIGTERM) -> int | None:
-    """Signal the process's group (taskiq's supervisor and its worker) and wait for it."""
+def signal_group(process: anyio.abc.Process, signum: int) -> None:
+    """Signal the process's group: taskiq's supervisor and its worker, as a deployment does."""
     if process.returncode is None:
-        os.killpg(process.pid, signum)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+
+
+async def stopped(process: anyio.abc.Process) -> int | None:
+    """The exit code, once the process ends; ``None`` if it is still running after the
+    stop timeout (then it is killed)."""
     with anyio.move_on_after(STOP_TIMEOUT):
         return await process.wait()
-    os.killpg(process.pid, signal.SIGKILL)
+    signal_group(process, signal.SIGKILL)
     await process.wait()
     return None
 
@@ -110,19 +117,22 @@ async def run_recipe(
                     job = await recipe.start(*PRODUCER)
                     if kill_one:
                         await audit.wait_for(IDS // 3)
-                        await stop(recipe.processes[0], signal.SIGKILL)
+                        signal_group(recipe.processes[0], signal.SIGKILL)
                     produced = await job.wait()
-                codes = [await stop(process) for process in recipe.processes[: WORKERS + 1]]
+                for process in recipe.processes:
+                    signal_group(process, signal.SIGTERM)
+                codes = [await stopped(process) for process in recipe.processes[: WORKERS + 1]]
             finally:
                 for process in recipe.processes:
-                    await stop(process, signal.SIGKILL)
+                    signal_group(process, signal.SIGKILL)
+                    await process.wait()
             assert 0 == emulator.stats()["rejected"]
         return produced, codes, recipe.outputs()
 
 
 WORKER = ["-m", "taskiq", "worker", "fleet_tasks:broker", "--workers", "1"]
 WORKER += ["--max-async-tasks", "2", "--max-prefetch", "0", "--ack-type", "when_executed"]
-WORKER += ["--log-level", "WARNING"]
+WORKER += ["--log-level", "INFO"]  # where a worker that does not stop got to, if one does
 SCHEDULER = ["-m", "taskiq", "scheduler", "fleet_tasks:scheduler", "--update-interval", "1"]
 SCHEDULER += ["--log-level", "WARNING"]
 PRODUCER = ["producer.py", "--job", "close-240", "--first-id", str(FIRST), "--count", str(IDS)]
