@@ -10,7 +10,8 @@ come from the environment, since taskiq's command starts the workers: FLEET_REDI
 broker, the shared limiter and the journal: one Redis), HELPCRUNCH_API_KEY,
 HELPCRUNCH_BASE_URL, FLEET_RATE ("120/60"), FLEET_MARGIN (s), FLEET_LEASE (s), FLEET_MAX_WAIT
 (s), FLEET_CONCURRENCY (per chunk), FLEET_IDLE_TIMEOUT_MS (when a dead worker's chunk may be
-redelivered); for tests FLEET_SPANS_FILE (spans as JSON lines) and FLEET_READY_KEY.
+redelivered), FLEET_STOP_GRACE (s); for tests FLEET_SPANS_FILE (spans as JSON lines) and
+FLEET_READY_KEY.
 
 - Each worker process makes ONE client (with the Redis limiter) in its start-up hook and
   closes it in its shutdown hook.
@@ -32,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -56,8 +58,8 @@ CONCURRENCY = int(os.environ.get("FLEET_CONCURRENCY", "4"))
 IDLE_TIMEOUT_MS = int(os.environ.get("FLEET_IDLE_TIMEOUT_MS", "60000"))
 #: Errors after which a chunk is tried again later: nothing of it was sent meanwhile.
 RETRIED = (hc.LimiterTimeoutError, hc.LimiterUnavailableError, hc.JournalUnavailableError)
-#: Seconds between two wake-ups of an idle worker (so that it sees SIGTERM; see README).
-TICK = 0.2
+#: Seconds a worker may take to stop after SIGTERM before it exits anyway (see README).
+STOP_GRACE = float(os.environ.get("FLEET_STOP_GRACE", "10"))
 
 
 def _export_spans(path: str) -> None:
@@ -177,22 +179,50 @@ async def startup(state: TaskiqState) -> None:
     state.redis = client_from_url(REDIS_URL)
     state.stack.callback(state.redis.close)
     state.journals = {}
-    # taskiq sets its shutdown event from a plain signal handler: a loop with nothing to
-    # wake it (an idle stream) never sees SIGTERM. A tick keeps the loop turning.
-    state.ticker = asyncio.get_running_loop().create_task(_tick())
+    _watch_sigterm(state)
     if os.environ.get("FLEET_READY_KEY"):  # for the test: this process is up
         state.redis.sadd(os.environ["FLEET_READY_KEY"], os.getpid())
 
 
-async def _tick() -> None:
-    while True:  # noqa: ASYNC110 - a heartbeat, not a wait for something
-        await asyncio.sleep(TICK)
+def _watch_sigterm(state: TaskiqState) -> None:
+    """Hand SIGTERM to taskiq through the event loop, and exit if taskiq hangs all the same.
+
+    taskiq sets its shutdown event from a plain ``signal.signal`` handler, which an idle loop
+    (a quiet stream) never runs, and which otherwise runs between any two bytecodes of the
+    loop's own code (now and then the worker then hung for ever while stopping). Through
+    ``add_signal_handler`` the loop wakes up for it and runs it as a callback. A worker still
+    running ``STOP_GRACE`` seconds after SIGTERM closes its client and exits anyway (whatever
+    it had not recorded, the journal has another worker send).
+    """
+    loop = asyncio.get_running_loop()
+    taskiq_handler = signal.getsignal(signal.SIGTERM)
+    state.watchdog = None
+
+    def on_sigterm() -> None:
+        if state.watchdog is None:
+            state.watchdog = loop.create_task(_exit_after_grace(state))
+        if callable(taskiq_handler):
+            taskiq_handler(signal.SIGTERM, None)
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
+
+
+async def _exit_after_grace(state: TaskiqState) -> None:
+    await asyncio.sleep(STOP_GRACE)
+    print(f"worker {os.getpid()}: still running {STOP_GRACE:g} s after SIGTERM, exiting")
+    await _close(state)
+    os._exit(0)
 
 
 @broker.on_event(TaskiqEvents.WORKER_SHUTDOWN)
 async def shutdown(state: TaskiqState) -> None:
     """Close the client and the Redis connections (SIGTERM, or the end of the worker)."""
-    state.ticker.cancel()
+    if state.watchdog is not None:
+        state.watchdog.cancel()
+    await _close(state)
+
+
+async def _close(state: TaskiqState) -> None:
     await state.stack.aclose()
     print(f"worker {os.getpid()}: shut down cleanly", flush=True)
 
