@@ -10,6 +10,7 @@ from .__version__ import __version__ as __version__
 from ._bulk._engine import OutcomeStream
 from ._bulk._journal import Journal
 from ._bulk._outcomes import BulkResult, ChatOutcome, CustomerOutcome, Progress
+from ._bulk._protocol import BulkJournal, Claim, JournalSession
 from ._client import HelpCrunch
 from ._config import RateLimit, Retry
 from ._errors import (
@@ -22,6 +23,7 @@ from ._errors import (
     ClientClosedError,
     ErrorDetail,
     HelpCrunchError,
+    JournalUnavailableError,
     LimiterTimeoutError,
     LimiterUnavailableError,
     NotFoundError,
@@ -94,6 +96,7 @@ __all__ = [
     "BadRequestError",
     "BulkAbortedError",
     "BulkItemDone",
+    "BulkJournal",
     "BulkOptions",
     "BulkResult",
     "CallCompleted",
@@ -106,6 +109,7 @@ __all__ = [
     "ChatStatus",
     "Chats",
     "ChatsWithRawResponse",
+    "Claim",
     "ClientClosedError",
     "ClientEvent",
     "ClientStats",
@@ -124,6 +128,8 @@ __all__ = [
     "HelpCrunch",
     "HelpCrunchError",
     "Journal",
+    "JournalSession",
+    "JournalUnavailableError",
     "LimiterTimeoutError",
     "LimiterUnavailableError",
     "LimiterWaited",

@@ -15,6 +15,7 @@ HelpCrunchError
 ├── ResponseValidationError     a 2xx whose body is not JSON or not the documented shape
 ├── LimiterTimeoutError         no turn within max_wait; nothing was sent
 ├── LimiterUnavailableError     the shared limiter (Redis) failed; nothing was sent
+├── JournalUnavailableError     the shared journal (Redis) failed; the bulk run ends
 ├── ClientClosedError           the client was closed (also a RuntimeError)
 ├── WebhookVerificationError    a webhook delivery HelpCrunch did not sign, or not an envelope
 └── BulkAbortedError            a bulk run stopped: every recent id failed as in an outage
@@ -48,6 +49,7 @@ __all__ = [
     "ClientClosedError",
     "ErrorDetail",
     "HelpCrunchError",
+    "JournalUnavailableError",
     "LimiterTimeoutError",
     "LimiterUnavailableError",
     "NotFoundError",
@@ -231,6 +233,14 @@ class LimiterTimeoutError(HelpCrunchError):
 
 class LimiterUnavailableError(HelpCrunchError):
     """The shared rate limiter (Redis) could not be used; the request was not sent."""
+
+
+class JournalUnavailableError(HelpCrunchError):
+    """The shared bulk journal (Redis) could not be used, for longer than it waits for it.
+
+    A bulk run then ends with it, after the outcomes it recorded; the ids in flight were
+    not recorded, so a run of the same job sends them again.
+    """
 
 
 class ClientClosedError(HelpCrunchError, RuntimeError):

@@ -19,6 +19,7 @@ from typing import IO, Any
 import anyio
 import httpx
 import pytest
+import redis
 from anyio.from_thread import start_blocking_portal
 from click.testing import CliRunner
 
@@ -35,6 +36,7 @@ from helpcrunch_async._cli._output import (
 )
 from helpcrunch_async._cli._signals import exit_code_for, stop_on_signals
 from helpcrunch_async.emulator import EmulatorConfig, RunningEmulator, serve
+from tests.redis_server import RedisNode, free_port, nodes_in, wait_for
 
 pytestmark = pytest.mark.emulator
 FIRST = 5_215_700
@@ -836,3 +838,54 @@ def test_demo_runs_offline_and_is_never_rejected():
     assert "60 chats set to 'closed'" in out
     assert "0 rejected with 429" in out
     assert "60/60 chats closed" in out
+
+
+# --- a journal in Redis ------------------------------------------------------------------
+
+
+@pytest.mark.redis
+def test_a_job_in_redis_resumes_like_a_file(emulator, env, redis_url):
+    """--journal redis://...#job: a second run, on any machine, skips what the first did."""
+    journal = f"{redis_url}#cli-{time.monotonic_ns()}"
+    first = invoke(["chats", "set-status", "closed", *ids(0, 1), "--journal", journal], env)
+    dry = invoke(
+        ["chats", "set-status", "closed", *ids(0, 1, 2), "--journal", journal, "--dry-run"], env
+    )
+    again = invoke(["chats", "set-status", "closed", *ids(0, 1, 2), "--journal", journal], env)
+
+    assert (0, 0, 0) == (first.exit_code, dry.exit_code, again.exit_code), again.stderr
+    assert "would set 'closed' on 1 chat (2 already done" in dry.stdout
+    assert "2 of 3 chats already done, 1 to go" in again.stderr
+    assert "1 chat set to 'closed', 0 failed, 2 skipped" in again.stdout
+    report = invoke(["job-report", journal, "--json"], env)
+    assert 0 == report.exit_code, report.stderr
+    assert {"closed": 3} == json.loads(report.stdout)["succeeded"]
+    text = invoke(["job-report", journal], env).stdout
+    assert ": closed: 3 done, 0 failed; 0 in flight" in text
+
+
+@pytest.mark.redis
+def test_a_redis_journal_needs_a_job_name(env, redis_url):
+    """A Redis URL without #job is a usage error, before anything is sent."""
+    result = invoke(["chats", "set-status", "closed", *ids(0), "--journal", redis_url], env)
+
+    assert 2 == result.exit_code
+    assert "name the job after a #" in result.stderr
+    assert 2 == invoke(["job-report", "journal.jsonl"], env).exit_code
+
+
+@pytest.mark.redis
+def test_the_resume_hint_never_shows_the_redis_password(emulator, env, tmp_path):
+    """A refused key stops the run: the hint names the journal with its password masked."""
+    with nodes_in(tmp_path) as nodes:
+        nodes.append(RedisNode(tmp_path, free_port(), "--requirepass", "s3cret-pw"))
+        nodes[0].start(wait=False)
+        with redis.Redis(port=nodes[0].port, password="s3cret-pw") as client:
+            wait_for(lambda: bool(client.ping()), "the server with a password")
+        journal = f"redis://:s3cret-pw@127.0.0.1:{nodes[0].port}/0#cli"
+        args = ["chats", "set-status", "closed", *ids(0), "--journal", journal]
+        result = invoke(args, env | {"HELPCRUNCH_API_KEY": "wrong-key"})
+
+    assert 3 == result.exit_code, result.stderr
+    assert "To resume (the journal redis://***@127.0.0.1" in result.stderr
+    assert "s3cret-pw" not in result.stderr + result.stdout

@@ -108,3 +108,16 @@ def test_fleet_through_redis(redis_url):
         assert 0 == emu.stats()["rejected"]
 
     assert "2 processes done, 0 with failures" in out
+
+
+@pytest.mark.redis
+def test_a_fleet_worker_with_a_journal_in_redis(redis_url):
+    """One worker of examples/fleet_journal.py: every chat updated, then the job's report."""
+    config = EmulatorConfig(chats=20, rate_limit=ServerLimit(20, 1.0))
+    with start_blocking_portal() as portal, portal.wrap_async_context_manager(serve(config)) as emu:
+        env = {"HELPCRUNCH_API_KEY": emu.api_key, "HELPCRUNCH_BASE_URL": emu.base_url}
+        args = ["--redis-url", redis_url, "--job", f"example-{os.getpid()}", "--rate", "20/1"]
+        out = run("fleet_journal.py", *args, "--first-id", "5215700", "--count", "20", env=env)
+
+    assert "20 updated, 0 failed, 0 done by others" in out
+    assert ": closed: 20 done, 0 failed; 0 in flight" in out

@@ -11,13 +11,21 @@ in the loop body; a ``break`` then leaves the work running until garbage collect
 
 One id, one outcome: every id taken from the input ends as exactly one outcome (success or
 failure), except when the whole run stops (a wrong key, a closed client, an unusable shared
-limiter): then every outcome already completed is journaled and yielded first, the updates
-still in flight are cancelled (they are not journaled, so a resume sends them again), and the
-stream raises the error that stopped it.
+limiter or journal): then every outcome already completed is journaled and yielded first, the
+updates still in flight are cancelled (they are not journaled, so a resume sends them again),
+and the stream raises the error that stopped it.
+
+The journal is any ``BulkJournal`` (``_protocol.py``): the engine claims each valid id before
+sending it and records its outcome after, so workers sharing a journal (``RedisJournal``)
+never send one id at the same time. An id another worker holds is set aside and asked about
+again when its lease may have ended; the run ends when every id is settled, by this worker
+or another. An id that got no turn from the limiter within ``max_wait`` was never sent: it is
+yielded as a failure (``LimiterTimeoutError``) but given back to the journal, not recorded.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
@@ -27,6 +35,7 @@ from collections.abc import (
     Iterator,
     Sized,
 )
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
@@ -36,12 +45,15 @@ from .._errors import (
     AuthenticationError,
     ClientClosedError,
     HelpCrunchError,
+    LimiterTimeoutError,
     LimiterUnavailableError,
     ResponseValidationError,
 )
 from .._models import validate_id
 from .._models._json import MAX_TEXT, cut
+from ._journal import Journal
 from ._outcomes import BulkOutcome, Progress, outcome_key
+from ._protocol import BulkJournal, JournalSession
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -50,9 +62,8 @@ if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
 
     from ._breaker import CircuitBreaker
-    from ._journal import Journal
 
-__all__ = ["OutcomeStream"]
+__all__ = ["OutcomeStream", "as_journal"]
 
 R = TypeVar("R")
 Out = TypeVar("Out", bound=BulkOutcome)
@@ -61,6 +72,27 @@ Out = TypeVar("Out", bound=BulkOutcome)
 #: Errors that end the whole run instead of failing one id: every other id would fail the
 #: same way (the key is wrong, the client is closed, the shared limiter is unusable).
 RUN_ENDING_ERRORS = (AuthenticationError, ClientClosedError, LimiterUnavailableError)
+#: Longest wait, in seconds, before asking the journal again about an id another worker
+#: holds: how late a worker learns that its peers settled the ids it set aside.
+WAIT_POLL = 1.0
+#: Shortest such wait (a hostile or rounded "ask again in 0 ms" must not spin).
+MIN_WAIT = 0.01
+
+
+def as_journal(journal: object) -> BulkJournal | None:
+    """The ``journal=`` of a bulk helper: a ``BulkJournal``, a path (a ``Journal``) or ``None``.
+
+    Raises:
+        TypeError: anything else.
+    """
+    if journal is None or isinstance(journal, BulkJournal):
+        return journal
+    if isinstance(journal, str | os.PathLike):
+        return Journal(journal)
+    raise TypeError(
+        "journal must be a path, a Journal, a RedisJournal or another BulkJournal, "
+        f"not {type(journal).__name__}"
+    )
 
 
 class OutcomeStream(Generic[Out]):
@@ -92,7 +124,8 @@ class OutcomeStream(Generic[Out]):
         name: The operation, as the journal records it (``"closed"``, ``"customers.tag ..."``).
         done: Outcomes yielded so far, failures included.
         failed: Failed outcomes yielded so far.
-        skipped: Ids skipped because the journal had them done.
+        skipped: Ids the journal said not to send: done before (or, with a journal shared
+            by several workers, by another one), or failed in this run on another worker.
         duplicates: Repeated ids, skipped.
     """
 
@@ -104,7 +137,7 @@ class OutcomeStream(Generic[Out]):
         name: str,
         outcome: Callable[[Any, R | None, Exception | None], Out],
         concurrency: int,
-        journal: Journal | None,
+        journal: BulkJournal | str | os.PathLike[str] | None,
         on_progress: Callable[[Progress], None] | None,
         on_outcome: Callable[[Out], None] | None = None,
         breaker: CircuitBreaker | None = None,
@@ -119,11 +152,14 @@ class OutcomeStream(Generic[Out]):
         self._make = outcome
         self._what = what
         self._concurrency = concurrency
-        self._journal = journal
+        self._journal = as_journal(journal)
+        self._session_cm: AbstractAsyncContextManager[JournalSession] | None = None
+        self._session: JournalSession | None = None
+        # Ids another worker holds -> when to ask the journal about them again.
+        self._waiting: dict[int, float] = {}
         self._on_progress = on_progress
         self._total = len(ids) if isinstance(ids, Sized) else None
         self._seen: set[int] = set()
-        self._already_done: set[int] = set()
         # What ended the whole run: a run-ending error, or the id source itself failing.
         self._fatal: Exception | None = None
         self._in_flight: set[anyio.CancelScope] = set()
@@ -139,20 +175,22 @@ class OutcomeStream(Generic[Out]):
         if self._tg is not None:
             raise RuntimeError("an OutcomeStream can be entered only once")
         if self._journal is not None:
-            # Locked and repaired before it is read, so no other run appends in between.
-            self._journal.open()
-            try:
-                self._already_done = self._journal.done(self.name)
-            except BaseException:
-                self._journal.close()
-                raise
-        if isinstance(self._ids, AsyncIterable):
-            self._async = aiter(self._ids)
-        else:
-            self._sync = iter(self._ids)
-        send, self._receive = anyio.create_memory_object_stream[Out](self._concurrency)
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
+            # Before anything is sent: a journal that cannot be used refuses the run here.
+            session_cm = self._journal.session(self.name)
+            self._session = await session_cm.__aenter__()
+            self._session_cm = session_cm
+        try:
+            if isinstance(self._ids, AsyncIterable):
+                self._async = aiter(self._ids)
+            else:
+                self._sync = iter(self._ids)
+            send, self._receive = anyio.create_memory_object_stream[Out](self._concurrency)
+            self._tg = anyio.create_task_group()
+            await self._tg.__aenter__()
+        except BaseException:
+            if self._session_cm is not None:
+                await self._session_cm.__aexit__(None, None, None)
+            raise
         self._tg.start_soon(self._dispatch, send)
         return self
 
@@ -170,8 +208,8 @@ class OutcomeStream(Generic[Out]):
             await self._tg.__aexit__(None, None, None)
         finally:
             self._receive.close()
-            if self._journal is not None:
-                self._journal.close()
+            if self._session_cm is not None:
+                await self._session_cm.__aexit__(None, None, None)
 
     def __aiter__(self) -> OutcomeStream[Out]:
         if self._tg is None:
@@ -234,7 +272,40 @@ class OutcomeStream(Generic[Out]):
                 tasks.start_soon(self._one, raw, send.clone(), slots)
 
     async def _next_id(self) -> tuple[bool, Any]:
-        """The next id to process, skipping duplicates and journaled ones: (more, id)."""
+        """The next id to send: an id set aside once due, else a new one; (more, id).
+
+        Duplicates are skipped, and so are the ids the journal says not to send; an id
+        another worker holds is set aside and asked about again later.
+        """
+        while True:
+            due = [i for i, at in self._waiting.items() if at <= anyio.current_time()]
+            if due:
+                raw = due[0]
+                del self._waiting[raw]
+            else:
+                more, raw = await self._pull()
+                if not more:
+                    if not self._waiting:
+                        return False, None
+                    await anyio.sleep_until(min(self._waiting.values()))
+                    continue
+            if self._session is None or not _valid(raw):
+                return True, raw
+            try:
+                claim = await self._session.claim(raw)
+            except HelpCrunchError as exc:  # the journal cannot be used: nothing is sent
+                self._stop(exc)
+                return False, None
+            if claim.action == "send":
+                return True, raw
+            if claim.action == "skip":
+                self.skipped += 1
+            else:
+                wait = min(max(claim.retry_in, MIN_WAIT), WAIT_POLL)
+                self._waiting[raw] = anyio.current_time() + wait
+
+    async def _pull(self) -> tuple[bool, Any]:
+        """The next id of the input, duplicates skipped: (more, id)."""
         while True:
             try:
                 if self._async is not None:
@@ -249,9 +320,6 @@ class OutcomeStream(Generic[Out]):
                 self._stop(exc)
                 return False, None
             if is_int(raw):
-                if raw in self._already_done:
-                    self.skipped += 1
-                    continue
                 if raw in self._seen:
                     self.duplicates += 1
                     continue
@@ -275,13 +343,10 @@ class OutcomeStream(Generic[Out]):
                 outcome = await self._outcome(raw)
                 if outcome is None:
                     return
+                if self._session is not None and not await self._journaled(outcome):
+                    return
                 if self._on_outcome is not None:  # events: bulk outcome
                     self._on_outcome(outcome)
-                if self._journal is not None:
-                    error = None if outcome.error is None else _describe(outcome.error)
-                    self._journal.record(
-                        outcome_key(outcome.id), self.name, ok=outcome.ok, error=error
-                    )
                 # The circuit breaker: this outcome is journaled and still handed
                 # over; the operations in flight are cancelled.
                 if self._breaker is not None and self._breaker.record(outcome.error):
@@ -289,6 +354,24 @@ class OutcomeStream(Generic[Out]):
                 await send.send(outcome)
         finally:
             slots.release()
+
+    async def _journaled(self, outcome: Out) -> bool:
+        """Record the outcome (or give back an id never sent); ``False`` if the journal failed.
+
+        A journal that cannot record ends the run: this outcome is not handed over, and a
+        resume sends its id again.
+        """
+        assert self._session is not None  # noqa: S101 - for mypy
+        try:
+            if isinstance(outcome.error, LimiterTimeoutError):
+                await self._session.release(outcome.id)
+            else:
+                error = None if outcome.error is None else _describe(outcome.error)
+                await self._session.record(outcome_key(outcome.id), ok=outcome.ok, error=error)
+        except HelpCrunchError as exc:
+            self._stop(exc)
+            return False
+        return True
 
     async def _outcome(self, raw: Any) -> Out | None:
         """Run the operation for one id; ``None`` when the run ended before it completed."""
@@ -314,6 +397,15 @@ class OutcomeStream(Generic[Out]):
             finally:
                 self._in_flight.discard(scope)
         return None
+
+
+def _valid(raw: Any) -> bool:
+    """``True`` for an id the operation will send (an invalid one fails without sending)."""
+    try:
+        validate_id(raw)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def _describe(error: Exception) -> str:

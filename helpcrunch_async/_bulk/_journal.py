@@ -21,6 +21,7 @@ What a resume trusts, honestly:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -32,14 +33,15 @@ from typing import IO, TYPE_CHECKING, Any, overload
 from .._config import is_int
 from .._errors import ResponseValidationError
 from .._models._json import MAX_TEXT, decode_json, excerpt
+from ._protocol import SEND, SKIP, Claim
 
 if sys.platform != "win32":
     import fcntl
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
 
-__all__ = ["Journal"]
+__all__ = ["FileSession", "Journal"]
 
 #: Longest journal line read, in bytes. Records are written far shorter (see below), so a
 #: longer line is damage, refused without reading it whole.
@@ -70,6 +72,23 @@ class Journal:
 
     def __repr__(self) -> str:
         return f"Journal({str(self.path)!r})"
+
+    @contextlib.asynccontextmanager
+    async def session(self, op: str) -> AsyncIterator[FileSession]:
+        """One bulk run of ``op``: opened (locked, repaired) and read once, closed at the end.
+
+        The bulk engine uses it (``BulkJournal``): ids done with ``op`` are skipped, every
+        outcome is appended. The lock makes the run the file's only writer, so a claim is
+        never refused.
+
+        Raises:
+            ValueError: as ``open()`` and ``done()``.
+        """
+        self.open()
+        try:
+            yield FileSession(self, op, self.done(op))
+        finally:
+            self.close()
 
     def done(self, op: str) -> set[int]:
         """Ids whose latest record, across every operation, is a success of ``op``.
@@ -169,6 +188,26 @@ class Journal:
                 "give the path of a file"
             )
         return fd
+
+
+class FileSession:
+    """A ``JournalSession`` on a file: skips what it had done, appends every outcome."""
+
+    def __init__(self, journal: Journal, op: str, done: set[int]) -> None:
+        self._journal = journal
+        self._op = op
+        self._done = done
+
+    async def claim(self, item_id: int) -> Claim:
+        """``SKIP`` for an id done with the operation before the run, else ``SEND``."""
+        return SKIP if item_id in self._done else SEND
+
+    async def record(self, item_id: int | str, *, ok: bool, error: str | None = None) -> None:
+        """Append the outcome (see ``Journal.record``)."""
+        self._journal.record(item_id, self._op, ok=ok, error=error)
+
+    async def release(self, item_id: int) -> None:
+        """Nothing to give back: the file is this run's alone."""
 
 
 def _check_record(chat_id: object, op: object, ok: object, error: object) -> None:

@@ -22,8 +22,8 @@ from ._job import (
     DEFAULT_STOP_AFTER,
     EXIT_OK,
     JobResult,
+    already_done,
     exit_code,
-    journal_done,
     print_stop,
     print_summary,
     run_job,
@@ -31,12 +31,14 @@ from ._job import (
 )
 from ._options import err_console, make_client, out_console, stacked
 from ._output import Report, plural
+from ._shared_journal import closing, journal_file, open_journal, shown
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .._bulk._engine import OutcomeStream
     from .._client import HelpCrunch
+    from ..redis import RedisJournal
 
 __all__ = ["BulkJob", "job_options", "run_job_command"]
 
@@ -53,9 +55,10 @@ def job_options(noun: str) -> Callable[[Any], Any]:
             ),
             click.option(
                 "--journal",
-                type=click.Path(dir_okay=False),
                 help="Record every outcome as it happens; run the same command again to "
-                "resume (ids done with the same operation are skipped).",
+                "resume (ids done with the same operation are skipped). A file, or a job in "
+                "Redis shared by every machine given the same ids: redis://host:6379/0#JOB "
+                "(any Redis URL, #job-name).",
             ),
             click.option(
                 "--report",
@@ -154,14 +157,15 @@ def run_job_command(
         sys.exit(EXIT_OK)
     log = EventLog(log_json) if log_json and not dry_run else None
     client = make_client(api_key, base_url, rate, on_event=log)
-    check_job_files(journal, report, writable=not dry_run)
+    check_job_files(journal_file(journal), report, writable=not dry_run)
+    opened = open_journal(journal)
     options = {
         "concurrency": concurrency,
-        "journal": journal,
+        "journal": opened,
         "stop_after_consecutive_failures": stop_after or None,
     }
     if dry_run:
-        done = journal_done(journal, job.stream(client, ids, options).name)
+        done = anyio.run(_done_before, opened, job.stream(client, ids, options).name, ids)
         distinct = set(ids)
         todo = len(distinct - done)
         if as_json:
@@ -176,13 +180,13 @@ def run_job_command(
         sys.exit(EXIT_OK)
 
     async def main() -> JobResult:
-        async with client:
+        async with client, closing(opened):
             result = await run_job(
                 job.stream(client, ids, options),
                 ids,
                 label=job.label,
                 console=err,
-                journal=journal,
+                journal=opened,
                 report=report,
                 noun=noun,
                 columns=job.columns,
@@ -200,5 +204,19 @@ def run_job_command(
             log.close()
     if from_file is not None and from_file.name == "<stdin>":
         command_line += "   # with the same ids on stdin"
-    print_stop(err, result, journal=journal, command=command_line, base_url=str(client.base_url))
+    print_stop(
+        err,
+        result,
+        journal=shown(journal),
+        command=shown(command_line),
+        base_url=str(client.base_url),
+    )
     sys.exit(exit_code(result))
+
+
+async def _done_before(
+    journal: str | RedisJournal | None, operation: str, ids: list[int]
+) -> set[int]:
+    """What a dry run needs of the journal: the ids it has done (then closed)."""
+    async with closing(journal):
+        return await already_done(journal, operation, ids)

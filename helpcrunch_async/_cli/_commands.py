@@ -25,6 +25,7 @@ from ._options import (
     with_common,
 )
 from ._search import list_chats, search
+from ._shared_journal import job_report
 from ._signals import exit_code_for
 
 #: The command line as typed, for the "to resume, run ..." hint (set by run_cli).
@@ -78,6 +79,7 @@ def chats() -> None:
 chats.add_command(search)
 chats.add_command(list_chats)
 cli.add_command(customers)
+cli.add_command(job_report)
 
 
 @chats.command("set-status", epilog=EXIT_CODES_HELP)

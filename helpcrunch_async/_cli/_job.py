@@ -28,11 +28,14 @@ from ._output import FailureSummary, ProgressDisplay, Report, duration, plural
 from ._signals import exit_code_for, stop_on_signals
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from rich.console import Console
 
     from .._bulk._engine import OutcomeStream
     from .._client import HelpCrunch
     from .._models import ChatStatus
+    from ..redis import RedisJournal
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_FATAL, EXIT_ABORTED = 0, 1, 2, 3, 4
 #: Chats in a row failing with a connection error or a 5xx (after the client's own retries)
@@ -75,13 +78,23 @@ def journal_done(journal: str | None, status: str) -> set[int]:
         raise FileError(f"--journal: damaged, not resuming from it: {exc}") from None
 
 
+async def already_done(
+    journal: str | RedisJournal | None, operation: str, ids: Iterable[int]
+) -> set[int]:
+    """The ids among ``ids`` that the journal (a file, or a job in Redis) has done."""
+    if journal is None or isinstance(journal, str):
+        return journal_done(journal, operation).intersection(ids)
+    wanted = list(dict.fromkeys(ids))
+    return set(wanted) - set(await journal.pending(operation, wanted))
+
+
 async def run_set_status(
     client: HelpCrunch,
     ids: list[int],
     status: ChatStatus,
     *,
     console: Console,
-    journal: str | None,
+    journal: str | RedisJournal | None,
     report: str | None,
     concurrency: int | None,
     stop_after: int | None = DEFAULT_STOP_AFTER,
@@ -109,7 +122,7 @@ async def run_job(
     *,
     label: str,
     console: Console,
-    journal: str | None,
+    journal: str | RedisJournal | None,
     report: str | None,
     noun: str = "chat",
     columns: tuple[str, ...] = Report.COLUMNS,
@@ -120,11 +133,12 @@ async def run_job(
     """
     started = time.monotonic()
     distinct = list(dict.fromkeys(ids))
-    done_before = journal_done(journal, stream.name)
+    done_before = await already_done(journal, stream.name, distinct)
     earlier = [item_id for item_id in distinct if item_id in done_before]
     if earlier:
+        where = journal if isinstance(journal, str) else repr(journal)
         console.print(
-            f"Resuming from {journal}: {len(earlier)} of {plural(len(distinct), noun)} "
+            f"Resuming from {where}: {len(earlier)} of {plural(len(distinct), noun)} "
             f"already done, {len(distinct) - len(earlier)} to go.",
             highlight=False,
         )
@@ -294,6 +308,8 @@ def print_stop(
             f"{result.not_started} not started. Check --base-url and the network.",
             highlight=False,
         )
+    elif result.fatal is not None:  # the shared journal could not be used
+        err.print(f"Stopped: {result.fatal}. {result.not_started} not started.", highlight=False)
     else:
         return
     if journal is not None:

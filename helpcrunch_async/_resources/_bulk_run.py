@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 import attrs
 
 from .._bulk._breaker import CircuitBreaker
-from .._bulk._engine import OutcomeStream
-from .._bulk._journal import Journal
+from .._bulk._engine import OutcomeStream, as_journal
 from .._bulk._outcomes import BulkOutcome, BulkResult, Progress, outcome_key
+from .._bulk._protocol import BulkJournal
 from .._config import MAX_CONCURRENCY, require_int
 from .._limit._gate import BACKGROUND
 from .._send._events import BulkItemDone
@@ -38,15 +38,16 @@ class BulkOptions(TypedDict, total=False):
 
     Attributes:
         concurrency: Operations in flight at most (default: the client's connections).
-        journal: A ``Journal`` or a path: outcomes are appended as they happen, and the ids
-            it records as done with the same operation are skipped (run again to resume).
+        journal: A path, a ``Journal`` or a ``RedisJournal`` (any ``BulkJournal``): outcomes
+            are recorded as they happen, and the ids it records as done with the same
+            operation are skipped (run again to resume).
         on_progress: Called with a ``Progress`` after each outcome.
         stop_after_consecutive_failures: Stop the run (``BulkAbortedError``) once this many
             ids in a row failed as in an outage (a connection error or a 5xx).
     """
 
     concurrency: int | None
-    journal: Journal | str | os.PathLike[str] | None
+    journal: BulkJournal | str | os.PathLike[str] | None
     on_progress: Callable[[Progress], None] | None
     stop_after_consecutive_failures: int | None
 
@@ -84,9 +85,7 @@ def bulk_run(
         raise TypeError(f"{what}_ids must be an iterable of ints, not {type(ids).__name__}")
     on_progress = options.get("on_progress")
     validate_callback(on_progress, "on_progress")
-    journal = options.get("journal")
-    if journal is not None and not isinstance(journal, Journal):
-        journal = Journal(journal)
+    journal = as_journal(options.get("journal"))
     threshold = options.get("stop_after_consecutive_failures")
     breaker = None if threshold is None else CircuitBreaker(threshold, noun=what + "s")
     # Bulk work is background traffic unless the caller's view chose a class.

@@ -8,8 +8,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from .._bulk._engine import OutcomeStream
-from .._bulk._journal import Journal
 from .._bulk._outcomes import BulkResult, ChatOutcome, Progress
+from .._bulk._protocol import BulkJournal
 from .._errors import BadRequestError
 from .._models import ON_HOLD_SPELLINGS, Chat, ChatRating, ChatStatus, Filter, Message, validate_id
 from ._base import Resource
@@ -292,7 +292,7 @@ class Chats(Resource):
         status: ChatStatus | str,
         *,
         concurrency: int | None = None,
-        journal: Journal | str | os.PathLike[str] | None = None,
+        journal: BulkJournal | str | os.PathLike[str] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         stop_after_consecutive_failures: int | None = None,
     ) -> OutcomeStream[ChatOutcome]:
@@ -306,7 +306,10 @@ class Chats(Resource):
 
         With a ``journal`` (a ``Journal`` or a path), outcomes are appended as they happen and
         ids it already records as done with this status are skipped: run the same call again
-        to resume. ``on_progress`` is called with a ``Progress`` after each outcome.
+        to resume. A ``RedisJournal`` is shared by a fleet: workers handed the same ids
+        claim each before sending it, so none is sent twice at once, and a dead worker's ids
+        are taken over (see ``helpcrunch_async.redis``). ``on_progress`` is called with a
+        ``Progress`` after each outcome.
 
         With ``stop_after_consecutive_failures=N``, the run stops once N ids in a row failed
         with ``APIConnectionError`` or ``ServerError`` (the API is unreachable or failing, so
@@ -320,8 +323,11 @@ class Chats(Resource):
             ...         print(outcome.chat_id, "ok" if outcome.ok else outcome.error)
 
         Raises:
-            TypeError, ValueError: a bad ``status``, ``concurrency`` or ``chat_ids``, at once.
+            TypeError, ValueError: a bad ``status``, ``concurrency``, ``chat_ids`` or
+                ``journal``, at once.
             BulkAbortedError: the circuit breaker tripped (while iterating).
+            JournalUnavailableError: a shared journal could not be used (on entering the
+                stream, or while iterating).
         """
         status = ChatStatus.parse(status)
         options: BulkOptions = {
@@ -347,7 +353,7 @@ class Chats(Resource):
         status: ChatStatus | str,
         *,
         concurrency: int | None = None,
-        journal: Journal | str | os.PathLike[str] | None = None,
+        journal: BulkJournal | str | os.PathLike[str] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         stop_after_consecutive_failures: int | None = None,
     ) -> BulkResult[Chat]:

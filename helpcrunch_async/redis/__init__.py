@@ -1,4 +1,4 @@
-"""One rate limit shared by every process and machine using an API key, through Redis.
+"""A fleet's shared state in Redis: one rate limit per API key, and bulk journals shared by workers.
 
 Needs the ``redis`` extra (``pip install "helpcrunch-async[redis]"``):
 
@@ -34,19 +34,40 @@ eviction, a failover), the fleet waits one window instead of bursting. When Redi
 used, the limiter fails the request with ``LimiterUnavailableError`` (nothing is sent), or,
 with ``on_unavailable="local"``, falls back to a local limiter at this process's share of
 the rate. ``ARCHITECTURE.md`` tells why each of these was chosen.
+
+``RedisJournal`` is the bulk helpers' journal for a job spread over several workers (the
+same URLs)::
+
+    journal = RedisJournal.from_url("redis://localhost:6379/0", "close-stale-2026-12")
+    await client.chats.bulk_update_status(ids, "closed", journal=journal)
+
+Workers handed the same ids claim each before sending it (a lease, renewed while the call is
+in flight), so none is sent by two at once and a dead worker's ids are taken over once its
+lease lapses; ``await journal.report()`` tells the job's state across the fleet.
 """
 
-from .._errors import LimiterUnavailableError
+from .._errors import JournalUnavailableError, LimiterUnavailableError
+from ._journal import DEFAULT_LEASE, RedisJournal
 from ._limiter import BACKGROUND_LOOKAHEAD, DEFAULT_LOCAL_SHARE, RedisRateLimiter
+from ._report import JournalReport
+from ._session import RedisSession
 from ._urls import client_from_url, key_for
 
 __all__ = [
     "BACKGROUND_LOOKAHEAD",
+    "DEFAULT_LEASE",
     "DEFAULT_LOCAL_SHARE",
+    "JournalReport",
+    "JournalUnavailableError",
     "LimiterUnavailableError",
+    "RedisJournal",
     "RedisRateLimiter",
+    "RedisSession",
     "client_from_url",
     "key_for",
 ]
 
 RedisRateLimiter.__module__ = __name__
+for _public in (RedisJournal, RedisSession, JournalReport):
+    _public.__module__ = __name__
+del _public
