@@ -16,7 +16,8 @@ The hierarchy::
     ├── LimiterUnavailableError     the shared limiter (Redis) failed; nothing was sent
     ├── ClientClosedError           the client was closed (also a ``RuntimeError``)
     ├── WebhookVerificationError    a webhook delivery HelpCrunch did not sign, or not an envelope
-    └── BulkAbortedError            a bulk run stopped: every recent id failed as in an outage
+    ├── BulkAbortedError            a bulk run stopped: every recent id failed as in an outage
+    └── JournalError                a bulk run's journal cannot be written (also an ``OSError``)
 
 Bad arguments are ``TypeError`` / ``ValueError`` raised before anything is sent; they are not
 ``HelpCrunchError``s because they are bugs in the calling code, not failures of the API.
@@ -27,12 +28,14 @@ HTTP answers and transport failures become these exceptions in one place,
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
 import httpx
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Mapping, Sequence
 
 
@@ -46,6 +49,7 @@ __all__ = [
     "ClientClosedError",
     "ErrorDetail",
     "HelpCrunchError",
+    "JournalError",
     "LimiterTimeoutError",
     "LimiterUnavailableError",
     "NotFoundError",
@@ -232,7 +236,34 @@ class LimiterUnavailableError(HelpCrunchError):
 
 
 class ClientClosedError(HelpCrunchError, RuntimeError):
-    """The client was closed (``aclose()`` or the end of its ``async with``) before this call."""
+    """The client was closed (``aclose()`` or the end of its ``async with``).
+
+    Raised by a call made after the close, and by every call still in progress when the
+    client was closed: waiting for its turn, between two attempts, or in flight (a request
+    cut off by the close may have reached the server). A bulk run raises it once, after the
+    outcomes that completed before the close.
+    """
+
+
+class JournalError(HelpCrunchError, OSError):
+    """A bulk run's journal could not be written (a full disk, a file system gone read-only).
+
+    The run stops at once, since an outcome it cannot record would be redone on resume
+    without anyone knowing it was done: nothing more is sent, the outcomes recorded before
+    the failure are yielded, then this error is raised. Free the disk and run the same call
+    again with the same journal to resume. Also an ``OSError``, so that ``except OSError``
+    around a run still sees a disk problem.
+
+    Attributes:
+        path: The journal's path.
+        errno: The operating system's error number (``errno.ENOSPC`` for a full disk), or
+            ``None``.
+    """
+
+    def __init__(self, message: str, *, path: os.PathLike[str] | str, errno: int | None) -> None:
+        super().__init__(message)
+        self.path = Path(path)
+        self.errno = errno
 
 
 class WebhookVerificationError(HelpCrunchError):

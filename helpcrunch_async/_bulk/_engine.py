@@ -10,9 +10,16 @@ in the loop body; a ``break`` then leaves the work running until garbage collect
 
 One id, one outcome: every id taken from the input ends as exactly one outcome (success or
 failure), except when the whole run stops (a wrong key, a closed client, an unusable shared
-limiter): then every outcome already completed is journaled and yielded first, the updates
-still in flight are cancelled (they are not journaled, so a resume sends them again), and the
-stream raises the error that stopped it.
+limiter, a journal that cannot be written): then every outcome already completed is journaled
+and yielded first, the updates still in flight are cancelled (they are not journaled, so a
+resume sends them again), and the stream raises the error that stopped it.
+
+One error per run: the workers never raise. Whatever goes wrong in one of them ends the run
+through ``_stop`` and comes out of the iteration as itself, never as an ``ExceptionGroup``.
+
+A failed outcome keeps its error's facts (class, message, status, headers, excerpt), not
+the frames it was raised through: a traceback holds every local of the call, the answer's
+body included, and a run of 100,000 ids keeps every failure until it ends.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ from collections.abc import (
     Iterator,
     Sized,
 )
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -35,6 +42,7 @@ from .._errors import (
     AuthenticationError,
     ClientClosedError,
     HelpCrunchError,
+    JournalError,
     LimiterUnavailableError,
     ResponseValidationError,
 )
@@ -53,10 +61,14 @@ if TYPE_CHECKING:
 
 __all__ = ["OutcomeStream"]
 
+ExcT = TypeVar("ExcT", bound=BaseException)
+
 
 #: Errors that end the whole run instead of failing one id: every other id would fail the
 #: same way (the key is wrong, the client is closed, the shared limiter is unusable).
 RUN_ENDING_ERRORS = (AuthenticationError, ClientClosedError, LimiterUnavailableError)
+#: How far down ``__cause__``/``__context__`` a kept error is stripped of its frames.
+MAX_CHAIN = 16
 
 
 class OutcomeStream:
@@ -65,9 +77,14 @@ class OutcomeStream:
     Use it as ``async with ... as outcomes: async for outcome in outcomes``. Leaving the block
     (``break``, an exception, a cancel) stops the work and leaves the client usable; an
     outcome already yielded is final. A run-ending error (``AuthenticationError``,
-    ``ClientClosedError``, ``LimiterUnavailableError``, or ``BulkAbortedError`` from a
-    tripped circuit breaker) is raised after every outcome that completed before it.
-    ``stop()`` ends the run gently: the same, without an error.
+    ``ClientClosedError``, ``LimiterUnavailableError``, ``JournalError``, or
+    ``BulkAbortedError`` from a tripped circuit breaker) is raised once, by itself (never in
+    an ``ExceptionGroup``), after every outcome that completed (and, with a journal, was
+    recorded) before it. ``stop()`` ends the run gently: the same, without an error.
+
+    With a journal, an outcome is yielded only once it is recorded. A journal that cannot
+    be written ends the run with ``JournalError``: nothing more is sent, and the outcome it
+    could not record is not yielded (a resume does it again).
 
     Attributes:
         done: Outcomes yielded so far, failures included.
@@ -145,7 +162,12 @@ class OutcomeStream:
         finally:
             self._receive.close()
             if self._journal is not None:
-                self._journal.close()
+                try:
+                    self._journal.close()
+                except JournalError:
+                    if exc is None:
+                        raise
+                    # The run already ends with an error of its own: that one is raised.
 
     def __aiter__(self) -> OutcomeStream:
         if self._tg is None:
@@ -193,18 +215,21 @@ class OutcomeStream:
         """Start one task per id, never more than ``concurrency`` at once nor than ids."""
         slots = anyio.Semaphore(self._concurrency)
         async with send, anyio.create_task_group() as tasks:
-            while not self._ended():
-                await slots.acquire()
-                # A run-ending error must not wait for a slow id source to yield again:
-                # _stop cancels this scope (checked inside it, so no stop slips between).
-                more, raw = False, None
-                with anyio.CancelScope() as self._pulling:
-                    if not self._ended():
-                        more, raw = await self._next_id()
-                if not more or self._ended():
-                    slots.release()
-                    return
-                tasks.start_soon(self._one, raw, send.clone(), slots)
+            try:
+                while not self._ended():
+                    await slots.acquire()
+                    # A run-ending error must not wait for a slow id source to yield again:
+                    # _stop cancels this scope (checked inside it, so no stop slips between).
+                    more, raw = False, None
+                    with anyio.CancelScope() as self._pulling:
+                        if not self._ended():
+                            more, raw = await self._next_id()
+                    if not more or self._ended():
+                        slots.release()
+                        return
+                    tasks.start_soon(self._one, raw, send.clone(), slots)
+            except Exception as exc:  # noqa: BLE001 - one error per run, never a group
+                self._stop(exc)
 
     async def _next_id(self) -> tuple[bool, Any]:
         """The next id to process, skipping duplicates and journaled ones: (more, id)."""
@@ -249,25 +274,41 @@ class OutcomeStream:
                     return
                 if self._on_outcome is not None:  # events: bulk outcome
                     self._on_outcome(outcome)
-                if self._journal is not None:
-                    error = None if outcome.error is None else _describe(outcome.error)
-                    self._journal.record(
-                        outcome_key(outcome.chat_id), self._name, ok=outcome.ok, error=error
-                    )
+                if self._journal is not None and not self._recorded(outcome):
+                    return
                 # The circuit breaker: this outcome is journaled and still handed
                 # over; the operations in flight are cancelled.
                 if self._breaker is not None and self._breaker.record(outcome.error):
                     self._stop(self._breaker.error())
                 await send.send(outcome)
+        except Exception as exc:  # noqa: BLE001 - one error per run, never a group
+            self._stop(exc)
         finally:
             slots.release()
+
+    def _recorded(self, outcome: ChatOutcome) -> bool:
+        """Journal ``outcome``; ``False`` (and the run ended) if the journal cannot record."""
+        assert self._journal is not None  # noqa: S101 - for mypy
+        if isinstance(self._fatal, JournalError):
+            return False  # completed while the run was stopping: it cannot be recorded
+        error = None if outcome.error is None else _describe(outcome.error)
+        try:
+            self._journal.record(
+                outcome_key(outcome.chat_id), self._name, ok=outcome.ok, error=error
+            )
+        except JournalError as exc:
+            self._stop(exc)
+            return False
+        return True
 
     async def _outcome(self, raw: Any) -> ChatOutcome | None:
         """Run the operation for one id; ``None`` when the run ended before it completed."""
         try:
             chat_id = validate_id(raw)
         except (TypeError, ValueError) as exc:
-            return ChatOutcome(raw, error=exc)
+            return ChatOutcome(raw, error=_without_frames(exc))
+        if self._ended():  # started after a stop: it must send nothing
+            return None
         with anyio.CancelScope() as scope:
             self._in_flight.add(scope)
             try:
@@ -275,14 +316,14 @@ class OutcomeStream:
             except RUN_ENDING_ERRORS as exc:
                 self._stop(exc)
             except HelpCrunchError as exc:
-                return ChatOutcome(chat_id, error=exc)
+                return ChatOutcome(chat_id, error=_without_frames(exc))
             except Exception as exc:  # noqa: BLE001 - one answer's problem, not the run's
                 error = ResponseValidationError(
                     f"chat {chat_id}: the answer could not be processed: "
                     f"{type(exc).__name__}: {exc}"[:MAX_TEXT]
                 )
                 error.__cause__ = exc
-                return ChatOutcome(chat_id, error=error)
+                return ChatOutcome(chat_id, error=_without_frames(error))
             finally:
                 self._in_flight.discard(scope)
         return None
@@ -290,3 +331,21 @@ class OutcomeStream:
 
 def _describe(error: Exception) -> str:
     return cut(f"{type(error).__name__}: {error}")
+
+
+def _without_frames(error: ExcT) -> ExcT:
+    """``error`` and the errors chained to it, without their tracebacks.
+
+    The frames of a failed call hold its locals (the answer and its body among them); an
+    outcome kept for the rest of the run must hold the error's facts only.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending and len(seen) < MAX_CHAIN:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        pending += [current.__cause__, current.__context__]
+    return error

@@ -108,8 +108,7 @@ def _forgiving(members: Mapping[str, _Spelled]) -> dict[str, _Spelled]:
 #: Per enum: every accepted spelling -> its member.
 _FORGIVEN: dict[type[_Spelled], dict[str, _Spelled]] = {
     ChatStatus: _forgiving(
-        {status.value: status for status in ChatStatus}
-        | {"open": ChatStatus.OPENED}
+        {status.value: status for status in ChatStatus} | {"open": ChatStatus.OPENED}
     ),
     AgentRole: _forgiving(
         {role.value: role for role in AgentRole} | {"supervisor": AgentRole.SUPERVISER}
