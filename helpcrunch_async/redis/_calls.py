@@ -14,11 +14,14 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import redis as redis_sync
+import redis.asyncio as redis_asyncio
+import redis.asyncio.cluster as redis_asyncio_cluster
+import redis.cluster as redis_cluster
 import redis.exceptions
 import tenacity
 
 from .._models._json import cut
-from ._urls import ASYNC_CLIENTS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,9 +29,34 @@ if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
     from redis.commands.core import Script as SyncScript
 
-    from ._urls import RedisClient
+__all__ = [
+    "ASYNC_CLIENTS",
+    "CALL_TIMEOUT",
+    "CLIENTS",
+    "FAILURES",
+    "RETRY_FOR",
+    "RedisClient",
+    "RedisUnavailable",
+    "Script",
+    "close_client",
+    "describe",
+]
 
-__all__ = ["CALL_TIMEOUT", "FAILURES", "RETRY_FOR", "RedisUnavailable", "Script", "close_client"]
+#: The clients the SDK takes (a Sentinel's ``master_for()`` is a ``Redis``).
+CLIENTS = (
+    redis_sync.Redis,
+    redis_asyncio.Redis,
+    redis_cluster.RedisCluster,
+    redis_asyncio_cluster.RedisCluster,
+)
+#: Those of them that are awaited (asyncio only); the others run in a worker thread.
+ASYNC_CLIENTS = (redis_asyncio.Redis, redis_asyncio_cluster.RedisCluster)
+RedisClient = (
+    redis_sync.Redis
+    | redis_asyncio.Redis
+    | redis_cluster.RedisCluster
+    | redis_asyncio_cluster.RedisCluster
+)
 
 #: Seconds one script call may take, whatever the client's own timeouts (a stuck Redis
 #: must not hold callers for ever); a call that takes longer counts as a failure.

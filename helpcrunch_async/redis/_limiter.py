@@ -17,12 +17,13 @@ from .._limit._gate import INTERACTIVE, Priority, PriorityGate
 from .._limit._gcra import ADAPT_FLOOR, LEARN_PROBE_MAX, LEARN_PROBE_MIN
 from .._limit._local import LocalRateLimiter
 from .._limit._protocol import refusal
-from ._calls import FAILURES, RedisUnavailable, Script, close_client, describe
-from ._urls import CLIENTS, KEY_PREFIX, client_from_url, hash_tagged
+from .._settings import Secret
+from ._calls import CLIENTS, RedisUnavailable, Script, close_client
+from ._urls import KEY_PREFIX, client_from_url, hash_tagged
 
 if TYPE_CHECKING:
     from .._limit._headers import RateLimitHeaders
-    from ._urls import RedisClient
+    from ._calls import RedisClient
 
 __all__ = ["BACKGROUND_LOOKAHEAD", "DEFAULT_LOCAL_SHARE", "RedisRateLimiter"]
 
@@ -148,25 +149,19 @@ class RedisRateLimiter:
         closes the connections made here.
 
         Raises:
-            ValueError: the URL is not one of those.
+            TypeError, ValueError: the URL is not one of those (the message never quotes
+                it: it may hold a password), or another argument is wrong.
             LimiterUnavailableError: a cluster could not be reached (redis-py asks a
                 cluster for its slots at once; the other clients connect on first use).
         """
-        try:
-            client = client_from_url(url)
-        except FAILURES as exc:
-            problem = describe(exc)
-        else:
-            limiter = cls(
-                client,
-                limit=limit,
-                key=key,
-                on_unavailable=on_unavailable,
-                local_share=local_share,
-            )
-            limiter._owned.append(client)
-            return limiter
-        raise LimiterUnavailableError(f"the shared rate limiter (Redis) is unavailable: {problem}")
+        given: Secret[object] = Secret(url)
+        del url  # from here on the URL is in no local of this frame
+        client = client_from_url(given.reveal())  # type: ignore[arg-type]
+        limiter = cls(
+            client, limit=limit, key=key, on_unavailable=on_unavailable, local_share=local_share
+        )
+        limiter._owned.append(client)
+        return limiter
 
     def __repr__(self) -> str:
         return f"RedisRateLimiter({self.limit!r}, on_unavailable={self.on_unavailable!r})"
