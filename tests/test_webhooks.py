@@ -790,14 +790,16 @@ def served(endpoint: WebhookEndpoint) -> Iterator[tuple[str, int]]:
 
 
 class LogWatch(logging.Handler):
-    """Wakes the test on the first record of the endpoint's or uvicorn's loggers."""
+    """Wakes the test on the endpoint's first record, or on any warning or error (uvicorn's
+    "Exception in ASGI application")."""
 
     def __init__(self) -> None:
         super().__init__(logging.INFO)
         self.seen = threading.Event()
 
-    def emit(self, _: logging.LogRecord) -> None:
-        self.seen.set()
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("helpcrunch_async") or record.levelno >= logging.WARNING:
+            self.seen.set()
 
 
 def test_a_real_sender_leaving_mid_body_is_no_delivery_and_no_traceback(caplog):
