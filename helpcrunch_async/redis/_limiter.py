@@ -215,7 +215,7 @@ class RedisRateLimiter:
                     left = math.inf if deadline is None else deadline - anyio.current_time()
                     ahead = max(0.0, min(left, self._lookahead(priority)))
                     try:
-                        delay = await self._run("acquire", -1.0, ahead=ahead)
+                        delay = await self._run("acquire", -1.0, ahead=ahead, deadline=deadline)
                     except RedisUnavailable as exc:
                         if self.on_unavailable == "fail":
                             raise LimiterUnavailableError(
@@ -308,6 +308,7 @@ class RedisRateLimiter:
         now: float | None = None,
         ahead: float = math.inf,
         info: RateLimitHeaders | None = None,
+        deadline: float | None = None,
     ) -> float:
         if self.key is None:
             raise RuntimeError(
@@ -325,7 +326,7 @@ class RedisRateLimiter:
         args += self._learning_args(ahead, info)
         self.round_trips += 1
         try:
-            raw = await self._script(keys, args)
+            raw = await self._script(keys, args, deadline=deadline)
             delay, fleet, seq, lost, capacity, learned = _parse_reply(raw, self.limit)
         except (RedisUnavailable, ValueError) as exc:
             self._note_unavailable(str(exc))
