@@ -354,6 +354,52 @@ def test_unknown_status_input_lists_valid_values(typo):
     assert f"unknown chat status {typo!r}; {VALID}" == str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("CLOSED", hc.ChatStatus.CLOSED),
+        ("  Closed\t", hc.ChatStatus.CLOSED),
+        ("on hold", hc.ChatStatus.ON_HOLD),
+        ("On-Hold", hc.ChatStatus.ON_HOLD),
+        ("ON_HOLD", hc.ChatStatus.ON_HOLD),
+        ("onhold", hc.ChatStatus.ON_HOLD),
+        ("No_Communication", hc.ChatStatus.NO_COMMUNICATION),
+        ("no-communication", hc.ChatStatus.NO_COMMUNICATION),
+        ("nocommunication", hc.ChatStatus.NO_COMMUNICATION),
+        ("Open", hc.ChatStatus.OPENED),
+    ],
+)
+def test_documented_spellings_in_any_case_and_separator_are_accepted(given, expected):
+    """A documented spelling, its words joined by space, hyphen, underscore or nothing."""
+    assert expected is hc.ChatStatus.parse(given)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "c l o s e d",
+        "-_-closed-_-",
+        "closed-",
+        "_closed",
+        "clo sed",
+        "on  hold",
+        "on--hold",
+        "on_-hold",
+        "o-n-h-o-l-d",
+        "no communication!",
+        "ｃｌｏｓｅｄ",  # noqa: RUF001 - full-width letters are no documented spelling
+        "closed\x00",
+    ],
+)
+def test_separators_anywhere_else_are_refused(given):
+    """Only the documented words, joined once: a separator inside a word, doubled or at
+    the ends is a ValueError listing the valid values, nothing is guessed."""
+    with pytest.raises(ValueError, match="valid values"):
+        hc.ChatStatus.parse(given)
+    with pytest.raises(ValueError):
+        hc.ChatStatus(given)
+
+
 @pytest.mark.parametrize("empty", ["empty", hc.ChatStatus.EMPTY])
 def test_empty_cannot_be_sent(empty):
     """EMPTY is a response value only: sending it is refused, saying why and what is valid."""

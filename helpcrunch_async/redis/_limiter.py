@@ -16,7 +16,7 @@ from .._errors import LimiterTimeoutError, LimiterUnavailableError
 from .._limit._gate import INTERACTIVE, Priority, PriorityGate
 from .._limit._gcra import ADAPT_FLOOR, LEARN_PROBE_MAX, LEARN_PROBE_MIN
 from .._limit._local import LocalRateLimiter
-from .._limit._protocol import refusal
+from .._limit._protocol import check_deadline, check_pause, refusal
 from .._settings import Secret
 from ._calls import CLIENTS, RedisUnavailable, Script, close_client
 from ._urls import KEY_PREFIX, client_from_url, hash_tagged
@@ -207,7 +207,9 @@ class RedisRateLimiter:
             LimiterTimeoutError: the slot would come after ``deadline``; raised as soon as
                 Redis says so, having reserved nothing.
             LimiterUnavailableError: Redis could not be used (``on_unavailable="fail"``).
+            TypeError, ValueError: ``deadline`` is not a number (or is too large for a float).
         """
+        deadline = check_deadline(deadline)
         last_delay: float | None = None
         try:
             async with self._line.enter(priority, deadline):
@@ -247,7 +249,11 @@ class RedisRateLimiter:
         """Push the shared schedule back for every process, and teach them the key's limit.
 
         Returns the pause applied (Redis's, or the local fallback's while Redis is away).
+
+        Raises:
+            TypeError, ValueError: ``pause`` is not ``None`` or a finite number >= 0.
         """
+        pause = check_pause(pause)
         try:
             return await self._run("penalize", -1.0 if pause is None else pause)
         except RedisUnavailable:
