@@ -295,7 +295,11 @@ class Chats(Resource):
 
         Raises:
             TypeError, ValueError: a bad ``status``, ``concurrency`` or ``chat_ids``, at once.
-            BulkAbortedError: the circuit breaker tripped (while iterating).
+            HelpCrunchError: while iterating, once, after the outcomes completed before it,
+                the error that ended the run: ``AuthenticationError``, ``ClientClosedError``
+                (the client was closed), ``LimiterUnavailableError``, ``JournalError`` (the
+                journal cannot be written: nothing more is sent) or ``BulkAbortedError``
+                (the circuit breaker tripped). Never an ``ExceptionGroup``.
         """
         status = ChatStatus.parse(status)
         if concurrency is None:
@@ -350,8 +354,9 @@ class Chats(Resource):
     ) -> BulkResult:
         """Set the status of many chats and collect every outcome; see ``stream_update_status``.
 
-        A tripped circuit breaker (``stop_after_consecutive_failures``) raises
-        ``BulkAbortedError``; the journal holds what completed.
+        A run-ending error (see ``stream_update_status``: a tripped circuit breaker raises
+        ``BulkAbortedError``, a journal that cannot be written ``JournalError``...) is
+        raised by itself; the journal holds what completed.
 
         Example:
             >>> result = await client.chats.bulk_update_status(ids, "closed")  # doctest: +SKIP
