@@ -83,7 +83,9 @@ async def test_callers_waiting_for_a_slot_and_in_flight_get_client_closed_error(
     client = client_for(server, max_connections=1)
     errors: list[BaseException | None] = []
     async with anyio.create_task_group() as tasks:
-        for chat_id in range(1, 4):
+        tasks.start_soon(outcome_of, client.chats.update_status(1, "closed"), errors)
+        await anyio.wait_all_tasks_blocked()  # chat 1 holds the only slot, in flight
+        for chat_id in (2, 3):
             tasks.start_soon(outcome_of, client.chats.update_status(chat_id, "closed"), errors)
         await anyio.wait_all_tasks_blocked()
         await client.aclose()
