@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -196,3 +197,35 @@ async def test_an_int_too_large_for_a_float_is_a_value_error_naming_the_argument
             await result
 
     assert len(str(info.value)) < 200
+
+
+def test_the_largest_int_a_float_holds_is_a_number_and_one_more_is_too_large():
+    """The bound is the largest float, on both sides: it is accepted, one past it is not."""
+    largest = int(sys.float_info.max)
+
+    assert largest == hc.RateLimit(requests=largest).requests
+    with pytest.raises(ValueError, match="requests is too large"):
+        hc.RateLimit(requests=largest + 1)
+    with pytest.raises(ValueError, match="must be >= 1"):
+        hc.RateLimit(requests=-largest)
+    with pytest.raises(ValueError, match="requests is too large"):
+        hc.RateLimit(requests=-largest - 1)
+
+
+@pytest.mark.parametrize("field", ["limit", "remaining"])
+def test_rate_limit_header_counts_are_never_negative(field):
+    """RateLimitHeaders counts are ints >= 0 (0 requests remaining is a count)."""
+    assert 0 == getattr(hc.RateLimitHeaders(**{field: 0}), field)
+    with pytest.raises(ValueError, match=rf"{field} must be >= 0"):
+        hc.RateLimitHeaders(**{field: -1})
+    with pytest.raises(TypeError, match=field):
+        hc.RateLimitHeaders(**{field: 1.5})
+
+
+@pytest.mark.parametrize("field", ["reset", "window", "retry_after"])
+def test_rate_limit_header_seconds_are_finite_and_never_negative(field):
+    """RateLimitHeaders seconds are finite numbers >= 0."""
+    assert 0.0 == getattr(hc.RateLimitHeaders(**{field: 0}), field)
+    for bad in (-1.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match=field):
+            hc.RateLimitHeaders(**{field: bad})

@@ -10,6 +10,7 @@ import math
 import traceback
 import tracemalloc
 import urllib.parse
+from pathlib import Path
 
 import httpx
 import pytest
@@ -591,3 +592,13 @@ def test_a_hostile_errors_object_is_bounded_and_redacted():
     assert all(len(d.message) <= MAX_TEXT for d in error.errors)
     assert SECRET not in str(error)
     assert SECRET not in repr(error.errors)
+
+
+def test_journal_error_names_its_path_and_cause_and_is_an_os_error():
+    """JournalError carries the path and errno, reads as its message, and is an OSError."""
+    error = hc.JournalError("journal j.jsonl cannot be written: full", path="j.jsonl", errno=28)
+
+    assert (Path("j.jsonl"), 28) == (error.path, error.errno)
+    assert "journal j.jsonl cannot be written: full" == str(error)
+    assert isinstance(error, hc.HelpCrunchError)
+    assert isinstance(error, OSError)

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import helpcrunch_async as hc
 from helpcrunch_async._models import validate_id
+from helpcrunch_async._models._wire import MAX_SCALAR_TEXT
 from tests.conftest import chat_payload
 
 UTC = timezone.utc
@@ -426,6 +427,25 @@ def test_ids_up_to_64_bits_are_valid(chat_id, name):
         (0, ValueError, "chat_id must be a positive 64-bit integer, got 0"),
         (-3, ValueError, "chat_id must be a positive 64-bit integer, got -3"),
         (2**63, ValueError, f"chat_id must be a positive 64-bit integer, got {2**63}"),
+        (2**128 - 1, ValueError, f"chat_id must be a positive 64-bit integer, got {2**128 - 1}"),
+        pytest.param(
+            2**128,
+            ValueError,
+            "chat_id must be a positive 64-bit integer, got an integer of 129 bits",
+            id="2**128",
+        ),
+        pytest.param(
+            10**5000,
+            ValueError,
+            "chat_id must be a positive 64-bit integer, got an integer of 16610 bits",
+            id="10**5000",
+        ),
+        pytest.param(
+            "x" * 1000,
+            TypeError,
+            f"chat_id must be an int, not str: {repr('x' * 1000)[:MAX_SCALAR_TEXT]}...",
+            id="a long string",
+        ),
     ],
 )
 def test_bad_ids_are_refused_with_the_reason(chat_id, error, message):
