@@ -218,8 +218,9 @@ def test_rate_limit_header_counts_are_never_negative(field):
     assert 0 == getattr(hc.RateLimitHeaders(**{field: 0}), field)
     with pytest.raises(ValueError, match=rf"{field} must be >= 0"):
         hc.RateLimitHeaders(**{field: -1})
+    wrong: dict[str, Any] = {field: 1.5}
     with pytest.raises(TypeError, match=field):
-        hc.RateLimitHeaders(**{field: 1.5})
+        hc.RateLimitHeaders(**wrong)
 
 
 @pytest.mark.parametrize("field", ["reset", "window", "retry_after"])
@@ -227,5 +228,6 @@ def test_rate_limit_header_seconds_are_finite_and_never_negative(field):
     """RateLimitHeaders seconds are finite numbers >= 0."""
     assert 0.0 == getattr(hc.RateLimitHeaders(**{field: 0}), field)
     for bad in (-1.0, float("inf"), float("nan")):
+        wrong: dict[str, Any] = {field: bad}
         with pytest.raises(ValueError, match=field):
-            hc.RateLimitHeaders(**{field: bad})
+            hc.RateLimitHeaders(**wrong)
