@@ -262,12 +262,16 @@ class HelpCrunch:
     async def aclose(self) -> None:
         """Close the client (and its views), and its connection pool unless it was given.
 
+        Every call still in progress (waiting for its turn, between attempts, or in flight)
+        ends with ``ClientClosedError``, and so does every later call; a bulk run raises it
+        once, after the outcomes that completed before.
+
         Raises:
             TypeError: called on a ``with_options()`` view.
         """
         if self._view_of is not None:
             raise TypeError("close the client this view came from, not the view")
-        self._sender.closed = True
+        self._sender.close()
         if self._owns_http:
             await self._sender.exchange.http.aclose()
 

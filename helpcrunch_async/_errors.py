@@ -15,10 +15,10 @@ HelpCrunchError
 ├── ResponseValidationError     a 2xx whose body is not JSON or not the documented shape
 ├── LimiterTimeoutError         no turn within max_wait; nothing was sent
 ├── LimiterUnavailableError     the shared limiter (Redis) failed; nothing was sent
-├── JournalUnavailableError     the shared journal (Redis) failed; the bulk run ends
 ├── ClientClosedError           the client was closed (also a RuntimeError)
 ├── WebhookVerificationError    a webhook delivery HelpCrunch did not sign, or not an envelope
-└── BulkAbortedError            a bulk run stopped: every recent id failed as in an outage
+├── BulkAbortedError            a bulk run stopped: every recent id failed as in an outage
+└── JournalError                a bulk run's journal cannot be written or reached (also an OSError)
 ```
 
 Bad arguments are ``TypeError`` / ``ValueError`` raised before anything is sent; they are not
@@ -30,12 +30,14 @@ HTTP answers and transport failures become these exceptions in one place,
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
 import httpx
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Mapping, Sequence
 
 
@@ -49,7 +51,7 @@ __all__ = [
     "ClientClosedError",
     "ErrorDetail",
     "HelpCrunchError",
-    "JournalUnavailableError",
+    "JournalError",
     "LimiterTimeoutError",
     "LimiterUnavailableError",
     "NotFoundError",
@@ -235,16 +237,39 @@ class LimiterUnavailableError(HelpCrunchError):
     """The shared rate limiter (Redis) could not be used; the request was not sent."""
 
 
-class JournalUnavailableError(HelpCrunchError):
-    """The shared bulk journal (Redis) could not be used, for longer than it waits for it.
+class ClientClosedError(HelpCrunchError, RuntimeError):
+    """The client was closed (``aclose()`` or the end of its ``async with``).
 
-    A bulk run then ends with it, after the outcomes it recorded; the ids in flight were
-    not recorded, so a run of the same job sends them again.
+    Raised by a call made after the close, and by every call still in progress when the
+    client was closed: waiting for its turn, between two attempts, or in flight (a request
+    cut off by the close may have reached the server). A bulk run raises it once, after the
+    outcomes that completed before the close.
     """
 
 
-class ClientClosedError(HelpCrunchError, RuntimeError):
-    """The client was closed (``aclose()`` or the end of its ``async with``) before this call."""
+class JournalError(HelpCrunchError, OSError):
+    """A bulk run's journal could not be used.
+
+    A file that cannot be written (a full disk, a file system gone read-only), or a
+    ``RedisJournal`` whose Redis stayed unreachable for longer than the journal waits. The
+    run stops at once, since an outcome it cannot record would be redone on resume without
+    anyone knowing it was done: nothing more is sent, the outcomes recorded before the
+    failure are yielded, then this error is raised. Fix the disk (or Redis) and run the same
+    call again with the same journal to resume. Also an ``OSError``, so that
+    ``except OSError`` around a run still sees a disk problem.
+
+    Attributes:
+        path: The journal file's path, or ``None`` for a journal in Redis.
+        errno: The operating system's error number (``errno.ENOSPC`` for a full disk), or
+            ``None``.
+    """
+
+    def __init__(
+        self, message: str, *, path: os.PathLike[str] | str | None = None, errno: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.path = None if path is None else Path(path)
+        self.errno = errno
 
 
 class WebhookVerificationError(HelpCrunchError):

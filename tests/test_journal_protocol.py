@@ -110,11 +110,11 @@ async def test_a_journal_that_fails_ends_the_run_with_its_error(anyio_backend, c
     class Broken(ScriptedJournal):
         async def claim(self, item_id: int) -> hc.Claim:
             if item_id == 3:
-                raise hc.JournalUnavailableError("Redis is gone")
+                raise hc.JournalError("Redis is gone")
             return await super().claim(item_id)
 
     journal = Broken({})
-    with pytest.raises(hc.JournalUnavailableError, match="Redis is gone"):
+    with pytest.raises(hc.JournalError, match="Redis is gone"):
         await client.chats.bulk_update_status(
             [1, 2, 3, 4], "closed", concurrency=1, journal=journal
         )

@@ -14,7 +14,7 @@ from redis.crc import key_slot
 
 import helpcrunch_async as hc
 import helpcrunch_async.redis._calls as redis_calls
-from helpcrunch_async.redis import JournalUnavailableError, RedisJournal
+from helpcrunch_async.redis import JournalError, RedisJournal
 from helpcrunch_async.redis._report import parse_report
 from tests.conftest import status_echo
 from tests.redis_server import free_port
@@ -265,14 +265,14 @@ def test_a_report_that_is_nonsense_is_refused(reply):
 
 @pytest.mark.anyio
 async def test_a_nonsense_reply_is_unavailable_not_a_crash(anyio_backend, journal, monkeypatch):
-    """Every byte from Redis is checked: anything unexpected is JournalUnavailableError."""
+    """Every byte from Redis is checked: anything unexpected is JournalError."""
     for junk in (None, [b"x"] * 5000, [b"e", b"2", b"1", b"m"], [b"e", b"0", b"1", b"b" * 2000]):
 
         async def hostile(keys, args, junk=junk):
             return junk
 
         monkeypatch.setattr(journal, "_script", hostile)
-        with pytest.raises(JournalUnavailableError, match="unavailable"):
+        with pytest.raises(JournalError, match="unavailable"):
             async with journal.session("closed") as session:
                 await session.claim(1)
 
@@ -283,19 +283,19 @@ async def test_a_hostile_key_is_unavailable(anyio_backend, flush, no_retry):
     flush.set("helpcrunch-async:journal:{job-5}:ops", "not a hash")
     journal = RedisJournal(flush, "job-5", unavailable_for=0.2)
 
-    with pytest.raises(JournalUnavailableError, match="WRONGTYPE"):
+    with pytest.raises(JournalError, match="WRONGTYPE"):
         async with journal.session("closed") as session:
             await session.record(1, ok=True)
 
 
 @pytest.mark.anyio
 async def test_an_unreachable_redis_refuses_the_run_before_sending(anyio_backend, make_client, api):
-    """No Redis: the bulk run ends with JournalUnavailableError and nothing is sent."""
+    """No Redis: the bulk run ends with JournalError and nothing is sent."""
     route = api.put("/chats/status").mock(side_effect=status_echo)
     journal = RedisJournal.from_url(f"redis://127.0.0.1:{free_port()}/0", "job", unavailable_for=0)
 
     async with make_client() as client:
-        with pytest.raises(JournalUnavailableError, match="'job' \\(Redis\\) is unavailable"):
+        with pytest.raises(JournalError, match="'job' \\(Redis\\) is unavailable"):
             await client.chats.bulk_update_status([1, 2], "closed", journal=journal)
     await journal.aclose()
 
@@ -306,7 +306,7 @@ async def test_an_unreachable_redis_refuses_the_run_before_sending(anyio_backend
 async def test_redis_lost_mid_run_ends_it_with_one_error(
     anyio_backend, make_client, api, redis_node
 ):
-    """Redis dies mid-run: the outcomes recorded come first, then one JournalUnavailableError."""
+    """Redis dies mid-run: the outcomes recorded come first, then one JournalError."""
     route = api.put("/chats/status").mock(side_effect=status_echo)
     journal = RedisJournal.from_url(redis_node.url, "job", unavailable_for=0.5)
     outcomes = []
@@ -314,7 +314,7 @@ async def test_redis_lost_mid_run_ends_it_with_one_error(
     async with make_client() as client:
         ids = range(1, 50)
         stream = client.chats.stream_update_status(ids, "closed", concurrency=1, journal=journal)
-        with pytest.raises(JournalUnavailableError):
+        with pytest.raises(JournalError):
             async with stream as running:
                 async for outcome in running:
                     outcomes.append(outcome.chat_id)
@@ -403,5 +403,5 @@ async def test_every_topology_serves_a_job(anyio_backend, topology, request):
 
 def test_an_unreachable_cluster_is_unavailable_at_construction(no_retry):
     """redis-py asks a cluster for its slots at once: no cluster, one clear error."""
-    with pytest.raises(JournalUnavailableError, match="unavailable"):
+    with pytest.raises(JournalError, match="unavailable"):
         RedisJournal.from_url(f"redis+cluster://127.0.0.1:{free_port()}", "job")

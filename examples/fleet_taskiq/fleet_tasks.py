@@ -57,7 +57,7 @@ MAX_WAIT = float(os.environ.get("FLEET_MAX_WAIT", "2"))
 CONCURRENCY = int(os.environ.get("FLEET_CONCURRENCY", "4"))
 IDLE_TIMEOUT_MS = int(os.environ.get("FLEET_IDLE_TIMEOUT_MS", "60000"))
 #: Errors after which a chunk is tried again later: nothing of it was sent meanwhile.
-RETRIED = (hc.LimiterTimeoutError, hc.LimiterUnavailableError, hc.JournalUnavailableError)
+RETRIED = (hc.LimiterTimeoutError, hc.LimiterUnavailableError, hc.JournalError)
 #: Seconds a worker may take to stop after SIGTERM before it exits anyway (see README).
 STOP_GRACE = float(os.environ.get("FLEET_STOP_GRACE", "10"))
 

@@ -21,6 +21,13 @@ never send one id at the same time. An id another worker holds is set aside and 
 again when its lease may have ended; the run ends when every id is settled, by this worker
 or another. An id that got no turn from the limiter within ``max_wait`` was never sent: it is
 yielded as a failure (``LimiterTimeoutError``) but given back to the journal, not recorded.
+
+One error per run: the workers never raise. Whatever goes wrong in one of them ends the run
+through ``_stop`` and comes out of the iteration as itself, never as an ``ExceptionGroup``.
+
+A failed outcome keeps its error's facts (class, message, status, headers, excerpt), not
+the frames it was raised through: a traceback holds every local of the call, the answer's
+body included, and a run of 100,000 ids keeps every failure until it ends.
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ from .._errors import (
     AuthenticationError,
     ClientClosedError,
     HelpCrunchError,
+    JournalError,
     LimiterTimeoutError,
     LimiterUnavailableError,
     ResponseValidationError,
@@ -52,7 +60,7 @@ from .._errors import (
 from .._models import validate_id
 from .._models._json import MAX_TEXT, cut
 from ._journal import Journal
-from ._outcomes import BulkOutcome, Progress, outcome_key
+from ._outcomes import BulkOutcome, Progress, outcome_key, without_frames
 from ._protocol import BulkJournal, JournalSession
 
 if TYPE_CHECKING:
@@ -209,7 +217,12 @@ class OutcomeStream(Generic[Out]):
         finally:
             self._receive.close()
             if self._session_cm is not None:
-                await self._session_cm.__aexit__(None, None, None)
+                try:
+                    await self._session_cm.__aexit__(None, None, None)
+                except JournalError:
+                    if exc is None:
+                        raise
+                    # The run already ends with an error of its own: that one is raised.
 
     def __aiter__(self) -> OutcomeStream[Out]:
         if self._tg is None:
@@ -258,18 +271,21 @@ class OutcomeStream(Generic[Out]):
         """Start one task per id, never more than ``concurrency`` at once nor than ids."""
         slots = anyio.Semaphore(self._concurrency)
         async with send, anyio.create_task_group() as tasks:
-            while not self._ended():
-                await slots.acquire()
-                # A run-ending error must not wait for a slow id source to yield again:
-                # _stop cancels this scope (checked inside it, so no stop slips between).
-                more, raw = False, None
-                with anyio.CancelScope() as self._pulling:
-                    if not self._ended():
-                        more, raw = await self._next_id()
-                if not more or self._ended():
-                    slots.release()
-                    return
-                tasks.start_soon(self._one, raw, send.clone(), slots)
+            try:
+                while not self._ended():
+                    await slots.acquire()
+                    # A run-ending error must not wait for a slow id source to yield again:
+                    # _stop cancels this scope (checked inside it, so no stop slips between).
+                    more, raw = False, None
+                    with anyio.CancelScope() as self._pulling:
+                        if not self._ended():
+                            more, raw = await self._next_id()
+                    if not more or self._ended():
+                        slots.release()
+                        return
+                    tasks.start_soon(self._one, raw, send.clone(), slots)
+            except Exception as exc:  # noqa: BLE001 - one error per run, never a group
+                self._stop(exc)
 
     async def _next_id(self) -> tuple[bool, Any]:
         """The next id to send: an id set aside once due, else a new one; (more, id).
@@ -352,6 +368,8 @@ class OutcomeStream(Generic[Out]):
                 if self._breaker is not None and self._breaker.record(outcome.error):
                     self._stop(self._breaker.error())
                 await send.send(outcome)
+        except Exception as exc:  # noqa: BLE001 - one error per run, never a group
+            self._stop(exc)
         finally:
             slots.release()
 
@@ -362,6 +380,8 @@ class OutcomeStream(Generic[Out]):
         resume sends its id again.
         """
         assert self._session is not None  # noqa: S101 - for mypy
+        if isinstance(self._fatal, JournalError):
+            return False  # completed while the run was stopping: it cannot be recorded
         try:
             if isinstance(outcome.error, LimiterTimeoutError):
                 await self._session.release(outcome.id)
@@ -378,7 +398,9 @@ class OutcomeStream(Generic[Out]):
         try:
             item_id = validate_id(raw, name=f"{self._what}_id")
         except (TypeError, ValueError) as exc:
-            return self._make(raw, None, exc)
+            return self._make(raw, None, without_frames(exc))
+        if self._ended():  # started after a stop: it must send nothing
+            return None
         with anyio.CancelScope() as scope:
             self._in_flight.add(scope)
             try:
@@ -386,14 +408,14 @@ class OutcomeStream(Generic[Out]):
             except RUN_ENDING_ERRORS as exc:
                 self._stop(exc)
             except HelpCrunchError as exc:
-                return self._make(item_id, None, exc)
+                return self._make(item_id, None, without_frames(exc))
             except Exception as exc:  # noqa: BLE001 - one answer's problem, not the run's
                 error = ResponseValidationError(
                     f"{self._what} {item_id}: the answer could not be processed: "
                     f"{type(exc).__name__}: {exc}"[:MAX_TEXT]
                 )
                 error.__cause__ = exc
-                return self._make(item_id, None, error)
+                return self._make(item_id, None, without_frames(error))
             finally:
                 self._in_flight.discard(scope)
         return None

@@ -17,6 +17,8 @@ What a resume trusts, honestly:
 - A path that is not a regular file (a FIFO, ``/dev/full``, a directory), or that cannot be
   read and written, is refused with a ``ValueError`` when the journal opens, before anything
   is sent. So is a damaged line anywhere but the torn last one.
+- A write the disk refuses later (full, gone read-only) is a ``JournalError`` naming the path
+  and the cause: a bulk run then stops sending, since it could not record what it does.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, overload
 
 from .._config import is_int
-from .._errors import ResponseValidationError
+from .._errors import JournalError, ResponseValidationError
 from .._models._json import MAX_TEXT, decode_json, excerpt
 from ._protocol import SEND, SKIP, Claim
 
@@ -125,6 +127,11 @@ class Journal:
         try:
             _lock(fd, self.path)
             _repair(fd, self.path)
+        except OSError as exc:  # a full disk while repairing a torn line: nothing sent yet
+            os.close(fd)
+            raise ValueError(
+                f"journal {self.path} cannot be repaired: {exc.strerror or exc}"
+            ) from None
         except BaseException:
             os.close(fd)
             raise
@@ -137,7 +144,8 @@ class Journal:
         of a failure (cut to ``MAX_TEXT`` characters).
 
         Raises:
-            OSError: the disk refused the write (full, gone): the run cannot be recorded.
+            JournalError: the disk refused the write (full, gone read-only): the run cannot
+                be recorded. The message names the path and the cause.
         """
         _check_record(chat_id, op, ok, error)
         if self._fd is None:
@@ -152,16 +160,34 @@ class Journal:
         }
         # ASCII only, so the bounds above bound the line in bytes too (well under MAX_LINE).
         line = (json.dumps(entry, ensure_ascii=True) + "\n").encode("ascii")
-        _write_all(self._fd, line)
+        try:
+            _write_all(self._fd, line)
+        except OSError as exc:
+            raise self._failed("written", exc, "the outcomes recorded before it stand") from exc
 
     def close(self) -> None:
-        """Flush to disk, release the lock and close."""
+        """Flush to disk, release the lock and close.
+
+        Raises:
+            JournalError: the disk refused the flush: the last records may be lost.
+        """
         if self._fd is not None:
             fd, self._fd = self._fd, None
             try:
                 os.fsync(fd)
+            except OSError as exc:
+                raise self._failed("flushed to disk", exc, "its last records may be lost") from exc
             finally:
                 os.close(fd)  # releases the lock
+
+    def _failed(self, how: str, exc: OSError, consequence: str) -> JournalError:
+        """The error of a write or flush the disk refused, naming the path and the cause."""
+        return JournalError(
+            f"journal {self.path} cannot be {how}: {exc.strerror or exc}; {consequence}: "
+            "run again with the same journal to resume once the disk can be written",
+            path=self.path,
+            errno=exc.errno,
+        )
 
     @overload
     def _os_open(self, flags: int, how: str) -> int: ...

@@ -21,9 +21,11 @@ __all__ = [
     "CustomerOutcome",
     "Progress",
     "outcome_key",
+    "without_frames",
 ]
 
 T = TypeVar("T")
+ExcT = TypeVar("ExcT", bound=BaseException)
 
 
 class BulkOutcome(Protocol):
@@ -162,3 +164,25 @@ def outcome_key(chat_id: Any) -> int | str:
     if is_int(chat_id):
         return chat_id
     return repr(chat_id)
+
+
+#: How far down ``__cause__``/``__context__`` a kept error is stripped of its frames.
+MAX_CHAIN = 16
+
+
+def without_frames(error: ExcT) -> ExcT:
+    """``error`` and the errors chained to it, without their tracebacks.
+
+    The frames of a failed call hold its locals (the answer and its body among them); an
+    outcome kept for the rest of the run must hold the error's facts only.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending and len(seen) < MAX_CHAIN:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        pending += [current.__cause__, current.__context__]
+    return error

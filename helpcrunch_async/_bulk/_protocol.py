@@ -13,7 +13,7 @@ nothing else, so a journal of your own (a database table...) plugs in the same w
   claim); ``await session.release(id)`` when nothing was sent after all.
 
 A session method that cannot do its job raises a ``HelpCrunchError`` (such as
-``JournalUnavailableError``): the run then ends with it, after the outcomes already recorded.
+``JournalError``): the run then ends with it, after the outcomes already recorded.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._bulk._journal import Journal
-from .._errors import AuthenticationError, BulkAbortedError, HelpCrunchError
+from .._errors import AuthenticationError, BulkAbortedError, HelpCrunchError, JournalError
 from .._limit._local import LocalRateLimiter
 from ._input import FileError
 from ._output import FailureSummary, ProgressDisplay, Report, duration, plural
@@ -323,11 +323,16 @@ def print_stop(
 
 
 def exit_code(result: JobResult) -> int:
-    """0 all updated, 1 some failed, 3 key refused, 4 circuit breaker, 130/143 a signal."""
+    """0 done, 1 some failed, 2 an unusable journal, 3 key refused, 4 circuit breaker.
+
+    130 and 143 for SIGINT and SIGTERM.
+    """
     if result.signum is not None:
         return exit_code_for(result.signum)
     if isinstance(result.fatal, AuthenticationError):
         return EXIT_FATAL
+    if isinstance(result.fatal, JournalError):  # a full disk, an unreachable Redis journal
+        return EXIT_USAGE
     if result.fatal is not None:
         return EXIT_ABORTED
     return EXIT_FAILED if result.failed else EXIT_OK

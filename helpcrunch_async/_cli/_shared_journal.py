@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, overload
 import anyio
 import click
 
-from .._errors import JournalUnavailableError
+from .._errors import JournalError
 from ._input import FileError
 
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def job_report(journal: str, limit: int, as_json: bool) -> None:
 
     try:
         report = anyio.run(read)
-    except JournalUnavailableError as exc:
+    except JournalError as exc:
         raise FileError(str(exc)) from None
     if not as_json:
         click.echo(str(report))

@@ -11,7 +11,7 @@ from .._config import RateLimit
 from .._errors import LimiterTimeoutError
 from ._gate import INTERACTIVE, Priority, PriorityGate
 from ._gcra import GCRA
-from ._protocol import refusal
+from ._protocol import check_deadline, check_pause, refusal
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -93,7 +93,9 @@ class LocalRateLimiter:
         Raises:
             LimiterTimeoutError: the slot would come after ``deadline``; raised as soon as
                 that is known, having taken nothing.
+            TypeError, ValueError: ``deadline`` is not a number (or is too large for a float).
         """
+        deadline = check_deadline(deadline)
         now = self._clock()
         idle = not self._line.ahead_of(priority) and self._line.free
         if idle and self._gcra.next_time(now) <= now:
@@ -121,7 +123,12 @@ class LocalRateLimiter:
             raise
 
     async def on_rate_limited(self, pause: float | None) -> float:
-        """Pause every caller and learn the key's limit; see ``RateLimiter.on_rate_limited``."""
+        """Pause every caller and learn the key's limit; see ``RateLimiter.on_rate_limited``.
+
+        Raises:
+            TypeError, ValueError: ``pause`` is not ``None`` or a finite number >= 0.
+        """
+        pause = check_pause(pause)
         before = self.learned_limit
         applied = self._gcra.penalize(self._clock(), pause)
         after = self.learned_limit

@@ -325,9 +325,12 @@ class Chats(Resource):
         Raises:
             TypeError, ValueError: a bad ``status``, ``concurrency``, ``chat_ids`` or
                 ``journal``, at once.
-            BulkAbortedError: the circuit breaker tripped (while iterating).
-            JournalUnavailableError: a shared journal could not be used (on entering the
-                stream, or while iterating).
+            HelpCrunchError: while iterating, once, after the outcomes completed before it,
+                the error that ended the run: ``AuthenticationError``, ``ClientClosedError``
+                (the client was closed), ``LimiterUnavailableError``, ``JournalError`` (the
+                journal cannot be written or reached: nothing more is sent) or
+                ``BulkAbortedError`` (the circuit breaker tripped). Never an
+                ``ExceptionGroup``.
         """
         status = ChatStatus.parse(status)
         options: BulkOptions = {
@@ -359,8 +362,9 @@ class Chats(Resource):
     ) -> BulkResult[Chat]:
         """Set the status of many chats and collect every outcome; see ``stream_update_status``.
 
-        A tripped circuit breaker (``stop_after_consecutive_failures``) raises
-        ``BulkAbortedError``; the journal holds what completed.
+        A run-ending error (see ``stream_update_status``: a tripped circuit breaker raises
+        ``BulkAbortedError``, a journal that cannot be written ``JournalError``...) is
+        raised by itself; the journal holds what completed.
 
         Examples:
             >>> result = await client.chats.bulk_update_status(ids, "closed")  # doctest: +SKIP

@@ -54,7 +54,7 @@ from ._events import (
 from ._observe import next_call_id, path_template, retry_reason
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Awaitable, Mapping
 
     from .._limit._turn import Turn
     from .._settings import Secret
@@ -142,6 +142,8 @@ class Sender:
         self.retry = retry
         self.observers = observers
         self.closed = False
+        #: The scope of every call in progress, so that closing the client ends them.
+        self._calls: set[anyio.CancelScope] = set()
         #: What this server accepted where the documentation disagrees (the on-hold
         #: spelling), learnt once and shared by the client's views.
         self.dialect: dict[str, str] = {}
@@ -153,10 +155,22 @@ class Sender:
     def __repr__(self) -> str:
         return f"Sender({self.base_url!r}, {self.turn!r})"
 
+    def close(self) -> None:
+        """Refuse new calls and end every call in progress with ``ClientClosedError``.
+
+        A call waiting for its turn or between two attempts sends nothing more; a request
+        in flight is cut off (it may have reached the server). Their turns are given back
+        on the way out, so a limiter shared with other clients loses nothing.
+        """
+        self.closed = True
+        for scope in self._calls:
+            scope.cancel()
+
     async def send(self, request: Request, options: CallOptions) -> Reply:
         """Send one API call, with its retries; return the successful answer.
 
         Raises:
+            ClientClosedError: the client was closed before or during the call.
             HelpCrunchError: the subclass for what went wrong, after retries.
         """
         if self.closed:
@@ -189,12 +203,14 @@ class Sender:
             )
 
         try:
-            reply = await self.retry.call(
-                functools.partial(self._attempt, request, template, options, call),
-                idempotent=request.idempotent,
-                max_retries=options.max_retries,
-                limited=self.limiter is not None,
-                on_retry=retry_scheduled,
+            reply = await self._unless_closed(
+                self.retry.call(
+                    functools.partial(self._attempt, request, template, options, call),
+                    idempotent=request.idempotent,
+                    max_retries=options.max_retries,
+                    limited=self.limiter is not None,
+                    on_retry=retry_scheduled,
+                )
             )
         except BaseException as exc:  # a cancellation too: observers see every call end
             emit(
@@ -218,6 +234,19 @@ class Sender:
             )
         )
         return reply
+
+    async def _unless_closed(self, call: Awaitable[Reply]) -> Reply:
+        """``call``'s answer; ``ClientClosedError`` if ``close()`` ends it first."""
+        with anyio.CancelScope() as closing:
+            self._calls.add(closing)
+            try:
+                return await call
+            finally:
+                self._calls.discard(closing)
+        # Only close() cancels this scope; a cancel of the caller's own at the same moment
+        # stays a cancel.
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        raise ClientClosedError("this HelpCrunch client was closed during the call")
 
     def _check_event_loop(self) -> None:
         """A client belongs to the event loop of its first call (its pool lives there).
@@ -247,6 +276,10 @@ class Sender:
         emit = self.observers.emit
         url = self.base_url + request.path
         try:
+            # A cancel that came while the turn was being granted (a closed client, a bulk
+            # run that stopped) lands here, before the request leaves: asyncio delivers it
+            # only at a task's next suspension, which may be past the send.
+            await anyio.lowlevel.checkpoint_if_cancelled()
             if self.limiter is not None:
                 emit(
                     LimiterWaited(

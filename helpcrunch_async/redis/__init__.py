@@ -46,7 +46,7 @@ in flight), so none is sent by two at once and a dead worker's ids are taken ove
 lease lapses; ``await journal.report()`` tells the job's state across the fleet.
 """
 
-from .._errors import JournalUnavailableError, LimiterUnavailableError
+from .._errors import JournalError, LimiterUnavailableError
 from ._journal import DEFAULT_LEASE, RedisJournal
 from ._limiter import BACKGROUND_LOOKAHEAD, DEFAULT_LOCAL_SHARE, RedisRateLimiter
 from ._report import JournalReport
@@ -57,8 +57,8 @@ __all__ = [
     "BACKGROUND_LOOKAHEAD",
     "DEFAULT_LEASE",
     "DEFAULT_LOCAL_SHARE",
+    "JournalError",
     "JournalReport",
-    "JournalUnavailableError",
     "LimiterUnavailableError",
     "RedisJournal",
     "RedisRateLimiter",

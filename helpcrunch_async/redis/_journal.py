@@ -15,17 +15,18 @@ import tenacity
 
 from .._bulk._journal import MAX_NAME
 from .._config import finite_number, is_int
-from .._errors import JournalUnavailableError
+from .._errors import JournalError
 from .._models import validate_id
-from ._calls import FAILURES, RedisUnavailable, Script, close_client, describe
+from .._settings import Secret
+from ._calls import CLIENTS, RedisUnavailable, Script, close_client
 from ._report import MAX_OPS, JournalReport, parse_report
 from ._session import RedisSession
-from ._urls import CLIENTS, client_from_url
+from ._urls import connect
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
-    from ._urls import RedisClient
+    from ._calls import RedisClient
 
 __all__ = ["DEFAULT_LEASE", "DEFAULT_TTL", "DEFAULT_UNAVAILABLE_FOR", "RedisJournal"]
 
@@ -41,7 +42,7 @@ DEFAULT_LEASE = 10.0
 #: expires then); every record lives this long after its bucket was last read or written.
 DEFAULT_TTL = 30 * 86400.0
 #: Seconds a worker waits for an unusable Redis (a restart, a failover) before the run
-#: ends with ``JournalUnavailableError``; claims and records wait meanwhile.
+#: ends with ``JournalError``; claims and records wait meanwhile.
 DEFAULT_UNAVAILABLE_FOR = 30.0
 #: Seconds since its last call during which a session counts as live in the report.
 LIVE_SESSION = 60.0
@@ -87,7 +88,7 @@ class RedisJournal:
             over (longer than Redis can be late in answering a renewal).
         ttl: Seconds a job's keys live after their last write (make it longer than the job).
         unavailable_for: Seconds a call waits for an unusable Redis before the run ends
-            with ``JournalUnavailableError``.
+            with ``JournalError``.
 
     Example:
         >>> url = "redis://localhost:6379/0"
@@ -151,13 +152,15 @@ class RedisJournal:
 
         Raises:
             ValueError: the URL or the name is not valid.
-            JournalUnavailableError: a cluster could not be reached (redis-py asks a cluster
+            JournalError: a cluster could not be reached (redis-py asks a cluster
                 for its slots at once; the other clients connect on first use).
         """
+        given: Secret[object] = Secret(url)
+        del url  # from here on the URL is in no local of this frame (it may hold a password)
         try:
-            client = client_from_url(url)
-        except FAILURES as exc:
-            problem = describe(exc)
+            client = connect(given)
+        except RedisUnavailable as exc:
+            problem = str(exc)
         else:
             try:
                 journal = cls(client, name, lease=lease, ttl=ttl, unavailable_for=unavailable_for)
@@ -166,7 +169,7 @@ class RedisJournal:
                 raise
             journal._owned.append(client)
             return journal
-        raise JournalUnavailableError(f"the shared journal (Redis) is unavailable: {problem}")
+        raise JournalError(f"the shared journal (Redis) is unavailable: {problem}")
 
     def __repr__(self) -> str:
         return f"RedisJournal({self.name!r}, lease={self.lease:g})"
@@ -179,7 +182,7 @@ class RedisJournal:
 
         Raises:
             ValueError: ``op`` is empty or longer than 200 characters.
-            JournalUnavailableError: Redis could not be used (on entering, or from a call).
+            JournalError: Redis could not be used (on entering, or from a call).
         """
         given: object = op
         if not isinstance(given, str) or not 0 < len(given) <= MAX_NAME:
@@ -211,7 +214,7 @@ class RedisJournal:
 
         Raises:
             TypeError, ValueError: an id that is not a valid id.
-            JournalUnavailableError: Redis could not be used.
+            JournalError: Redis could not be used.
         """
         wanted = [validate_id(item, name="id") for item in ids]
         since_ms = "" if since is None else str(int(finite_number(since, "since") * 1000))
@@ -229,7 +232,7 @@ class RedisJournal:
         """Redis's time, in seconds since the epoch: the clock of ``pending(since=...)``.
 
         Raises:
-            JournalUnavailableError: Redis could not be used.
+            JournalError: Redis could not be used.
         """
         reply = await self._call("time", "", "", [], [], items=0)
         return int(reply[2]) / 1000
@@ -241,7 +244,7 @@ class RedisJournal:
         Reading writes nothing (a dashboard does not keep a job alive).
 
         Raises:
-            JournalUnavailableError: Redis could not be used, or answered nonsense.
+            JournalError: Redis could not be used, or answered nonsense.
         """
         if not is_int(limit) or not 0 <= limit <= MAX_REPORT_LIMIT:
             raise ValueError(f"limit must be an int from 0 to {MAX_REPORT_LIMIT}, got {limit!r}")
@@ -283,7 +286,7 @@ class RedisJournal:
         ``patient``.
 
         Raises:
-            JournalUnavailableError: Redis could not be used, or answered nonsense.
+            JournalError: Redis could not be used, or answered nonsense.
         """
         buckets: dict[str, int] = {}
         pairs: list[object] = []
@@ -319,11 +322,9 @@ class RedisJournal:
             )
         return reply
 
-    def _unusable(self, problem: str) -> JournalUnavailableError:
+    def _unusable(self, problem: str) -> JournalError:
         """The error for a Redis that could not be used (or answered nonsense)."""
-        return JournalUnavailableError(
-            f"the shared journal {self.name!r} (Redis) is unavailable: {problem}"
-        )
+        return JournalError(f"the shared journal {self.name!r} (Redis) is unavailable: {problem}")
 
 
 def _strings(raw: Any, most: int) -> list[str] | None:

@@ -16,13 +16,14 @@ from .._errors import LimiterTimeoutError, LimiterUnavailableError
 from .._limit._gate import INTERACTIVE, Priority, PriorityGate
 from .._limit._gcra import ADAPT_FLOOR, LEARN_PROBE_MAX, LEARN_PROBE_MIN
 from .._limit._local import LocalRateLimiter
-from .._limit._protocol import refusal
-from ._calls import FAILURES, RedisUnavailable, Script, close_client, describe
-from ._urls import CLIENTS, KEY_PREFIX, client_from_url, hash_tagged
+from .._limit._protocol import check_deadline, check_pause, refusal
+from .._settings import Secret
+from ._calls import CLIENTS, RedisUnavailable, Script, close_client
+from ._urls import KEY_PREFIX, client_from_url, hash_tagged
 
 if TYPE_CHECKING:
     from .._limit._headers import RateLimitHeaders
-    from ._urls import RedisClient
+    from ._calls import RedisClient
 
 __all__ = ["BACKGROUND_LOOKAHEAD", "DEFAULT_LOCAL_SHARE", "RedisRateLimiter"]
 
@@ -148,25 +149,19 @@ class RedisRateLimiter:
         closes the connections made here.
 
         Raises:
-            ValueError: the URL is not one of those.
+            TypeError, ValueError: the URL is not one of those (the message never quotes
+                it: it may hold a password), or another argument is wrong.
             LimiterUnavailableError: a cluster could not be reached (redis-py asks a
                 cluster for its slots at once; the other clients connect on first use).
         """
-        try:
-            client = client_from_url(url)
-        except FAILURES as exc:
-            problem = describe(exc)
-        else:
-            limiter = cls(
-                client,
-                limit=limit,
-                key=key,
-                on_unavailable=on_unavailable,
-                local_share=local_share,
-            )
-            limiter._owned.append(client)
-            return limiter
-        raise LimiterUnavailableError(f"the shared rate limiter (Redis) is unavailable: {problem}")
+        given: Secret[object] = Secret(url)
+        del url  # from here on the URL is in no local of this frame
+        client = client_from_url(given.reveal())  # type: ignore[arg-type]
+        limiter = cls(
+            client, limit=limit, key=key, on_unavailable=on_unavailable, local_share=local_share
+        )
+        limiter._owned.append(client)
+        return limiter
 
     def __repr__(self) -> str:
         return f"RedisRateLimiter({self.limit!r}, on_unavailable={self.on_unavailable!r})"
@@ -212,7 +207,9 @@ class RedisRateLimiter:
             LimiterTimeoutError: the slot would come after ``deadline``; raised as soon as
                 Redis says so, having reserved nothing.
             LimiterUnavailableError: Redis could not be used (``on_unavailable="fail"``).
+            TypeError, ValueError: ``deadline`` is not a number (or is too large for a float).
         """
+        deadline = check_deadline(deadline)
         last_delay: float | None = None
         try:
             async with self._line.enter(priority, deadline):
@@ -220,7 +217,7 @@ class RedisRateLimiter:
                     left = math.inf if deadline is None else deadline - anyio.current_time()
                     ahead = max(0.0, min(left, self._lookahead(priority)))
                     try:
-                        delay = await self._run("acquire", -1.0, ahead=ahead)
+                        delay = await self._run("acquire", -1.0, ahead=ahead, deadline=deadline)
                     except RedisUnavailable as exc:
                         if self.on_unavailable == "fail":
                             raise LimiterUnavailableError(
@@ -252,7 +249,11 @@ class RedisRateLimiter:
         """Push the shared schedule back for every process, and teach them the key's limit.
 
         Returns the pause applied (Redis's, or the local fallback's while Redis is away).
+
+        Raises:
+            TypeError, ValueError: ``pause`` is not ``None`` or a finite number >= 0.
         """
+        pause = check_pause(pause)
         try:
             return await self._run("penalize", -1.0 if pause is None else pause)
         except RedisUnavailable:
@@ -313,6 +314,7 @@ class RedisRateLimiter:
         now: float | None = None,
         ahead: float = math.inf,
         info: RateLimitHeaders | None = None,
+        deadline: float | None = None,
     ) -> float:
         if self.key is None:
             raise RuntimeError(
@@ -330,7 +332,7 @@ class RedisRateLimiter:
         args += self._learning_args(ahead, info)
         self.round_trips += 1
         try:
-            raw = await self._script(keys, args)
+            raw = await self._script(keys, args, deadline=deadline)
             delay, fleet, seq, lost, capacity, learned = _parse_reply(raw, self.limit)
         except (RedisUnavailable, ValueError) as exc:
             self._note_unavailable(str(exc))

@@ -10,7 +10,7 @@ import anyio
 
 from .._bulk._protocol import SEND, SKIP, Claim
 from .._config import is_int
-from .._errors import JournalUnavailableError
+from .._errors import JournalError
 from .._models._json import cut
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ class RedisSession:
         try:
             with anyio.fail_after(RELEASE_TIMEOUT, shield=True):
                 await self._run("release", [], ids, patient=False)
-        except (JournalUnavailableError, TimeoutError) as exc:
+        except (JournalError, TimeoutError) as exc:
             logger.warning("%s; %d claims will lapse after their lease", exc, len(ids))
         self._held.clear()
 
@@ -127,7 +127,7 @@ class RedisSession:
             try:
                 args = [self._op, self._lease_ms]
                 flags = await self._run("renew", args, held, items=len(held))
-            except JournalUnavailableError as exc:
+            except JournalError as exc:
                 logger.warning("%s; cannot renew %d claims", exc, len(held))
                 continue
             for item_id, kept in zip(held, flags, strict=True):

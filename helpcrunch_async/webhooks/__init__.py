@@ -27,7 +27,7 @@ from __future__ import annotations
 from .._errors import WebhookVerificationError
 from .._models._json import MAX_JSON_DEPTH
 from ._dedup import DEFAULT_DEDUP_SIZE, DEFAULT_DEDUP_TTL, EventDeduplicator
-from ._endpoint import WebhookEndpoint
+from ._endpoint import DEFAULT_BODY_TIMEOUT, WebhookEndpoint
 from ._events import (
     CHAT_EVENTS,
     CUSTOMER_EVENTS,
@@ -42,6 +42,7 @@ from ._verify import MAX_BODY_SIZE, SIGNATURE_HEADER, parse_event, sign
 __all__ = [
     "CHAT_EVENTS",
     "CUSTOMER_EVENTS",
+    "DEFAULT_BODY_TIMEOUT",
     "DEFAULT_DEDUP_SIZE",
     "DEFAULT_DEDUP_TTL",
     "MAX_BODY_SIZE",
