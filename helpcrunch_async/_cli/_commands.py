@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 import signal
 import sys
 import threading
-from typing import IO
+from typing import IO, Any
 
 import anyio
 import attrs
@@ -24,10 +25,11 @@ from ._job import (
     print_stop,
     print_summary,
     run_set_status,
-    summary_json,
+    summary_document,
 )
 from ._options import (
     EXIT_CODES_HELP,
+    UsageLineError,
     err_console,
     make_client,
     out_console,
@@ -37,14 +39,39 @@ from ._options import (
 )
 from ._output import plural
 from ._search import list_chats, search
-from ._signals import exit_code_for
+from ._signals import EXIT_OUTPUT_CLOSED, exit_code_for, silence_closed_output
+from ._watch import UNREACHABLE_AFTER, JobWatch
 
 #: The command line as typed, for the "to resume, run ..." hint (set by run_cli).
 _argv: list[str] | None = None
+#: What the resume hint shows where the key was typed: the hint is printed, logged and
+#: copied around, the key must not be.
+KEY_FROM_ENVIRONMENT = '"$HELPCRUNCH_API_KEY"'
 
 
-def _command_line() -> str:
-    return shlex.join(["helpcrunch", *(sys.argv[1:] if _argv is None else _argv)])
+def resume_command(argv: list[str]) -> tuple[str, bool]:
+    """The command line to resume with, and whether a typed ``--api-key`` was replaced in it.
+
+    Every argument is quoted for a POSIX shell, except the key's value: it becomes
+    ``"$HELPCRUNCH_API_KEY"``, which the shell expands from the environment.
+    """
+    words, replaced, options_ended = ["helpcrunch"], False, False
+    rest = iter(argv)
+    for arg in rest:
+        if options_ended:
+            words.append(shlex.quote(arg))
+        elif arg == "--api-key":
+            words.append(arg)
+            if next(rest, None) is not None:
+                words.append(KEY_FROM_ENVIRONMENT)
+                replaced = True
+        elif arg.startswith("--api-key="):
+            words.append("--api-key=" + KEY_FROM_ENVIRONMENT)
+            replaced = True
+        else:
+            options_ended = arg == "--"
+            words.append(shlex.quote(arg))
+    return " ".join(words), replaced
 
 
 class _TerminatedError(Exception):
@@ -74,7 +101,38 @@ def run_cli(args: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
+class _OutputClosedError(click.ClickException):
+    """The reader of the output went away (``| head -1``): nobody is left to tell."""
+
+    exit_code = EXIT_OUTPUT_CLOSED
+
+    def __init__(self) -> None:
+        super().__init__("the output was closed")
+
+    def show(self, file: IO[Any] | None = None) -> None:  # noqa: ARG002 - nothing to show
+        """Say nothing, and keep Python's last flush at exit from failing into the pipe."""
+        silence_closed_output()
+
+
+class _Commands(click.Group):
+    """The command group, with a closed output turned into a quiet exit 141 for any command.
+
+    click would turn the ``BrokenPipeError`` into exit 1 itself; the work of the command
+    has stopped cleanly where the write failed (a run stops as for a signal).
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise _OutputClosedError from None
+
+
+@click.group(
+    cls=_Commands,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_CODES_HELP,
+)
 @click.version_option(package_name="helpcrunch-async")
 def cli() -> None:
     """Work with HelpCrunch chats from a terminal."""
@@ -165,7 +223,11 @@ def set_status(
         err.print(f"No chat ids in {from_file.name}: nothing to do.")
         sys.exit(EXIT_OK)
     log = EventLog(log_json) if log_json and not dry_run else None
-    client = make_client(api_key, base_url, rate, on_event=log)
+    # --stop-after 0 never stops: neither for failed chats nor for an unreachable API.
+    watch = JobWatch(
+        unreachable_after=UNREACHABLE_AFTER if stop_after else None, min_failures=stop_after
+    )
+    client = make_client(api_key, base_url, rate, on_event=[o for o in (log, watch) if o])
     check_job_files(journal, report, writable=not dry_run)
     if dry_run:
         done = journal_done(journal, target.value)
@@ -184,7 +246,7 @@ def set_status(
 
     async def main() -> JobResult:
         async with client:
-            result = await run_set_status(
+            return await run_set_status(
                 client,
                 ids,
                 target,
@@ -192,23 +254,30 @@ def set_status(
                 journal=journal,
                 report=report,
                 concurrency=concurrency,
+                watch=watch,
                 stop_after=stop_after or None,
             )
-            if as_json:
-                click.echo(summary_json(result, target.value, report))
-            else:
-                print_summary(out, client, result, target.value, report)
-            return result
 
     try:
         result = anyio.run(main)
     finally:
         if log is not None:
             log.close()
-    command = _command_line()
+    if as_json:
+        click.echo(json.dumps(summary_document(client, result, target.value, report)))
+    else:
+        print_summary(out, client, result, target.value, report)
+    command, key_typed = resume_command(sys.argv[1:] if _argv is None else _argv)
     if from_file is not None and from_file.name == "<stdin>":
         command += "   # with the same ids on stdin"
-    print_stop(err, result, journal=journal, command=command, base_url=str(client.base_url))
+    print_stop(
+        err,
+        result,
+        journal=journal,
+        command=command,
+        base_url=str(client.base_url),
+        key_from_environment=key_typed,
+    )
     sys.exit(exit_code(result))
 
 
@@ -250,6 +319,12 @@ def set_status(
     envvar="HELPCRUNCH_WEBHOOK_SIGNING_KEY",
     help="Key the webhooks are signed with (default: the emulator's).",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the banner, and the statistics at the end, as one JSON object each.",
+)
 def emulator(
     host: str,
     port: int,
@@ -264,9 +339,10 @@ def emulator(
     latency: float,
     webhook_url: str | None,
     webhook_signing_key: str | None,
+    as_json: bool,
 ) -> None:
     """Serve a HelpCrunch emulator on loopback until Ctrl-C or SIGTERM; print its statistics."""
-    from ..emulator import EmulatorConfig, Faults, ServerLimit, run  # noqa: PLC0415
+    from ..emulator import EmulatorConfig, Faults, ListenError, ServerLimit, run  # noqa: PLC0415
 
     try:
         config = EmulatorConfig(
@@ -284,20 +360,31 @@ def emulator(
             config = attrs.evolve(config, webhook_signing_key=webhook_signing_key)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    run(config, host=host, port=port)
+    try:
+        run(config, host=host, port=port, as_json=as_json)
+    except ListenError as exc:
+        raise UsageLineError(
+            f"{exc.strerror}: pick another --port (--port 0 picks a free one)"
+        ) from None
 
 
 @cli.command()
 @click.option("--chats", "chat_count", default=300, show_default=True, type=click.IntRange(1, 5000))
 @click.option("--rate", default="40/2", show_default=True, help="The emulated limit, N/S.")
-def demo(chat_count: int, rate: str) -> None:
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the summary, the client's and the server's, as one JSON object.",
+)
+def demo(chat_count: int, rate: str, as_json: bool) -> None:
     """Bulk-close chats on a local emulator with a strict rate limit: no network needed."""
     from ._demo import run_demo  # noqa: PLC0415 - the emulator loads only for the demo
 
     limit = rate_limit(rate)
     if limit is None:
         raise click.UsageError("the demo needs a rate limit")
-    sys.exit(anyio.run(run_demo, chat_count, limit))
+    sys.exit(anyio.run(functools.partial(run_demo, chat_count, limit, as_json=as_json)))
 
 
 __all__ = ["cli", "run_cli"]
