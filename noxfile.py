@@ -7,13 +7,19 @@ import difflib
 import json
 import os
 import shutil
+import subprocess
 import textwrap
 from pathlib import Path
 
 import nox
+from nox.logger import logger
 
 nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["tests", "lint", "typing"]
+#: A Python that is not installed is skipped, and said so, wherever nox runs (nox's own
+#: default errors whenever a CI variable is set, even CI=false). `.ci/run` passes
+#: --error-on-missing-interpreters: CI requires every supported Python.
+nox.options.error_on_missing_interpreters = False
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 
@@ -54,9 +60,54 @@ def ensure_redis_server(session: nox.Session) -> None:
     )
 
 
-#: Every Python the package supports; `nox -s tests` runs on each (.ci/run puts pyenv's
-#: interpreters on PATH so that nox finds them).
+#: Every Python the package supports; `nox -s tests` runs on each it finds.
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    """``~/.pyenv/versions/3.10.14/bin`` -> ``(3, 10, 14)``; a pre-release sorts first."""
+    parts = path.parent.name.split(".")
+    return tuple(int(part) if part.isdigit() else -1 for part in parts)
+
+
+def _runs(version: str) -> bool:
+    """Whether ``python3.X`` on PATH starts: a pyenv shim for a version not selected fails."""
+    found = shutil.which(f"python{version}")
+    if found is None:
+        return False
+    try:
+        started = subprocess.run([found, "-c", ""], capture_output=True, check=False)
+    except OSError:
+        return False
+    return started.returncode == 0
+
+
+def find_pythons() -> list[str]:
+    """Put pyenv's interpreters first on PATH, and return the supported versions missing.
+
+    nox looks for ``python3.X`` on PATH; a machine with pyenv (this project's CI and dev
+    machines) has them under ``$(pyenv root)/versions/3.X.Y/bin``, and on PATH only shims
+    that fail for a version not selected with ``pyenv global``. The newest patch release of
+    each supported version is used.
+    """
+    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    found: dict[str, Path] = {}
+    for binary in sorted(root.glob("versions/3.*/bin"), key=_version_key):
+        for version in PYTHONS:
+            if binary.parent.name.startswith(version + ".") and (binary / "python3").exists():
+                found[version] = binary
+    os.environ["PATH"] = os.pathsep.join([*map(str, found.values()), os.environ.get("PATH", "")])
+    return [version for version in PYTHONS if not _runs(version)]
+
+
+MISSING_PYTHONS = find_pythons()
+if MISSING_PYTHONS:
+    logger.warning(
+        "Python %s not found (on PATH or under pyenv): their tests sessions are skipped "
+        "here; CI (.ci/run) requires all of %s",
+        ", ".join(MISSING_PYTHONS),
+        ", ".join(PYTHONS),
+    )
 #: The oldest and the newest run the whole suite. The ones between skip the multi-process
 #: Redis fleet tests (real servers, a Cluster and Sentinel: most of the suite's time), so
 #: that CI stays well under 20 minutes; they run everything else.
