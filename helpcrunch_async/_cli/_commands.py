@@ -227,7 +227,7 @@ def set_status(
     watch = JobWatch(
         unreachable_after=UNREACHABLE_AFTER if stop_after else None, min_failures=stop_after
     )
-    client = make_client(api_key, base_url, rate, on_event=[o for o in (log, watch) if o])
+    client = make_client(api_key, base_url, rate, on_event=[watch] if log is None else [log, watch])
     check_job_files(journal, report, writable=not dry_run)
     if dry_run:
         done = journal_done(journal, target.value)

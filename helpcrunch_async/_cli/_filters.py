@@ -78,9 +78,8 @@ def parse_filter(field: str, operator: str, value: str) -> Filter:
     if operator not in allowed:
         known = any(operator in ops for ops in OPERATORS.values())
         problem = "does not apply to" if known else "is no search operator; valid for"
-        raise _bad(
-            f"{operator!r} {problem} {field} ({kind.value}): use one of {' '.join(allowed)}"
-        )
+        choices = " ".join(allowed)
+        raise _bad(f"{operator!r} {problem} {field} ({kind.value}): use one of {choices}")
     return Filter(field, operator, _value(field, kind, value))
 
 
