@@ -100,19 +100,26 @@ def find_pythons() -> list[str]:
     return [version for version in PYTHONS if not _runs(version)]
 
 
-MISSING_PYTHONS = find_pythons()
-if MISSING_PYTHONS:
-    logger.warning(
-        "Python %s not found (on PATH or under pyenv): their tests sessions are skipped "
-        "here; CI (.ci/run) requires all of %s",
-        ", ".join(MISSING_PYTHONS),
-        ", ".join(PYTHONS),
-    )
 #: The oldest and the newest run the whole suite. The ones between skip the multi-process
 #: Redis fleet tests (real servers, a Cluster and Sentinel: most of the suite's time), so
 #: that CI stays well under 20 minutes; they run everything else.
-FULL_SUITE_PYTHONS = ("3.10", "3.13")
+FULL_SUITE_PYTHONS: tuple[str, ...] = ("3.10", "3.13")
 MIDDLE_PYTHONS_SKIP = ("-m", "not redis")
+MISSING_PYTHONS = find_pythons()
+FOUND_PYTHONS = [version for version in PYTHONS if version not in MISSING_PYTHONS]
+if FOUND_PYTHONS and not set(FULL_SUITE_PYTHONS) & set(FOUND_PYTHONS):
+    # Neither the oldest nor the newest here: the newest found runs the whole suite, so that
+    # a local run never drops the Redis tests without a word.
+    FULL_SUITE_PYTHONS = (FOUND_PYTHONS[-1],)
+if MISSING_PYTHONS:
+    logger.warning(
+        "Python %s not found (on PATH or under pyenv): `nox -s tests` skips %s here and "
+        "runs the whole suite on %s; CI (.ci/run) requires all of %s",
+        ", ".join(MISSING_PYTHONS),
+        "it" if len(MISSING_PYTHONS) == 1 else "them",
+        " and ".join(v for v in FULL_SUITE_PYTHONS if v in FOUND_PYTHONS) or "none",
+        ", ".join(PYTHONS),
+    )
 #: pytest's exit code when no test was selected: fine for a `-k` subset, not for the suite.
 NO_TESTS_COLLECTED = 5
 
@@ -121,7 +128,8 @@ NO_TESTS_COLLECTED = 5
 def tests(session: nox.Session) -> None:
     """The suite, on asyncio and trio, with a real emulator and real Redis servers.
 
-    3.10 and 3.13 run all of it; 3.11 and 3.12 all but the Redis tests. With arguments
+    3.10 and 3.13 run all of it; 3.11 and 3.12 all but the Redis tests (where neither 3.10
+    nor 3.13 is found, the newest Python found runs all of it). With arguments
     (`nox -s tests -- -k cli`) only that subset runs: selecting nothing is not an error
     then, and coverage is not enforced on a subset.
     """

@@ -18,6 +18,9 @@ from tests.redis_server import Cluster, SentinelSetup, redis_server
 from tests.redis_server import redis_cluster as redis_cluster_servers
 from tests.redis_server import redis_sentinel as redis_sentinel_servers
 
+#: A hard deadline behind pytest-timeout's: a test that it cannot stop ends the run, named.
+pytest_plugins = ["tests._deadline"]
+
 T = TypeVar("T")
 
 API_KEY = "test-key-DO-NOT-LEAK-5f3e"

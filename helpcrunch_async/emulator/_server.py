@@ -27,6 +27,9 @@ __all__ = ["ListenError", "RunningEmulator", "run", "serve"]
 BACKLOG = 2048
 #: How long serve() waits for the server thread to come up.
 STARTUP_TIMEOUT = 15.0
+#: Seconds the requests still being handled get when the server stops; then they are
+#: cancelled (uvicorn would wait for them for ever: one stuck handler would hang its caller).
+SHUTDOWN_TIMEOUT = 5
 
 
 @attrs.frozen
@@ -83,7 +86,13 @@ def _server(config: EmulatorConfig, log_level: str) -> tuple[Any, Any]:
     app, state = create_app(config)
     logging.getLogger("uvicorn.error").addFilter(_QUIET_DROPS)
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
+        uvicorn.Config(
+            app,
+            log_level=log_level,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=SHUTDOWN_TIMEOUT,
+        )
     )
     return server, state
 
@@ -124,7 +133,13 @@ async def serve(
         yield RunningEmulator(_url(sock), config.api_key, state)
     finally:
         server.should_exit = True
-        await anyio.to_thread.run_sync(thread.join)
+        # Bounded: uvicorn cancels the handlers still running after SHUTDOWN_TIMEOUT; should
+        # the thread still not end, force_exit stops its waits, and a daemon thread left
+        # behind cannot keep the process alive.
+        await anyio.to_thread.run_sync(thread.join, SHUTDOWN_TIMEOUT + 5)
+        if thread.is_alive():
+            server.force_exit = True
+            await anyio.to_thread.run_sync(thread.join, SHUTDOWN_TIMEOUT)
         sock.close()
 
 
