@@ -177,8 +177,9 @@ chats.add_command(list_chats)
     type=click.IntRange(min=0),
     default=DEFAULT_STOP_AFTER,
     show_default=True,
-    help="Stop (exit 4) when this many chats in a row fail with a connection error or "
-    "a 5xx: the API is down. 0 never stops.",
+    help="Stop (exit 4) when this many chats in a row fail with a connection error, a 5xx "
+    "or a 404 that is not HelpCrunch's: the API is down or the URL wrong. Also stop when no "
+    "connection at all could be made for 10 s (at least this many attempts). 0 never stops.",
 )
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the summary (or dry run) as one JSON object."

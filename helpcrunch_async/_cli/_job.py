@@ -45,8 +45,9 @@ if TYPE_CHECKING:
     from ._watch import JobWatch
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_FATAL, EXIT_ABORTED = 0, 1, 2, 3, 4
-#: Chats in a row failing with a connection error or a 5xx (after the client's own retries)
-#: that stop a set-status run: the API is down, every other id would fail the same way.
+#: Chats in a row failing with a connection error, a 5xx or a 404 that is not HelpCrunch's
+#: (after the client's own retries) that stop a set-status run: the API is down or the URL
+#: wrong, every other id would fail the same way.
 DEFAULT_STOP_AFTER = 10
 
 
