@@ -136,7 +136,22 @@ class AuthenticationError(APIError):
 
 
 class NotFoundError(APIError):
-    """404: no such chat (``chat_not_found`` / ``not_found``)."""
+    """404: no such chat (``chat_not_found`` / ``not_found``), or no such endpoint.
+
+    HelpCrunch says which object is missing in a JSON error body. A 404 without one comes
+    from something else at the URL (a proxy's error page, a web server, a ``base_url``
+    missing ``/v1``): ``endpoint_not_found`` tells the two apart.
+    """
+
+    @property
+    def endpoint_not_found(self) -> bool:
+        """``True`` when the answer was not HelpCrunch's error (no ``errors`` entry).
+
+        Then the URL, not the chat, is what was not found: every other call to the same
+        ``base_url`` fails the same way, so a bulk run's circuit breaker counts it as an
+        outage.
+        """
+        return not self.errors
 
 
 class RateLimitError(APIError):

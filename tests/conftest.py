@@ -19,6 +19,9 @@ from tests.redis_server import Cluster, RedisNode, SentinelSetup, redis_server, 
 from tests.redis_server import redis_cluster as redis_cluster_servers
 from tests.redis_server import redis_sentinel as redis_sentinel_servers
 
+#: A hard deadline behind pytest-timeout's: a test that it cannot stop ends the run, named.
+pytest_plugins = ["tests._deadline"]
+
 T = TypeVar("T")
 
 API_KEY = "test-key-DO-NOT-LEAK-5f3e"

@@ -97,7 +97,7 @@ def test_search_needs_a_condition_and_a_valid_one(emulator, env):
 
     assert (2, 2) == (nothing.exit_code, bad_op.exit_code)
     assert "customers list" in nothing.output
-    assert "unknown filter operator" in bad_op.output
+    assert "is no search operator" in bad_op.output
 
 
 def test_get_prints_in_order_and_exits_1_for_a_missing_one(emulator, env):

@@ -195,6 +195,25 @@ def test_non_json_body_still_gives_right_class(status, cls):
 
 
 @pytest.mark.parametrize(
+    ("body", "endpoint_not_found"),
+    [
+        ({"errors": [{"code": "chat_not_found", "message": "Chat is missing"}]}, False),
+        ({"errors": [{"code": "not_fount", "message": "Chat not found"}]}, False),
+        ("<html><h1>404 Not Found</h1></html>", True),
+        ("Not Found", True),
+        ({"message": "no route"}, True),
+        (b"", True),
+    ],
+)
+def test_a_404_says_whether_helpcrunch_sent_it(body, endpoint_not_found):
+    """HelpCrunch names the missing object; any other 404 means the URL itself is wrong."""
+    error = error_from_response(answer(404, body))
+
+    assert hc.NotFoundError is type(error)
+    assert endpoint_not_found == error.endpoint_not_found
+
+
+@pytest.mark.parametrize(
     "body",
     [b"", b"\xff\xfe garbage", {"errors": "nope"}, {"message": "x"}, [1, 2], {"errors": [1]}],
 )

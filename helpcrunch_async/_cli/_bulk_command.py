@@ -9,6 +9,7 @@ with the codes of ``helpcrunch --help``. What differs is in a ``BulkJob``.
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
@@ -27,11 +28,12 @@ from ._job import (
     print_stop,
     print_summary,
     run_job,
-    summary_json,
+    summary_document,
 )
 from ._options import err_console, make_client, out_console, stacked
 from ._output import Report, plural
 from ._shared_journal import closing, journal_file, open_journal, shown
+from ._watch import UNREACHABLE_AFTER, JobWatch
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,7 +42,36 @@ if TYPE_CHECKING:
     from .._client import HelpCrunch
     from ..redis import RedisJournal
 
-__all__ = ["BulkJob", "job_options", "run_job_command"]
+__all__ = ["KEY_FROM_ENVIRONMENT", "BulkJob", "job_options", "resume_command", "run_job_command"]
+
+#: What the resume hint shows where the key was typed: the hint is printed, logged and
+#: copied around, the key must not be.
+KEY_FROM_ENVIRONMENT = '"$HELPCRUNCH_API_KEY"'
+
+
+def resume_command(argv: list[str]) -> tuple[str, bool]:
+    """The command line to resume with, and whether a typed ``--api-key`` was replaced in it.
+
+    Every argument is quoted for a POSIX shell, except the key's value: it becomes
+    ``"$HELPCRUNCH_API_KEY"``, which the shell expands from the environment.
+    """
+    words, replaced, options_ended = ["helpcrunch"], False, False
+    rest = iter(argv)
+    for arg in rest:
+        if options_ended:
+            words.append(shlex.quote(arg))
+        elif arg == "--api-key":
+            words.append(arg)
+            if next(rest, None) is not None:
+                words.append(KEY_FROM_ENVIRONMENT)
+                replaced = True
+        elif arg.startswith("--api-key="):
+            words.append("--api-key=" + KEY_FROM_ENVIRONMENT)
+            replaced = True
+        else:
+            options_ended = arg == "--"
+            words.append(shlex.quote(arg))
+    return " ".join(words), replaced
 
 
 def job_options(noun: str) -> Callable[[Any], Any]:
@@ -79,7 +110,9 @@ def job_options(noun: str) -> Callable[[Any], Any]:
                 default=DEFAULT_STOP_AFTER,
                 show_default=True,
                 help=f"Stop (exit 4) when this many {noun}s in a row fail with a connection "
-                "error or a 5xx: the API is down. 0 never stops.",
+                "error, a 5xx or a 404 that is not HelpCrunch's: the API is down or the URL "
+                "wrong. Also stop when no connection at all could be made for 10 s (at least "
+                "this many attempts). 0 never stops.",
             ),
             click.option(
                 "--json",
@@ -138,7 +171,7 @@ def run_job_command(
     api_key: str | None,
     base_url: str | None,
     rate: str | None,
-    command_line: str,
+    argv: list[str],
 ) -> NoReturn:
     """Run ``job`` over the ids given, as ``helpcrunch chats set-status`` does; exit.
 
@@ -156,7 +189,11 @@ def run_job_command(
         err.print(f"No {noun} ids in {from_file.name}: nothing to do.")
         sys.exit(EXIT_OK)
     log = EventLog(log_json) if log_json and not dry_run else None
-    client = make_client(api_key, base_url, rate, on_event=log)
+    # --stop-after 0 never stops: neither for failed ids nor for an unreachable API.
+    watch = JobWatch(
+        unreachable_after=UNREACHABLE_AFTER if stop_after else None, min_failures=stop_after
+    )
+    client = make_client(api_key, base_url, rate, on_event=[watch] if log is None else [log, watch])
     check_job_files(journal_file(journal), report, writable=not dry_run)
     opened = open_journal(journal)
     options = {
@@ -181,27 +218,29 @@ def run_job_command(
 
     async def main() -> JobResult:
         async with client, closing(opened):
-            result = await run_job(
+            return await run_job(
+                client,
                 job.stream(client, ids, options),
                 ids,
                 label=job.label,
                 console=err,
                 journal=opened,
                 report=report,
+                watch=watch,
                 noun=noun,
                 columns=job.columns,
             )
-            if as_json:
-                click.echo(summary_json(result, job.label, report, key=job.key))
-            else:
-                print_summary(out, client, result, job.label, report, action=job.action)
-            return result
 
     try:
         result = anyio.run(main)
     finally:
         if log is not None:
             log.close()
+    if as_json:
+        click.echo(json.dumps(summary_document(client, result, job.label, report, key=job.key)))
+    else:
+        print_summary(out, client, result, job.label, report, action=job.action)
+    command_line, key_typed = resume_command(argv)
     if from_file is not None and from_file.name == "<stdin>":
         command_line += "   # with the same ids on stdin"
     print_stop(
@@ -210,6 +249,7 @@ def run_job_command(
         journal=shown(journal),
         command=shown(command_line),
         base_url=str(client.base_url),
+        key_from_environment=key_typed,
     )
     sys.exit(exit_code(result))
 

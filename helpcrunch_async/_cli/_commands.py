@@ -5,11 +5,11 @@ The customer commands are in ``_customers``.
 
 from __future__ import annotations
 
-import shlex
+import functools
 import signal
 import sys
 import threading
-from typing import Any
+from typing import IO, Any
 
 import anyio
 import attrs
@@ -20,20 +20,22 @@ from ._customers import customers
 from ._job import EXIT_OK
 from ._options import (
     EXIT_CODES_HELP,
+    UsageLineError,
     parse_status,
     rate_limit,
     with_common,
 )
 from ._search import list_chats, search
 from ._shared_journal import job_report
-from ._signals import exit_code_for
+from ._signals import EXIT_OUTPUT_CLOSED, exit_code_for, silence_closed_output
 
 #: The command line as typed, for the "to resume, run ..." hint (set by run_cli).
 _argv: list[str] | None = None
 
 
-def _command_line() -> str:
-    return shlex.join(["helpcrunch", *(sys.argv[1:] if _argv is None else _argv)])
+def command_words() -> list[str]:
+    """The command's arguments as typed (``run_cli``'s, else the process's)."""
+    return list(sys.argv[1:] if _argv is None else _argv)
 
 
 class _TerminatedError(Exception):
@@ -63,12 +65,43 @@ def run_cli(args: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
+class _OutputClosedError(click.ClickException):
+    """The reader of the output went away (``| head -1``): nobody is left to tell."""
+
+    exit_code = EXIT_OUTPUT_CLOSED
+
+    def __init__(self) -> None:
+        super().__init__("the output was closed")
+
+    def show(self, file: IO[Any] | None = None) -> None:  # noqa: ARG002 - nothing to show
+        """Say nothing, and keep Python's last flush at exit from failing into the pipe."""
+        silence_closed_output()
+
+
+class _Commands(click.Group):
+    """The command group, with a closed output turned into a quiet exit 141 for any command.
+
+    click would turn the ``BrokenPipeError`` into exit 1 itself; the work of the command
+    has stopped cleanly where the write failed (a run stops as for a signal).
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise _OutputClosedError from None
+
+
+@click.group(
+    cls=_Commands,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_CODES_HELP,
+)
 @click.version_option(package_name="helpcrunch-async")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Work with HelpCrunch chats and customers from a terminal."""
-    ctx.obj = _command_line()  # for the subcommands' "to resume, run ..." hint
+    ctx.obj = command_words()  # for the subcommands' "to resume, run ..." hint
 
 
 @cli.group()
@@ -104,12 +137,7 @@ def set_status(status: str, chat_ids: tuple[str, ...], **options: Any) -> None:
             ids, target, **settings
         ),
     )
-    run_job_command(
-        job,
-        ids_given=chat_ids,
-        **options,
-        command_line=_command_line(),
-    )
+    run_job_command(job, ids_given=chat_ids, **options, argv=command_words())
 
 
 @cli.command()
@@ -150,6 +178,12 @@ def set_status(status: str, chat_ids: tuple[str, ...], **options: Any) -> None:
     envvar="HELPCRUNCH_WEBHOOK_SIGNING_KEY",
     help="Key the webhooks are signed with (default: the emulator's).",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the banner, and the statistics at the end, as one JSON object each.",
+)
 def emulator(
     host: str,
     port: int,
@@ -164,9 +198,10 @@ def emulator(
     latency: float,
     webhook_url: str | None,
     webhook_signing_key: str | None,
+    as_json: bool,
 ) -> None:
     """Serve a HelpCrunch emulator on loopback until Ctrl-C or SIGTERM; print its statistics."""
-    from ..emulator import EmulatorConfig, Faults, ServerLimit, run  # noqa: PLC0415
+    from ..emulator import EmulatorConfig, Faults, ListenError, ServerLimit, run  # noqa: PLC0415
 
     try:
         config = EmulatorConfig(
@@ -184,20 +219,31 @@ def emulator(
             config = attrs.evolve(config, webhook_signing_key=webhook_signing_key)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    run(config, host=host, port=port)
+    try:
+        run(config, host=host, port=port, as_json=as_json)
+    except ListenError as exc:
+        raise UsageLineError(
+            f"{exc.strerror}: pick another --port (--port 0 picks a free one)"
+        ) from None
 
 
 @cli.command()
 @click.option("--chats", "chat_count", default=300, show_default=True, type=click.IntRange(1, 5000))
 @click.option("--rate", default="40/2", show_default=True, help="The emulated limit, N/S.")
-def demo(chat_count: int, rate: str) -> None:
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the summary, the client's and the server's, as one JSON object.",
+)
+def demo(chat_count: int, rate: str, as_json: bool) -> None:
     """Bulk-close chats on a local emulator with a strict rate limit: no network needed."""
     from ._demo import run_demo  # noqa: PLC0415 - the emulator loads only for the demo
 
     limit = rate_limit(rate)
     if limit is None:
         raise click.UsageError("the demo needs a rate limit")
-    sys.exit(anyio.run(run_demo, chat_count, limit))
+    sys.exit(anyio.run(functools.partial(run_demo, chat_count, limit, as_json=as_json)))
 
 
 __all__ = ["cli", "run_cli"]

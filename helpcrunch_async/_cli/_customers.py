@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import shlex
 import sys
 from typing import IO, TYPE_CHECKING, Any
 
@@ -18,10 +17,11 @@ import click
 from .._errors import NotFoundError
 from .._models import Filter
 from ._bulk_command import BulkJob, job_options, run_job_command
+from ._filters import CUSTOMER_FIELDS, parse_filter
 from ._input import read_ids
 from ._job import EXIT_FAILED, EXIT_OK
 from ._options import EXIT_CODES_HELP, err_console, make_client, stacked, with_common
-from ._search import _filter, _print_chats
+from ._search import _print_chats
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -33,25 +33,6 @@ __all__ = ["customers"]
 
 #: The exit codes, in the customers' words.
 CUSTOMER_EXIT_CODES = EXIT_CODES_HELP.replace("chats", "customers").replace("chat", "customer")
-#: Search fields whose values are text even when they look like numbers (``"+1555..."``).
-_TEXT_FIELDS = frozenset(
-    f"customers.{name}"
-    for name in (
-        "name",
-        "email",
-        "userId",
-        "company",
-        "phone",
-        "city",
-        "regionCode",
-        "countryCode",
-        "telegramId",
-        "facebookId",
-        "instagramId",
-        "viberId",
-        "whatsappId",
-    )
-)
 #: The columns of ``export --csv``, in order.
 CSV_COLUMNS = (
     "id",
@@ -109,10 +90,7 @@ def _conditions(
     filters: tuple[tuple[str, str, str], ...], tags: tuple[str, ...], match_any: bool
 ) -> list[Filter]:
     """The search's filters: each --filter, and the tags (all in one, or one each with --any)."""
-    found = [
-        Filter(field, op, value) if field in _TEXT_FIELDS else _filter(field, op, value)
-        for field, op, value in filters
-    ]
+    found = [parse_filter(field, op, value, CUSTOMER_FIELDS) for field, op, value in filters]
     if tags:
         groups = [[tag] for tag in tags] if match_any else [list(tags)]
         found += [Filter("customers.tagsData", "=", group) for group in groups]
@@ -321,10 +299,10 @@ def _tag_job(tags: str, *, remove: bool) -> BulkJob:
     )
 
 
-def _command_line() -> str:
-    """The command line as typed, which the ``helpcrunch`` group keeps for the resume hint."""
+def _command_words() -> list[str]:
+    """The command's arguments as typed, which the ``helpcrunch`` group keeps for the hint."""
     root = click.get_current_context().find_root().obj
-    return root if isinstance(root, str) else shlex.join(["helpcrunch", *sys.argv[1:]])
+    return root if isinstance(root, list) else sys.argv[1:]
 
 
 def _tag_command(name: str, *, remove: bool) -> click.Command:
@@ -339,7 +317,7 @@ def _tag_command(name: str, *, remove: bool) -> click.Command:
         run_job_command(
             _tag_job(tags, remove=remove),
             ids_given=customer_ids,
-            command_line=_command_line(),
+            argv=_command_words(),
             **options,
         )
 

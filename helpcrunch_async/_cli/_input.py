@@ -13,6 +13,7 @@ from typing import IO, TYPE_CHECKING
 import click
 
 from .._models import validate_id
+from ._options import UsageLineError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -21,10 +22,8 @@ if TYPE_CHECKING:
 MAX_BAD_LINES_SHOWN = 10
 
 
-class FileError(click.ClickException):
+class FileError(UsageLineError):
     """A journal, report or id file that cannot be read or written: one line, exit 2."""
-
-    exit_code = 2
 
 
 def read_ids(args: Iterable[str], source: IO[str] | None, noun: str = "chat") -> list[int]:
@@ -82,11 +81,6 @@ def parse_timestamp(value: str) -> int | datetime:
             ) from None
         when = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
     return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
-
-
-def is_timestamp_field(field: str) -> bool:
-    """``chats.createdAt``, ``customers.lastSeen``...: timestamps end in ``At`` or ``Seen``."""
-    return field.endswith(("At", "Seen"))
 
 
 def check_job_files(journal: str | None, report: str | None, *, writable: bool = True) -> None:

@@ -7,14 +7,14 @@ Exit codes (also in ``helpcrunch --help``):
 1     some chats failed (the summary and the report say which and why)
 2     bad usage or input, or a journal/report/id file that cannot be used
 3     the API key was refused (401): nothing more is sent
-4     stopped by the circuit breaker: the API looks unreachable or failing
+4     stopped: the API looks unreachable or failing (the circuit breaker, or no connection)
 130   stopped by Ctrl-C (SIGINT); 143: stopped by SIGTERM
+141   the reader of the output closed it (``... | head -1``), as for any Unix tool
 ====  ==========================================================================
 """
 
 from __future__ import annotations
 
-import json
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +23,18 @@ import attrs
 from .._bulk._journal import Journal
 from .._errors import AuthenticationError, BulkAbortedError, HelpCrunchError, JournalError
 from .._limit._local import LocalRateLimiter
+from .._send._observe import ClientStats
 from ._input import FileError
-from ._output import FailureSummary, ProgressDisplay, Report, duration, plural
+from ._options import find_error
+from ._output import (
+    FailureSummary,
+    ProgressDisplay,
+    Report,
+    duration,
+    is_wrong_url,
+    plural,
+    wrong_url_hint,
+)
 from ._signals import exit_code_for, stop_on_signals
 
 if TYPE_CHECKING:
@@ -36,10 +46,12 @@ if TYPE_CHECKING:
     from .._client import HelpCrunch
     from .._models import ChatStatus
     from ..redis import RedisJournal
+    from ._watch import JobWatch
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_FATAL, EXIT_ABORTED = 0, 1, 2, 3, 4
-#: Chats in a row failing with a connection error or a 5xx (after the client's own retries)
-#: that stop a set-status run: the API is down, every other id would fail the same way.
+#: Ids in a row failing with a connection error, a 5xx or a 404 that is not HelpCrunch's
+#: (after the client's own retries) that stop a bulk run: the API is down or the URL wrong,
+#: every other id would fail the same way.
 DEFAULT_STOP_AFTER = 10
 
 
@@ -59,6 +71,14 @@ class JobResult:
     failures: FailureSummary = attrs.field(factory=FailureSummary)
     #: What the ids are, in messages.
     noun: str = "chat"
+    #: Attempts that never reached a server (no connection could be made).
+    could_not_connect: int = 0
+    #: Wall-clock seconds during which the rate limiter held at least one update back.
+    limiter_seconds: float = 0.0
+    #: Seconds without a single connection, when the job stopped for that.
+    unreachable_for: float | None = None
+    #: The client's counters when the run ended.
+    stats: ClientStats = attrs.field(factory=ClientStats)
 
     @property
     def not_started(self) -> int:
@@ -97,12 +117,15 @@ async def run_set_status(
     journal: str | RedisJournal | None,
     report: str | None,
     concurrency: int | None,
+    watch: JobWatch,
     stop_after: int | None = DEFAULT_STOP_AFTER,
 ) -> JobResult:
     """Update every id with a progress display on ``console``; journal and report outcomes.
 
     SIGINT/SIGTERM end it cleanly (workers cancelled, files closed, display stopped); so do
-    a refused key and a tripped circuit breaker (``fatal``).
+    a refused key, a tripped circuit breaker (``fatal``) and an API that cannot be reached
+    at all (``watch``, one of the client's observers). A closed output stops it the same
+    way, then raises ``BrokenPipeError``.
     """
     stream = client.chats.stream_update_status(
         ids,
@@ -112,11 +135,19 @@ async def run_set_status(
         stop_after_consecutive_failures=stop_after,
     )
     return await run_job(
-        stream, ids, label=status.value, console=console, journal=journal, report=report
+        client,
+        stream,
+        ids,
+        label=status.value,
+        console=console,
+        journal=journal,
+        report=report,
+        watch=watch,
     )
 
 
 async def run_job(
+    client: HelpCrunch,
     stream: OutcomeStream[Any],
     ids: list[int],
     *,
@@ -124,12 +155,14 @@ async def run_job(
     console: Console,
     journal: str | RedisJournal | None,
     report: str | None,
+    watch: JobWatch,
     noun: str = "chat",
     columns: tuple[str, ...] = Report.COLUMNS,
 ) -> JobResult:
     """Run any bulk ``stream`` over ``ids`` as ``run_set_status`` does (``label`` is shown).
 
-    ``noun`` names the ids in messages; ``columns`` name the report's id and label columns.
+    ``noun`` names the ids in messages; ``columns`` name the report's id and label columns;
+    ``watch`` (one of ``client``'s observers) stops the run when no connection can be made.
     """
     started = time.monotonic()
     distinct = list(dict.fromkeys(ids))
@@ -142,22 +175,25 @@ async def run_job(
             f"already done, {len(distinct) - len(earlier)} to go.",
             highlight=False,
         )
-    failures = FailureSummary(noun)
+    failures = FailureSummary(noun, base_url=str(client.base_url))
     fatal: HelpCrunchError | None = None
     out: Report | None = None
-    problem: FileError | None = None
+    problem: FileError | BrokenPipeError | None = None
+    display = ProgressDisplay(console, label, len(ids))
     async with stop_on_signals() as interrupt:
         # Caught here, inside: past the signal watcher's task group it would be a group.
         try:
-            with ProgressDisplay(console, label, len(ids)) as display:
+            with display:
                 async with stream as outcomes:
                     # Opened once the journal is locked: a second run of the same job is
                     # refused before it can truncate the first one's report.
                     out = Report(report, label, columns=columns)
                     out.write_earlier(earlier)
-                    # A signal stops the workers; the outcomes they completed still
-                    # reach the report (they are in the journal already).
-                    interrupt.on_signal = outcomes.stop
+                    # A signal, an unreachable API or a closed output stop the workers;
+                    # the outcomes they completed still reach the report (they are in
+                    # the journal already).
+                    interrupt.on_signal = watch.on_unreachable = outcomes.stop
+                    display.on_closed = outcomes.stop
                     display.update(outcomes.progress())
                     async for outcome in outcomes:
                         out.write(outcome)
@@ -167,11 +203,14 @@ async def run_job(
             fatal = exc
         except Exception as exc:  # noqa: BLE001 - anything but a file problem is raised again
             problem = _as_file_error(exc)
+        finally:
+            watch.on_unreachable = None
     if out is not None:
         try:
             out.close()
         except OSError as exc:
             problem = problem or FileError(f"cannot write the journal or report: {exc}")
+    problem = problem or display.closed
     if problem is not None:
         raise problem
     return JobResult(
@@ -185,31 +224,31 @@ async def run_job(
         seconds=time.monotonic() - started,
         failures=failures,
         noun=noun,
+        could_not_connect=watch.could_not_connect,
+        limiter_seconds=watch.limiter_seconds,
+        unreachable_for=watch.unreachable_for,
+        stats=client.stats(),
     )
 
 
-def _as_file_error(exc: Exception) -> FileError:
-    """A problem with the job's files as the CLI's one-line error; anything else re-raised."""
+def _as_file_error(exc: Exception) -> FileError | BrokenPipeError:
+    """A problem with the job's files as the CLI's one-line error; anything else re-raised.
+
+    A closed pipe (the progress, or a report written to a pipe) is no file problem: it is
+    returned as it is, for the command to end quietly.
+    """
     if isinstance(exc, FileError):
         return exc
+    closed = find_error(exc, BrokenPipeError)
+    if closed is not None:
+        return closed
     if isinstance(exc, ValueError):  # the journal is in use by another run: nothing was sent
         return FileError(f"--journal: {exc}")
     # A full disk, from the report here or from the journal in a worker (in a group).
-    disk_error = _os_error(exc)
+    disk_error = find_error(exc, OSError)
     if disk_error is None:
         raise exc
     return FileError(f"cannot write the journal or report: {disk_error}")
-
-
-def _os_error(exc: BaseException) -> OSError | None:
-    """The ``OSError`` in ``exc``, looking inside exception groups."""
-    if isinstance(exc, OSError):
-        return exc
-    for inner in getattr(exc, "exceptions", ()):
-        found = _os_error(inner)
-        if found is not None:
-            return found
-    return None
 
 
 def print_summary(
@@ -225,7 +264,6 @@ def print_summary(
 
     ``action`` says what was done (default: ``set to 'status'``).
     """
-    stats = client.stats()
     done = action or f"set to {status!r}"
     out.print(
         f"{plural(result.updated, result.noun)} {done}, {result.failed} failed, "
@@ -235,27 +273,69 @@ def print_summary(
     )
     for line in result.failures.lines(report):
         out.print(line, highlight=False)
-    out.print(
-        f"Requests sent: {stats.requests} ({plural(stats.retries, 'retry', 'retries')}); "
-        f"429 answers: {stats.throttled}; "
-        f"time spent waiting for the rate limiter: {duration(stats.limiter_wait)} "
-        "(summed over concurrent workers).",
-        highlight=False,
-    )
-    limiter = client.limiter
-    if stats.learned_limit is not None and isinstance(limiter, LocalRateLimiter):
+    out.print(requests_line(client, result), highlight=False)
+    limiter, learned = client.limiter, result.stats.learned_limit
+    if learned is not None and isinstance(limiter, LocalRateLimiter):
         limit = limiter.limit
         out.print(
             f"The server answered 429 below the configured {limit.requests} requests per "
-            f"{limit.per:g} s: the client learned to hold to {stats.learned_limit} per "
+            f"{limit.per:g} s: the client learned to hold to {learned} per "
             f"{limit.per:g} s. Your key's real limit is about that; set --rate to match.",
             highlight=False,
         )
 
 
-def summary_json(result: JobResult, status: str, report: str | None, *, key: str = "status") -> str:
-    """The summary as one JSON object, for scripts (``--json``); ``key`` names ``status``."""
-    document: dict[str, Any] = {
+def _requests(client: HelpCrunch, result: JobResult) -> dict[str, Any]:
+    """What the client sent: answered apart from attempts that got no answer."""
+    stats = result.stats
+    answered = sum(stats.status_counts.values())
+    limited = client.limiter is not None
+    # Connected, then cut or timed out before the whole answer came.
+    no_answer = max(stats.transport_errors - result.could_not_connect, 0)
+    return {
+        "attempts": stats.requests,
+        "retries": stats.retries,
+        "answered": answered,
+        "could_not_connect": result.could_not_connect,
+        "no_answer": no_answer,
+        # In flight when the run stopped (a signal, the breaker): cancelled, not journaled.
+        "cancelled": max(stats.requests - answered - stats.transport_errors, 0),
+        "throttled": stats.throttled,
+        "limiter_share": round(_share(result), 3) if limited else None,
+    }
+
+
+def _share(result: JobResult) -> float:
+    """The share of the run's wall time the rate limiter held updates back."""
+    return min(result.limiter_seconds / result.seconds, 1.0) if result.seconds > 0 else 0.0
+
+
+def requests_line(client: HelpCrunch, result: JobResult) -> str:
+    """``Requests: 304 (4 retries): 302 answered, 2 could not connect; ...``."""
+    counts = _requests(client, result)
+    parts = [f"{counts['answered']} answered"]
+    if counts["no_answer"]:
+        parts.append(f"{counts['no_answer']} cut or timed out without an answer")
+    if counts["could_not_connect"]:
+        parts.append(f"{counts['could_not_connect']} could not connect")
+    if counts["cancelled"]:
+        parts.append(f"{counts['cancelled']} cancelled in flight when the run stopped")
+    retries = plural(counts["retries"], "retry", "retries")
+    line = f"Requests: {counts['attempts']} ({retries}): {', '.join(parts)}; "
+    line += f"429 answers: {counts['throttled']}; "
+    if counts["limiter_share"] is None:
+        return line + "no rate limiter."
+    return line + (
+        f"waiting for the rate limiter: {counts['limiter_share']:.0%} of the run "
+        f"({duration(result.limiter_seconds)} of {duration(result.seconds)})."
+    )
+
+
+def summary_document(
+    client: HelpCrunch, result: JobResult, status: str, report: str | None, *, key: str = "status"
+) -> dict[str, Any]:
+    """The summary as a JSON object, for scripts (``--json``); ``key`` names ``status``."""
+    return {
         key: status,
         "updated": result.updated,
         "failed": result.failed,
@@ -267,13 +347,15 @@ def summary_json(result: JobResult, status: str, report: str | None, *, key: str
         "stopped_by": _stopped_by(result),
         "exit_code": exit_code(result),
         "seconds": round(result.seconds, 3),
+        "requests": _requests(client, result),
     }
-    return json.dumps(document)
 
 
 def _stopped_by(result: JobResult) -> str | None:
     if result.signum is not None:
         return "signal"
+    if result.unreachable_for is not None:
+        return "unreachable"
     if isinstance(result.fatal, AuthenticationError):
         return "authentication"
     if isinstance(result.fatal, BulkAbortedError):
@@ -282,9 +364,19 @@ def _stopped_by(result: JobResult) -> str | None:
 
 
 def print_stop(
-    err: Console, result: JobResult, *, journal: str | None, command: str, base_url: str
+    err: Console,
+    result: JobResult,
+    *,
+    journal: str | None,
+    command: str,
+    base_url: str,
+    key_from_environment: bool = False,
 ) -> None:
-    """Why the run stopped early, on ``err`` (stderr), and how to resume it."""
+    """Why the run stopped early, on ``err`` (stderr), and how to resume it.
+
+    ``command`` resumes the run; a key typed on the command line is already replaced in it by
+    ``$HELPCRUNCH_API_KEY`` (``key_from_environment``), never shown.
+    """
     if result.signum is not None:
         name = "Ctrl-C" if exit_code_for(result.signum) == 130 else "SIGTERM"  # noqa: PLR2004
         err.print(
@@ -300,12 +392,26 @@ def print_stop(
             "HELPCRUNCH_API_KEY; nothing more was sent.",
             highlight=False,
         )
+    elif result.unreachable_for is not None:
+        err.print(
+            f"Stopped: no connection to {base_url} could be made for "
+            f"{result.unreachable_for:.0f} s ({plural(result.could_not_connect, 'attempt')} "
+            f"refused, unresolved or timed out): the API is unreachable from here. "
+            f"{result.not_started} not started. Check --base-url and the network.",
+            highlight=False,
+        )
     elif isinstance(result.fatal, BulkAbortedError):
+        last = result.fatal.last_error
+        check = (
+            wrong_url_hint(base_url)
+            if is_wrong_url(last, base_url)
+            else "Check --base-url and the network."
+        )
         err.print(
             f"Stopped: {plural(result.fatal.failures, result.noun)} in a row failed with "
-            f"{type(result.fatal.last_error).__name__}: the API at {base_url} looks "
-            f"unreachable or failing (last error: {result.fatal.last_error}). "
-            f"{result.not_started} not started. Check --base-url and the network.",
+            f"{type(last).__name__}: the API at {base_url} looks "
+            f"unreachable or failing (last error: {last}). "
+            f"{result.not_started} not started. {check[0].upper()}{check[1:]}",
             highlight=False,
         )
     elif result.fatal is not None:  # the shared journal could not be used
@@ -313,7 +419,8 @@ def print_stop(
     else:
         return
     if journal is not None:
-        err.print(f"To resume (the journal {journal} skips what is done):", highlight=False)
+        key = "; with the API key in HELPCRUNCH_API_KEY" if key_from_environment else ""
+        err.print(f"To resume (the journal {journal} skips what is done{key}):", highlight=False)
         err.print(f"  {command}", highlight=False, soft_wrap=True)
     else:
         err.print(
@@ -333,6 +440,6 @@ def exit_code(result: JobResult) -> int:
         return EXIT_FATAL
     if isinstance(result.fatal, JournalError):  # a full disk, an unreachable Redis journal
         return EXIT_USAGE
-    if result.fatal is not None:
+    if result.fatal is not None or result.unreachable_for is not None:
         return EXIT_ABORTED
     return EXIT_FAILED if result.failed else EXIT_OK

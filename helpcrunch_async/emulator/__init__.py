@@ -15,13 +15,14 @@ or from a terminal: ``helpcrunch emulator --port 8765``.
 """
 
 from ._app import create_app
-from ._server import RunningEmulator, run, serve
+from ._server import ListenError, RunningEmulator, run, serve
 from ._state import EmulatorConfig, EmulatorState, Faults, ServerLimit
 
 __all__ = [
     "EmulatorConfig",
     "EmulatorState",
     "Faults",
+    "ListenError",
     "RunningEmulator",
     "ServerLimit",
     "create_app",

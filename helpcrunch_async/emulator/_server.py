@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import socket
@@ -20,12 +21,15 @@ from ._state import EmulatorConfig, EmulatorState
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-__all__ = ["RunningEmulator", "run", "serve"]
+__all__ = ["ListenError", "RunningEmulator", "run", "serve"]
 
 #: Connections the kernel queues before the server accepts them (uvicorn's default).
 BACKLOG = 2048
 #: How long serve() waits for the server thread to come up.
 STARTUP_TIMEOUT = 15.0
+#: Seconds the requests still being handled get when the server stops; then they are
+#: cancelled (uvicorn would wait for them for ever: one stuck handler would hang its caller).
+SHUTDOWN_TIMEOUT = 5
 
 
 @attrs.frozen
@@ -53,15 +57,28 @@ class _QuietDrops(logging.Filter):
 _QUIET_DROPS = _QuietDrops()
 
 
+class ListenError(OSError):
+    """The emulator cannot listen where asked; nothing was started.
+
+    The port is in use or privileged, or the host is not one of this machine's addresses.
+    """
+
+
 def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    # Listen before announcing the URL: a client that connects before uvicorn has started
-    # waits in the backlog instead of being refused. (serve() still waits for `started`, to
-    # report a server that failed to start rather than leave its clients hanging.)
-    sock.listen(BACKLOG)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        # Listen before announcing the URL: a client that connects before uvicorn has
+        # started waits in the backlog instead of being refused. (serve() still waits for
+        # `started`, to report a server that failed to start rather than leave its clients
+        # hanging.)
+        sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise ListenError(exc.errno, f"cannot listen on {host}:{port}: {reason}") from None
     return sock
 
 
@@ -69,7 +86,13 @@ def _server(config: EmulatorConfig, log_level: str) -> tuple[Any, Any]:
     app, state = create_app(config)
     logging.getLogger("uvicorn.error").addFilter(_QUIET_DROPS)
     server = uvicorn.Server(
-        uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
+        uvicorn.Config(
+            app,
+            log_level=log_level,
+            access_log=False,
+            lifespan="on",
+            timeout_graceful_shutdown=SHUTDOWN_TIMEOUT,
+        )
     )
     return server, state
 
@@ -110,7 +133,13 @@ async def serve(
         yield RunningEmulator(_url(sock), config.api_key, state)
     finally:
         server.should_exit = True
-        await anyio.to_thread.run_sync(thread.join)
+        # Bounded: uvicorn cancels the handlers still running after SHUTDOWN_TIMEOUT; should
+        # the thread still not end, force_exit stops its waits, and a daemon thread left
+        # behind cannot keep the process alive.
+        await anyio.to_thread.run_sync(thread.join, SHUTDOWN_TIMEOUT + 5)
+        if thread.is_alive():
+            server.force_exit = True
+            await anyio.to_thread.run_sync(thread.join, SHUTDOWN_TIMEOUT)
         sock.close()
 
 
@@ -118,15 +147,6 @@ def _banner(config: EmulatorConfig, url: str) -> str:
     """What the emulator serves: where, which ids, its limit, its faults, its payloads."""
     first = EmulatorState.FIRST_ID
     limit = config.rate_limit
-    faults = config.faults
-    shares = {
-        "5xx": faults.server_errors,
-        "dropped connections": faults.dropped,
-        "truncated bodies": faults.truncated,
-    }
-    injected = [f"{name} {share:.1%}" for name, share in shares.items() if share]
-    if faults.latency or faults.jitter:
-        injected.append(f"latency {faults.latency:g} s (+ up to {faults.jitter:g} s)")
     return "\n".join(
         [
             f"HelpCrunch emulator on {url}  ({config.chats} chats)",
@@ -140,7 +160,7 @@ def _banner(config: EmulatorConfig, url: str) -> str:
                 else f"{limit.requests} requests per {limit.per:g} s "
                 "(sliding window; rejected requests count too)"
             ),
-            f"  faults: {', '.join(injected) if injected else 'none'}",
+            f"  faults: {config.faults}",
             f"  payload style: {config.payload_style}; error style: {config.error_style}",
             *(
                 []
@@ -149,6 +169,26 @@ def _banner(config: EmulatorConfig, url: str) -> str:
             ),
             "Press Ctrl-C to stop.",
         ]
+    )
+
+
+def _banner_json(config: EmulatorConfig, url: str) -> str:
+    """The banner as one JSON object, for a script that starts the emulator."""
+    first = EmulatorState.FIRST_ID
+    limit = config.rate_limit
+    return json.dumps(
+        {
+            "base_url": url,
+            "api_key": config.api_key,
+            "chats": config.chats,
+            "first_id": first,
+            "last_id": first + config.chats - 1,
+            "rate_limit": None if limit is None else {"requests": limit.requests, "per": limit.per},
+            "faults": attrs.asdict(config.faults),
+            "payload_style": config.payload_style,
+            "error_style": config.error_style,
+            "webhook_url": config.webhook_url,
+        }
     )
 
 
@@ -167,12 +207,23 @@ def _statistics(config: EmulatorConfig, state: EmulatorState) -> str:
     return text + "."
 
 
-def run(config: EmulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 8765) -> None:
+def run(
+    config: EmulatorConfig | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    as_json: bool = False,
+) -> None:
     """Serve the emulator in the foreground until Ctrl-C or SIGTERM (``helpcrunch emulator``).
 
     The banner (URL, key, ids, limit, faults, styles) is flushed at once, for whoever reads
-    it through a pipe; the statistics are printed when the server stops. Then a Ctrl-C ends
-    as ``KeyboardInterrupt`` and a SIGTERM as ``SystemExit(143)``, the codes a shell expects.
+    it through a pipe; the statistics are printed when the server stops. With ``as_json``
+    each is one JSON object on a line. Then a Ctrl-C ends as ``KeyboardInterrupt`` and a
+    SIGTERM as ``SystemExit(143)``, the codes a shell expects.
+
+    Raises:
+        ListenError: ``host:port`` cannot be listened on (in use, privileged, not this
+            machine's); nothing was started or printed.
     """
     config = EmulatorConfig() if config is None else config
     sock = _bind(host, port)
@@ -190,13 +241,15 @@ def run(config: EmulatorConfig | None = None, *, host: str = "127.0.0.1", port: 
     signals = (signal.SIGINT, signal.SIGTERM)
     previous = {signum: signal.signal(signum, stop) for signum in signals} if in_main else {}
     try:
-        print(_banner(config, _url(sock)), flush=True)  # noqa: T201
+        banner = _banner_json if as_json else _banner
+        print(banner(config, _url(sock)), flush=True)  # noqa: T201
         server.run(sockets=[sock])
     finally:
         sock.close()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        print(_statistics(config, state), flush=True)  # noqa: T201
+        statistics = json.dumps(state.stats()) if as_json else _statistics(config, state)
+        print(statistics, flush=True)  # noqa: T201
     if caught and caught[0] == signal.SIGINT:
         raise KeyboardInterrupt
     if caught:

@@ -91,6 +91,18 @@ class Faults:
     latency: float = attrs.field(default=0.0, validator=non_negative)
     jitter: float = attrs.field(default=0.0, validator=non_negative)
 
+    def __str__(self) -> str:
+        """``"5xx 1.0%, dropped connections 1.0%, latency 0.005 s (+ up to 0.02 s)"``."""
+        shares = {
+            "5xx": self.server_errors,
+            "dropped connections": self.dropped,
+            "truncated bodies": self.truncated,
+        }
+        injected = [f"{name} {share:.1%}" for name, share in shares.items() if share]
+        if self.latency or self.jitter:
+            injected.append(f"latency {self.latency:g} s (+ up to {self.jitter:g} s)")
+        return ", ".join(injected) if injected else "none"
+
 
 @attrs.frozen
 class EmulatorConfig:
