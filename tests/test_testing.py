@@ -225,6 +225,22 @@ async def test_a_wrongly_keyed_app_refuses_the_deliveries(helpcrunch_client, hel
     assert 401 == answer.status_code
 
 
+@pytest.mark.helpcrunch_emulator(webhook_signing_key="the-apps-own-key")
+async def test_deliveries_are_signed_with_the_key_the_test_sets(
+    helpcrunch_client, helpcrunch_emulator
+):
+    """An app with a key of its own: the test gives the emulator that key, never shown."""
+    seen: list[WebhookEvent] = []
+    app = webhook_app(helpcrunch_emulator, seen)
+    await helpcrunch_client.chats.update_assignee(FIRST, 3)
+
+    [answer] = await helpcrunch_emulator.webhooks.deliver(HOOKS, app=app)
+
+    assert 200 == answer.status_code
+    assert "the-apps-own-key" == helpcrunch_emulator.webhooks.signing_key
+    assert "the-apps-own-key" not in repr(helpcrunch_emulator)
+
+
 async def test_an_app_that_raises_fails_the_delivery_with_its_error(
     helpcrunch_client, helpcrunch_emulator
 ):
@@ -265,6 +281,19 @@ async def test_deliver_refuses_bad_arguments_before_sending(helpcrunch_emulator)
         await webhooks.deliver("http://127.0.0.1:9/", events=[{"event": "chat.new"}])
     with pytest.raises(TypeError, match="data must be a mapping"):
         webhooks.envelope("chat.new", [1])
+
+
+async def test_env_points_a_client_of_your_own_at_the_emulator(helpcrunch_emulator, monkeypatch):
+    """Code that makes its own client from the environment reaches the test's emulator."""
+    for name, value in helpcrunch_emulator.env.items():
+        monkeypatch.setenv(name, value)
+
+    async with hc.HelpCrunch(rate_limit=None) as client:
+        await client.chats.get(FIRST)
+
+    assert [("GET", f"/chats/{FIRST}")] == [
+        (r.method, r.path) for r in helpcrunch_emulator.requests
+    ]
 
 
 async def test_a_served_emulator_records_requests_too(anyio_backend):

@@ -38,7 +38,8 @@ class EmulatorFixture:
 
     Settings: ``chats``, ``rate_limit`` (a ``ServerLimit``, ``"N/S"`` or ``None``),
     ``faults`` (a ``Faults``), ``payload_style`` (``"spec"`` or ``"legacy"``),
-    ``error_style`` (``"older"`` or ``"newer"``) and ``seed``, as ``EmulatorConfig`` has them.
+    ``error_style`` (``"older"`` or ``"newer"``), ``seed`` and ``webhook_signing_key``, as
+    ``EmulatorConfig`` has them.
     """
 
     def __init__(self, session: SessionEmulator, settings: Mapping[str, object]) -> None:
@@ -61,6 +62,15 @@ class EmulatorFixture:
     def api_key(self) -> str:
         """The one API key the emulator accepts."""
         return self._session.api_key
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The two variables that point ``HelpCrunch()`` at the emulator.
+
+        ``HELPCRUNCH_API_KEY`` and ``HELPCRUNCH_BASE_URL``, for code that makes its own
+        client or runs as another process: ``monkeypatch.setenv`` them, or pass them on.
+        """
+        return {"HELPCRUNCH_API_KEY": self.api_key, "HELPCRUNCH_BASE_URL": self.base_url}
 
     @property
     def config(self) -> EmulatorConfig:

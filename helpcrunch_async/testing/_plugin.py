@@ -35,7 +35,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         "helpcrunch_emulator(**settings): the test's emulator settings (chats, rate_limit, "
-        "faults, payload_style, error_style, seed); see helpcrunch_async.testing",
+        "faults, payload_style, error_style, seed, webhook_signing_key); see "
+        "helpcrunch_async.testing.EmulatorFixture",
     )
 
 

@@ -26,9 +26,19 @@ if TYPE_CHECKING:
 __all__ = ["SETTINGS", "SessionEmulator", "config_from"]
 
 #: What a test may set, through the marker or ``reset()``: ``EmulatorConfig``'s fields but
-#: the key (the client is bound to it) and the webhook sender's (the kit delivers webhooks
-#: itself, on the test's own loop: ``EmulatorWebhooks``).
-SETTINGS = frozenset({"chats", "rate_limit", "faults", "payload_style", "error_style", "seed"})
+#: the API key (the clients are bound to it) and the webhook sender's (the kit delivers
+#: webhooks itself, on the test's own loop: ``EmulatorWebhooks``), the signing key aside.
+SETTINGS = frozenset(
+    {
+        "chats",
+        "rate_limit",
+        "faults",
+        "payload_style",
+        "error_style",
+        "seed",
+        "webhook_signing_key",
+    }
+)
 
 #: The kit's emulator unless a test says otherwise: the emulator's defaults (500 chats, the
 #: newer payloads, the older errors, seed 0) without a rate limit, so that tests are fast.
@@ -69,7 +79,6 @@ class SessionEmulator:
     def __init__(self, base_url: str, switch: _Switch, state: EmulatorState) -> None:
         self.base_url = base_url
         self.api_key = DEFAULTS.api_key
-        self.signing_key = DEFAULTS.webhook_signing_key
         self._switch = switch
         self.state = state
 

@@ -51,8 +51,12 @@ class EmulatorWebhooks:
 
     @property
     def signing_key(self) -> str:
-        """The HTTP Webhook Signing Key the deliveries are signed with; give it to your app."""
-        return self._session.signing_key
+        """The key deliveries are signed with (never shown in a repr).
+
+        Give it to your app, or give your app's key to the emulator: the
+        ``webhook_signing_key`` setting.
+        """
+        return self._session.state.config.webhook_signing_key
 
     @property
     def events(self) -> list[dict[str, Any]]:
