@@ -137,7 +137,7 @@ class EmulatorFixture:
             "rate_limit", None if limit is None else RateLimit(limit.requests, limit.per)
         )
         options.setdefault("retry", Retry(backoff=0))
-        if "http_client" not in options:
+        if options.get("http_client") is None:
             # No connection kept alive: each closes with its answer, on the test's loop,
             # and the client is closed after the test with no loop of the test's to run on.
             options["http_client"] = httpx.AsyncClient(
