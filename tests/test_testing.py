@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 import helpcrunch_async as hc
 from helpcrunch_async.emulator import Faults, ReceivedRequest, ServerLimit, serve
+from helpcrunch_async.emulator._recording import MAX_RECORDED_BODY
 from helpcrunch_async.emulator._server import serving
 from helpcrunch_async.testing import EmulatorFixture
 from helpcrunch_async.webhooks import (
@@ -57,7 +58,7 @@ async def test_requests_are_recorded_in_order_as_sent(helpcrunch_client, helpcru
 
 
 async def test_refused_requests_are_recorded_with_their_status(helpcrunch_emulator):
-    """A wrong key (401), a body that is not JSON (400) and a path outside the API root."""
+    """A wrong key (401), a body that is not JSON (400), a path outside the API, a huge body."""
     wrong = helpcrunch_emulator.client(api_key="wrong-key", max_retries=0)
     with pytest.raises(hc.AuthenticationError):
         await wrong.chats.get(FIRST)
@@ -66,10 +67,13 @@ async def test_refused_requests_are_recorded_with_their_status(helpcrunch_emulat
         await http.put("/chats/status", content=b"{not json")
         await http.get(helpcrunch_emulator.base_url.removesuffix("/v1") + "/elsewhere")
 
+        await http.put("/chats/status", json={"id": FIRST, "text": "x" * MAX_RECORDED_BODY})
+
     assert [
         ("GET", f"/chats/{FIRST}", None, 401),
         ("PUT", "/chats/status", None, 400),
         ("GET", "/elsewhere", None, 404),
+        ("PUT", "/chats/status", None, 400),  # a body too large to keep
     ] == [(r.method, r.path, r.json, r.status) for r in helpcrunch_emulator.requests]
 
 

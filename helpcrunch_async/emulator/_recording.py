@@ -20,10 +20,13 @@ from .._models._json import decode_json
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RECORD_SIZE", "ReceivedRequest", "Recorder", "Recording"]
+__all__ = ["MAX_RECORDED_BODY", "RECORD_SIZE", "ReceivedRequest", "Recorder", "Recording"]
 
 #: Requests, and webhook events, kept at most: the latest ones.
 RECORD_SIZE = 1000
+#: The largest body kept (decoded) with its request: the SDK's are a few KiB at most, and
+#: the record of a long-running emulator stays bounded whatever it is sent.
+MAX_RECORDED_BODY = 64 * 1024
 #: The API's root on the emulator; recorded paths are relative to it, as the SDK's are.
 API_ROOT = "/v1"
 
@@ -37,7 +40,8 @@ class ReceivedRequest:
         path: Relative to the API root, as ``HelpCrunch.request`` takes it
             (``"/chats/status"``); a path outside the root is kept whole.
         query: The query string's parameters (the last value of a repeated one).
-        json: The body, decoded; ``None`` for no body or one that is not JSON.
+        json: The body, decoded; ``None`` for no body, one that is not JSON, or one over
+            ``MAX_RECORDED_BODY`` bytes (64 KiB).
         status: The status the emulator answered (401 and 429 included); ``None`` while
             the answer has not started.
     """
@@ -61,7 +65,7 @@ class _Entry:
 
 
 def _decoded(body: bytes) -> Any:
-    if not body:
+    if not body or len(body) > MAX_RECORDED_BODY:
         return None
     try:
         return decode_json(body)
