@@ -151,7 +151,7 @@ class HelpCrunch:
                 limits=httpx.Limits(
                     max_connections=max_connections, max_keepalive_connections=max_connections
                 ),
-                headers={"Accept": "application/json", "User-Agent": _user_agent()},
+                headers=default_headers(),
             )
         self._sender = Sender(
             exchange=Exchange(http_client, api_key=key, max_response_bytes=max_response_bytes),
@@ -303,5 +303,6 @@ class HelpCrunch:
         return (await self._sender.send(request, self._options)).json
 
 
-def _user_agent() -> str:
-    return f"helpcrunch-async/{__version__}"
+def default_headers() -> dict[str, str]:
+    """The headers the client the SDK makes sends with every request."""
+    return {"Accept": "application/json", "User-Agent": f"helpcrunch-async/{__version__}"}

@@ -26,7 +26,7 @@ from anyio.from_thread import start_blocking_portal
 from click.testing import CliRunner
 
 import helpcrunch_async as hc
-from helpcrunch_async._cli import _bulk_command, _commands, _options, _watch
+from helpcrunch_async._cli import _bulk_command, _options, _watch
 from helpcrunch_async._cli._commands import cli
 from helpcrunch_async._cli._input import MAX_BAD_LINES_SHOWN, parse_timestamp
 from helpcrunch_async._cli._output import (

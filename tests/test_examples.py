@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
-from anyio.from_thread import start_blocking_portal
-
-from helpcrunch_async.emulator import EmulatorConfig, ServerLimit, serve
 
 pytestmark = pytest.mark.emulator
 EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+@pytest.fixture
+def triage_bot(monkeypatch) -> ModuleType:
+    """examples/triage_bot.py, imported as a user's test imports their bot."""
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    return importlib.import_module("triage_bot")
 
 
 def run(name: str, *args: str, env: dict[str, str] | None = None) -> str:
@@ -103,44 +109,70 @@ def test_vip_bot_tags_vips_and_hands_over_only_while_the_team_is_online():
     assert handed < away  # online first, away after the team left
 
 
+@pytest.mark.anyio
+async def test_the_triage_bots_rules_in_process(triage_bot, helpcrunch_client, helpcrunch_emulator):
+    """With the test kit, in process: the keyword chat is answered and moved, the other not."""
+    helpcrunch_emulator.reset(webhook_signing_key=triage_bot.SIGNING_KEY)
+    billing = await triage_bot.find_department(helpcrunch_client, triage_bot.DEPARTMENT)
+    app = triage_bot.webhook_app(triage_bot.TriageBot(helpcrunch_client, billing, quiet_after=60))
+    keyword = await helpcrunch_client.chats.create(customer=1001, application=1)
+    other = await helpcrunch_client.chats.create(customer=1002, application=1)
+    await helpcrunch_client.messages.create(keyword.id, "I'd like a REFUND, please")
+    await helpcrunch_client.messages.create(other.id, "How do I change my password?")
+
+    answers = await helpcrunch_emulator.webhooks.deliver(triage_bot.WEBHOOK_PATH, app=app)
+
+    assert [200] * 4 == [answer.status_code for answer in answers]  # 2 chat.new, 2 messages
+    replies = [r.json for r in helpcrunch_emulator.requests if r.path == "/messages"][2:]
+    assert [(keyword.id, triage_bot.REPLY)] == [(r["chat"], r["text"]) for r in replies]
+    moved = (await helpcrunch_client.chats.get(keyword.id)).department
+    assert moved is not None
+    assert billing.id == moved.id
+    assert (await helpcrunch_client.chats.get(other.id)).department is None
+
+
 @pytest.mark.redis
-def test_fleet_through_redis(redis_url):
+@pytest.mark.helpcrunch_emulator(chats=30, rate_limit="15/1")
+def test_fleet_through_redis(redis_url, helpcrunch_emulator):
     """Several processes share one limit through Redis; the strict server rejects nothing.
 
     The fleet keeps 15 per 2 s against the server's 15 per 1 s, so that only a fleet that
     does not share, never the machine's load, puts 16 requests in one of the server's
     windows (see FLEET_RATE in test_redis.py).
     """
-    config = EmulatorConfig(chats=30, rate_limit=ServerLimit(15, 1.0))
-    with start_blocking_portal() as portal, portal.wrap_async_context_manager(serve(config)) as emu:
-        env = {"HELPCRUNCH_API_KEY": emu.api_key, "HELPCRUNCH_BASE_URL": emu.base_url}
-        out = run(
-            "fleet_redis.py",
-            "--redis-url",
-            redis_url,
-            "--processes",
-            "2",
-            "--first-id",
-            "5215700",
-            "--count",
-            "30",
-            "--rate",
-            "15/2",
-            env=env,
-        )
-        assert 0 == emu.stats()["rejected"]
+    out = run(
+        "fleet_redis.py",
+        "--redis-url",
+        redis_url,
+        "--processes",
+        "2",
+        "--first-id",
+        "5215700",
+        "--count",
+        "30",
+        "--rate",
+        "15/2",
+        env=helpcrunch_emulator.env,
+    )
 
+    assert 0 == helpcrunch_emulator.stats()["rejected"]
     assert "2 processes done, 0 with failures" in out
 
 
 @pytest.mark.redis
-def test_a_fleet_worker_with_a_journal_in_redis(redis_url):
+@pytest.mark.helpcrunch_emulator(chats=20, rate_limit="20/1")
+def test_a_fleet_worker_with_a_journal_in_redis(redis_url, helpcrunch_emulator):
     """One worker of examples/fleet_journal.py: every chat updated, then the job's report."""
-    config = EmulatorConfig(chats=20, rate_limit=ServerLimit(20, 1.0))
-    with start_blocking_portal() as portal, portal.wrap_async_context_manager(serve(config)) as emu:
-        env = {"HELPCRUNCH_API_KEY": emu.api_key, "HELPCRUNCH_BASE_URL": emu.base_url}
-        args = ["--redis-url", redis_url, "--job", f"example-{os.getpid()}", "--rate", "20/1"]
-        out = run("fleet_journal.py", *args, "--first-id", "5215700", "--count", "20", env=env)
+    args = ["--redis-url", redis_url, "--job", f"example-{os.getpid()}", "--rate", "20/1"]
+    out = run(
+        "fleet_journal.py",
+        *args,
+        "--first-id",
+        "5215700",
+        "--count",
+        "20",
+        env=helpcrunch_emulator.env,
+    )
 
     assert "20 updated, 0 failed, 0 done by others" in out
     assert ": closed: 20 done, 0 failed; 0 in flight" in out

@@ -15,6 +15,7 @@ or from a terminal: ``helpcrunch emulator --port 8765``.
 """
 
 from ._app import create_app
+from ._recording import ReceivedRequest
 from ._server import ListenError, RunningEmulator, run, serve
 from ._state import EmulatorConfig, EmulatorState, Faults, ServerLimit
 
@@ -23,6 +24,7 @@ __all__ = [
     "EmulatorState",
     "Faults",
     "ListenError",
+    "ReceivedRequest",
     "RunningEmulator",
     "ServerLimit",
     "create_app",

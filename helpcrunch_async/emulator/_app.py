@@ -28,8 +28,9 @@ from ._customer_routes import customer_routes
 from ._customers import short
 from ._front import FrontDoor, error_response
 from ._query import OPERATORS, compare
+from ._recording import Recorder
 from ._state import STATUSES, EmulatorConfig, EmulatorState
-from ._webhooks import WebhookSender, message_event, webhook_chat
+from ._webhooks import WebhookSender, envelope, message_event, webhook_chat
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -101,8 +102,10 @@ class _Handlers:
         return _Refusal(error_response(self.config, status, code, message))
 
     def announce(self, event: str, data: dict[str, Any]) -> None:
+        wrapped = envelope(event, data)
+        self.state.recording.announced(wrapped)
         if self.webhooks is not None:
-            self.webhooks.emit(event, data)
+            self.webhooks.emit(wrapped)
 
     async def body_of(self, request: Request) -> dict[str, Any]:
         try:
@@ -379,7 +382,7 @@ def create_app(config: EmulatorConfig | None = None) -> tuple[ASGIApp, EmulatorS
             tasks.cancel_scope.cancel()
 
     app = Starlette(routes=routes, exception_handlers={_Refusal: _refused}, lifespan=lifespan)
-    return FrontDoor(app, state), state
+    return Recorder(FrontDoor(app, state), state.recording), state
 
 
 def _match(chat: dict[str, Any], path: list[str], operator: str, value: Any) -> bool:

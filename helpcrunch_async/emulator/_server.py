@@ -7,7 +7,8 @@ import logging
 import signal
 import socket
 import threading
-from contextlib import asynccontextmanager
+import time
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -19,14 +20,20 @@ from ._front import DroppedConnectionError
 from ._state import EmulatorConfig, EmulatorState
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
 
-__all__ = ["ListenError", "RunningEmulator", "run", "serve"]
+    from starlette.types import ASGIApp
+
+    from ._recording import ReceivedRequest
+
+__all__ = ["ListenError", "RunningEmulator", "run", "serve", "serving"]
 
 #: Connections the kernel queues before the server accepts them (uvicorn's default).
 BACKLOG = 2048
 #: How long serve() waits for the server thread to come up.
 STARTUP_TIMEOUT = 15.0
+#: Seconds between two looks at whether it has.
+STARTUP_POLL = 0.01
 #: Seconds the requests still being handled get when the server stops; then they are
 #: cancelled (uvicorn would wait for them for ever: one stuck handler would hang its caller).
 SHUTDOWN_TIMEOUT = 5
@@ -43,6 +50,11 @@ class RunningEmulator:
     def stats(self) -> dict[str, int]:
         """Requests seen, 429s answered, and the most requests seen in one window."""
         return self.state.stats()
+
+    @property
+    def requests(self) -> list[ReceivedRequest]:
+        """The requests it received, oldest first (the latest ``RECORD_SIZE``)."""
+        return self.state.recording.requests()
 
 
 class _QuietDrops(logging.Filter):
@@ -82,10 +94,9 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _server(config: EmulatorConfig, log_level: str) -> tuple[Any, Any]:
-    app, state = create_app(config)
+def _uvicorn(app: ASGIApp, log_level: str) -> uvicorn.Server:
     logging.getLogger("uvicorn.error").addFilter(_QUIET_DROPS)
-    server = uvicorn.Server(
+    return uvicorn.Server(
         uvicorn.Config(
             app,
             log_level=log_level,
@@ -94,13 +105,56 @@ def _server(config: EmulatorConfig, log_level: str) -> tuple[Any, Any]:
             timeout_graceful_shutdown=SHUTDOWN_TIMEOUT,
         )
     )
-    return server, state
+
+
+def _server(config: EmulatorConfig, log_level: str) -> tuple[Any, Any]:
+    app, state = create_app(config)
+    return _uvicorn(app, log_level), state
 
 
 def _url(sock: socket.socket) -> str:
     host, port = sock.getsockname()[:2]
     host = f"[{host}]" if ":" in host else host
     return f"http://{host}:{port}/v1"
+
+
+@contextmanager
+def serving(app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve ``app`` with uvicorn, in a thread with its own event loop, for the block.
+
+    Yields the API root's URL once the server is up. The caller blocks while the server
+    starts and stops, and needs no event loop: ``serve()`` and the pytest kit both use it.
+    """
+    sock = _bind(host, port)
+    server = _uvicorn(app, "warning")
+
+    def run() -> None:
+        # uvicorn ends a failed startup with sys.exit(): here it ends the thread, quietly,
+        # and the wait below reports it.
+        with suppress(SystemExit):
+            server.run(sockets=[sock])
+
+    thread = threading.Thread(target=run, name="helpcrunch-emulator", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while not server.started:
+            thread.join(STARTUP_POLL)  # uvicorn offers no event to wait on
+            if not thread.is_alive():
+                raise RuntimeError("the emulator failed to start")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the emulator did not start within {STARTUP_TIMEOUT:g} s")
+        yield _url(sock)
+    finally:
+        server.should_exit = True
+        # Bounded: uvicorn cancels the handlers still running after SHUTDOWN_TIMEOUT; should
+        # the thread still not end, force_exit stops its waits, and a daemon thread left
+        # behind cannot keep the process alive.
+        thread.join(SHUTDOWN_TIMEOUT + 5)
+        if thread.is_alive():
+            server.force_exit = True
+            thread.join(SHUTDOWN_TIMEOUT)
+        sock.close()
 
 
 @asynccontextmanager
@@ -118,29 +172,17 @@ async def serve(
         ...         await client.chats.update_status(5215700, "closed")
     """
     config = EmulatorConfig() if config is None else config
-    sock = _bind(host, port)
-    server, state = _server(config, "warning")
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name="helpcrunch-emulator", daemon=True
-    )
-    thread.start()
+    app, state = create_app(config)
+    running = serving(app, host=host, port=port)
+    # Shielded: a server that started must be stopped, even if the caller was cancelled
+    # while it started.
+    with anyio.CancelScope(shield=True):
+        url = await anyio.to_thread.run_sync(running.__enter__)
     try:
-        with anyio.fail_after(STARTUP_TIMEOUT):
-            while not server.started:
-                if not thread.is_alive():
-                    raise RuntimeError("the emulator failed to start")
-                await anyio.sleep(0.01)
-        yield RunningEmulator(_url(sock), config.api_key, state)
+        yield RunningEmulator(url, config.api_key, state)
     finally:
-        server.should_exit = True
-        # Bounded: uvicorn cancels the handlers still running after SHUTDOWN_TIMEOUT; should
-        # the thread still not end, force_exit stops its waits, and a daemon thread left
-        # behind cannot keep the process alive.
-        await anyio.to_thread.run_sync(thread.join, SHUTDOWN_TIMEOUT + 5)
-        if thread.is_alive():
-            server.force_exit = True
-            await anyio.to_thread.run_sync(thread.join, SHUTDOWN_TIMEOUT)
-        sock.close()
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(running.__exit__, None, None, None)
 
 
 def _banner(config: EmulatorConfig, url: str) -> str:

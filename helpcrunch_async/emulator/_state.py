@@ -6,6 +6,7 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -20,6 +21,7 @@ from .._config import (
 )
 from ._account import seed_account
 from ._customers import seed_customers
+from ._recording import Recording
 
 if TYPE_CHECKING:
     from ._webhooks import WebhookSender
@@ -52,6 +54,26 @@ def _http_url(_: object, attribute: attrs.Attribute[str | None], value: object) 
         not isinstance(value, str) or not value.startswith(("http://", "https://"))
     ):
         raise ValueError(f"{attribute.name} must be an http(s) URL, got {value!r}")
+
+
+def _choice(*allowed: str) -> Callable[[object, attrs.Attribute[str], object], None]:
+    def check(_: object, attribute: attrs.Attribute[str], value: object) -> None:
+        if value not in allowed:
+            choices = " or ".join(map(repr, allowed))
+            raise ValueError(f"{attribute.name} must be {choices}, got {value!r}")
+
+    return check
+
+
+def _kind(
+    cls: type, *, none: bool = False
+) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not (isinstance(value, cls) or (none and value is None)):
+            wanted = f"a {cls.__name__}" + (" or None" if none else "")
+            raise TypeError(f"{attribute.name} must be {wanted}, not {type(value).__name__}")
+
+    return check
 
 
 def _non_empty(_: object, attribute: attrs.Attribute[str], value: object) -> None:
@@ -129,10 +151,16 @@ class EmulatorConfig:
 
     api_key: str = "emulator-key"
     chats: int = attrs.field(default=500, validator=positive_int)
-    rate_limit: ServerLimit | None = ServerLimit()
-    faults: Faults = Faults()
-    payload_style: Literal["spec", "legacy"] = "spec"
-    error_style: Literal["older", "newer"] = "older"
+    rate_limit: ServerLimit | None = attrs.field(
+        default=ServerLimit(), validator=_kind(ServerLimit, none=True)
+    )
+    faults: Faults = attrs.field(default=Faults(), validator=_kind(Faults))
+    payload_style: Literal["spec", "legacy"] = attrs.field(
+        default="spec", validator=_choice("spec", "legacy")
+    )
+    error_style: Literal["older", "newer"] = attrs.field(
+        default="older", validator=_choice("older", "newer")
+    )
     seed: int = 0
     webhook_url: str | None = attrs.field(default=None, validator=_http_url)
     webhook_signing_key: str = attrs.field(
@@ -190,6 +218,8 @@ class EmulatorState:
         self.requests = 0
         self.rejected = 0
         self.max_in_window = 0
+        #: The latest requests received and webhook events caused, for tests.
+        self.recording = Recording()
 
     def seed_chat(self, chat_id: int, now: int) -> dict[str, Any]:
         """A realistic chat in wire form, from the seeded dice."""
