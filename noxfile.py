@@ -1,4 +1,4 @@
-"""Project tasks: `nox -s tests`, `lint`, `typing`, `mutants`, `bench`, `examples`, `demo`."""
+"""Project tasks: `nox -s tests`, `lint`, `typing`, `docs`, `mutants`, `bench`, `examples`."""
 
 from __future__ import annotations
 
@@ -7,13 +7,19 @@ import difflib
 import json
 import os
 import shutil
+import subprocess
 import textwrap
 from pathlib import Path
 
 import nox
+from nox.logger import logger
 
 nox.options.default_venv_backend = "venv"
 nox.options.sessions = ["tests", "lint", "typing"]
+#: A Python that is not installed is skipped, and said so, wherever nox runs (nox's own
+#: default errors whenever a CI variable is set, even CI=false). `.ci/run` passes
+#: --error-on-missing-interpreters: CI requires every supported Python.
+nox.options.error_on_missing_interpreters = False
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 
@@ -54,14 +60,66 @@ def ensure_redis_server(session: nox.Session) -> None:
     )
 
 
-#: Every Python the package supports; `nox -s tests` runs on each (.ci/run puts pyenv's
-#: interpreters on PATH so that nox finds them).
+#: Every Python the package supports; `nox -s tests` runs on each it finds.
 PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+
+
+def _version_key(path: Path) -> tuple[int, ...]:
+    """``~/.pyenv/versions/3.10.14/bin`` -> ``(3, 10, 14)``; a pre-release sorts first."""
+    parts = path.parent.name.split(".")
+    return tuple(int(part) if part.isdigit() else -1 for part in parts)
+
+
+def _runs(version: str) -> bool:
+    """Whether ``python3.X`` on PATH starts: a pyenv shim for a version not selected fails."""
+    found = shutil.which(f"python{version}")
+    if found is None:
+        return False
+    try:
+        started = subprocess.run([found, "-c", ""], capture_output=True, check=False)
+    except OSError:
+        return False
+    return started.returncode == 0
+
+
+def find_pythons() -> list[str]:
+    """Put pyenv's interpreters first on PATH, and return the supported versions missing.
+
+    nox looks for ``python3.X`` on PATH; a machine with pyenv (this project's CI and dev
+    machines) has them under ``$(pyenv root)/versions/3.X.Y/bin``, and on PATH only shims
+    that fail for a version not selected with ``pyenv global``. The newest patch release of
+    each supported version is used.
+    """
+    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    found: dict[str, Path] = {}
+    for binary in sorted(root.glob("versions/3.*/bin"), key=_version_key):
+        for version in PYTHONS:
+            if binary.parent.name.startswith(version + ".") and (binary / "python3").exists():
+                found[version] = binary
+    os.environ["PATH"] = os.pathsep.join([*map(str, found.values()), os.environ.get("PATH", "")])
+    return [version for version in PYTHONS if not _runs(version)]
+
+
 #: The oldest and the newest run the whole suite. The ones between skip the multi-process
 #: Redis fleet tests (real servers, a Cluster and Sentinel: most of the suite's time), so
 #: that CI stays well under 20 minutes; they run everything else.
-FULL_SUITE_PYTHONS = ("3.10", "3.13")
+FULL_SUITE_PYTHONS: tuple[str, ...] = ("3.10", "3.13")
 MIDDLE_PYTHONS_SKIP = ("-m", "not redis")
+MISSING_PYTHONS = find_pythons()
+FOUND_PYTHONS = [version for version in PYTHONS if version not in MISSING_PYTHONS]
+if FOUND_PYTHONS and not set(FULL_SUITE_PYTHONS) & set(FOUND_PYTHONS):
+    # Neither the oldest nor the newest here: the newest found runs the whole suite, so that
+    # a local run never drops the Redis tests without a word.
+    FULL_SUITE_PYTHONS = (FOUND_PYTHONS[-1],)
+if MISSING_PYTHONS:
+    logger.warning(
+        "Python %s not found (on PATH or under pyenv): `nox -s tests` skips %s here and "
+        "runs the whole suite on %s; CI (.ci/run) requires all of %s",
+        ", ".join(MISSING_PYTHONS),
+        "it" if len(MISSING_PYTHONS) == 1 else "them",
+        " and ".join(v for v in FULL_SUITE_PYTHONS if v in FOUND_PYTHONS) or "none",
+        ", ".join(PYTHONS),
+    )
 #: pytest's exit code when no test was selected: fine for a `-k` subset, not for the suite.
 NO_TESTS_COLLECTED = 5
 
@@ -70,7 +128,8 @@ NO_TESTS_COLLECTED = 5
 def tests(session: nox.Session) -> None:
     """The suite, on asyncio and trio, with a real emulator and real Redis servers.
 
-    3.10 and 3.13 run all of it; 3.11 and 3.12 all but the Redis tests. With arguments
+    3.10 and 3.13 run all of it; 3.11 and 3.12 all but the Redis tests (where neither 3.10
+    nor 3.13 is found, the newest Python found runs all of it). With arguments
     (`nox -s tests -- -k cli`) only that subset runs: selecting nothing is not an error
     then, and coverage is not enforced on a subset.
     """
@@ -99,6 +158,24 @@ def typing(session: nox.Session) -> None:
     """mypy --strict over the package, the tests and the examples."""
     install(session, "typing")
     session.run("mypy", "helpcrunch_async", "tests", "examples")
+
+
+@nox.session(python="3.13")
+def docs(session: nox.Session) -> None:
+    """The docs site, into site/: every warning (a broken link, a missing reference) is an error.
+
+    mkdocstrings reads the package's source; the package is installed for the CLI reference,
+    which mkdocs-click generates from the click commands. Nothing is fetched while building
+    (no inventories, no social or privacy plugin). `nox -s docs -- serve` serves it instead.
+    """
+    session.install("-e", ".[cli]")
+    session.install(*nox.project.dependency_groups(PYPROJECT, "docs"))
+    # Material's notice about MkDocs 2 is no warning of ours (and no failure of --strict).
+    env = {"NO_MKDOCS_2_WARNING": "1"}
+    if session.posargs[:1] == ["serve"]:
+        session.run("mkdocs", "serve", *session.posargs[1:], env=env)
+    else:
+        session.run("mkdocs", "build", "--strict", *session.posargs, env=env)
 
 
 @nox.session

@@ -112,7 +112,9 @@ def webhook_app(bot: TriageBot) -> Starlette:
 
 
 async def find_department(client: hc.HelpCrunch, name: str) -> hc.Department:
-    async for department in client.departments.list():
+    # Read to the end: a listing left half-way stays open until collected (trio warns).
+    departments = [department async for department in client.departments.list()]
+    for department in departments:
         if department.name == name:
             return department
     raise LookupError(f"no department named {name!r}")

@@ -23,9 +23,12 @@ from ._config import (
 from ._errors import ClientClosedError
 from ._limit._protocol import api_key_fingerprint
 from ._limit._turn import Turn
+from ._resources._account import Applications, OrganizationResource
 from ._resources._agents import Agents
 from ._resources._chats import Chats
+from ._resources._customers import Customers
 from ._resources._departments import Departments
+from ._resources._events import CustomerEvents
 from ._resources._messages import Messages
 from ._send._http import Exchange
 from ._send._observe import Observers
@@ -70,7 +73,7 @@ class HelpCrunch:
     tasks: it holds the connection pool and the rate limiter. Every request goes through
     the limiter and the retry policy, so ``asyncio.gather`` over thousands of calls is safe.
 
-    Example:
+    Examples:
         >>> async with HelpCrunch(api_key="...") as client:  # doctest: +SKIP
         ...     chat = await client.chats.update_status(5215752, "closed")
 
@@ -107,6 +110,10 @@ class HelpCrunch:
     messages: Messages
     agents: Agents
     departments: Departments
+    customers: Customers
+    events: CustomerEvents
+    applications: Applications
+    organization: OrganizationResource
 
     def __init__(
         self,
@@ -144,7 +151,7 @@ class HelpCrunch:
                 limits=httpx.Limits(
                     max_connections=max_connections, max_keepalive_connections=max_connections
                 ),
-                headers={"Accept": "application/json", "User-Agent": _user_agent()},
+                headers=default_headers(),
             )
         self._sender = Sender(
             exchange=Exchange(http_client, api_key=key, max_response_bytes=max_response_bytes),
@@ -164,6 +171,10 @@ class HelpCrunch:
         self.messages = Messages(self._sender, options)
         self.agents = Agents(self._sender, options)
         self.departments = Departments(self._sender, options)
+        self.customers = Customers(self._sender, options)
+        self.events = CustomerEvents(self._sender, options)
+        self.applications = Applications(self._sender, options)
+        self.organization = OrganizationResource(self._sender, options)
 
     @property
     def base_url(self) -> str:
@@ -210,7 +221,7 @@ class HelpCrunch:
             timeout: Seconds per attempt, as the client's ``timeout``.
             max_retries: Retries after the first attempt, as the client's ``max_retries``.
 
-        Example:
+        Examples:
             >>> fast = client.with_options(max_wait=2.0)  # doctest: +SKIP
             >>> await fast.chats.update_status(5215752, "closed")  # doctest: +SKIP
         """
@@ -251,12 +262,16 @@ class HelpCrunch:
     async def aclose(self) -> None:
         """Close the client (and its views), and its connection pool unless it was given.
 
+        Every call still in progress (waiting for its turn, between attempts, or in flight)
+        ends with ``ClientClosedError``, and so does every later call; a bulk run raises it
+        once, after the outcomes that completed before.
+
         Raises:
             TypeError: called on a ``with_options()`` view.
         """
         if self._view_of is not None:
             raise TypeError("close the client this view came from, not the view")
-        self._sender.closed = True
+        self._sender.close()
         if self._owns_http:
             await self._sender.exchange.http.aclose()
 
@@ -288,5 +303,6 @@ class HelpCrunch:
         return (await self._sender.send(request, self._options)).json
 
 
-def _user_agent() -> str:
-    return f"helpcrunch-async/{__version__}"
+def default_headers() -> dict[str, str]:
+    """The headers the client the SDK makes sends with every request."""
+    return {"Accept": "application/json", "User-Agent": f"helpcrunch-async/{__version__}"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from typing import TypeGuard
 
 import attrs
@@ -52,10 +53,13 @@ def require_int(value: object, name: str, *, minimum: int | None = None) -> int:
     """Return ``value`` if it is an int (not a bool) of at least ``minimum``.
 
     The one int check of the SDK: a ``TypeError`` for any other type, a ``ValueError`` below
-    ``minimum``; both name the argument.
+    ``minimum`` or too large for a float (every count ends up in float arithmetic
+    somewhere, and 10**400 would then be a raw ``OverflowError``); both name the argument.
     """
     if not is_int(value):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if not -sys.float_info.max <= value <= sys.float_info.max:
+        raise ValueError(f"{name} is too large: an integer of {value.bit_length()} bits")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
     return value
@@ -95,6 +99,18 @@ def positive_int(_: object, attribute: attrs.Attribute[int], value: int) -> None
     require_int(value, attribute.name, minimum=1)
 
 
+def optional_count(_: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
+    if value is not None:
+        require_int(value, attribute.name, minimum=0)
+
+
+def optional_seconds(
+    _: object, attribute: attrs.Attribute[float | None], value: float | None
+) -> None:
+    if value is not None:
+        finite_number(value, attribute.name, zero=True)
+
+
 def parse_rate(text: str) -> tuple[int, float]:
     """Read a rate written ``"N/S"`` (``"120/60"``: 120 requests per 60 seconds).
 
@@ -119,7 +135,7 @@ class RateLimit:
     ``requests`` (so also every window of ``per``), lets up to ``burst`` requests leave at
     once on an idle key, and otherwise spaces them ``(per + margin) / requests`` apart.
 
-    Example:
+    Examples:
         >>> RateLimit(requests=300, per=60.0)  # a plan with a higher limit
         RateLimit(requests=300, per=60.0, burst=10, margin=0.5)
     """

@@ -1,22 +1,25 @@
 """Every exception the SDK raises, in one tree.
 
-The hierarchy::
+The hierarchy:
 
-    HelpCrunchError
-    ├── APIError                    the server answered with an error status
-    │   ├── BadRequestError         400
-    │   ├── AuthenticationError     401
-    │   ├── NotFoundError           404
-    │   ├── RateLimitError          429
-    │   └── ServerError             5xx
-    ├── APIConnectionError          no answer: DNS, refused, reset, TLS...
-    │   └── APITimeoutError         no answer in time
-    ├── ResponseValidationError     a 2xx whose body is not JSON or not the documented shape
-    ├── LimiterTimeoutError         no turn within ``max_wait``; nothing was sent
-    ├── LimiterUnavailableError     the shared limiter (Redis) failed; nothing was sent
-    ├── ClientClosedError           the client was closed (also a ``RuntimeError``)
-    ├── WebhookVerificationError    a webhook delivery HelpCrunch did not sign, or not an envelope
-    └── BulkAbortedError            a bulk run stopped: every recent id failed as in an outage
+```text
+HelpCrunchError
+├── APIError                    the server answered with an error status
+│   ├── BadRequestError         400
+│   ├── AuthenticationError     401
+│   ├── NotFoundError           404
+│   ├── RateLimitError          429
+│   └── ServerError             5xx
+├── APIConnectionError          no answer: DNS, refused, reset, TLS...
+│   └── APITimeoutError         no answer in time
+├── ResponseValidationError     a 2xx whose body is not JSON or not the documented shape
+├── LimiterTimeoutError         no turn within max_wait; nothing was sent
+├── LimiterUnavailableError     the shared limiter (Redis) failed; nothing was sent
+├── ClientClosedError           the client was closed (also a RuntimeError)
+├── WebhookVerificationError    a webhook delivery HelpCrunch did not sign, or not an envelope
+├── BulkAbortedError            a bulk run stopped: every recent id failed as in an outage
+└── JournalError                a bulk run's journal cannot be written or reached (also an OSError)
+```
 
 Bad arguments are ``TypeError`` / ``ValueError`` raised before anything is sent; they are not
 ``HelpCrunchError``s because they are bugs in the calling code, not failures of the API.
@@ -27,12 +30,14 @@ HTTP answers and transport failures become these exceptions in one place,
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import attrs
 import httpx
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Mapping, Sequence
 
 
@@ -46,6 +51,7 @@ __all__ = [
     "ClientClosedError",
     "ErrorDetail",
     "HelpCrunchError",
+    "JournalError",
     "LimiterTimeoutError",
     "LimiterUnavailableError",
     "NotFoundError",
@@ -130,7 +136,22 @@ class AuthenticationError(APIError):
 
 
 class NotFoundError(APIError):
-    """404: no such chat (``chat_not_found`` / ``not_found``)."""
+    """404: no such chat (``chat_not_found`` / ``not_found``), or no such endpoint.
+
+    HelpCrunch says which object is missing in a JSON error body. A 404 without one comes
+    from something else at the URL (a proxy's error page, a web server, a ``base_url``
+    missing ``/v1``): ``endpoint_not_found`` tells the two apart.
+    """
+
+    @property
+    def endpoint_not_found(self) -> bool:
+        """``True`` when the answer was not HelpCrunch's error (no ``errors`` entry).
+
+        Then the URL, not the chat, is what was not found: every other call to the same
+        ``base_url`` fails the same way, so a bulk run's circuit breaker counts it as an
+        outage.
+        """
+        return not self.errors
 
 
 class RateLimitError(APIError):
@@ -232,7 +253,38 @@ class LimiterUnavailableError(HelpCrunchError):
 
 
 class ClientClosedError(HelpCrunchError, RuntimeError):
-    """The client was closed (``aclose()`` or the end of its ``async with``) before this call."""
+    """The client was closed (``aclose()`` or the end of its ``async with``).
+
+    Raised by a call made after the close, and by every call still in progress when the
+    client was closed: waiting for its turn, between two attempts, or in flight (a request
+    cut off by the close may have reached the server). A bulk run raises it once, after the
+    outcomes that completed before the close.
+    """
+
+
+class JournalError(HelpCrunchError, OSError):
+    """A bulk run's journal could not be used.
+
+    A file that cannot be written (a full disk, a file system gone read-only), or a
+    ``RedisJournal`` whose Redis stayed unreachable for longer than the journal waits. The
+    run stops at once, since an outcome it cannot record would be redone on resume without
+    anyone knowing it was done: nothing more is sent, the outcomes recorded before the
+    failure are yielded, then this error is raised. Fix the disk (or Redis) and run the same
+    call again with the same journal to resume. Also an ``OSError``, so that
+    ``except OSError`` around a run still sees a disk problem.
+
+    Attributes:
+        path: The journal file's path, or ``None`` for a journal in Redis.
+        errno: The operating system's error number (``errno.ENOSPC`` for a full disk), or
+            ``None``.
+    """
+
+    def __init__(
+        self, message: str, *, path: os.PathLike[str] | str | None = None, errno: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.path = None if path is None else Path(path)
+        self.errno = errno
 
 
 class WebhookVerificationError(HelpCrunchError):

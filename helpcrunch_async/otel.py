@@ -1,10 +1,12 @@
 """OpenTelemetry traces and metrics for the client, from its events (extra ``otel``).
 
-Enable it with one line::
+Enable it with one line:
 
-    from helpcrunch_async.otel import OpenTelemetryObserver
+```python
+from helpcrunch_async.otel import OpenTelemetryObserver
 
-    client = hc.HelpCrunch(on_event=OpenTelemetryObserver())
+client = hc.HelpCrunch(on_event=OpenTelemetryObserver())
+```
 
 It uses the global tracer and meter providers unless given others, and depends on
 ``opentelemetry-api`` only: with no SDK configured every span and instrument is a no-op.
@@ -92,7 +94,7 @@ class OpenTelemetryObserver:
     One observer may serve several clients. Pass ``tracer_provider``/``meter_provider`` to use
     providers other than the global ones (tests do).
 
-    Example:
+    Examples:
         >>> client = hc.HelpCrunch(on_event=OpenTelemetryObserver())  # doctest: +SKIP
     """
 

@@ -14,9 +14,13 @@ import pytest
 import respx
 
 import helpcrunch_async as hc
-from tests.redis_server import Cluster, SentinelSetup, redis_server
+from tests.fleet import Audit
+from tests.redis_server import Cluster, RedisNode, SentinelSetup, redis_server, single_redis
 from tests.redis_server import redis_cluster as redis_cluster_servers
 from tests.redis_server import redis_sentinel as redis_sentinel_servers
+
+#: A hard deadline behind pytest-timeout's: a test that it cannot stop ends the run, named.
+pytest_plugins = ["tests._deadline"]
 
 T = TypeVar("T")
 
@@ -168,3 +172,24 @@ def redis_cluster() -> Iterator[Cluster]:
 def redis_sentinel() -> Iterator[SentinelSetup]:
     """A private primary, replica and sentinel on loopback for the session."""
     yield from servers_or_skip(redis_sentinel_servers())
+
+
+@pytest.fixture
+def redis_node() -> Iterator[RedisNode]:
+    """A redis-server of the test's own, which it may kill and start again."""
+    yield from servers_or_skip(single_redis())
+
+
+@pytest.fixture
+def audit(monkeypatch: pytest.MonkeyPatch) -> Audit:
+    """An audit of every status update, in front of each emulator the test starts."""
+    from helpcrunch_async.emulator import create_app  # noqa: PLC0415 - the emulator extra
+
+    audit = Audit()
+
+    def audited(config: Any) -> tuple[Any, Any]:
+        app, state = create_app(config)
+        return audit.wrap(app), state
+
+    monkeypatch.setattr("helpcrunch_async.emulator._server.create_app", audited)
+    return audit

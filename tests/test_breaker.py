@@ -19,6 +19,14 @@ def _server_error() -> hc.ServerError:
     return hc.ServerError("HTTP 503", status_code=503)
 
 
+def _chat_not_found() -> hc.NotFoundError:
+    return hc.NotFoundError(
+        "HTTP 404 Not Found: chat_not_found: Chat is missing",
+        status_code=404,
+        errors=[hc.ErrorDetail("chat_not_found", "Chat is missing")],
+    )
+
+
 def test_trips_after_threshold_outage_failures_in_a_row():
     """Connection errors and 5xx count up to the threshold, which trips it."""
     breaker = CircuitBreaker(3)
@@ -33,13 +41,13 @@ def test_trips_after_threshold_outage_failures_in_a_row():
 
 
 def test_success_or_a_per_chat_error_resets_the_count():
-    """A success or a 404 proves the API answers: the count starts again."""
+    """A success or HelpCrunch's own 404 proves the API answers: the count starts again."""
     breaker = CircuitBreaker(2)
 
     breaker.record(_server_error())
     breaker.record(None)
     breaker.record(_server_error())
-    breaker.record(hc.NotFoundError("HTTP 404", status_code=404))
+    breaker.record(_chat_not_found())
 
     assert not breaker.record(_server_error())
     assert 1 == breaker.consecutive
@@ -69,12 +77,13 @@ def test_bad_threshold_is_rejected(threshold, exception):
         CircuitBreaker(threshold)
 
 
-def test_is_outage_only_for_connection_errors_and_5xx():
-    """Only errors that say the whole API is failing count."""
-    assert [True, True, False, False, False] == [
+def test_is_outage_only_for_errors_of_the_whole_api():
+    """Connection errors, 5xx and a 404 that is not HelpCrunch's count; a missing chat does not."""
+    assert [True, True, True, False, False, False] == [
         is_outage(hc.APIConnectionError("x")),
         is_outage(_server_error()),
-        is_outage(hc.NotFoundError("x", status_code=404)),
+        is_outage(hc.NotFoundError("HTTP 404 Not Found: '<html>'", status_code=404)),
+        is_outage(_chat_not_found()),
         is_outage(ValueError("bad id")),
         is_outage(None),
     ]
@@ -122,6 +131,21 @@ async def test_per_chat_failures_never_trip_the_breaker(client, api):
     )
 
     assert (5, 45) == (len(result.succeeded), len(result.failed))
+
+
+@pytest.mark.anyio
+async def test_a_404_that_is_not_helpcrunchs_trips_the_breaker(client, api):
+    """A web server's 404 page for every id (a base_url without /v1) is an outage, not 404s."""
+    route = api.put("/chats/status").respond(404, text="<html><h1>Not Found</h1></html>")
+
+    with pytest.raises(hc.BulkAbortedError) as caught:
+        await client.chats.bulk_update_status(
+            range(1, 10_001), "closed", stop_after_consecutive_failures=3
+        )
+
+    assert route.call_count < 100
+    assert isinstance(caught.value.last_error, hc.NotFoundError)
+    assert caught.value.last_error.endpoint_not_found
 
 
 @pytest.mark.anyio

@@ -328,13 +328,14 @@ async def test_interrupted_run_resumes(client, api, tmp_path):
 # --- run-ending errors and odd answers ---------------------------------------------------
 
 
-def engine(operation, ids, **kwargs) -> OutcomeStream:
+def engine(operation, ids, **kwargs) -> OutcomeStream[hc.ChatOutcome]:
     """The bulk engine over a plain per-id operation."""
     kwargs.setdefault("concurrency", 2)
     return OutcomeStream(
         operation,
         ids,
         name="closed",
+        outcome=hc.ChatOutcome,
         journal=kwargs.pop("journal", None),
         on_progress=None,
         **kwargs,

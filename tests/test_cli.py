@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import os
 import queue
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -19,11 +21,12 @@ from typing import IO, Any
 import anyio
 import httpx
 import pytest
+import redis
 from anyio.from_thread import start_blocking_portal
 from click.testing import CliRunner
 
 import helpcrunch_async as hc
-from helpcrunch_async._cli import _options
+from helpcrunch_async._cli import _bulk_command, _options, _watch
 from helpcrunch_async._cli._commands import cli
 from helpcrunch_async._cli._input import MAX_BAD_LINES_SHOWN, parse_timestamp
 from helpcrunch_async._cli._output import (
@@ -35,6 +38,7 @@ from helpcrunch_async._cli._output import (
 )
 from helpcrunch_async._cli._signals import exit_code_for, stop_on_signals
 from helpcrunch_async.emulator import EmulatorConfig, RunningEmulator, serve
+from tests.redis_server import RedisNode, free_port, nodes_in, wait_for
 
 pytestmark = pytest.mark.emulator
 FIRST = 5_215_700
@@ -187,6 +191,13 @@ def test_json_summary_for_scripts(emulator, env):
     summary = json.loads(result.stdout)
     assert (1, 1, 1) == (summary["updated"], summary["failed"], summary["exit_code"])
     assert {"NotFoundError (HTTP 404: chat_not_found)": 1} == summary["failures_by_reason"]
+    requests = summary["requests"]
+    assert (2, 2, 0, None) == (
+        requests["attempts"],
+        requests["answered"],
+        requests["could_not_connect"],
+        requests["limiter_share"],
+    )
 
 
 def test_wrong_key_exits_3_early(emulator, env):
@@ -239,6 +250,96 @@ def test_unreachable_api_trips_the_breaker_exit_4(env, tmp_path, fast_retries):
     assert "37 not started" in result.stderr
     assert "To resume" in result.stderr
     assert 3 == len(journal.read_text().splitlines())
+    # 3 chats, 6 attempts each, none of which ever reached a server.
+    assert "Requests: 18 (15 retries): 0 answered, 18 could not connect;" in result.stdout
+
+
+def test_an_api_that_cannot_be_reached_stops_the_run_without_waiting_for_the_breaker(
+    env, tmp_path, fast_retries, monkeypatch
+):
+    """No connection for UNREACHABLE_AFTER seconds stops the run (exit 4), on a virtual clock."""
+    clock = itertools.count(0.0, 1.0)  # each failed attempt is one second later
+    monkeypatch.setattr(
+        _bulk_command, "JobWatch", functools.partial(_watch.JobWatch, clock=lambda: next(clock))
+    )
+    journal = tmp_path / "j.jsonl"
+    result = invoke(
+        [
+            "chats",
+            "set-status",
+            "closed",
+            *ids(*range(40)),
+            "--journal",
+            str(journal),
+            "--base-url",
+            CLOSED_URL,
+            "--rate",
+            "none",
+            "--json",
+        ],
+        env,
+    )
+
+    assert 4 == result.exit_code, result.output
+    summary = json.loads(result.stdout)
+    assert ("unreachable", 0) == (summary["stopped_by"], summary["requests"]["answered"])
+    # Stopped by the watch, after 10 (virtual) seconds and at least --stop-after (10)
+    # attempts: the breaker would have needed 10 chats of 6 failed attempts each.
+    assert 10 <= summary["requests"]["could_not_connect"] < 60
+    assert f"Stopped: no connection to {CLOSED_URL} could be made for " in result.stderr
+    assert "the API is unreachable from here" in result.stderr
+    assert "To resume" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "case",
+    list(itertools.product(["refused key", "circuit breaker"], ["--api-key KEY", "--api-key=KEY"])),
+    ids=" with ".join,
+)
+def test_the_resume_line_names_the_variable_never_the_key(
+    emulator, env, tmp_path, monkeypatch, case
+):
+    """After a 401 or the breaker, "To resume" says $HELPCRUNCH_API_KEY where the key was."""
+    stop, form = case
+    journal = tmp_path / "j.jsonl"
+    if stop == "refused key":
+        key, base_url = "sk-live-0123456789abcdef", emulator.base_url
+    else:  # the right key, but a root without /v1: every id a 404 that is not HelpCrunch's
+        key, base_url = emulator.api_key, emulator.base_url.removesuffix("/v1")
+    typed = ["--api-key", key] if form == "--api-key KEY" else [f"--api-key={key}"]
+    args = ["chats", "set-status", "closed", *ids(*range(30)), *typed, "--base-url", base_url]
+    args += ["--journal", str(journal), "--rate", "none"]
+    monkeypatch.setattr(sys, "argv", ["helpcrunch", *args])  # what the hint repeats
+
+    result = invoke(args, env)
+
+    assert {"refused key": 3, "circuit breaker": 4}[stop] == result.exit_code, result.output
+    assert key not in result.output
+    assert "with the API key in HELPCRUNCH_API_KEY" in result.stderr
+    hint = result.stderr.splitlines()[-1]
+    assert '"$HELPCRUNCH_API_KEY"' in hint
+    assert hint.strip().endswith(f"--journal {journal} --rate none")
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (
+            ["chats", "x", "--api-key", "k 1"],
+            ('helpcrunch chats x --api-key "$HELPCRUNCH_API_KEY"', True),
+        ),
+        (
+            ["chats", "x", "--api-key=k"],
+            ('helpcrunch chats x --api-key="$HELPCRUNCH_API_KEY"', True),
+        ),
+        (["chats", "x", "a b"], ("helpcrunch chats x 'a b'", False)),
+        (["chats", "x", "--", "--api-key"], ("helpcrunch chats x -- --api-key", False)),
+        (["chats", "x", "--api-key"], ("helpcrunch chats x --api-key", False)),
+    ],
+)
+def test_resume_command_quotes_arguments_and_replaces_the_key(argv, expected):
+    """Every argument quoted for a shell, the key's value (and only it) replaced."""
+    assert expected == _bulk_command.resume_command(argv)
 
 
 def test_stop_after_0_never_stops(env, fast_retries):
@@ -282,7 +383,7 @@ def test_stop_after_0_never_stops(env, fast_retries):
         (
             ["chats", "search", "--filter", "chats.status", "==", "x"],
             None,
-            "unknown filter operator",
+            "'==' is no search operator",
         ),
         (
             ["chats", "search", "--filter", "chats.createdAt", "<", "last tuesday"],
@@ -566,13 +667,94 @@ def test_several_statuses_or_ed_and_and_ed_with_filters(emulator, env):
     assert len(expected) == len(found.stdout.split())  # no duplicates
 
 
-def test_search_prints_json_lines(emulator, env):
-    """Without --ids, every chat is a JSON line."""
+@pytest.mark.parametrize("format_option", [[], ["--json"]])
+def test_search_prints_json_lines(emulator, env, format_option):
+    """Without --ids (or with --json), every chat is a JSON line."""
+    customer = str(emulator.state.chats[FIRST]["customer"]["id"])
     result = invoke(
-        ["chats", "search", "--filter", "chats.id", "=", str(FIRST), "--rate", "none"], env
+        ["chats", "search", "--filter", "chats.customer", "=", customer, *format_option],
+        env,
     )
 
     assert [FIRST] == [json.loads(line)["id"] for line in result.stdout.splitlines()]
+
+
+@pytest.mark.parametrize("command", [["search", "--status", "new"], ["list"]])
+def test_json_and_ids_are_two_formats(env, command):
+    """--json and --ids together are a usage error, before anything is sent."""
+    result = CliRunner().invoke(cli, ["chats", *command, "--json", "--ids"], env=env)
+
+    assert 2 == result.exit_code
+    assert "--ids and --json are two formats: choose one" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        (
+            ["chats.foo", "=", "1"],
+            (
+                "unknown search field 'chats.foo'; searchable fields: chats.agents, "
+                "chats.assignee, chats.closedAt, chats.createdAt, chats.customer, "
+                "chats.customer.email, chats.department, chats.rating, chats.status, "
+                "chats.updatedAt"
+            ),
+        ),
+        (
+            ["chats.customer.tagsData", "=", "vip"],
+            "its value is a list of tags, which --filter cannot express",
+        ),
+        (
+            ["chats.status", "=", "bogus"],
+            (
+                "unknown chat status 'bogus'; valid values: new, opened, pending, on-hold, "
+                "no communication, closed, empty"
+            ),
+        ),
+        (
+            ["chats.status", "like", "closed"],
+            "'like' is no search operator; valid for chats.status (a chat status): use one of = !=",
+        ),
+        (
+            ["chats.createdAt", "~", "2024"],
+            "'~' does not apply to chats.createdAt (a timestamp): use one of = != < > <= >=",
+        ),
+        (
+            ["chats.customer.email", ">", "a"],
+            "'>' does not apply to chats.customer.email (text): use one of = != ~ !~",
+        ),
+        (["chats.assignee", "=", "bob"], "chats.assignee takes an id (an integer), got 'bob'"),
+        (
+            ["chats.rating", "=", "meh"],
+            "unknown rating 'meh'; valid values: perfect, great, average, poor, very poor",
+        ),
+    ],
+)
+def test_filters_are_checked_against_the_documented_fields(emulator, env, condition, message):
+    """A field, operator or value HelpCrunch does not document: exit 2 listing what is allowed."""
+    result = invoke(["chats", "search", "--filter", *condition], env)
+
+    assert 2 == result.exit_code
+    assert message in result.stderr
+    assert 0 == emulator.stats()["requests"]
+
+
+@pytest.mark.parametrize(
+    ("condition", "matches"),
+    [
+        (["chats.status", "!=", "ON_HOLD"], lambda chat: chat["status"] != "on-hold"),
+        (["chats.rating", "=", "Great"], lambda chat: chat["rating"] == "great"),
+        (["chats.customer.email", "~", "SMITH"], lambda chat: "smith" in chat["customer"]["email"]),
+        (["chats.createdAt", ">=", "0"], lambda _: True),
+    ],
+)
+def test_documented_filters_find_their_chats(emulator, env, condition, matches):
+    """Documented fields take their values in the user's spelling and find what they say."""
+    result = invoke(["chats", "search", "--filter", *condition, "--ids", "--rate", "none"], env)
+
+    assert 0 == result.exit_code, result.output
+    expected = {chat_id for chat_id, chat in emulator.state.chats.items() if matches(chat)}
+    assert expected == {int(i) for i in result.stdout.split()}
 
 
 def test_list_ids_prints_every_chat(emulator, env):
@@ -581,6 +763,75 @@ def test_list_ids_prints_every_chat(emulator, env):
 
     assert 0 == result.exit_code
     assert sorted(emulator.state.chats) == sorted(int(i) for i in result.stdout.split())
+
+
+def test_list_json_prints_every_chat_as_a_json_line(emulator, env):
+    """chats list --json: the default format, spelled out for scripts."""
+    result = invoke(["chats", "list", "--json", "--rate", "none"], env)
+
+    assert 0 == result.exit_code
+    assert sorted(emulator.state.chats) == sorted(
+        json.loads(line)["id"] for line in result.stdout.splitlines()
+    )
+
+
+def test_a_base_url_without_v1_trips_the_breaker_with_a_hint(emulator, env, tmp_path):
+    """404s that are not HelpCrunch's (no /v1): exit 4 after --stop-after, and the hint."""
+    root = emulator.base_url.removesuffix("/v1")
+    result = invoke(
+        [
+            "chats",
+            "set-status",
+            "closed",
+            *ids(*range(40)),
+            "--base-url",
+            root,
+            "--stop-after",
+            "3",
+            "--concurrency",
+            "1",
+            "--rate",
+            "none",
+        ],
+        env,
+    )
+
+    assert 4 == result.exit_code, result.output
+    assert "Stopped: 3 chats in a row failed with NotFoundError" in result.stderr
+    assert f"Is --base-url missing /v1? (it is {root})" in result.stderr
+    assert "NotFoundError (HTTP 404, not HelpCrunch's answer)" in result.stdout
+    assert "3 chats failed with a 404 that says the URL is wrong" in result.stdout
+
+
+def test_helpcrunchs_own_404s_get_no_hint(emulator, env):
+    """A chat that does not exist is HelpCrunch's 404: no hint, and the breaker never trips."""
+    result = invoke(
+        [
+            "chats",
+            "set-status",
+            "closed",
+            *map(str, range(1, 13)),
+            "--stop-after",
+            "3",
+            "--rate",
+            "none",
+        ],
+        env,
+    )
+
+    assert 1 == result.exit_code, result.output
+    assert "12 failed" in result.stdout
+    assert "--base-url" not in result.output
+
+
+@pytest.mark.parametrize("command", [["search", "--status", "new"], ["list"]])
+def test_search_and_list_without_v1_say_so(emulator, env, command):
+    """search and list against a root without /v1: exit 4 and the hint, not a bare 404."""
+    root = emulator.base_url.removesuffix("/v1")
+    result = invoke(["chats", *command, "--base-url", root, "--rate", "none"], env)
+
+    assert 4 == result.exit_code
+    assert "the URL, not a chat, was not found; is --base-url missing /v1?" in result.stderr
 
 
 def test_search_against_a_down_api_exits_4(env, fast_retries):
@@ -711,7 +962,8 @@ def test_signal_stops_cleanly_and_resume_works(emulator, env, tmp_path, case):
     journal, report = tmp_path / "j.jsonl", tmp_path / "r.jsonl"
     args = ["chats", "set-status", "closed", *ids(*range(40))]
     files = ["--journal", str(journal), "--report", str(report)]
-    process = _helpcrunch(*args, *files, "--rate", "10/1", env=env)
+    key = ["--api-key", env["HELPCRUNCH_API_KEY"]]
+    process = _helpcrunch(*args, *files, *key, "--rate", "10/1", env=env)
     _wait_for_lines(journal, 3, process)
 
     process.send_signal(signum)
@@ -719,13 +971,14 @@ def test_signal_stops_cleanly_and_resume_works(emulator, env, tmp_path, case):
 
     assert code == process.returncode, err
     assert "Traceback" not in err
+    assert env["HELPCRUNCH_API_KEY"] not in err
     done = len(journal.read_text().splitlines())
     assert done == len(report_rows(report))  # the report was flushed and closed
     assert f"Interrupted by {name}: {done} chats processed ({done} updated, 0 failed)" in err
     assert f"{40 - done} not started" in err
     hint = err.splitlines()[-1].strip()  # the whole command on one line: no hard wrap
     assert hint.startswith("helpcrunch chats set-status closed 5215700 ")
-    assert hint.endswith(f"--report {report} --rate 10/1")
+    assert hint.endswith(f'--report {report} --api-key "$HELPCRUNCH_API_KEY" --rate 10/1')
     rerun = invoke([*args, *files, "--rate", "none"], env)
     assert 0 == rerun.exit_code, rerun.output
     assert f"{done} of 40 chats already done, {40 - done} to go" in rerun.stderr
@@ -827,12 +1080,190 @@ def test_emulator_command_stops_on_ctrl_c():
     assert "Traceback" not in err
 
 
-def test_demo_runs_offline_and_is_never_rejected():
-    """`helpcrunch demo` closes every chat on its own emulator with zero 429s."""
-    process = _helpcrunch("demo", "--chats", "60", "--rate", "30/1")
+def test_emulator_on_a_port_in_use_is_one_line_exit_2():
+    """A busy port: one line naming the address and what to do, exit 2, no traceback."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+
+        result = CliRunner().invoke(cli, ["emulator", "--port", str(port)])
+
+    assert 2 == result.exit_code, result.output
+    expected = (
+        f"Error: cannot listen on 127.0.0.1:{port}: Address already in use: "
+        "pick another --port (--port 0 picks a free one)"
+    )
+    assert [expected] == result.stderr.splitlines()
+    assert "" == result.stdout
+
+
+def test_emulator_json_banner_and_statistics():
+    """`helpcrunch emulator --json`: the banner, then the statistics, one JSON object each."""
+    process = _helpcrunch("emulator", "--port", "0", "--chats", "3", "--json")
+    assert process.stdout is not None
+    banner = json.loads(_read_lines(process.stdout, 1)[0])
+    assert (3, 5215700, 5215702, "emulator-key") == (
+        banner["chats"],
+        banner["first_id"],
+        banner["last_id"],
+        banner["api_key"],
+    )
+    headers = {"Authorization": f"Bearer {banner['api_key']}"}
+    httpx.get(banner["base_url"] + "/chats/5215700", headers=headers, timeout=DEADLINE)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=DEADLINE)
+
+    assert 143 == process.returncode, err
+    assert {"requests": 1, "rejected": 0, "max_in_window": 1} == json.loads(out)
+
+
+def _closed_pipe() -> int:
+    """The write end of a pipe whose reader is gone, as after `| head -1` has exited."""
+    read, write = os.pipe()
+    os.close(read)
+    return write
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["chats", "list", "--ids"],
+        ["chats", "search", "--status", "new", "--json"],
+        ["chats", "set-status", "opened", str(FIRST), "--rate", "none"],
+        ["chats", "set-status", "opened", str(FIRST), "--rate", "none", "--json"],
+        ["emulator", "--port", "0"],
+    ],
+    ids=" ".join,
+)
+def test_a_closed_output_ends_quietly_with_141(emulator, env, command):
+    """stdout closed by its reader: no traceback, nothing on stderr, exit 141 (128 + SIGPIPE)."""
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    closed = _closed_pipe()
+    try:
+        process = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "helpcrunch_async", *command],
+            stdout=closed,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=base | env,
+            timeout=DEADLINE,
+            check=False,
+        )
+    finally:
+        os.close(closed)
+
+    assert (141, "") == (process.returncode, process.stderr)
+
+
+def test_a_closed_progress_stops_the_run_with_journal_and_report_agreeing(emulator, env, tmp_path):
+    """stderr closed mid-run: the run stops as for a signal, every journaled id is reported."""
+    journal, report = tmp_path / "j.jsonl", tmp_path / "r.jsonl"
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    closed = _closed_pipe()
+    args = ["chats", "set-status", "closed", *ids(*range(40))]
+    files = ["--journal", str(journal), "--report", str(report), "--rate", "10/1"]
+    try:
+        process = subprocess.run(  # noqa: S603
+            [sys.executable, "-m", "helpcrunch_async", *args, *files],
+            stdout=subprocess.PIPE,
+            stderr=closed,
+            text=True,
+            env=base | env,
+            timeout=DEADLINE,
+            check=False,
+        )
+    finally:
+        os.close(closed)
+
+    assert 141 == process.returncode
+    journaled = sorted(json.loads(line)["id"] for line in journal.read_text().splitlines())
+    assert journaled == sorted(row["chat_id"] for row in report_rows(report))
+
+
+def test_demo_runs_offline_names_its_faults_and_is_never_rejected():
+    """`helpcrunch demo` closes every chat on its own emulator, its faults named, no 429.
+
+    25 chats and their retries stay under the 30 requests of one window: no 429 is possible
+    whatever the machine's load. That the limiter paces a longer run across windows is
+    shown on a virtual clock (tests/test_limiter.py).
+    """
+    process = _helpcrunch("demo", "--chats", "25", "--rate", "30/1")
     out, err = process.communicate(timeout=120)
 
     assert 0 == process.returncode, err
-    assert "60 chats set to 'closed'" in out
+    assert "25 chats set to 'closed'" in out
     assert "0 rejected with 429" in out
-    assert "60/60 chats closed" in out
+    assert "25/25 chats closed" in out
+    assert (
+        "Faults injected, as on a real network: 5xx 1.0%, dropped connections 1.0%, "
+        "latency 0.005 s (+ up to 0.02 s). The SDK retries the 5xx answers and the dropped "
+        "connections: they are the summary's retries." in err
+    )
+
+
+def test_demo_json():
+    """`helpcrunch demo --json`: the client's summary and the server's counts, one object."""
+    process = _helpcrunch("demo", "--chats", "25", "--rate", "30/1", "--json")
+    out, err = process.communicate(timeout=120)
+
+    assert 0 == process.returncode, err
+    summary = json.loads(out)
+    assert (25, 0, 25, 0) == (
+        summary["updated"],
+        summary["failed"],
+        summary["server"]["closed"],
+        summary["server"]["rejected"],
+    )
+    assert summary["server"]["requests"] == summary["requests"]["attempts"]
+
+
+# --- a journal in Redis ------------------------------------------------------------------
+
+
+@pytest.mark.redis
+def test_a_job_in_redis_resumes_like_a_file(emulator, env, redis_url):
+    """--journal redis://...#job: a second run, on any machine, skips what the first did."""
+    journal = f"{redis_url}#cli-{time.monotonic_ns()}"
+    first = invoke(["chats", "set-status", "closed", *ids(0, 1), "--journal", journal], env)
+    dry = invoke(
+        ["chats", "set-status", "closed", *ids(0, 1, 2), "--journal", journal, "--dry-run"], env
+    )
+    again = invoke(["chats", "set-status", "closed", *ids(0, 1, 2), "--journal", journal], env)
+
+    assert (0, 0, 0) == (first.exit_code, dry.exit_code, again.exit_code), again.stderr
+    assert "would set 'closed' on 1 chat (2 already done" in dry.stdout
+    assert "2 of 3 chats already done, 1 to go" in again.stderr
+    assert "1 chat set to 'closed', 0 failed, 2 skipped" in again.stdout
+    report = invoke(["job-report", journal, "--json"], env)
+    assert 0 == report.exit_code, report.stderr
+    assert {"closed": 3} == json.loads(report.stdout)["succeeded"]
+    text = invoke(["job-report", journal], env).stdout
+    assert ": closed: 3 done, 0 failed; 0 in flight" in text
+
+
+@pytest.mark.redis
+def test_a_redis_journal_needs_a_job_name(env, redis_url):
+    """A Redis URL without #job is a usage error, before anything is sent."""
+    result = invoke(["chats", "set-status", "closed", *ids(0), "--journal", redis_url], env)
+
+    assert 2 == result.exit_code
+    assert "name the job after a #" in result.stderr
+    assert 2 == invoke(["job-report", "journal.jsonl"], env).exit_code
+
+
+@pytest.mark.redis
+def test_the_resume_hint_never_shows_the_redis_password(emulator, env, tmp_path):
+    """A refused key stops the run: the hint names the journal with its password masked."""
+    with nodes_in(tmp_path) as nodes:
+        nodes.append(RedisNode(tmp_path, free_port(), "--requirepass", "s3cret-pw"))
+        nodes[0].start(wait=False)
+        with redis.Redis(port=nodes[0].port, password="s3cret-pw") as client:
+            wait_for(lambda: bool(client.ping()), "the server with a password")
+        journal = f"redis://:s3cret-pw@127.0.0.1:{nodes[0].port}/0#cli"
+        args = ["chats", "set-status", "closed", *ids(0), "--journal", journal]
+        result = invoke(args, env | {"HELPCRUNCH_API_KEY": "wrong-key"})
+
+    assert 3 == result.exit_code, result.stderr
+    assert "To resume (the journal redis://***@127.0.0.1" in result.stderr
+    assert "s3cret-pw" not in result.stderr + result.stdout

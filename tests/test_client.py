@@ -267,7 +267,9 @@ async def test_bad_chat_id_fails_before_sending(client, api, chat_id, exc):
     assert not route.called
 
 
-@pytest.mark.parametrize("status", ["clsoed", "empty", hc.ChatStatus.EMPTY, 3])
+@pytest.mark.parametrize(
+    "status", ["clsoed", "empty", hc.ChatStatus.EMPTY, 3, "c l o s e d", "-_-closed-_-"]
+)
 async def test_bad_status_fails_before_sending(client, api, status):
     """An unknown or unsendable status is rejected before any request."""
     route = api.put("/chats/status").mock(side_effect=status_echo)

@@ -1,4 +1,4 @@
-"""The SDK against the emulator over real loopback sockets: single calls, gather, bulk, faults."""
+"""The SDK against the emulator over real loopback sockets (and once on a virtual clock)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import logging
 import anyio
 import httpx
 import pytest
+import trio.testing
 
 import helpcrunch_async as hc
-from helpcrunch_async.emulator import EmulatorConfig, Faults, ServerLimit, serve
+from helpcrunch_async.emulator import EmulatorConfig, Faults, ServerLimit, create_app, serve
 
 pytestmark = [pytest.mark.anyio, pytest.mark.emulator]
 
@@ -75,19 +76,50 @@ async def test_strict_server_limit_answers_429_and_counts_rejections(anyio_backe
     assert {"requests": 4, "rejected": 1, "max_in_window": 4} == emulator.stats()
 
 
+@pytest.mark.parametrize(
+    "anyio_backend", [("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})]
+)
 async def test_client_limiter_keeps_under_a_strict_server(anyio_backend):
-    """With a matching RateLimit, a burst of concurrent calls never meets a 429."""
+    """With a matching RateLimit, a burst of concurrent calls never meets a 429.
+
+    The emulator's own app (its front door and sliding window) runs in this event loop, through
+    httpx's ASGI transport, on trio's virtual clock: the server stamps each request at the
+    moment the limiter let it go. Over real sockets the emulator's thread stamps it when it
+    gets to it, on a loaded machine tenths of a second later by amounts that vary: that would
+    test the machine's load, not the limiter.
+    """
     server = ServerLimit(10, 0.5)
-    async with serve(EmulatorConfig(chats=40, rate_limit=server)) as emulator:
-        limit = hc.RateLimit(requests=10, per=0.5, burst=5, margin=0.25)
-        async with connect(emulator, rate_limit=limit) as client:
-            result = await client.chats.bulk_update_status(
-                range(FIRST, FIRST + 30), "closed", concurrency=10
-            )
+    app, state = create_app(EmulatorConfig(chats=40, rate_limit=server))
+    limit = hc.RateLimit(requests=10, per=0.5, burst=5, margin=0.25)
+    async with (
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app)) as http,
+        hc.HelpCrunch(
+            state.config.api_key,
+            base_url="http://127.0.0.1/v1",  # never dialled: the ASGI transport answers
+            rate_limit=limit,
+            retry=hc.Retry(backoff=0),
+            http_client=http,
+        ) as client,
+    ):
+        result = await client.chats.bulk_update_status(
+            range(FIRST, FIRST + 30), "closed", concurrency=10
+        )
 
     assert 30 == len(result.succeeded)
-    assert 0 == emulator.stats()["rejected"]
-    assert server.requests >= emulator.stats()["max_in_window"]
+    assert 0 == state.stats()["rejected"]
+    assert server.requests == state.stats()["max_in_window"]  # the limit, used to the full
+
+
+async def test_leaving_serve_ends_even_with_a_request_stuck_in_its_handler(anyio_backend):
+    """A handler that would run for 10 minutes is cancelled when serve() ends: no hang."""
+    with anyio.fail_after(120):  # a hang guard, far above the emulator's shutdown bound
+        async with serve(EmulatorConfig(chats=5, faults=Faults(latency=600))) as emulator:
+            headers = {"Authorization": f"Bearer {emulator.api_key}"}
+            async with httpx.AsyncClient() as http:
+                with anyio.move_on_after(0.5) as gave_up:  # the client leaves; the handler stays
+                    await http.get(f"{emulator.base_url}/chats/{FIRST}", headers=headers)
+
+    assert gave_up.cancelled_caught
 
 
 async def test_bulk_survives_every_kind_of_fault(anyio_backend):

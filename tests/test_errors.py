@@ -10,6 +10,7 @@ import math
 import traceback
 import tracemalloc
 import urllib.parse
+from pathlib import Path
 
 import httpx
 import pytest
@@ -191,6 +192,25 @@ def test_non_json_body_still_gives_right_class(status, cls):
     assert cls is type(error)
     assert [] == error.errors
     assert "Bad Gateway" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("body", "endpoint_not_found"),
+    [
+        ({"errors": [{"code": "chat_not_found", "message": "Chat is missing"}]}, False),
+        ({"errors": [{"code": "not_fount", "message": "Chat not found"}]}, False),
+        ("<html><h1>404 Not Found</h1></html>", True),
+        ("Not Found", True),
+        ({"message": "no route"}, True),
+        (b"", True),
+    ],
+)
+def test_a_404_says_whether_helpcrunch_sent_it(body, endpoint_not_found):
+    """HelpCrunch names the missing object; any other 404 means the URL itself is wrong."""
+    error = error_from_response(answer(404, body))
+
+    assert hc.NotFoundError is type(error)
+    assert endpoint_not_found == error.endpoint_not_found
 
 
 @pytest.mark.parametrize(
@@ -527,3 +547,77 @@ def test_retry_after_longer_than_64_characters_is_ignored():
     """A Retry-After is read up to 64 characters (padding included); a longer one is ignored."""
     assert 7.0 == parse_retry_after("7".ljust(64))
     assert parse_retry_after("7".ljust(65)) is None
+
+
+# --- errors given as an object of fields -------------------------------------------------------
+
+
+def test_errors_as_an_object_of_fields_keep_each_fields_messages():
+    """{"errors": {"status": ["is invalid"]}}: the field and its message, in errors and str()."""
+    error = error_from_response(answer(422, {"errors": {"status": ["is invalid"]}}))
+
+    assert [hc.ErrorDetail("status", "is invalid")] == error.errors
+    assert "HTTP 422 Unprocessable Entity: status: is invalid" == str(error)
+
+
+def test_errors_of_several_fields_nested_or_plain_keep_every_message_with_its_path():
+    """Several messages per field, nested fields and plain strings each keep their path."""
+    body = {
+        "errors": {
+            "status": ["is invalid", "is required"],
+            "filter": [{"field": ["unknown"]}],
+            "chat": {"id": "must be a number"},
+            "count": 3,
+        }
+    }
+
+    error = error_from_response(answer(400, body))
+
+    assert [
+        ("status", "is invalid"),
+        ("status", "is required"),
+        ("filter[0].field", "unknown"),
+        ("chat.id", "must be a number"),
+        ("count", "3"),
+    ] == [(d.code, d.message) for d in error.errors]
+    assert isinstance(error, hc.BadRequestError)
+    assert "filter[0].field: unknown" in str(error)
+
+
+def test_errors_as_one_string_keep_it():
+    """{"errors": "text"} is one message."""
+    error = error_from_response(answer(422, {"errors": "Status is invalid"}))
+
+    assert [hc.ErrorDetail("", "Status is invalid")] == error.errors
+    assert str(error).endswith(": Status is invalid")
+
+
+def test_errors_as_one_entry_object_stay_one_entry():
+    """A single {"code", "message"} object instead of a list is still that one entry."""
+    error = error_from_response(answer(404, {"errors": {"code": "not_found", "message": "Gone"}}))
+
+    assert [hc.ErrorDetail("not_found", "Gone")] == error.errors
+
+
+def test_a_hostile_errors_object_is_bounded_and_redacted():
+    """Thousands of fields nested deep: at most 20 details, each cut, the key redacted."""
+    fields: dict[str, object] = {f"f{i}": [[{"x": [f"Bearer {SECRET}" * 50]}]] for i in range(5000)}
+    fields["empty"] = [[[[]]]] * 1000
+
+    error = error_from_response(answer(422, {"errors": fields}), secret=Secret(SECRET))
+
+    assert 20 == len(error.errors)
+    assert "f0[0][0].x" == error.errors[0].code
+    assert all(len(d.message) <= MAX_TEXT for d in error.errors)
+    assert SECRET not in str(error)
+    assert SECRET not in repr(error.errors)
+
+
+def test_journal_error_names_its_path_and_cause_and_is_an_os_error():
+    """JournalError carries the path and errno, reads as its message, and is an OSError."""
+    error = hc.JournalError("journal j.jsonl cannot be written: full", path="j.jsonl", errno=28)
+
+    assert (Path("j.jsonl"), 28) == (error.path, error.errno)
+    assert "journal j.jsonl cannot be written: full" == str(error)
+    assert isinstance(error, hc.HelpCrunchError)
+    assert isinstance(error, OSError)

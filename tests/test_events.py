@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 from collections.abc import Callable
@@ -505,3 +506,73 @@ async def test_max_wait_refusal_ends_the_call_having_sent_nothing(observed, reco
         failed.attempts,
         failed.status_code,
     )
+
+
+# --- observers are synchronous ------------------------------------------------------------------
+
+
+class AsyncCallable:
+    """An observer object whose __call__ is a coroutine function."""
+
+    async def __call__(self, event: hc.ClientEvent) -> None:
+        pass  # pragma: no cover - never called
+
+
+async def async_observer(event: hc.ClientEvent) -> None:
+    pass  # pragma: no cover - never called
+
+
+@pytest.mark.parametrize(
+    "on_event",
+    [async_observer, AsyncCallable(), [print, async_observer]],
+    ids=["async-def", "async-__call__", "in-a-list"],
+)
+async def test_an_async_observer_is_refused_when_the_client_is_built(make_client, on_event):
+    """An async def observer would never run: TypeError at construction, naming the fix."""
+    with pytest.raises(TypeError, match="async function; observers run synchronously"):
+        make_client(on_event=on_event)
+
+
+async def test_an_observer_returning_a_coroutine_has_it_closed_and_is_logged_once(
+    make_client, recorder, api, caplog
+):
+    """A lambda around an async function: its coroutines are closed (no "never awaited"
+    warning), the failure is logged once, and the call and the other observers go on."""
+    api.put("/chats/status").mock(side_effect=status_echo)
+    returned: list[Any] = []
+
+    async def handle(event: hc.ClientEvent) -> None:
+        pass  # pragma: no cover - closed unawaited
+
+    def wrapper(event: hc.ClientEvent) -> Any:
+        returned.append(handle(event))
+        return returned[-1]
+
+    with caplog.at_level(logging.DEBUG, logger="helpcrunch_async"):
+        async with make_client(on_event=[wrapper, recorder]) as client:
+            chat = await client.chats.update_status(1, "closed")
+
+    assert 1 == chat.id
+    assert len(recorder.events) == len(returned)
+    assert all(inspect.getcoroutinestate(c) == inspect.CORO_CLOSED for c in returned)
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert 1 == len(errors)
+    assert "returned an awaitable" in caplog.text
+
+
+async def test_an_observer_returning_another_awaitable_is_logged_and_harmless(
+    make_client, api, caplog
+):
+    """Any awaitable an observer returns is refused the same way; the call succeeds."""
+    api.put("/chats/status").mock(side_effect=status_echo)
+
+    class Awaitable:
+        def __await__(self) -> Any:
+            yield from ()  # pragma: no cover - never awaited
+
+    with caplog.at_level(logging.WARNING, logger="helpcrunch_async"):
+        async with make_client(on_event=lambda _: Awaitable()) as client:
+            chat = await client.chats.update_status(1, "closed")
+
+    assert 1 == chat.id
+    assert "returned an awaitable" in caplog.text

@@ -20,7 +20,8 @@ import trio.testing
 from rich.console import Console
 
 import helpcrunch_async as hc
-from helpcrunch_async._cli._job import JobResult, print_summary
+from helpcrunch_async._cli._job import JobResult
+from helpcrunch_async._cli._summary import print_summary
 from helpcrunch_async._limit._gcra import LEARN_HOLD_MAX
 from helpcrunch_async.redis import RedisRateLimiter
 from tests.strict_server import (
@@ -358,7 +359,9 @@ async def test_retry_after_100_is_the_same_pause_with_or_without_a_limiter(
 def summary(client: hc.HelpCrunch, job: Job) -> str:
     """The CLI's end-of-job summary for ``job`` run by ``client``."""
     out = io.StringIO()
-    result = JobResult(len(job.done), 0, 0, 0, len(job.done), None, None, job.elapsed)
+    result = JobResult(
+        len(job.done), 0, 0, 0, len(job.done), None, None, job.elapsed, stats=client.stats()
+    )
     print_summary(Console(file=out, width=400), client, result, "closed", None)
     return out.getvalue()
 

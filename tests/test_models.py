@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import helpcrunch_async as hc
 from helpcrunch_async._models import validate_id
+from helpcrunch_async._models._wire import MAX_SCALAR_TEXT
 from tests.conftest import chat_payload
 
 UTC = timezone.utc
@@ -354,6 +355,52 @@ def test_unknown_status_input_lists_valid_values(typo):
     assert f"unknown chat status {typo!r}; {VALID}" == str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("CLOSED", hc.ChatStatus.CLOSED),
+        ("  Closed\t", hc.ChatStatus.CLOSED),
+        ("on hold", hc.ChatStatus.ON_HOLD),
+        ("On-Hold", hc.ChatStatus.ON_HOLD),
+        ("ON_HOLD", hc.ChatStatus.ON_HOLD),
+        ("onhold", hc.ChatStatus.ON_HOLD),
+        ("No_Communication", hc.ChatStatus.NO_COMMUNICATION),
+        ("no-communication", hc.ChatStatus.NO_COMMUNICATION),
+        ("nocommunication", hc.ChatStatus.NO_COMMUNICATION),
+        ("Open", hc.ChatStatus.OPENED),
+    ],
+)
+def test_documented_spellings_in_any_case_and_separator_are_accepted(given, expected):
+    """A documented spelling, its words joined by space, hyphen, underscore or nothing."""
+    assert expected is hc.ChatStatus.parse(given)
+
+
+@pytest.mark.parametrize(
+    "given",
+    [
+        "c l o s e d",
+        "-_-closed-_-",
+        "closed-",
+        "_closed",
+        "clo sed",
+        "on  hold",
+        "on--hold",
+        "on_-hold",
+        "o-n-h-o-l-d",
+        "no communication!",
+        "ｃｌｏｓｅｄ",  # noqa: RUF001 - full-width letters are no documented spelling
+        "closed\x00",
+    ],
+)
+def test_separators_anywhere_else_are_refused(given):
+    """Only the documented words, joined once: a separator inside a word, doubled or at
+    the ends is a ValueError listing the valid values, nothing is guessed."""
+    with pytest.raises(ValueError, match="valid values"):
+        hc.ChatStatus.parse(given)
+    with pytest.raises(ValueError):
+        hc.ChatStatus(given)
+
+
 @pytest.mark.parametrize("empty", ["empty", hc.ChatStatus.EMPTY])
 def test_empty_cannot_be_sent(empty):
     """EMPTY is a response value only: sending it is refused, saying why and what is valid."""
@@ -380,6 +427,25 @@ def test_ids_up_to_64_bits_are_valid(chat_id, name):
         (0, ValueError, "chat_id must be a positive 64-bit integer, got 0"),
         (-3, ValueError, "chat_id must be a positive 64-bit integer, got -3"),
         (2**63, ValueError, f"chat_id must be a positive 64-bit integer, got {2**63}"),
+        (2**128 - 1, ValueError, f"chat_id must be a positive 64-bit integer, got {2**128 - 1}"),
+        pytest.param(
+            2**128,
+            ValueError,
+            "chat_id must be a positive 64-bit integer, got an integer of 129 bits",
+            id="2**128",
+        ),
+        pytest.param(
+            10**5000,
+            ValueError,
+            "chat_id must be a positive 64-bit integer, got an integer of 16610 bits",
+            id="10**5000",
+        ),
+        pytest.param(
+            "x" * 1000,
+            TypeError,
+            f"chat_id must be an int, not str: {repr('x' * 1000)[:MAX_SCALAR_TEXT]}...",
+            id="a long string",
+        ),
     ],
 )
 def test_bad_ids_are_refused_with_the_reason(chat_id, error, message):

@@ -47,11 +47,19 @@ from tests.redis_server import Cluster, RedisNode, SentinelSetup, single_redis
 
 pytestmark = pytest.mark.redis
 EXAMPLES = Path(__file__).parent.parent / "examples"
-#: The strict server of the fleet tests, and the limit the fleet is given.
+#: The strict server of the fleet tests, and the limit the fleet is given: the same count over
+#: twice the window. The fleet's schedule is on Redis's clock; the emulator stamps a request
+#: on its own when its thread handles it, and on a loaded machine the gap between the two
+#: varies by a tenth of a second or so (measured: up to 0.13 s with four busy loops beside two
+#: suites). At 20 per 2 s (plus the example's 0.1 s margin), 21 requests reach one of the
+#: server's 1 s windows only if one is held up 1.1 s longer than the one granted 20 after it:
+#: "no 429" then tests the sharing, not the load (a fleet that does not share meets a dozen).
 SERVER_LIMIT = ServerLimit(20, 1.0)
-FLEET_RATE = "20/1"
-#: Seconds a fleet run may take before the test fails instead of hanging.
-FLEET_TIMEOUT = 120
+FLEET_RATE = "20/2"
+#: Seconds a fleet run may take before the test fails instead of hanging: under
+#: pytest-timeout's 120 s (which counts the fixtures' setup too), so that this deadline, in
+#: the event loop, comes first and ends the fleet cleanly.
+FLEET_TIMEOUT = 90
 FAST = hc.RateLimit(requests=1000, per=1.0)
 
 

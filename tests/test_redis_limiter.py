@@ -1,11 +1,13 @@
 """The Redis limiter's arithmetic shared by a fleet: learning, traffic classes, max_wait.
 
 Each ``RedisRateLimiter`` here stands for one process: the only state they share is Redis's.
-Delays are the ones the script computes from Redis's clock; the assertions leave room for
-the few milliseconds that pass between two calls.
+Where a test asserts a delay, the script's clock is pinned (its override, ``now``): the delays
+are then exact, however long the machine takes between two calls.
 """
 
 from __future__ import annotations
+
+import functools
 
 import anyio
 import pytest
@@ -21,8 +23,8 @@ VIRTUAL = pytest.mark.parametrize(
     "anyio_backend", [("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})]
 )
 
-#: Seconds of real time two script calls may be apart in a loaded test run.
-SLACK = 0.5
+#: The script's clock, pinned where a test asserts delays (any time far from 0 will do).
+NOW = 1000.0
 
 
 @pytest.fixture
@@ -37,6 +39,12 @@ def fleet(redis_url: str, key: str, n: int, **limit: float) -> list[RedisRateLim
     """``n`` limiters on one key, as ``n`` processes would have, with ``RateLimit(**limit)``."""
     budget = hc.RateLimit(**limit)  # type: ignore[arg-type]
     return [RedisRateLimiter.from_url(redis_url, key=key, limit=budget) for _ in range(n)]
+
+
+def pin_clock(monkeypatch: pytest.MonkeyPatch, limiters: list[RedisRateLimiter]) -> None:
+    """Every script call of ``limiters`` runs at ``NOW`` instead of Redis's TIME."""
+    for limiter in limiters:
+        monkeypatch.setattr(limiter, "_run", functools.partial(limiter._run, now=NOW))
 
 
 async def close_all(limiters: list[RedisRateLimiter]) -> None:
@@ -122,31 +130,33 @@ async def test_headers_stated_limit_is_shared(anyio_backend, redis_url, flush):
 
 
 @pytest.mark.anyio
-async def test_no_requests_remaining_pauses_the_fleet(anyio_backend, redis_url, flush):
+async def test_no_requests_remaining_pauses_the_fleet(anyio_backend, redis_url, flush, monkeypatch):
     """remaining=0 with a reset, seen by one process, pauses the next grant of another."""
     a, b = fleet(redis_url, "t:remaining", 2, requests=120, per=60.0)
+    pin_clock(monkeypatch, [a, b])
 
     await a.on_rate_limit_headers(hc.RateLimitHeaders(remaining=0, reset=5.0))
     delay = await b._run("acquire", -1.0)
 
-    assert 5.0 - SLACK < delay <= 5.0
+    assert 5.0 == delay
     await close_all([a, b])
 
 
 @pytest.mark.anyio
 async def test_interactive_from_any_process_skips_the_background_backlog(
-    anyio_backend, redis_url, flush
+    anyio_backend, redis_url, flush, monkeypatch
 ):
     """Background reserves only a slot within reach; another process's interactive gets it."""
     bulk, web = fleet(redis_url, "t:classes", 2, requests=10, per=10.0, burst=1, margin=0.0)
+    pin_clock(monkeypatch, [bulk, web])
     interval = 1.0
 
     assert 0.0 <= await bulk._run("acquire", -1.0, ahead=BACKGROUND_LOOKAHEAD)
     refused = await bulk._run("acquire", -1.0, ahead=BACKGROUND_LOOKAHEAD)
     granted = await web._run("acquire", -1.0)
 
-    assert interval - SLACK < -refused <= interval  # nothing reserved: it will ask again
-    assert interval - SLACK < granted <= interval  # the very next slot
+    assert interval == -refused  # nothing reserved: it will ask again
+    assert interval == granted  # the very next slot
     await close_all([bulk, web])
 
 
@@ -183,19 +193,19 @@ async def test_saturating_bulk_process_leaves_the_next_slot_to_interactive(
 
 @pytest.mark.anyio
 async def test_max_wait_refused_at_once_with_retry_after_and_nothing_reserved(
-    anyio_backend, redis_url, flush
+    anyio_backend, redis_url, flush, monkeypatch
 ):
     """A slot beyond max_wait is refused without sleeping, and the next caller gets it."""
     a, b = fleet(redis_url, "t:maxwait", 2, requests=10, per=10.0, burst=1, margin=0.0)
+    pin_clock(monkeypatch, [a, b])
     await a.acquire()
 
     with pytest.raises(hc.LimiterTimeoutError) as caught:
         await a.acquire(deadline=anyio.current_time() + 0.2)
     delay = await b._run("acquire", -1.0)
 
-    assert caught.value.retry_after is not None
-    assert 1.0 - SLACK < caught.value.retry_after <= 1.0
-    assert 1.0 - SLACK < delay <= 1.0  # the refused caller took nothing
+    assert 1.0 == caught.value.retry_after
+    assert 1.0 == delay  # the refused caller took nothing
     await close_all([a, b])
 
 

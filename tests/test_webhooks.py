@@ -6,16 +6,23 @@ import contextlib
 import json
 import logging
 import random
+import socket
+import threading
+from collections.abc import Iterator, MutableMapping
 from datetime import datetime, timezone
 from typing import Any
 
+import anyio
 import httpx
 import pytest
+import trio.testing
+import uvicorn
 
 import helpcrunch_async as hc
 from helpcrunch_async.webhooks import (
     CHAT_EVENTS,
     CUSTOMER_EVENTS,
+    DEFAULT_BODY_TIMEOUT,
     MAX_BODY_SIZE,
     MAX_JSON_DEPTH,
     MESSAGE_EVENTS,
@@ -76,12 +83,12 @@ CUSTOMER_DATA: dict[str, Any] = {
 
 
 def envelope(event: str, data: Any, **extra: Any) -> dict[str, Any]:
-    """A delivery envelope as documented."""
+    """A delivery envelope as documented: a first delivery (``attempts`` 0)."""
     payload = {
         "id": EVENT_ID,
         "event": event,
         "eventData": data,
-        "attempts": 1,
+        "attempts": 0,
         "lastAttemptAt": 1607542031,
         "createdAt": 1607542030,
     }
@@ -123,13 +130,15 @@ def test_envelope_fields_are_typed():
     assert "chat.new" == event.raw["event"]
 
 
-def test_first_delivery_is_not_a_redelivery_and_attempts_default_to_one():
-    """attempts 1 is a first delivery; a body without attempts counts as one."""
+def test_first_delivery_has_attempts_0_as_documented_and_is_not_a_redelivery():
+    """attempts 0 (HelpCrunch's documented first delivery) is accepted; absent means 0."""
     payload = envelope("chat.new", CHAT_DATA)
     del payload["attempts"]
 
-    assert 1 == parse(payload).attempts
+    assert 0 == parse(payload).attempts
+    assert 0 == parse(envelope("chat.new", CHAT_DATA)).attempts
     assert not parse(envelope("chat.new", CHAT_DATA)).is_redelivery
+    assert parse(envelope("chat.new", CHAT_DATA, attempts=1)).is_redelivery
 
 
 @pytest.mark.parametrize("event_type", sorted(CHAT_EVENTS))
@@ -308,10 +317,10 @@ def test_signature_is_checked_before_the_body_is_parsed():
 def test_replayed_delivery_parses_to_the_same_event_id():
     """A redelivery verifies on its own and keeps the event id, with attempts counted up."""
     first = parse(envelope("chat.new", CHAT_DATA))
-    again = parse(envelope("chat.new", CHAT_DATA, attempts=2))
+    again = parse(envelope("chat.new", CHAT_DATA, attempts=1))
 
     assert first.id == again.id
-    assert (1, 2) == (first.attempts, again.attempts)
+    assert (0, 1) == (first.attempts, again.attempts)
     assert first.data == again.data
 
 
@@ -360,7 +369,7 @@ def test_json_at_the_depth_cap_is_accepted():
         json.dumps(envelope("chat.new", CHAT_DATA, id=["x"])).encode(),
         json.dumps(envelope("", CHAT_DATA)).encode(),
         json.dumps(envelope("chat.new", CHAT_DATA, attempts="many")).encode(),
-        json.dumps(envelope("chat.new", CHAT_DATA, attempts=0)).encode(),
+        json.dumps(envelope("chat.new", CHAT_DATA, attempts=-1)).encode(),
         json.dumps(envelope("chat.new", CHAT_DATA, createdAt="yesterday")).encode(),
         json.dumps(envelope("chat.new", [CHAT_DATA])).encode(),
         json.dumps(envelope("chat.new", {"status": "new"})).encode(),
@@ -594,9 +603,9 @@ async def test_endpoint_without_deduplicator_hands_every_delivery_over(anyio_bac
     recorder = Recorder()
     async with endpoint_client(WebhookEndpoint(recorder, signing_key=KEY)) as client:
         await deliver(client, envelope("chat.new", CHAT_DATA))
-        await deliver(client, envelope("chat.new", CHAT_DATA, attempts=2))
+        await deliver(client, envelope("chat.new", CHAT_DATA, attempts=1))
 
-    assert [1, 2] == [e.attempts for e in recorder.events]
+    assert [0, 1] == [e.attempts for e in recorder.events]
 
 
 def test_endpoint_hides_its_key_and_checks_its_arguments():
@@ -691,3 +700,143 @@ def test_a_webhook_message_of_a_non_object_is_refused_by_name():
         hc.Message.from_json(None)
 
     assert str(caught.value) == "expected a message object, got NoneType"
+
+
+# --- the endpoint and a sender that leaves or trickles -----------------------------------------
+
+VIRTUAL = pytest.mark.parametrize(
+    "anyio_backend", [("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})]
+)
+
+
+def http_scope(content_length: int) -> dict[str, Any]:
+    """The ASGI scope of a webhook POST."""
+    headers = [(b"content-length", str(content_length).encode()), (b"host", b"bot")]
+    return {"type": "http", "method": "POST", "path": "/hook", "headers": headers}
+
+
+@pytest.mark.anyio
+async def test_endpoint_takes_a_disconnect_mid_body_as_no_delivery(anyio_backend, caplog):
+    """The sender leaves mid-body: no handler call, no answer, one INFO line, no traceback."""
+    recorder = Recorder()
+    incoming: Iterator[dict[str, Any]] = iter(
+        [
+            {"type": "http.request", "body": b'{"id": "', "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+    )
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(incoming)
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    with caplog.at_level(logging.INFO, logger="helpcrunch_async.webhooks"):
+        await WebhookEndpoint(recorder, signing_key=KEY)(http_scope(500), receive, send)
+
+    assert ([], []) == (sent, recorder.events)
+    assert ["INFO"] == [record.levelname for record in caplog.records]
+    assert all(record.exc_info is None for record in caplog.records)
+
+
+@VIRTUAL
+async def test_endpoint_answers_408_to_a_body_trickled_past_its_deadline(anyio_backend):
+    """A byte every 2 s keeps no connection for ever: past body_timeout, 408 and close."""
+    recorder = Recorder()
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        await anyio.sleep(2)
+        return {"type": "http.request", "body": b" ", "more_body": True}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    endpoint = WebhookEndpoint(recorder, signing_key=KEY, body_timeout=10.0)
+    await endpoint(http_scope(100), receive, send)
+
+    start = sent[0]
+    assert 408 == start["status"]
+    assert (b"connection", b"close") in start["headers"]
+    assert [] == recorder.events
+
+
+def test_endpoint_body_timeout_is_a_positive_number():
+    """body_timeout is checked at construction; 10 s by default."""
+    assert DEFAULT_BODY_TIMEOUT == WebhookEndpoint(Recorder(), signing_key=KEY).body_timeout
+    with pytest.raises(ValueError, match="body_timeout"):
+        WebhookEndpoint(Recorder(), signing_key=KEY, body_timeout=0)
+    with pytest.raises(TypeError, match="body_timeout"):
+        WebhookEndpoint(Recorder(), signing_key=KEY, body_timeout="10")  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def served(endpoint: WebhookEndpoint) -> Iterator[tuple[str, int]]:
+    """Serve ``endpoint`` with uvicorn on a free loopback port, its logs going to caplog."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(16)
+    server = uvicorn.Server(uvicorn.Config(endpoint, log_config=None, lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield sock.getsockname()[:2]
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        sock.close()
+
+
+class LogWatch(logging.Handler):
+    """Wakes the test on the endpoint's first record, or on any warning or error (uvicorn's
+    "Exception in ASGI application")."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.seen = threading.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.name.startswith("helpcrunch_async") or record.levelno >= logging.WARNING:
+            self.seen.set()
+
+
+def test_a_real_sender_leaving_mid_body_is_no_delivery_and_no_traceback(caplog):
+    """Over a socket: a client cut off mid-body leaves no traceback and no handler call."""
+    recorder = Recorder()
+    watch = LogWatch()
+    loggers = [logging.getLogger("helpcrunch_async.webhooks"), logging.getLogger("uvicorn")]
+    for logger in loggers:
+        logger.addHandler(watch)
+    try:
+        with (
+            caplog.at_level(logging.INFO),
+            served(WebhookEndpoint(recorder, signing_key=KEY)) as addr,
+        ):
+            with socket.create_connection(addr, timeout=30) as client:
+                client.sendall(
+                    b'POST /hook HTTP/1.1\r\nHost: bot\r\nContent-Length: 500\r\n\r\n{"id": "'
+                )
+            assert watch.seen.wait(30)
+    finally:
+        for logger in loggers:
+            logger.removeHandler(watch)
+
+    assert [] == recorder.events
+    assert all(record.levelno < logging.WARNING for record in caplog.records)
+    assert all(record.exc_info is None for record in caplog.records)
+    assert "cut off by its sender" in caplog.text
+
+
+def test_a_real_sender_stalling_mid_body_gets_408(caplog):
+    """Over a socket: a body that stops arriving is answered 408 once body_timeout passes."""
+    recorder = Recorder()
+    endpoint = WebhookEndpoint(recorder, signing_key=KEY, body_timeout=0.2)
+    with caplog.at_level(logging.INFO), served(endpoint) as addr:
+        with socket.create_connection(addr, timeout=30) as client:
+            client.sendall(b"POST /hook HTTP/1.1\r\nHost: bot\r\nContent-Length: 500\r\n\r\n{")
+            answer = client.recv(4096)
+
+    assert answer.startswith(b"HTTP/1.1 408 ")
+    assert [] == recorder.events

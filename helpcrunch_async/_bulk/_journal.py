@@ -17,10 +17,13 @@ What a resume trusts, honestly:
 - A path that is not a regular file (a FIFO, ``/dev/full``, a directory), or that cannot be
   read and written, is refused with a ``ValueError`` when the journal opens, before anything
   is sent. So is a damaged line anywhere but the torn last one.
+- A write the disk refuses later (full, gone read-only) is a ``JournalError`` naming the path
+  and the cause: a bulk run then stops sending, since it could not record what it does.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -30,16 +33,17 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, overload
 
 from .._config import is_int
-from .._errors import ResponseValidationError
+from .._errors import JournalError, ResponseValidationError
 from .._models._json import MAX_TEXT, decode_json, excerpt
+from ._protocol import SEND, SKIP, Claim
 
 if sys.platform != "win32":
     import fcntl
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import AsyncIterator, Iterator
 
-__all__ = ["Journal"]
+__all__ = ["FileSession", "Journal"]
 
 #: Longest journal line read, in bytes. Records are written far shorter (see below), so a
 #: longer line is damage, refused without reading it whole.
@@ -57,7 +61,7 @@ class Journal:
     One journal can hold several runs and operations (``"closed"``, ``"opened"``...):
     ``done(op)`` is the set of ids whose latest record is a success of ``op``.
 
-    Example:
+    Examples:
         >>> journal = Journal("close-stale.jsonl")  # doctest: +SKIP
         >>> await client.chats.bulk_update_status(ids, "closed", journal=journal)  # doctest: +SKIP
     """
@@ -70,6 +74,23 @@ class Journal:
 
     def __repr__(self) -> str:
         return f"Journal({str(self.path)!r})"
+
+    @contextlib.asynccontextmanager
+    async def session(self, op: str) -> AsyncIterator[FileSession]:
+        """One bulk run of ``op``: opened (locked, repaired) and read once, closed at the end.
+
+        The bulk engine uses it (``BulkJournal``): ids done with ``op`` are skipped, every
+        outcome is appended. The lock makes the run the file's only writer, so a claim is
+        never refused.
+
+        Raises:
+            ValueError: as ``open()`` and ``done()``.
+        """
+        self.open()
+        try:
+            yield FileSession(self, op, self.done(op))
+        finally:
+            self.close()
 
     def done(self, op: str) -> set[int]:
         """Ids whose latest record, across every operation, is a success of ``op``.
@@ -106,6 +127,11 @@ class Journal:
         try:
             _lock(fd, self.path)
             _repair(fd, self.path)
+        except OSError as exc:  # a full disk while repairing a torn line: nothing sent yet
+            os.close(fd)
+            raise ValueError(
+                f"journal {self.path} cannot be repaired: {exc.strerror or exc}"
+            ) from None
         except BaseException:
             os.close(fd)
             raise
@@ -118,7 +144,8 @@ class Journal:
         of a failure (cut to ``MAX_TEXT`` characters).
 
         Raises:
-            OSError: the disk refused the write (full, gone): the run cannot be recorded.
+            JournalError: the disk refused the write (full, gone read-only): the run cannot
+                be recorded. The message names the path and the cause.
         """
         _check_record(chat_id, op, ok, error)
         if self._fd is None:
@@ -133,16 +160,34 @@ class Journal:
         }
         # ASCII only, so the bounds above bound the line in bytes too (well under MAX_LINE).
         line = (json.dumps(entry, ensure_ascii=True) + "\n").encode("ascii")
-        _write_all(self._fd, line)
+        try:
+            _write_all(self._fd, line)
+        except OSError as exc:
+            raise self._failed("written", exc, "the outcomes recorded before it stand") from exc
 
     def close(self) -> None:
-        """Flush to disk, release the lock and close."""
+        """Flush to disk, release the lock and close.
+
+        Raises:
+            JournalError: the disk refused the flush: the last records may be lost.
+        """
         if self._fd is not None:
             fd, self._fd = self._fd, None
             try:
                 os.fsync(fd)
+            except OSError as exc:
+                raise self._failed("flushed to disk", exc, "its last records may be lost") from exc
             finally:
                 os.close(fd)  # releases the lock
+
+    def _failed(self, how: str, exc: OSError, consequence: str) -> JournalError:
+        """The error of a write or flush the disk refused, naming the path and the cause."""
+        return JournalError(
+            f"journal {self.path} cannot be {how}: {exc.strerror or exc}; {consequence}: "
+            "run again with the same journal to resume once the disk can be written",
+            path=self.path,
+            errno=exc.errno,
+        )
 
     @overload
     def _os_open(self, flags: int, how: str) -> int: ...
@@ -169,6 +214,26 @@ class Journal:
                 "give the path of a file"
             )
         return fd
+
+
+class FileSession:
+    """A ``JournalSession`` on a file: skips what it had done, appends every outcome."""
+
+    def __init__(self, journal: Journal, op: str, done: set[int]) -> None:
+        self._journal = journal
+        self._op = op
+        self._done = done
+
+    async def claim(self, item_id: int) -> Claim:
+        """``SKIP`` for an id done with the operation before the run, else ``SEND``."""
+        return SKIP if item_id in self._done else SEND
+
+    async def record(self, item_id: int | str, *, ok: bool, error: str | None = None) -> None:
+        """Append the outcome (see ``Journal.record``)."""
+        self._journal.record(item_id, self._op, ok=ok, error=error)
+
+    async def release(self, item_id: int) -> None:
+        """Nothing to give back: the file is this run's alone."""
 
 
 def _check_record(chat_id: object, op: object, ok: object, error: object) -> None:

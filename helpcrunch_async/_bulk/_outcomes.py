@@ -1,19 +1,66 @@
-"""What a bulk run reports: one outcome per id, progress counts, and the collected result."""
+"""What a bulk run reports: one outcome per id, progress counts, and the collected result.
+
+An outcome names its id and result after what the run updates (``ChatOutcome.chat_id`` and
+``.chat``, ``CustomerOutcome.customer_id`` and ``.customer``); the engine and the CLI see
+only what every outcome has: ``id``, ``ok`` and ``error``.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
 from .._config import is_int
-from .._models import Chat
+from .._models import Chat, Customer
 
-__all__ = ["BulkResult", "ChatOutcome", "Progress", "outcome_key"]
+__all__ = [
+    "BulkOutcome",
+    "BulkResult",
+    "ChatOutcome",
+    "CustomerOutcome",
+    "Progress",
+    "outcome_key",
+    "without_frames",
+]
+
+T = TypeVar("T")
+ExcT = TypeVar("ExcT", bound=BaseException)
+
+
+class BulkOutcome(Protocol):
+    """What the engine, the journal and the CLI read from any outcome."""
+
+    @property
+    def id(self) -> Any:
+        """The id as given."""
+
+    @property
+    def error(self) -> Exception | None:
+        """Why it failed, or ``None``."""
+
+    @property
+    def ok(self) -> bool:
+        """``True`` if the update succeeded."""
+
+
+class _Outcome:
+    """Behaviour shared by the outcome classes: exactly one of a result and an error."""
+
+    error: Exception | None
+
+    def _check(self, result: object, name: str) -> None:
+        if (result is None) == (self.error is None):
+            raise ValueError(f"a {type(self).__name__} has exactly one of {name} and error")
+
+    @property
+    def ok(self) -> bool:
+        """``True`` if the update succeeded."""
+        return self.error is None
 
 
 @attrs.frozen
-class ChatOutcome:
+class ChatOutcome(_Outcome):
     """What happened to one chat of a bulk run: exactly one of ``chat`` and ``error`` is set.
 
     Attributes:
@@ -31,13 +78,39 @@ class ChatOutcome:
     error: Exception | None = None
 
     def __attrs_post_init__(self) -> None:
-        if (self.chat is None) == (self.error is None):
-            raise ValueError("a ChatOutcome has exactly one of chat and error")
+        self._check(self.chat, "chat")
 
     @property
-    def ok(self) -> bool:
-        """``True`` if the chat was updated."""
-        return self.error is None
+    def id(self) -> Any:
+        """``chat_id``, the name every outcome has."""
+        return self.chat_id
+
+
+@attrs.frozen
+class CustomerOutcome(_Outcome):
+    """What happened to one customer of a bulk run: exactly one of ``customer`` and ``error``.
+
+    Attributes:
+        customer_id: The id as given (an ``int`` whenever it was a valid id).
+        customer: The customer as the server returned it after the change, or ``None``.
+        error: Why it failed: a ``HelpCrunchError``, or a ``TypeError``/``ValueError`` for an
+            id that is not a valid customer id; ``None`` on success.
+
+    Raises:
+        ValueError: both or neither of ``customer`` and ``error`` given.
+    """
+
+    customer_id: Any
+    customer: Customer | None = None
+    error: Exception | None = None
+
+    def __attrs_post_init__(self) -> None:
+        self._check(self.customer, "customer")
+
+    @property
+    def id(self) -> Any:
+        """``customer_id``, the name every outcome has."""
+        return self.customer_id
 
 
 @attrs.frozen
@@ -58,18 +131,18 @@ class Progress:
 
 
 @attrs.frozen
-class BulkResult:
-    """Every outcome of a bulk run, collected.
+class BulkResult(Generic[T]):
+    """Every outcome of a bulk run, collected: ``BulkResult[Chat]``, ``BulkResult[Customer]``.
 
     Attributes:
-        succeeded: The updated chats, in completion order.
-        failed: Chat id -> the error for that id. A valid id is its ``int``; anything that
+        succeeded: The updated chats (or customers), in completion order.
+        failed: Id -> the error for that id. A valid id is its ``int``; anything that
             is not a valid id is keyed by its ``repr`` (so ``True`` and ``1`` never collide).
         skipped: Ids skipped because the journal had them done already.
         duplicates: Repeated ids, updated only once.
     """
 
-    succeeded: list[Chat]
+    succeeded: list[T]
     failed: dict[int | str, Exception]
     skipped: int = 0
     duplicates: int = 0
@@ -91,3 +164,25 @@ def outcome_key(chat_id: Any) -> int | str:
     if is_int(chat_id):
         return chat_id
     return repr(chat_id)
+
+
+#: How far down ``__cause__``/``__context__`` a kept error is stripped of its frames.
+MAX_CHAIN = 16
+
+
+def without_frames(error: ExcT) -> ExcT:
+    """``error`` and the errors chained to it, without their tracebacks.
+
+    The frames of a failed call hold its locals (the answer and its body among them); an
+    outcome kept for the rest of the run must hold the error's facts only.
+    """
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending and len(seen) < MAX_CHAIN:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        pending += [current.__cause__, current.__context__]
+    return error

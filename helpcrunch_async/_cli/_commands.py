@@ -1,50 +1,41 @@
-"""The ``helpcrunch`` command: bulk status changes, search and list, the emulator, the demo."""
+"""The ``helpcrunch`` command: bulk status changes, search and list, the emulator, the demo.
+
+The customer commands are in ``_customers``.
+"""
 
 from __future__ import annotations
 
-import json
-import shlex
+import functools
 import signal
 import sys
 import threading
-from typing import IO
+from typing import IO, Any
 
 import anyio
 import attrs
 import click
 
-from ._event_log import EventLog
-from ._input import check_job_files, read_ids
-from ._job import (
-    DEFAULT_STOP_AFTER,
-    EXIT_OK,
-    JobResult,
-    exit_code,
-    journal_done,
-    print_stop,
-    print_summary,
-    run_set_status,
-    summary_json,
-)
+from ._bulk_command import BulkJob, job_options, run_job_command
+from ._customers import customers
+from ._job import EXIT_OK
 from ._options import (
     EXIT_CODES_HELP,
-    err_console,
-    make_client,
-    out_console,
+    UsageLineError,
     parse_status,
     rate_limit,
     with_common,
 )
-from ._output import plural
 from ._search import list_chats, search
-from ._signals import exit_code_for
+from ._shared_journal import job_report
+from ._signals import EXIT_OUTPUT_CLOSED, exit_code_for, silence_closed_output
 
 #: The command line as typed, for the "to resume, run ..." hint (set by run_cli).
 _argv: list[str] | None = None
 
 
-def _command_line() -> str:
-    return shlex.join(["helpcrunch", *(sys.argv[1:] if _argv is None else _argv)])
+def command_words() -> list[str]:
+    """The command's arguments as typed (``run_cli``'s, else the process's)."""
+    return list(sys.argv[1:] if _argv is None else _argv)
 
 
 class _TerminatedError(Exception):
@@ -74,10 +65,43 @@ def run_cli(args: list[str] | None = None) -> None:
     sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
+class _OutputClosedError(click.ClickException):
+    """The reader of the output went away (``| head -1``): nobody is left to tell."""
+
+    exit_code = EXIT_OUTPUT_CLOSED
+
+    def __init__(self) -> None:
+        super().__init__("the output was closed")
+
+    def show(self, file: IO[Any] | None = None) -> None:  # noqa: ARG002 - nothing to show
+        """Say nothing, and keep Python's last flush at exit from failing into the pipe."""
+        silence_closed_output()
+
+
+class _Commands(click.Group):
+    """The command group, with a closed output turned into a quiet exit 141 for any command.
+
+    click would turn the ``BrokenPipeError`` into exit 1 itself; the work of the command
+    has stopped cleanly where the write failed (a run stops as for a signal).
+    """
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise _OutputClosedError from None
+
+
+@click.group(
+    cls=_Commands,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    epilog=EXIT_CODES_HELP,
+)
 @click.version_option(package_name="helpcrunch-async")
-def cli() -> None:
-    """Work with HelpCrunch chats from a terminal."""
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Work with HelpCrunch chats and customers from a terminal."""
+    ctx.obj = command_words()  # for the subcommands' "to resume, run ..." hint
 
 
 @cli.group()
@@ -87,66 +111,16 @@ def chats() -> None:
 
 chats.add_command(search)
 chats.add_command(list_chats)
+cli.add_command(customers)
+cli.add_command(job_report)
 
 
 @chats.command("set-status", epilog=EXIT_CODES_HELP)
 @click.argument("status")
 @click.argument("chat_ids", nargs=-1)
-@click.option(
-    "--from-file", "from_file", type=click.File("r"), help="Ids, one per line; - for stdin."
-)
-@click.option(
-    "--journal",
-    type=click.Path(dir_okay=False),
-    help="Record every outcome as it happens; run the same command again to resume "
-    "(ids done with this status are skipped).",
-)
-@click.option(
-    "--report",
-    type=click.Path(dir_okay=False),
-    help="Write every id's outcome (.csv, else JSON lines). Rewritten by each run; with "
-    "--journal it also lists the ids earlier runs did, so after any number of resumes "
-    "each id appears once, with its final outcome.",
-)
-@click.option(
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Updates in flight.  [default: the client's connection pool, 10]",
-)
-@click.option(
-    "--stop-after",
-    type=click.IntRange(min=0),
-    default=DEFAULT_STOP_AFTER,
-    show_default=True,
-    help="Stop (exit 4) when this many chats in a row fail with a connection error or "
-    "a 5xx: the API is down. 0 never stops.",
-)
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print the summary (or dry run) as one JSON object."
-)
-@click.option("--dry-run", is_flag=True, help="Check the input and show what would be done.")
-@click.option(
-    "--log-json",
-    type=click.Path(dir_okay=False),
-    help="Append every request, answer, retry, 429 and outcome to FILE as JSON lines.",
-)
+@job_options("chat")
 @with_common
-def set_status(
-    status: str,
-    chat_ids: tuple[str, ...],
-    from_file: IO[str] | None,
-    journal: str | None,
-    report: str | None,
-    concurrency: int | None,
-    stop_after: int,
-    as_json: bool,
-    dry_run: bool,
-    log_json: str | None,
-    api_key: str | None,
-    base_url: str | None,
-    rate: str | None,
-) -> None:
+def set_status(status: str, chat_ids: tuple[str, ...], **options: Any) -> None:
     """Set STATUS on every CHAT_ID (and every id in --from-file).
 
     STATUS is one of: new, opened, pending, on-hold, no communication, closed.
@@ -154,62 +128,16 @@ def set_status(
     completed is in the journal and the report, and the same command resumes.
     """
     target = parse_status(status)
-    err, out = err_console(), out_console()
-    if from_file is not None and from_file.isatty():
-        err.print("Reading chat ids from the terminal, one per line; end with Ctrl-D.")
-    ids = read_ids(chat_ids, from_file)
-    if not ids:
-        if from_file is None:
-            raise click.UsageError("no chat ids: pass them as arguments or with --from-file")
-        # An empty pipe: the command before it found nothing, or failed (and said so).
-        err.print(f"No chat ids in {from_file.name}: nothing to do.")
-        sys.exit(EXIT_OK)
-    log = EventLog(log_json) if log_json and not dry_run else None
-    client = make_client(api_key, base_url, rate, on_event=log)
-    check_job_files(journal, report, writable=not dry_run)
-    if dry_run:
-        done = journal_done(journal, target.value)
-        distinct = set(ids)
-        todo = len(distinct - done)
-        if as_json:
-            counts = {"would_update": todo, "already_done": len(distinct) - todo}
-            click.echo(json.dumps(counts | {"repeated": len(ids) - len(distinct)}))
-            sys.exit(EXIT_OK)
-        out.print(
-            f"Dry run: would set {target.value!r} on {plural(todo, 'chat')} "
-            f"({len(distinct) - todo} already done, {len(ids) - len(distinct)} repeated) "
-            f"via {client.base_url}; nothing sent."
-        )
-        sys.exit(EXIT_OK)
-
-    async def main() -> JobResult:
-        async with client:
-            result = await run_set_status(
-                client,
-                ids,
-                target,
-                console=err,
-                journal=journal,
-                report=report,
-                concurrency=concurrency,
-                stop_after=stop_after or None,
-            )
-            if as_json:
-                click.echo(summary_json(result, target.value, report))
-            else:
-                print_summary(out, client, result, target.value, report)
-            return result
-
-    try:
-        result = anyio.run(main)
-    finally:
-        if log is not None:
-            log.close()
-    command = _command_line()
-    if from_file is not None and from_file.name == "<stdin>":
-        command += "   # with the same ids on stdin"
-    print_stop(err, result, journal=journal, command=command, base_url=str(client.base_url))
-    sys.exit(exit_code(result))
+    job = BulkJob(
+        noun="chat",
+        label=target.value,
+        verb=f"set {target.value!r} on",
+        action=f"set to {target.value!r}",
+        stream=lambda client, ids, settings: client.chats.stream_update_status(
+            ids, target, **settings
+        ),
+    )
+    run_job_command(job, ids_given=chat_ids, **options, argv=command_words())
 
 
 @cli.command()
@@ -250,6 +178,12 @@ def set_status(
     envvar="HELPCRUNCH_WEBHOOK_SIGNING_KEY",
     help="Key the webhooks are signed with (default: the emulator's).",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the banner, and the statistics at the end, as one JSON object each.",
+)
 def emulator(
     host: str,
     port: int,
@@ -264,9 +198,10 @@ def emulator(
     latency: float,
     webhook_url: str | None,
     webhook_signing_key: str | None,
+    as_json: bool,
 ) -> None:
     """Serve a HelpCrunch emulator on loopback until Ctrl-C or SIGTERM; print its statistics."""
-    from ..emulator import EmulatorConfig, Faults, ServerLimit, run  # noqa: PLC0415
+    from ..emulator import EmulatorConfig, Faults, ListenError, ServerLimit, run  # noqa: PLC0415
 
     try:
         config = EmulatorConfig(
@@ -284,20 +219,31 @@ def emulator(
             config = attrs.evolve(config, webhook_signing_key=webhook_signing_key)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    run(config, host=host, port=port)
+    try:
+        run(config, host=host, port=port, as_json=as_json)
+    except ListenError as exc:
+        raise UsageLineError(
+            f"{exc.strerror}: pick another --port (--port 0 picks a free one)"
+        ) from None
 
 
 @cli.command()
 @click.option("--chats", "chat_count", default=300, show_default=True, type=click.IntRange(1, 5000))
 @click.option("--rate", default="40/2", show_default=True, help="The emulated limit, N/S.")
-def demo(chat_count: int, rate: str) -> None:
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the summary, the client's and the server's, as one JSON object.",
+)
+def demo(chat_count: int, rate: str, as_json: bool) -> None:
     """Bulk-close chats on a local emulator with a strict rate limit: no network needed."""
     from ._demo import run_demo  # noqa: PLC0415 - the emulator loads only for the demo
 
     limit = rate_limit(rate)
     if limit is None:
         raise click.UsageError("the demo needs a rate limit")
-    sys.exit(anyio.run(run_demo, chat_count, limit))
+    sys.exit(anyio.run(functools.partial(run_demo, chat_count, limit, as_json=as_json)))
 
 
 __all__ = ["cli", "run_cli"]

@@ -13,6 +13,7 @@ from typing import IO, TYPE_CHECKING
 import click
 
 from .._models import validate_id
+from ._options import UsageLineError
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -21,14 +22,12 @@ if TYPE_CHECKING:
 MAX_BAD_LINES_SHOWN = 10
 
 
-class FileError(click.ClickException):
+class FileError(UsageLineError):
     """A journal, report or id file that cannot be read or written: one line, exit 2."""
 
-    exit_code = 2
 
-
-def read_ids(args: Iterable[str], source: IO[str] | None) -> list[int]:
-    """Chat ids from arguments and a file (one per line; blank lines and ``#`` comments skipped).
+def read_ids(args: Iterable[str], source: IO[str] | None, noun: str = "chat") -> list[int]:
+    """Ids from arguments and a file (one per line; blank lines and ``#`` comments skipped).
 
     Every argument and line is checked before anything is sent, and every bad one is
     reported in one usage error naming the file (``<stdin>`` for ``-``) and the line; at
@@ -41,7 +40,7 @@ def read_ids(args: Iterable[str], source: IO[str] | None) -> list[int]:
         try:
             ids.append(validate_id(int(text)))
         except ValueError:
-            bad.append(f"{where}: not a chat id: {text[:40]!r}")
+            bad.append(f"{where}: not a {noun} id: {text[:40]!r}")
 
     for arg in args:
         take(arg, f"argument {arg[:40]!r}")
@@ -59,7 +58,7 @@ def read_ids(args: Iterable[str], source: IO[str] | None) -> list[int]:
         more = len(bad) - len(shown)
         if more:
             shown.append(f"... and {more} more")
-        count = f"{len(bad)} bad chat id{'s' if len(bad) != 1 else ''}"
+        count = f"{len(bad)} bad {noun} id{'s' if len(bad) != 1 else ''}"
         raise click.UsageError(f"{count}, nothing was sent:\n  " + "\n  ".join(shown))
     return ids
 
@@ -82,11 +81,6 @@ def parse_timestamp(value: str) -> int | datetime:
             ) from None
         when = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
     return when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
-
-
-def is_timestamp_field(field: str) -> bool:
-    """``chats.createdAt``, ``closedAt``...: the API's timestamps all end in ``At``."""
-    return field.endswith("At")
 
 
 def check_job_files(journal: str | None, report: str | None, *, writable: bool = True) -> None:

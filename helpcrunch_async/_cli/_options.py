@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+import errno
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -15,6 +16,8 @@ from .._models import ChatStatus
 if TYPE_CHECKING:
     from .._send._events import ClientEvent
 
+E = TypeVar("E", bound=BaseException)
+
 EXIT_CODES_HELP = """\b
 Exit codes:
   0    done: every chat updated, or nothing to do
@@ -23,20 +26,46 @@ Exit codes:
   3    the API key was refused (401)
   4    stopped: the API looks unreachable or failing (circuit breaker)
   130  stopped by Ctrl-C (SIGINT); 143: stopped by SIGTERM
+  141  the reader closed the output (... | head -1), as for any Unix tool
 
 \b
 Summaries go to stdout; progress and diagnostics to stderr."""
 
 
-def err_console() -> Console:
+class _Console(Console):
+    """rich's console, but a closed pipe is the CLI's to handle (rich would exit 1)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, "the reader closed the output")
+
+
+class UsageLineError(click.ClickException):
+    """Bad usage found once the options are parsed (a port in use...): one line, exit 2."""
+
+    exit_code = 2
+
+
+def err_console(*, markup: bool = False) -> Console:
     """Progress and diagnostics: stderr."""
     # soft_wrap: no hard line breaks at 80 columns when the output is not a terminal.
-    return Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+    return _Console(stderr=True, soft_wrap=True, markup=markup, highlight=False)
 
 
-def out_console() -> Console:
+def out_console(*, markup: bool = False) -> Console:
     """Summaries: stdout."""
-    return Console(soft_wrap=True, markup=False, highlight=False)
+    return _Console(soft_wrap=True, markup=markup, highlight=False)
+
+
+def find_error(exc: BaseException, kind: type[E]) -> E | None:
+    """The exception of type ``kind`` that is ``exc`` or inside it (exception groups), if any."""
+    if isinstance(exc, kind):
+        return exc
+    for inner in getattr(exc, "exceptions", ()):
+        found = find_error(inner, kind)
+        if found is not None:
+            return found
+    return None
 
 
 def rate_limit(value: str | None) -> _config.RateLimit | None:
@@ -100,14 +129,14 @@ def make_client(
     api_key: str | None,
     base_url: str | None,
     rate: str | None,
-    on_event: Callable[[ClientEvent], None] | None = None,
+    on_event: Sequence[Callable[[ClientEvent], None]] = (),
 ) -> HelpCrunch:
-    """The client of a command (its events to ``on_event``), or a usage error in the CLI's words."""
+    """A command's client, its events to each of ``on_event``; bad options in the CLI's words."""
     if not api_key:
         raise click.UsageError("no API key: pass --api-key KEY or set HELPCRUNCH_API_KEY")
     limit = rate_limit(rate)
     try:
-        return HelpCrunch(api_key, base_url=base_url, rate_limit=limit, on_event=on_event)
+        return HelpCrunch(api_key, base_url=base_url, rate_limit=limit, on_event=list(on_event))
     except ValueError as exc:
         # The SDK speaks Python (base_url=...); the CLI speaks options.
         raise click.UsageError(
@@ -117,7 +146,9 @@ def make_client(
 
 __all__ = [
     "EXIT_CODES_HELP",
+    "UsageLineError",
     "err_console",
+    "find_error",
     "make_client",
     "out_console",
     "parse_status",

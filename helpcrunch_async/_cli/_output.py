@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import time
 from collections import deque
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .._errors import APIError
+from .._errors import APIError, NotFoundError
 from ._input import FileError
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-    from .._bulk._outcomes import ChatOutcome
+    from .._bulk._outcomes import BulkOutcome
     from .._bulk._outcomes import Progress as BulkProgress
 
 #: Seconds between plain progress lines when the output is not a terminal.
@@ -87,10 +88,14 @@ class ProgressDisplay:
     """A rich progress bar on a terminal; a plain line every few seconds elsewhere.
 
     "processed" counts outcomes, failures included; "updated" and "failed" split it.
+    Once the reader of the console has gone (a closed pipe), nothing more is shown: the
+    error is kept in ``closed`` and ``on_closed`` is called, to stop the run gently.
     """
 
     def __init__(self, console: Console, label: str, total: int | None) -> None:
         self.console = console
+        self.closed: BrokenPipeError | None = None
+        self.on_closed: Callable[[], None] | None = None
         self._rate = RateEstimator()
         self._last_line = time.monotonic()
         self._bar: Progress | None = None
@@ -127,6 +132,16 @@ class ProgressDisplay:
 
     def update(self, progress: BulkProgress) -> None:
         """Show the latest counts."""
+        if self.closed is not None:
+            return
+        try:
+            self._show(progress)
+        except BrokenPipeError as exc:
+            self.closed = exc
+            if self.on_closed is not None:
+                self.on_closed()
+
+    def _show(self, progress: BulkProgress) -> None:
         rate = self._rate.add(progress.done)
         remaining = None if progress.total is None else max(progress.total - progress.done, 0)
         rate_text = "-" if rate is None else f"{rate:.1f}"
@@ -155,9 +170,29 @@ class ProgressDisplay:
             )
 
 
+#: A version segment at the end of an API root: HelpCrunch's is ``/v1``.
+_VERSIONED = re.compile(r"/v\d+/?$")
+
+
+def wrong_url_hint(base_url: str) -> str:
+    """What to check when 404s are not HelpCrunch's: the URL, not the chats, is missing."""
+    if _VERSIONED.search(base_url) is None:
+        return f"is --base-url missing /v1? (it is {base_url})"
+    return f"is --base-url right? (it is {base_url})"
+
+
+def is_wrong_url(error: BaseException | None, base_url: str) -> bool:
+    """A 404 that says the URL is wrong: not HelpCrunch's answer, or a root with no version."""
+    if not isinstance(error, NotFoundError):
+        return False
+    return error.endpoint_not_found or _VERSIONED.search(base_url) is None
+
+
 def reason(error: BaseException) -> str:
     """How failures are grouped: the error class, plus the HTTP status and codes if any."""
     name = type(error).__name__
+    if isinstance(error, NotFoundError) and error.endpoint_not_found:
+        return f"{name} (HTTP 404, not HelpCrunch's answer)"
     if isinstance(error, APIError):
         codes = ", ".join(code for code in error.codes if code)
         return f"{name} (HTTP {error.status_code}{': ' + codes if codes else ''})"
@@ -165,15 +200,20 @@ def reason(error: BaseException) -> str:
 
 
 class FailureSummary:
-    """Failures grouped by reason, with counts and a few example ids each."""
+    """Failures grouped by reason, with counts and a few example ids each (of ``noun``s)."""
 
-    def __init__(self) -> None:
+    def __init__(self, noun: str = "chat", *, base_url: str = "") -> None:
         self._groups: dict[str, list[Any]] = {}
+        self.noun = noun
+        self._base_url = base_url
+        #: Failures that say the URL is wrong (``is_wrong_url``).
+        self.wrong_url = 0
 
-    def add(self, outcome: ChatOutcome) -> None:
+    def add(self, outcome: BulkOutcome) -> None:
         """Count one outcome (successes are ignored)."""
         if outcome.error is not None:
-            self._groups.setdefault(reason(outcome.error), []).append(outcome.chat_id)
+            self._groups.setdefault(reason(outcome.error), []).append(outcome.id)
+            self.wrong_url += is_wrong_url(outcome.error, self._base_url)
 
     @property
     def total(self) -> int:
@@ -190,13 +230,18 @@ class FailureSummary:
         if not self._groups:
             return []
         ordered = sorted(self._groups.items(), key=lambda item: -len(item[1]))
-        lines = [f"Failures by reason ({plural(self.total, 'chat')}):"]
+        lines = [f"Failures by reason ({plural(self.total, self.noun)}):"]
         for name, ids in ordered[:MAX_REASONS_SHOWN]:
             examples = ", ".join(str(i) for i in ids[:EXAMPLES_PER_REASON])
             more = ", ..." if len(ids) > EXAMPLES_PER_REASON else ""
             lines.append(f"  {len(ids):>6}  {name}: {examples}{more}")
         if len(ordered) > MAX_REASONS_SHOWN:
             lines.append(f"  ... and {len(ordered) - MAX_REASONS_SHOWN} more reasons")
+        if self.wrong_url:
+            lines.append(
+                f"{plural(self.wrong_url, self.noun)} failed with a 404 that says the URL is "
+                f"wrong, not the {self.noun}: {wrong_url_hint(self._base_url)}"
+            )
         if report is not None:
             lines.append(f"Every failed id, with its error: {report}")
         else:
@@ -209,14 +254,18 @@ class Report:
 
     The file is rewritten by each run of a job: first the ids an earlier run already did
     (from the journal), then this run's outcomes as they complete; so after any number of
-    resumes it lists each id once, with its final outcome.
+    resumes it lists each id once, with its final outcome. ``columns`` name the id and what
+    was done (``customer_id``, ``operation`` for a customer job).
     """
 
     COLUMNS = ("chat_id", "status", "ok", "error", "run")
 
-    def __init__(self, path: str | None, status: str) -> None:
+    def __init__(
+        self, path: str | None, status: str, *, columns: tuple[str, ...] = COLUMNS
+    ) -> None:
         self.path = path
         self.status = status
+        self.columns = columns
         self._file: IO[str] | None = None
         self._csv: Any = None
         if path is None:
@@ -228,7 +277,7 @@ class Report:
             raise FileError(f"--report {path}: cannot write: {exc.strerror}") from None
         if target.suffix.lower() == ".csv":
             self._csv = csv.writer(self._file)
-            self._csv.writerow(self.COLUMNS)
+            self._csv.writerow(self.columns)
 
     def _row(self, chat_id: Any, ok: bool, error: str | None, run: str) -> None:
         if self._file is None:
@@ -236,7 +285,7 @@ class Report:
         if self._csv is not None:
             self._csv.writerow([chat_id, self.status, ok, error or "", run])
         else:
-            row = dict(zip(self.COLUMNS, (chat_id, self.status, ok, error, run), strict=True))
+            row = dict(zip(self.columns, (chat_id, self.status, ok, error, run), strict=True))
             self._file.write(json.dumps(row, default=repr) + "\n")
 
     def write_earlier(self, chat_ids: Iterable[int]) -> None:
@@ -244,12 +293,12 @@ class Report:
         for chat_id in chat_ids:
             self._row(chat_id, True, None, "earlier")  # noqa: FBT003
 
-    def write(self, outcome: ChatOutcome) -> None:
+    def write(self, outcome: BulkOutcome) -> None:
         """Add one outcome of this run."""
         error = (
             None if outcome.error is None else f"{type(outcome.error).__name__}: {outcome.error}"
         )
-        self._row(outcome.chat_id, outcome.ok, error, "this")
+        self._row(outcome.id, outcome.ok, error, "this")
 
     def close(self) -> None:
         """Flush and close the file."""

@@ -17,7 +17,7 @@ from .._errors import (
     ServerError,
 )
 from .._models import Filter
-from ._input import is_timestamp_field, parse_timestamp
+from ._filters import FIELDS, parse_filter
 from ._job import EXIT_ABORTED, EXIT_FAILED, EXIT_FATAL, EXIT_OK, EXIT_USAGE
 from ._options import (
     EXIT_CODES_HELP,
@@ -27,10 +27,11 @@ from ._options import (
     stacked,
     with_common,
 )
+from ._output import is_wrong_url, wrong_url_hint
 from ._signals import exit_code_for, stop_on_signals
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from .._client import HelpCrunch
 
@@ -40,6 +41,12 @@ _search_options = [
     ),
     click.option("--order", type=click.Choice(["asc", "desc"]), default=None),
     click.option("--ids", "ids_only", is_flag=True, help="Print only chat ids, one per line."),
+    click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print every chat as one JSON object a line (the default without --ids).",
+    ),
 ]
 
 
@@ -56,8 +63,10 @@ _with_search_options = stacked(_search_options)
     nargs=3,
     multiple=True,
     metavar="FIELD OP VALUE",
-    help="A condition such as: chats.lastMessageAt '<' 2024-01-31 (repeatable). Timestamps "
-    "(fields ending in At) take epoch seconds or ISO 8601 dates/datetimes (naive = UTC).",
+    help="A condition such as: chats.createdAt '<' 2024-01-31 (repeatable). FIELD is one "
+    f"of HelpCrunch's searchable fields: {', '.join(FIELDS)}. OP is = != < > <= >= "
+    "(~ contains and !~ does not, for text). Timestamps take epoch seconds or ISO 8601 "
+    "dates/datetimes (naive = UTC).",
 )
 @click.option(
     "--any", "match_any", is_flag=True, help="Match any condition (OR) instead of all (AND)."
@@ -71,6 +80,7 @@ def search(
     sort: str | None,
     order: str | None,
     ids_only: bool,
+    as_json: bool,
     api_key: str | None,
     base_url: str | None,
     rate: str | None,
@@ -78,7 +88,7 @@ def search(
     """Find chats; print them as JSON lines, or only their ids with --ids.
 
     Several --status match any of them, AND-ed with every --filter: "(on-hold OR new) AND
-    older than X" is --status on-hold --status new --filter chats.lastMessageAt '<' X.
+    created before X" is --status on-hold --status new --filter chats.createdAt '<' X.
     The API takes one kind of comparison per request, so that is one search per status,
     merged without duplicates (each status's chats in --sort order, one status after the
     other).
@@ -88,8 +98,9 @@ def search(
       helpcrunch chats search --status pending --ids |
         helpcrunch chats set-status closed --from-file -
     """  # noqa: D301 - \b is click's "do not rewrap" marker
+    _one_format(ids_only=ids_only, as_json=as_json)
     try:
-        conditions = [_filter(field, op, value) for field, op, value in filters]
+        conditions = [parse_filter(field, op, value) for field, op, value in filters]
         by_status = [Filter("chats.status", "=", parse_status(s)) for s in statuses]
         if not by_status and not conditions:
             raise click.UsageError(
@@ -121,11 +132,13 @@ def list_chats(
     sort: str | None,
     order: str | None,
     ids_only: bool,
+    as_json: bool,
     api_key: str | None,
     base_url: str | None,
     rate: str | None,
 ) -> None:
     """Every chat, as JSON lines, or only their ids with --ids."""
+    _one_format(ids_only=ids_only, as_json=as_json)
     client = make_client(api_key, base_url, rate)
     try:
         pages = client.chats.list(sort=sort, order=order)  # type: ignore[arg-type]
@@ -134,19 +147,30 @@ def list_chats(
     sys.exit(_print_chats(client, [pages], ids_only=ids_only))
 
 
-def _filter(field: str, op: str, value: str) -> Filter:
-    if is_timestamp_field(field):
-        return Filter(field, op, parse_timestamp(value))
-    return Filter(field, op, _number_or_text(value))
+def _one_format(*, ids_only: bool, as_json: bool) -> None:
+    if ids_only and as_json:
+        raise click.UsageError("--ids and --json are two formats: choose one")
 
 
-def _print_chats(client: HelpCrunch, sources: list[AsyncIterator[Any]], *, ids_only: bool) -> int:
-    """Print every chat of ``sources`` once; the exit code says how it ended."""
+def _print_chats(
+    client: HelpCrunch,
+    sources: list[AsyncIterator[Any]],
+    *,
+    ids_only: bool,
+    show: Callable[[Any], None] | None = None,
+    noun: str = "chat",
+) -> int:
+    """Print every chat (or customer) of ``sources`` once; the exit code says how it ended.
+
+    ``show`` prints one instead of the JSON line (or the id, with ``ids_only``).
+    """
     err = err_console()
+    printed = show or (_echo_id if ids_only else _echo_json)
 
-    async def main() -> tuple[int, int | None]:
+    async def main() -> tuple[int, int | None, BrokenPipeError | None]:
         seen: set[int] = set()
         code = EXIT_OK
+        closed: BrokenPipeError | None = None
         async with client, stop_on_signals() as interrupt:
             try:
                 for source in sources:
@@ -154,37 +178,49 @@ def _print_chats(client: HelpCrunch, sources: list[AsyncIterator[Any]], *, ids_o
                         if chat.id in seen:
                             continue
                         seen.add(chat.id)
-                        click.echo(str(chat.id) if ids_only else json.dumps(chat.raw, default=str))
-            except AuthenticationError as exc:
-                err.print(
-                    f"The API key was refused ({exc}); check --api-key or HELPCRUNCH_API_KEY."
-                )
-                code = EXIT_FATAL
-            except BadRequestError as exc:
-                err.print(f"The API refused the search: {exc}")
-                code = EXIT_USAGE
-            except (APIConnectionError, ServerError) as exc:
-                err.print(f"The API at {client.base_url} is unreachable or failing: {exc}")
-                code = EXIT_ABORTED
+                        printed(chat)
+            except BrokenPipeError as exc:  # raised past the signal watcher it would be a group
+                closed = exc
             except HelpCrunchError as exc:
-                err.print(f"Error: {exc}")
-                code = EXIT_FAILED
-        return code, interrupt.signum
+                message, code = _failure(exc, str(client.base_url), noun)
+                err.print(message)
+        return code, interrupt.signum, closed
 
-    code, signum = anyio.run(main)
+    code, signum, closed = anyio.run(main)
+    if closed is not None:
+        raise closed
     if signum is not None:
         err.print("Interrupted.")
         return exit_code_for(signum)
     return code
 
 
-def _number_or_text(value: str) -> int | float | str:
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
+def _echo_id(item: Any) -> None:
+    click.echo(str(item.id))
+
+
+def _echo_json(item: Any) -> None:
+    click.echo(json.dumps(item.raw, default=str))
+
+
+def _failure(exc: HelpCrunchError, base_url: str, noun: str = "chat") -> tuple[str, int]:
+    """What to say, and the exit code, when a search or a listing failed."""
+    if isinstance(exc, AuthenticationError):
+        return (
+            f"The API key was refused ({exc}); check --api-key or HELPCRUNCH_API_KEY.",
+            EXIT_FATAL,
+        )
+    if isinstance(exc, BadRequestError):
+        return f"The API refused the search: {exc}", EXIT_USAGE
+    if isinstance(exc, APIConnectionError | ServerError):
+        return f"The API at {base_url} is unreachable or failing: {exc}", EXIT_ABORTED
+    if is_wrong_url(exc, base_url):
+        hint = wrong_url_hint(base_url)
+        return (
+            f"The server answered {exc}: the URL, not a {noun}, was not found; {hint}",
+            EXIT_ABORTED,
+        )
+    return f"Error: {exc}", EXIT_FAILED
 
 
 __all__ = ["list_chats", "search"]

@@ -54,7 +54,7 @@ class _Waiter:
 class PriorityGate:
     """At most ``permits`` holders at once; waiters served interactive first, FIFO in a class.
 
-    Example:
+    Examples:
         >>> gate = PriorityGate(10)
         >>> async with gate.enter("background"):  # doctest: +SKIP
         ...     ...  # at most 10 tasks are here at once

@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from .._config import optional_count, optional_seconds
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
@@ -57,6 +59,9 @@ EPOCH_THRESHOLD = 1e9
 class RateLimitHeaders:
     """What a server's rate-limit headers said (every field ``None`` when absent or garbled).
 
+    Fields are checked when built: counts are ints >= 0, seconds finite numbers >= 0 (a
+    ``TypeError``/``ValueError`` naming the field otherwise).
+
     Attributes:
         limit: Requests allowed per ``window``.
         remaining: Requests left in the current window.
@@ -65,11 +70,11 @@ class RateLimitHeaders:
         retry_after: Seconds to wait, from ``Retry-After``.
     """
 
-    limit: int | None = None
-    remaining: int | None = None
-    reset: float | None = None
-    window: float | None = None
-    retry_after: float | None = None
+    limit: int | None = attrs.field(default=None, validator=optional_count)
+    remaining: int | None = attrs.field(default=None, validator=optional_count)
+    reset: float | None = attrs.field(default=None, validator=optional_seconds)
+    window: float | None = attrs.field(default=None, validator=optional_seconds)
+    retry_after: float | None = attrs.field(default=None, validator=optional_seconds)
 
 
 _INT = re.compile(r"\s*(\d{1,12})(?=\s*(?:$|;))")
@@ -131,7 +136,7 @@ def parse_rate_limit_headers(
     Returns:
         What the headers said, or ``None`` when there were none of these headers.
 
-    Example:
+    Examples:
         >>> parse_rate_limit_headers({"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "0"})
         RateLimitHeaders(limit=60, remaining=0, reset=None, window=None, retry_after=None)
     """

@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from .._config import RateLimit
+from .._config import RateLimit, finite_number
 from .._errors import LimiterTimeoutError
 from ._gate import BACKGROUND, INTERACTIVE, Lanes, Priority
 from ._gcra import GCRA
-from ._protocol import refusal
+from ._protocol import check_deadline, check_pause, refusal
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -95,7 +95,9 @@ class LocalRateLimiter:
         Raises:
             LimiterTimeoutError: the slot would come after ``deadline``; raised as soon as
                 that is known, having taken nothing.
+            TypeError, ValueError: ``deadline`` is not a number (or is too large for a float).
         """
+        deadline = check_deadline(deadline)
         now = self._clock()
         if not self._lanes.ahead_of(priority) and self._gcra.next_time(now, priority) <= now:
             self._gcra.take(now)
@@ -127,7 +129,15 @@ class LocalRateLimiter:
             raise
 
     async def on_rate_limited(self, pause: float | None, *, sent_ago: float | None = None) -> float:
-        """Pause every caller after a 429, learn from evidence; see ``RateLimiter``."""
+        """Pause every caller after a 429, learn from evidence; see ``RateLimiter``.
+
+        Raises:
+            TypeError, ValueError: ``pause`` or ``sent_ago`` is not ``None`` or a finite
+                number >= 0.
+        """
+        pause = check_pause(pause)
+        if sent_ago is not None:
+            sent_ago = finite_number(sent_ago, "sent_ago", zero=True)
         now = self._clock()
         before = self._gcra.learned_limit(now)
         granted = None if sent_ago is None else now - sent_ago

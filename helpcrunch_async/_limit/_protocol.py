@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import math
 from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
+from .._config import finite_number, is_number
 from .._errors import LimiterTimeoutError
 
 if TYPE_CHECKING:
     from ._gate import Priority
     from ._headers import RateLimitHeaders
 
-__all__ = ["RateLimiter", "api_key_fingerprint", "refusal", "validate_limiter"]
+__all__ = [
+    "RateLimiter",
+    "api_key_fingerprint",
+    "check_deadline",
+    "check_pause",
+    "refusal",
+    "validate_limiter",
+]
 
 
 @runtime_checkable
@@ -133,6 +142,31 @@ def _takes_keyword(function: object, name: str) -> bool:
 def api_key_fingerprint(api_key: str) -> str:
     """A stable, non-reversible name for an API key (32 hex digits of a SHA-256)."""
     return hashlib.sha256(b"helpcrunch-async:" + api_key.encode()).hexdigest()[:32]
+
+
+def check_deadline(deadline: float | None) -> float | None:
+    """A limiter's ``deadline``: ``None`` or a number on ``anyio.current_time()``'s clock.
+
+    Raises:
+        TypeError: not a number.
+        ValueError: an int too large for a float, or NaN.
+    """
+    if deadline is None:
+        return None
+    if not is_number(deadline):
+        raise TypeError(f"deadline must be a number or None, not {type(deadline).__name__}")
+    try:
+        value = float(deadline)
+    except OverflowError:
+        raise ValueError("deadline is too large: it must be a float") from None
+    if math.isnan(value):
+        raise ValueError("deadline must be a number, not NaN")
+    return value
+
+
+def check_pause(pause: float | None) -> float | None:
+    """The pause a 429 asks for: ``None`` (unknown) or a finite number of seconds >= 0."""
+    return None if pause is None else finite_number(pause, "pause", zero=True)
 
 
 def refusal(retry_after: float) -> LimiterTimeoutError:

@@ -9,8 +9,9 @@ from typing import Any
 import attrs
 
 from .._errors import ResponseValidationError
-from ._enums import ChatStatus, chat_status
-from ._people import Agent, Customer, Department, agents
+from ._customer import Customer
+from ._enums import ChatRating, ChatStatus, chat_rating, chat_status
+from ._people import Agent, Department, agents
 from ._wire import FieldTable, Nested, convert_fields, flag, integer, text, timestamp, unwrap
 
 __all__ = ["Chat", "Message"]
@@ -21,10 +22,11 @@ class Chat:
     """A HelpCrunch chat, as the API returned it.
 
     Timestamps are timezone-aware UTC ``datetime``s or ``None``. ``status`` is a
-    ``ChatStatus`` when the SDK knows the value, else the string as sent. ``raw`` is the
+    ``ChatStatus`` and ``rating`` a ``ChatRating`` when the SDK knows the value, else the
+    string as sent. ``raw`` is the
     payload as received, for fields this SDK does not model yet.
 
-    Example:
+    Examples:
         >>> chat = Chat.from_json({"id": 7, "status": "on hold", "closedAt": "1597758468"})
         >>> chat.status, chat.closed_at.year
         (<ChatStatus.ON_HOLD: 'on-hold'>, 2020)
@@ -38,7 +40,7 @@ class Chat:
     last_message_at: datetime | None = None
     last_customer_message_at: datetime | None = None
     snoozed_until: datetime | None = None
-    rating: str | None = None
+    rating: ChatRating | str | None = None
     last_message_text: str | None = None
     last_message_id: int | None = None
     last_communicated_agent_id: int | None = None
@@ -80,7 +82,7 @@ _CHAT_FIELDS: FieldTable = (
     ("last_message_at", "lastMessageAt", timestamp),
     ("last_customer_message_at", "lastCustomerMessageAt", timestamp),
     ("snoozed_until", "snoozedUntil", timestamp),
-    ("rating", "rating", text),
+    ("rating", "rating", chat_rating),
     ("last_message_text", "lastMessageText", text),
     ("last_message_id", "lastMessageId", integer),
     ("last_communicated_agent_id", "lastCommunicatedAgentId", integer),

@@ -1,16 +1,25 @@
-"""The API's enumerations: chat statuses and agent roles, with every documented spelling."""
+"""The API's enumerations: chat statuses, ratings and agent roles, with every spelling."""
 
 from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from .._config import is_int
 from ._wire import BadValueError, integer, text
 
-__all__ = ["ON_HOLD_SPELLINGS", "SENDABLE_VALUES", "AgentRole", "ChatStatus", "chat_status", "role"]
+__all__ = [
+    "ON_HOLD_SPELLINGS",
+    "SENDABLE_VALUES",
+    "AgentRole",
+    "ChatRating",
+    "ChatStatus",
+    "chat_rating",
+    "chat_status",
+    "role",
+]
 
 
 def _words(spelling: str) -> list[str]:
@@ -41,6 +50,18 @@ class _Spelled(str, enum.Enum):
             return _FORGIVEN.get(cls, {}).get(value.strip().lower())
         return None
 
+    @classmethod
+    def _from_input(cls, value: object, what: str, valid: Sequence[str]) -> Any:
+        """A member from user input (a member, or any accepted spelling), or a clear error."""
+        if isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            found = _FORGIVEN[cls].get(value.strip().lower())
+            if found is None:
+                raise ValueError(f"unknown {what} {value!r}; valid values: {', '.join(valid)}")
+            return found
+        raise TypeError(f"{what} must be a {cls.__name__} or str, not {type(value).__name__}")
+
 
 class ChatStatus(_Spelled):
     """A chat's status.
@@ -68,23 +89,39 @@ class ChatStatus(_Spelled):
             TypeError: ``value`` is not a string.
             ValueError: ``value`` is no accepted spelling, or is ``EMPTY``.
         """
-        if isinstance(value, ChatStatus):
-            status = value
-        elif isinstance(value, str):
-            found = _FORGIVEN[ChatStatus].get(value.strip().lower())
-            if found is None:
-                raise ValueError(
-                    f"unknown chat status {value!r}; valid values: {', '.join(SENDABLE_VALUES)}"
-                )
-            status = ChatStatus(found)
-        else:
-            raise TypeError(f"chat status must be a ChatStatus or str, not {type(value).__name__}")
+        status: ChatStatus = cls._from_input(value, "chat status", SENDABLE_VALUES)
         if status is ChatStatus.EMPTY:
             raise ValueError(
                 "ChatStatus.EMPTY is reported by the server for chats without messages and "
                 f"cannot be set; valid values: {', '.join(SENDABLE_VALUES)}"
             )
         return status
+
+
+class ChatRating(_Spelled):
+    """A customer's rating of a chat, as ``client.chats.rate`` documents it.
+
+    The chat pages list only great, average and poor; the rating page adds perfect and very
+    poor (shown as Excellent ... Very poor in the widget). Strings are normalised like
+    statuses: ``"Very_Poor"`` is ``ChatRating.VERY_POOR``.
+    """
+
+    PERFECT = "perfect"
+    GREAT = "great"
+    AVERAGE = "average"
+    POOR = "poor"
+    VERY_POOR = "very poor"
+
+    @classmethod
+    def parse(cls, value: ChatRating | str) -> ChatRating:
+        """Convert user input to a documented rating, or raise a clear error.
+
+        Raises:
+            TypeError: ``value`` is not a string.
+            ValueError: ``value`` is no accepted spelling of a documented rating.
+        """
+        rating: ChatRating = cls._from_input(value, "chat rating", [r.value for r in cls])
+        return rating
 
 
 class AgentRole(_Spelled):
@@ -108,9 +145,9 @@ def _forgiving(members: Mapping[str, _Spelled]) -> dict[str, _Spelled]:
 #: Per enum: every accepted spelling -> its member.
 _FORGIVEN: dict[type[_Spelled], dict[str, _Spelled]] = {
     ChatStatus: _forgiving(
-        {status.value: status for status in ChatStatus}
-        | {"open": ChatStatus.OPENED}
+        {status.value: status for status in ChatStatus} | {"open": ChatStatus.OPENED}
     ),
+    ChatRating: _forgiving({rating.value: rating for rating in ChatRating}),
     AgentRole: _forgiving(
         {role.value: role for role in AgentRole} | {"supervisor": AgentRole.SUPERVISER}
     ),
@@ -123,21 +160,31 @@ SENDABLE_VALUES = tuple(s.value for s in ChatStatus if s is not ChatStatus.EMPTY
 ON_HOLD_SPELLINGS = ("on-hold", "on hold", "onhold")
 
 
-#: Exact wire spellings first: one dict lookup, without the Enum machinery.
-_ROLES: dict[str, AgentRole] = {r.value: r for r in AgentRole}
+E = TypeVar("E", bound="_Spelled")
 
 
-def role(value: Any) -> AgentRole | str | None:
-    name = text(value)
-    if name is None:
-        return None
-    role = _ROLES.get(name)
-    if role is not None:
-        return role
-    try:
-        return AgentRole(name)
-    except ValueError:
-        return name  # a role this SDK does not know yet is kept, not rejected
+def _open_enum(cls: type[E]) -> Callable[[Any], E | str | None]:
+    """A converter to ``cls`` that keeps a value the SDK does not know yet as its string."""
+    # Exact wire spellings first: one dict lookup, without the Enum machinery.
+    exact = {member.value: member for member in cls}
+
+    def convert(value: Any) -> E | str | None:
+        name = text(value)
+        if name is None:
+            return None
+        member = exact.get(name)
+        if member is not None:
+            return member
+        try:
+            return cls(name)
+        except ValueError:
+            return name  # kept, not rejected
+
+    return convert
+
+
+role = _open_enum(AgentRole)
+chat_rating = _open_enum(ChatRating)
 
 
 _STATUSES: dict[str, ChatStatus] = {s.value: s for s in ChatStatus}

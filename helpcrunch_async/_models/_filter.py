@@ -9,8 +9,9 @@ from typing import Any
 import attrs
 
 from .._config import is_int
-from ._enums import ChatStatus
-from ._wire import MAX_ID, MIN_INT, shown
+from ._customer import Tag
+from ._enums import ChatRating, ChatStatus
+from ._wire import MAX_ID, MIN_INT, check_encodable, shown
 
 __all__ = ["OPERATORS", "Filter"]
 
@@ -27,19 +28,27 @@ def _operator(_: object, __: attrs.Attribute[str], value: str) -> None:
 def _field_name(_: object, __: attrs.Attribute[str], value: object) -> None:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"filter field must be a non-empty string, got {value!r}")
-    _encodable(value, "filter field")
+    check_encodable(value, "filter field")
 
 
-def _encodable(text: str, what: str) -> None:
-    """Refuse text that UTF-8 cannot encode (a lone surrogate), before it fails in httpx."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"{what} is not valid text: {shown(text)}") from None
+def _tag_names(value: list[Any] | tuple[Any, ...]) -> tuple[Tag, ...] | None:
+    """The tags a ``tagsData`` filter matches, by name; ``None`` if ``value`` holds others."""
+    if not value:
+        raise ValueError("a list filter value needs at least one tag name")
+    names = [item.name if isinstance(item, Tag) else item for item in value]
+    if not all(isinstance(name, str) and name.strip() for name in names):
+        return None
+    for name in names:
+        check_encodable(name, "tag name")
+    return tuple(Tag(name) for name in names)
 
 
 def _filter_value(value: Any) -> Any:
-    if isinstance(value, ChatStatus):
+    if isinstance(value, list | tuple):
+        tags = _tag_names(value)
+        if tags is not None:
+            return tags
+    elif isinstance(value, ChatStatus | ChatRating):
         return value.value
     if isinstance(value, datetime):
         if value.tzinfo is None:
@@ -50,23 +59,29 @@ def _filter_value(value: Any) -> Any:
     if is_int(value) and not MIN_INT <= value <= MAX_ID:
         raise ValueError(f"filter value out of the signed 64-bit range: {shown(value)}")
     if isinstance(value, str):
-        _encodable(value, "filter value")
+        check_encodable(value, "filter value")
     if value is None or isinstance(value, str | int | float | bool):
         return value
-    raise TypeError(f"filter value must be a str, number, datetime or None, not {value!r}")
+    raise TypeError(
+        f"filter value must be a str, number, datetime, list of tags or None, not {value!r}"
+    )
 
 
 @attrs.frozen
 class Filter:
-    """One condition of ``client.chats.search``.
+    """One condition of ``client.chats.search`` or ``client.customers.search``.
 
-    ``field`` is a dotted path such as ``"chats.status"`` or ``"customer.email"``;
-    ``operator`` one of ``= != > < >= <= ~ !~``; a ``ChatStatus`` or an aware ``datetime``
-    value is sent in its wire form.
+    ``field`` is a dotted path such as ``"chats.status"``, ``"chats.customer.email"`` or
+    ``"customers.userId"``; ``operator`` one of ``= != > < >= <= ~ !~``; a ``ChatStatus`` or
+    an aware ``datetime`` value is sent in its wire form. A list of tag names (or ``Tag``s),
+    for the ``tagsData`` fields, is sent as ``[{"name": ...}]`` and matches customers that
+    have all of them.
 
-    Example:
+    Examples:
         >>> Filter("chats.status", "=", ChatStatus.PENDING)
         Filter(field='chats.status', operator='=', value='pending')
+        >>> Filter("customers.tagsData", "=", ["vip"]).to_json()["value"]
+        [{'name': 'vip'}]
     """
 
     field: str = attrs.field(validator=_field_name)
@@ -75,4 +90,7 @@ class Filter:
 
     def to_json(self) -> dict[str, Any]:
         """The wire form."""
-        return {"field": self.field, "operator": self.operator, "value": self.value}
+        value = self.value
+        if isinstance(value, tuple):
+            value = [{"name": tag.name} for tag in value]
+        return {"field": self.field, "operator": self.operator, "value": value}

@@ -41,7 +41,7 @@ def redact(text: str, secret: Secret[str] | None) -> str:
     a journal or a report. The key comes wrapped in a ``Secret``, so that no frame of a
     traceback has it as a local variable.
 
-    Example:
+    Examples:
         >>> redact('echo: "Bearer s3cr3t"', Secret("s3cr3t"))
         'echo: "Bearer <redacted>"'
     """

@@ -1,4 +1,4 @@
-"""The people of a chat: its customer, its agents, and departments of agents."""
+"""The team of a chat: its agents, and departments of agents (customers: ``_customer``)."""
 
 from __future__ import annotations
 
@@ -10,34 +10,7 @@ from .._errors import ResponseValidationError
 from ._enums import AgentRole, role
 from ._wire import BadValueError, FieldTable, convert_fields, integer, is_mapping, text
 
-__all__ = ["Agent", "Customer", "Department", "agents"]
-
-
-@attrs.frozen
-class Customer:
-    """The customer a chat belongs to."""
-
-    id: int | None
-    name: str | None = None
-    email: str | None = None
-    user_id: str | None = None
-
-    @classmethod
-    def from_json(cls, payload: Any) -> Customer:
-        """Build from the wire object (``id``, ``name``, ``email``, ``userId``)."""
-        if not is_mapping(payload):
-            raise ResponseValidationError(
-                f"expected a customer object, got {type(payload).__name__}"
-            )
-        return cls(**convert_fields(payload, _CUSTOMER_FIELDS, "customer"))
-
-
-_CUSTOMER_FIELDS: FieldTable = (
-    ("id", "id", integer),
-    ("name", "name", text),
-    ("email", "email", text),
-    ("user_id", "userId", text),
-)
+__all__ = ["Agent", "Department", "agents"]
 
 
 @attrs.frozen

@@ -27,6 +27,8 @@ from .._errors import ResponseValidationError
 
 #: Largest id we accept: the API's ids are signed 64-bit integers.
 MAX_ID = 2**63 - 1
+#: Largest bad id quoted whole in a message (larger ones are described by their size).
+MAX_ECHOED_BITS = 128
 #: The API's integers (ids) are signed 64-bit.
 MIN_INT = -(2**63)
 #: Unix seconds of the last instant a ``datetime`` can hold (9999-12-31T23:59:59 UTC), and
@@ -204,6 +206,18 @@ class Nested:
         raise BadValueError(f"expected {self.what} object or id, got {type(value).__name__}")
 
 
+def check_encodable(text: str, what: str) -> None:
+    """Refuse text that UTF-8 cannot encode (a lone surrogate), before it fails in httpx.
+
+    Raises:
+        ValueError: naming ``what``.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} is not valid text: {shown(text)}") from None
+
+
 def validate_id(chat_id: object, *, name: str = "chat_id") -> int:
     """Return an id given by the caller if it is a positive 64-bit int, else a clear error.
 
@@ -214,7 +228,10 @@ def validate_id(chat_id: object, *, name: str = "chat_id") -> int:
         ValueError: not between 1 and 2**63 - 1.
     """
     if not is_int(chat_id):
-        raise TypeError(f"{name} must be an int, not {type(chat_id).__name__}: {chat_id!r}")
+        raise TypeError(f"{name} must be an int, not {type(chat_id).__name__}: {shown(chat_id)}")
     if not 0 < chat_id <= MAX_ID:
-        raise ValueError(f"{name} must be a positive 64-bit integer, got {chat_id!r}")
+        # A huge int is not echoed: its digits would drown the message (or fail to print).
+        bits = chat_id.bit_length()
+        got = repr(chat_id) if bits <= MAX_ECHOED_BITS else f"an integer of {bits} bits"
+        raise ValueError(f"{name} must be a positive 64-bit integer, got {got}")
     return chat_id

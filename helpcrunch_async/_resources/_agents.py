@@ -1,11 +1,11 @@
-"""``client.agents``: the account's agents, with their roles."""
+"""``client.agents``: the account's agents, with their roles; unsubscribing one from news."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 
-from .._models import Agent
+from .._models import Agent, validate_id
 from ._base import Resource
 from ._paging import MAX_PAGE_SIZE, check_page_size, paginate
 
@@ -28,3 +28,17 @@ class Agents(Resource):
             return self._call("GET", "/agents", params=query, operation="agents.list")
 
         return paginate(fetch, size, Agent.from_json)
+
+    async def unsubscribe(self, agent_id: int) -> None:
+        """Unsubscribe an agent (team member) from HelpCrunch's newsletters.
+
+        Raises:
+            NotFoundError: no such agent.
+        """
+        agent_id = validate_id(agent_id, name="agent_id")
+        await self._call(
+            "GET",
+            f"/agents/{agent_id}/unsubscribe",
+            json_answer=False,
+            operation="agents.unsubscribe",
+        )

@@ -55,11 +55,14 @@ class Resource:
         json_body: Any = None,
         params: Mapping[str, Any] | None = None,
         idempotent: bool = True,
+        json_answer: bool = True,
     ) -> Any:
-        """Send one API call through the client's send path; return its decoded JSON."""
-        reply = await self._sender.send(
-            Request(method, path, json_body, params, idempotent, operation), self._options
-        )
+        """Send one API call through the client's send path; return its decoded JSON.
+
+        With ``json_answer=False`` a success that is not JSON (a plain ``Ok``) gives ``None``.
+        """
+        request = Request(method, path, json_body, params, idempotent, operation, json_answer)
+        reply = await self._sender.send(request, self._options)
         if self._capture is not None:
             self._capture.response = reply.response
         return reply.json

@@ -7,20 +7,15 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-import attrs
-
-from .._bulk._breaker import CircuitBreaker
 from .._bulk._engine import OutcomeStream
-from .._bulk._journal import Journal
-from .._bulk._outcomes import BulkResult, ChatOutcome, Progress, outcome_key
-from .._config import MAX_CONCURRENCY, require_int
+from .._bulk._outcomes import BulkResult, ChatOutcome, Progress
+from .._bulk._protocol import BulkJournal
 from .._errors import BadRequestError
-from .._limit._gate import BACKGROUND
-from .._models import ON_HOLD_SPELLINGS, Chat, ChatStatus, Filter, Message, validate_id
-from .._send._events import BulkItemDone
-from .._settings import validate_callback
+from .._models import ON_HOLD_SPELLINGS, Chat, ChatRating, ChatStatus, Filter, Message, validate_id
 from ._base import Resource
+from ._bulk_run import BulkOptions, bulk_run, collect
 from ._paging import MAX_PAGE_SIZE, check_page_size, paginate
+from ._query import search_body, sorting
 from ._raw import ChatsWithRawResponse
 
 if TYPE_CHECKING:
@@ -33,21 +28,15 @@ __all__ = ["Chats"]
 #: field path.
 _INVALID_STATUS = frozenset({"invalid_chat_value", "status"})
 
+#: Who reads -> the endpoint that marks it.
+_READ_BY = {"agent": "readByAgent", "customer": "readByCustomer"}
+
 #: Fields chats can be sorted by; the ``chats.`` prefix is optional on input.
 SORT_FIELDS = ("createdAt", "lastCustomerMessageAt", "lastMessageAt", "closedAt")
 
 
 def _sorting(sort: object, order: object) -> dict[str, str]:
-    params = {}
-    if sort is not None:
-        if not isinstance(sort, str) or sort.removeprefix("chats.") not in SORT_FIELDS:
-            raise ValueError(f"sort must be one of {', '.join(SORT_FIELDS)}, got {sort!r}")
-        params["sort"] = "chats." + sort.removeprefix("chats.")
-    if order is not None:
-        if order not in ("asc", "desc"):
-            raise ValueError(f"order must be 'asc' or 'desc', got {order!r}")
-        params["order"] = order
-    return params
+    return sorting(sort, order, prefix="chats", fields=SORT_FIELDS)
 
 
 def _optional_id(value: int | None, name: str) -> int | None:
@@ -61,7 +50,7 @@ class Chats(Resource):
     def with_raw_response(self) -> ChatsWithRawResponse:
         """The same methods, returning a ``RawResponse`` (status, headers, elapsed, parsed).
 
-        Example:
+        Examples:
             >>> raw = await client.chats.with_raw_response.get(5215752)  # doctest: +SKIP
             >>> raw.headers.get("x-request-id"), raw.parsed.status  # doctest: +SKIP
         """
@@ -75,7 +64,7 @@ class Chats(Resource):
         ``"on-hold"`` first, tries the others once each if the server rejects it with
         ``invalid_chat_value``, and remembers which one the server accepted.
 
-        Example:
+        Examples:
             >>> await client.chats.update_status(5215752, ChatStatus.CLOSED)  # doctest: +SKIP
 
         Raises:
@@ -156,23 +145,14 @@ class Chats(Resource):
     ) -> AsyncIterator[Chat]:
         """Every chat matching ``filters`` (all of them with AND, any with OR), page by page.
 
-        Example:
+        Examples:
             >>> stale = client.chats.search(  # doctest: +SKIP
             ...     [Filter("chats.status", "=", "pending"),
             ...      Filter("chats.lastMessageAt", "<", a_week_ago)],
             ... )
             >>> ids = [chat.id async for chat in stale]  # doctest: +SKIP
         """
-        wanted = [filters] if isinstance(filters, Filter) else [*filters]
-        if not wanted:
-            raise ValueError("search needs at least one Filter")
-        for item in wanted:
-            if not isinstance(item, Filter):
-                raise TypeError(f"filters must be Filter objects, not {type(item).__name__}")
-        if comparison not in ("AND", "OR"):
-            raise ValueError(f"comparison must be 'AND' or 'OR', got {comparison!r}")
-        body: dict[str, Any] = {"filter": [f.to_json() for f in wanted], "comparison": comparison}
-        body |= _sorting(sort, order)
+        body = search_body(filters, comparison) | _sorting(sort, order)
         size = check_page_size(page_size)
 
         def fetch(offset: int, limit: int) -> Awaitable[Any]:
@@ -221,6 +201,52 @@ class Chats(Resource):
             await self._call("PUT", "/chats/snooze", json_body=body, operation="chats.snooze")
         )
 
+    async def rate(self, chat_id: int, rating: ChatRating | str) -> Chat:
+        """Rate a chat on the customer's behalf and return it.
+
+        ``rating`` is a ``ChatRating`` or its text: ``"perfect"``, ``"great"``,
+        ``"average"``, ``"poor"`` or ``"very poor"`` (any other is refused before sending).
+        The server rates only a closed chat, not rated yet, with at least one agent message.
+
+        Sent once: a chat is rated once, so a retry of a request that may have been applied
+        would be refused as already rated. Only a 429 or a connection never made is retried.
+
+        Raises:
+            TypeError, ValueError: a bad ``chat_id`` or ``rating``, before anything is sent.
+            BadRequestError: the server refused (the chat is not closed, or already rated).
+        """
+        body = {"id": validate_id(chat_id), "rating": ChatRating.parse(rating).value}
+        raw = await self._call(
+            "PUT", "/chats/rate", json_body=body, idempotent=False, operation="chats.rate"
+        )
+        return Chat.from_json(raw)
+
+    async def mark_read(
+        self, chat_id: int, *, by: Literal["agent", "customer"], read: bool = True
+    ) -> Chat:
+        """Mark a chat as read (or, with ``read=False``, unread) by the agents or the customer.
+
+        Example:
+            >>> chat = await client.chats.mark_read(5215752, by="agent")  # doctest: +SKIP
+            >>> chat.read_by_agent  # doctest: +SKIP
+            True
+
+        Raises:
+            TypeError, ValueError: a bad ``chat_id``, ``by`` or ``read``, before sending.
+        """
+        chat_id = validate_id(chat_id)
+        if by not in _READ_BY:
+            raise ValueError(f"by must be 'agent' or 'customer', got {by!r}")
+        if not isinstance(read, bool):
+            raise TypeError(f"read must be a bool, not {type(read).__name__}")
+        raw = await self._call(
+            "PUT",
+            f"/chats/{_READ_BY[by]}",
+            json_body={"id": chat_id, "read": read},
+            operation=f"chats.mark_read_by_{by}",
+        )
+        return Chat.from_json(raw)
+
     async def create(
         self,
         *,
@@ -266,10 +292,10 @@ class Chats(Resource):
         status: ChatStatus | str,
         *,
         concurrency: int | None = None,
-        journal: Journal | str | os.PathLike[str] | None = None,
+        journal: BulkJournal | str | os.PathLike[str] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         stop_after_consecutive_failures: int | None = None,
-    ) -> OutcomeStream:
+    ) -> OutcomeStream[ChatOutcome]:
         """Set the status of many chats, yielding one ``ChatOutcome`` per distinct id.
 
         ``chat_ids`` may be any iterable or async iterable and is read lazily: memory and
@@ -280,62 +306,48 @@ class Chats(Resource):
 
         With a ``journal`` (a ``Journal`` or a path), outcomes are appended as they happen and
         ids it already records as done with this status are skipped: run the same call again
-        to resume. ``on_progress`` is called with a ``Progress`` after each outcome.
+        to resume. A ``RedisJournal`` is shared by a fleet: workers handed the same ids
+        claim each before sending it, so none is sent twice at once, and a dead worker's ids
+        are taken over (see ``helpcrunch_async.redis``). ``on_progress`` is called with a
+        ``Progress`` after each outcome.
 
         With ``stop_after_consecutive_failures=N``, the run stops once N ids in a row failed
         with ``APIConnectionError`` or ``ServerError`` (the API is unreachable or failing, so
         every other id would fail the same way): the stream raises ``BulkAbortedError`` after
         the outcomes already completed. With a journal, the same call resumes later.
 
-        Example:
+        Examples:
             >>> stream = client.chats.stream_update_status(ids, "closed")
             >>> async with stream as outcomes:  # doctest: +SKIP
             ...     async for outcome in outcomes:
             ...         print(outcome.chat_id, "ok" if outcome.ok else outcome.error)
 
         Raises:
-            TypeError, ValueError: a bad ``status``, ``concurrency`` or ``chat_ids``, at once.
-            BulkAbortedError: the circuit breaker tripped (while iterating).
+            TypeError, ValueError: a bad ``status``, ``concurrency``, ``chat_ids`` or
+                ``journal``, at once.
+            HelpCrunchError: while iterating, once, after the outcomes completed before it,
+                the error that ended the run: ``AuthenticationError``, ``ClientClosedError``
+                (the client was closed), ``LimiterUnavailableError``, ``JournalError`` (the
+                journal cannot be written or reached: nothing more is sent) or
+                ``BulkAbortedError`` (the circuit breaker tripped). Never an
+                ``ExceptionGroup``.
         """
         status = ChatStatus.parse(status)
-        if concurrency is None:
-            concurrency = self._sender.turn.slots.permits
-        require_int(concurrency, "concurrency", minimum=1)
-        if concurrency > MAX_CONCURRENCY:
-            raise ValueError(f"concurrency must be <= {MAX_CONCURRENCY}, got {concurrency!r}")
-        if isinstance(chat_ids, str | bytes) or not isinstance(chat_ids, Iterable | AsyncIterable):
-            raise TypeError(f"chat_ids must be an iterable of ints, not {type(chat_ids).__name__}")
-        validate_callback(on_progress, "on_progress")
-        if journal is not None and not isinstance(journal, Journal):
-            journal = Journal(journal)
-        breaker = (
-            None
-            if stop_after_consecutive_failures is None
-            else CircuitBreaker(stop_after_consecutive_failures)
-        )
-        # Bulk work is background traffic unless the caller's view chose a class.
-        background = attrs.evolve(self._options, priority=self._options.priority or BACKGROUND)
-        chats = Chats(self._sender, background)
-
-        async def operation(chat_id: int) -> Chat:
-            return await chats.update_status(chat_id, status)
-
-        emit = self._sender.observers.emit
-
-        def report(outcome: ChatOutcome) -> None:
-            error = outcome.error
-            kind = None if error is None else type(error).__name__
-            emit(BulkItemDone(operation="chats.update_status", ok=error is None, error_type=kind))
-
-        return OutcomeStream(
-            operation,
+        options: BulkOptions = {
+            "concurrency": concurrency,
+            "journal": journal,
+            "on_progress": on_progress,
+            "stop_after_consecutive_failures": stop_after_consecutive_failures,
+        }
+        return bulk_run(
+            self,
+            lambda chats, chat_id: chats.update_status(chat_id, status),
             chat_ids,
             name=status.value,
-            concurrency=concurrency,
-            journal=journal,
-            on_progress=on_progress,
-            on_outcome=report,
-            breaker=breaker,
+            event="chats.update_status",
+            outcome=ChatOutcome,
+            what="chat",
+            options=options,
         )
 
     async def bulk_update_status(
@@ -344,22 +356,21 @@ class Chats(Resource):
         status: ChatStatus | str,
         *,
         concurrency: int | None = None,
-        journal: Journal | str | os.PathLike[str] | None = None,
+        journal: BulkJournal | str | os.PathLike[str] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         stop_after_consecutive_failures: int | None = None,
-    ) -> BulkResult:
+    ) -> BulkResult[Chat]:
         """Set the status of many chats and collect every outcome; see ``stream_update_status``.
 
-        A tripped circuit breaker (``stop_after_consecutive_failures``) raises
-        ``BulkAbortedError``; the journal holds what completed.
+        A run-ending error (see ``stream_update_status``: a tripped circuit breaker raises
+        ``BulkAbortedError``, a journal that cannot be written ``JournalError``...) is
+        raised by itself; the journal holds what completed.
 
-        Example:
+        Examples:
             >>> result = await client.chats.bulk_update_status(ids, "closed")  # doctest: +SKIP
             >>> print(result)  # doctest: +SKIP
             4998 updated, 2 failed, 0 skipped (already done), 0 duplicates
         """
-        succeeded: list[Chat] = []
-        failed: dict[int | str, Exception] = {}
         stream = self.stream_update_status(
             chat_ids,
             status,
@@ -368,10 +379,4 @@ class Chats(Resource):
             on_progress=on_progress,
             stop_after_consecutive_failures=stop_after_consecutive_failures,
         )
-        async with stream as outcomes:
-            async for outcome in outcomes:
-                if outcome.error is not None:
-                    failed[outcome_key(outcome.chat_id)] = outcome.error
-                elif outcome.chat is not None:
-                    succeeded.append(outcome.chat)
-        return BulkResult(succeeded, failed, stream.skipped, stream.duplicates)
+        return await collect(stream, lambda outcome: outcome.chat)

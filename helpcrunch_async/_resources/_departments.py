@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-from .._errors import ResponseValidationError
 from .._models import Department
 from ._base import Resource
+from ._paging import listed
 
 __all__ = ["Departments"]
 
@@ -22,10 +22,5 @@ class Departments(Resource):
         An async iterator all the same, like the other listings.
         """
         body = await self._call("GET", "/departments", operation="departments.list")
-        items = body.get("data") if isinstance(body, dict) else body
-        if not isinstance(items, list):
-            raise ResponseValidationError(
-                f"expected a list of departments, got {type(body).__name__}"
-            )
-        for item in items:
+        for item in listed(body, "departments"):
             yield Department.from_json(item)

@@ -51,7 +51,7 @@ class Messages(Resource):
         the server (a 429, a connection never made), never after a timeout or a 5xx, so a
         message is never posted twice by the SDK.
 
-        Example:
+        Examples:
             >>> await client.messages.create(5215752, "On it!", agent_id=12)  # doctest: +SKIP
 
         Raises:

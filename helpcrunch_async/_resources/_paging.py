@@ -1,4 +1,4 @@
-"""Paging shared by every listing resource: the page-size check and the page-after-page loop."""
+"""Listings: the page-size check, the page-after-page loop, and the lists that come whole."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from .._config import require_int
 from .._errors import ResponseValidationError
 
-__all__ = ["MAX_PAGE_SIZE", "check_page_size", "paginate"]
+__all__ = ["MAX_PAGE_SIZE", "check_page_size", "listed", "paginate"]
 
 #: The API's largest page.
 MAX_PAGE_SIZE = 100
@@ -43,3 +43,17 @@ async def paginate(
         if len(items) < size:
             return
         offset += len(items)
+
+
+def listed(body: Any, what: str) -> list[Any]:
+    """The items of a listing that comes whole: the list itself or ``{"data": [...]}``.
+
+    The documentation's versions show both envelopes for departments.
+
+    Raises:
+        ResponseValidationError: neither.
+    """
+    items = body.get("data") if isinstance(body, dict) else body
+    if not isinstance(items, list):
+        raise ResponseValidationError(f"expected a list of {what}, got {type(body).__name__}")
+    return items

@@ -18,9 +18,16 @@ from ._base import Capture, Resource
 
 if TYPE_CHECKING:
     from ._chats import Chats
+    from ._customers import Customers
     from ._messages import Messages
 
-__all__ = ["ChatsWithRawResponse", "MessagesWithRawResponse", "RawResponse", "with_raw_response"]
+__all__ = [
+    "ChatsWithRawResponse",
+    "CustomersWithRawResponse",
+    "MessagesWithRawResponse",
+    "RawResponse",
+    "with_raw_response",
+]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -31,7 +38,7 @@ R = TypeVar("R", bound=Resource)
 class RawResponse(Generic[T]):
     """The HTTP answer of a call, with what the SDK parsed from it.
 
-    Example:
+    Examples:
         >>> chats = client.chats.with_raw_response  # doctest: +SKIP
         >>> raw = await chats.update_status(5215752, "closed")  # doctest: +SKIP
         >>> raw.status_code, raw.headers.get("x-request-id"), raw.parsed.status  # doctest: +SKIP
@@ -80,7 +87,7 @@ def with_raw_response(
 class ChatsWithRawResponse:
     """``client.chats.with_raw_response``: the chats methods, returning ``RawResponse``s.
 
-    Example:
+    Examples:
         >>> raw = await client.chats.with_raw_response.get(5215752)  # doctest: +SKIP
         >>> raw.headers["content-type"], raw.elapsed, raw.parsed.id  # doctest: +SKIP
     """
@@ -93,6 +100,8 @@ class ChatsWithRawResponse:
         self.update_department = with_raw_response(cls.update_department, chats)
         self.snooze = with_raw_response(cls.snooze, chats)
         self.create = with_raw_response(cls.create, chats)
+        self.rate = with_raw_response(cls.rate, chats)
+        self.mark_read = with_raw_response(cls.mark_read, chats)
 
 
 class MessagesWithRawResponse:
@@ -100,3 +109,22 @@ class MessagesWithRawResponse:
 
     def __init__(self, messages: Messages) -> None:
         self.create = with_raw_response(type(messages).create, messages)
+
+
+class CustomersWithRawResponse:
+    """``client.customers.with_raw_response``: the single-customer calls, as ``RawResponse``s.
+
+    ``batch_update`` keeps the answer of its last request.
+    """
+
+    def __init__(self, customers: Customers) -> None:
+        cls = type(customers)
+        self.get = with_raw_response(cls.get, customers)
+        self.find = with_raw_response(cls.find, customers)
+        self.create = with_raw_response(cls.create, customers)
+        self.update = with_raw_response(cls.update, customers)
+        self.replace = with_raw_response(cls.replace, customers)
+        self.delete = with_raw_response(cls.delete, customers)
+        self.batch_update = with_raw_response(cls.batch_update, customers)
+        self.tag = with_raw_response(cls.tag, customers)
+        self.untag = with_raw_response(cls.untag, customers)

@@ -7,6 +7,7 @@ and no reference to the response or its body.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from typing import TYPE_CHECKING, Any
@@ -41,6 +42,8 @@ _STATUS_CLASSES: dict[int, type[APIError]] = {
 }
 #: Most ``errors`` entries an ``APIError`` keeps; HelpCrunch sends one to three.
 MAX_ERROR_DETAILS = 20
+#: Most values looked at in an ``errors`` object of fields, however it nests.
+_MAX_FIELD_STEPS = 50 * MAX_ERROR_DETAILS
 
 
 def _detail_text(value: Any, secret: Secret[str] | None) -> str:
@@ -54,16 +57,28 @@ def _detail_text(value: Any, secret: Secret[str] | None) -> str:
 
 
 def parse_error_details(body: Any, *, secret: Secret[str] | None = None) -> list[ErrorDetail]:
-    """Read both documented error-body styles; anything else gives no details.
+    """Read both documented error-body styles, and the other shapes servers give ``errors``.
 
-    Keeps at most ``MAX_ERROR_DETAILS`` entries, each text cut to ``MAX_TEXT``
-    characters, with ``secret`` redacted.
+    - a list of ``{"code", "message"}`` entries (or of strings): HelpCrunch's documented
+      styles;
+    - one such entry instead of a list;
+    - an object of fields and their messages, as many frameworks answer a validation
+      failure (``{"status": ["is invalid"]}``): one detail per message, the field (its path
+      when nested: ``filter[0].field``) as the code;
+    - a string: one detail with that message.
+
+    Anything else gives no details. Keeps at most ``MAX_ERROR_DETAILS`` entries, each text
+    cut to ``MAX_TEXT`` characters, with ``secret`` redacted.
     """
     if not isinstance(body, dict):
         return []
     raw = body.get("errors")
-    if isinstance(raw, dict):  # tolerate a single object instead of a list
-        raw = [raw]
+    if isinstance(raw, str):
+        return [ErrorDetail(code="", message=cut(raw, secret))]
+    if isinstance(raw, dict):
+        if "code" not in raw and "message" not in raw:
+            return _field_messages(raw, secret)
+        raw = [raw]  # a single entry instead of a list
     if not isinstance(raw, list):
         return []
     details = []
@@ -77,6 +92,35 @@ def parse_error_details(body: Any, *, secret: Secret[str] | None = None) -> list
             )
         elif isinstance(entry, str):
             details.append(ErrorDetail(code="", message=cut(entry, secret)))
+    return details
+
+
+def _field_messages(fields: dict[Any, Any], secret: Secret[str] | None) -> list[ErrorDetail]:
+    """An object of fields and their messages: one detail per message, the field as the code.
+
+    ``{"status": ["is invalid"], "filter": [{"field": ["unknown"]}]}`` gives
+    ``status: is invalid`` and ``filter[0].field: unknown``; bounded whatever the nesting or
+    the size.
+    """
+    details: list[ErrorDetail] = []
+    pending: list[tuple[str, Any]] = [
+        (str(name), value) for name, value in itertools.islice(fields.items(), MAX_ERROR_DETAILS)
+    ][::-1]
+    steps = 0
+    while pending and len(details) < MAX_ERROR_DETAILS and steps < _MAX_FIELD_STEPS:
+        steps += 1
+        path, value = pending.pop()
+        if isinstance(value, dict):
+            items = itertools.islice(value.items(), MAX_ERROR_DETAILS)
+            pending += [(f"{path}.{name}", inner) for name, inner in items][::-1]
+        elif isinstance(value, list):
+            items = itertools.islice(enumerate(value), MAX_ERROR_DETAILS)
+            pending += [
+                (f"{path}[{i}]" if isinstance(inner, dict | list) else path, inner)
+                for i, inner in items
+            ][::-1]
+        elif message := _detail_text(value, secret):
+            details.append(ErrorDetail(code=cut(path, secret), message=message))
     return details
 
 

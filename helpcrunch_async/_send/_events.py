@@ -1,13 +1,15 @@
 """Events: a typed record of what the send path does, for observers (logs, metrics, traces).
 
 Pass ``on_event=`` to ``HelpCrunch``: a callable, or a list of callables, taking one event.
-One call of the API gives, in order::
+One call of the API gives, in order:
 
-    CallStarted
-    ├── per attempt:  LimiterWaited (if a limiter is set) → RequestSent
-    │                 → ResponseReceived | TransportFailed
-    │                 → Throttled (on a 429) → RetryScheduled (if it is retried)
-    └── CallCompleted | CallFailed
+```text
+CallStarted
+├── per attempt:  LimiterWaited (if a limiter is set) → RequestSent
+│                 → ResponseReceived | TransportFailed
+│                 → Throttled (on a 429) → RetryScheduled (if it is retried)
+└── CallCompleted | CallFailed
+```
 
 and each chat of a bulk run ends with a ``BulkItemDone``. Events are frozen attrs objects
 carrying no API key and no request or response body. Observers run synchronously, in the

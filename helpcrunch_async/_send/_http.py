@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import httpx
 
-from .._errors import APITimeoutError, ResponseValidationError
+from .._errors import APITimeoutError, ClientClosedError, ResponseValidationError
 from ._decode import error_from_transport
 
 if TYPE_CHECKING:
@@ -77,7 +77,11 @@ class Exchange:
         Raises:
             APIConnectionError: no answer (``APITimeoutError`` past ``timeout``).
             ResponseValidationError: a success larger than ``max_response_bytes``.
+            ClientClosedError: the ``httpx.AsyncClient`` was closed (one given as
+                ``http_client`` and closed by its owner).
         """
+        if self.http.is_closed:  # httpx would raise a bare RuntimeError
+            raise ClientClosedError("the httpx.AsyncClient of this HelpCrunch client is closed")
         httpx_timeout = self._timeouts.get(timeout)
         if httpx_timeout is None:
             httpx_timeout = self._timeouts[timeout] = httpx.Timeout(timeout, pool=None)

@@ -29,7 +29,13 @@ import anyio.lowlevel
 import attrs
 import httpx
 
-from .._errors import APIConnectionError, APIError, ClientClosedError, RateLimitError
+from .._errors import (
+    APIConnectionError,
+    APIError,
+    ClientClosedError,
+    RateLimitError,
+    ResponseValidationError,
+)
 from .._limit._gate import INTERACTIVE, Priority
 from .._limit._headers import carries_rate_limit_headers, parse_rate_limit_headers
 from .._models._json import decode_json
@@ -48,7 +54,7 @@ from ._events import (
 from ._observe import next_call_id, path_template, retry_reason
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Awaitable, Mapping
 
     from .._limit._turn import Turn
     from .._settings import Secret
@@ -79,7 +85,9 @@ class Request:
 
     ``path`` is relative to the base URL; ``operation`` names the call in events
     (``"chats.update_status"``); a call that is not ``idempotent`` is retried only when it
-    surely never reached the server.
+    surely never reached the server. A success must be JSON unless ``json_answer`` is
+    ``False`` (a plain ``Ok``, as deleting a customer answers): then a body that is not JSON
+    gives ``None``.
     """
 
     method: str
@@ -88,6 +96,7 @@ class Request:
     params: Mapping[str, Any] | None = None
     idempotent: bool = True
     operation: str | None = None
+    json_answer: bool = True
 
 
 @attrs.frozen
@@ -133,6 +142,8 @@ class Sender:
         self.retry = retry
         self.observers = observers
         self.closed = False
+        #: The scope of every call in progress, so that closing the client ends them.
+        self._calls: set[anyio.CancelScope] = set()
         #: What this server accepted where the documentation disagrees (the on-hold
         #: spelling), learnt once and shared by the client's views.
         self.dialect: dict[str, str] = {}
@@ -144,10 +155,22 @@ class Sender:
     def __repr__(self) -> str:
         return f"Sender({self.base_url!r}, {self.turn!r})"
 
+    def close(self) -> None:
+        """Refuse new calls and end every call in progress with ``ClientClosedError``.
+
+        A call waiting for its turn or between two attempts sends nothing more; a request
+        in flight is cut off (it may have reached the server). Their turns are given back
+        on the way out, so a limiter shared with other clients loses nothing.
+        """
+        self.closed = True
+        for scope in self._calls:
+            scope.cancel()
+
     async def send(self, request: Request, options: CallOptions) -> Reply:
         """Send one API call, with its retries; return the successful answer.
 
         Raises:
+            ClientClosedError: the client was closed before or during the call.
             HelpCrunchError: the subclass for what went wrong, after retries.
         """
         if self.closed:
@@ -155,9 +178,7 @@ class Sender:
         self._check_event_loop()
         template = path_template(request.path)
         call = _Call(
-            request.operation or f"{request.method} {template}",
-            next_call_id(),
-            anyio.current_time(),
+            request.operation or f"{request.method} {template}", next_call_id(), time.perf_counter()
         )
         emit = self.observers.emit
         emit(
@@ -182,12 +203,14 @@ class Sender:
             )
 
         try:
-            reply = await self.retry.call(
-                functools.partial(self._attempt, request, template, options, call),
-                idempotent=request.idempotent,
-                max_retries=options.max_retries,
-                limited=self.limiter is not None,
-                on_retry=retry_scheduled,
+            reply = await self._unless_closed(
+                self.retry.call(
+                    functools.partial(self._attempt, request, template, options, call),
+                    idempotent=request.idempotent,
+                    max_retries=options.max_retries,
+                    limited=self.limiter is not None,
+                    on_retry=retry_scheduled,
+                )
             )
         except BaseException as exc:  # a cancellation too: observers see every call end
             emit(
@@ -197,7 +220,7 @@ class Sender:
                     attempts=call.attempts,
                     error_type=type(exc).__name__,
                     status_code=exc.status_code if isinstance(exc, APIError) else None,
-                    elapsed=anyio.current_time() - call.started,
+                    elapsed=time.perf_counter() - call.started,
                 )
             )
             raise
@@ -207,10 +230,23 @@ class Sender:
                 call_id=call.call_id,
                 attempts=call.attempts,
                 status_code=call.status_code or 0,
-                elapsed=anyio.current_time() - call.started,
+                elapsed=time.perf_counter() - call.started,
             )
         )
         return reply
+
+    async def _unless_closed(self, call: Awaitable[Reply]) -> Reply:
+        """``call``'s answer; ``ClientClosedError`` if ``close()`` ends it first."""
+        with anyio.CancelScope() as closing:
+            self._calls.add(closing)
+            try:
+                return await call
+            finally:
+                self._calls.discard(closing)
+        # Only close() cancels this scope; a cancel of the caller's own at the same moment
+        # stays a cancel.
+        await anyio.lowlevel.checkpoint_if_cancelled()
+        raise ClientClosedError("this HelpCrunch client was closed during the call")
 
     def _check_event_loop(self) -> None:
         """A client belongs to the event loop of its first call (its pool lives there).
@@ -241,6 +277,10 @@ class Sender:
         emit = self.observers.emit
         url = self.base_url + request.path
         try:
+            # A cancel that came while the turn was being granted (a closed client, a bulk
+            # run that stopped) lands here, before the request leaves: asyncio delivers it
+            # only at a task's next suspension, which may be past the send.
+            await anyio.lowlevel.checkpoint_if_cancelled()
             if self.limiter is not None:
                 emit(
                     LimiterWaited(
@@ -303,12 +343,22 @@ class Sender:
             )
         )
         if response.is_success:
-            body = decode_json(response.content, secret=self._key) if response.content else None
-            return Reply(response, body)
+            return Reply(response, self._body(request, response))
         error = error_from_response(response, secret=self._key)
         if isinstance(error, RateLimitError):
             await self._throttled(error, call, number, anyio.current_time() - granted)
         raise error
+
+    def _body(self, request: Request, response: httpx.Response) -> Any:
+        """A success's JSON; ``None`` for no body, or one not JSON where that is allowed."""
+        if not response.content:
+            return None
+        try:
+            return decode_json(response.content, secret=self._key)
+        except ResponseValidationError:
+            if request.json_answer:
+                raise
+            return None
 
     async def _throttled(
         self, error: RateLimitError, call: _Call, number: int, sent_ago: float

@@ -1,4 +1,7 @@
-"""The emulator's HTTP surface: a Starlette app speaking HelpCrunch's chats API and more.
+"""The emulator's HTTP surface: a Starlette app speaking HelpCrunch's API.
+
+Chats, messages, agents and departments are here; customers, ratings and read marks, and
+the account have modules of their own.
 
 A handler refuses a request by raising ``_Refusal`` (a Starlette ``HTTPException`` holding
 the error answer), from however deep it finds the problem; one exception handler sends it.
@@ -19,9 +22,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .._config import is_int
+from ._account import account_routes
+from ._chat_marks import chat_mark_routes
+from ._customer_routes import customer_routes
+from ._customers import short
 from ._front import FrontDoor, error_response
+from ._query import OPERATORS, compare
+from ._recording import Recorder
 from ._state import STATUSES, EmulatorConfig, EmulatorState
-from ._webhooks import WebhookSender, message_event, webhook_chat
+from ._webhooks import WebhookSender, envelope, message_event, webhook_chat
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -47,7 +56,6 @@ _HISTORY = (
     "lastCommunicatedAgentId",
 )
 _SORTS = {"createdAt", "lastCustomerMessageAt", "lastMessageAt", "closedAt"}
-_OPERATORS = {"=", "!=", ">", "<", ">=", "<=", "~", "!~"}
 
 
 def _render(config: EmulatorConfig, chat: dict[str, Any]) -> dict[str, Any]:
@@ -94,8 +102,10 @@ class _Handlers:
         return _Refusal(error_response(self.config, status, code, message))
 
     def announce(self, event: str, data: dict[str, Any]) -> None:
+        wrapped = envelope(event, data)
+        self.state.recording.announced(wrapped)
         if self.webhooks is not None:
-            self.webhooks.emit(event, data)
+            self.webhooks.emit(wrapped)
 
     async def body_of(self, request: Request) -> dict[str, Any]:
         try:
@@ -218,7 +228,7 @@ class _Handlers:
             raise self.refuse(400, "filter", "filter must be a non-empty list")
         tests = []
         for i, f in enumerate(filters):
-            if not isinstance(f, dict) or f.get("operator") not in _OPERATORS:
+            if not isinstance(f, dict) or f.get("operator") not in OPERATORS:
                 raise self.refuse(400, f"filter[{i}].operator", "unknown operator")
             path = str(f.get("field", "")).split(".")
             if path[0] != "chats" and path[0] != "customer":
@@ -238,7 +248,9 @@ class _Handlers:
             self.state.next_id += 1
         now = int(time.time())
         chat = self.state.seed_chat(chat_id, now)
-        chat.update(status="new", createdAt=now, customer={"id": body["customer"]}, agents=[])
+        known = self.state.customers.get(body["customer"])
+        customer = short(known) if known else {"id": body["customer"]}
+        chat.update(status="new", createdAt=now, customer=customer, agents=[])
         # A new chat has no history: nothing of the seeded dice's conversation applies to it.
         chat.update(dict.fromkeys(_HISTORY))
         chat["applicationId"] = body["application"]
@@ -354,6 +366,9 @@ def create_app(config: EmulatorConfig | None = None) -> tuple[ASGIApp, EmulatorS
         Route("/v1/agents", handlers.list_agents, methods=["GET"]),
         Route("/v1/departments", handlers.list_departments, methods=["GET"]),
         Route("/v1/departments/{department_id:int}", handlers.get_department, methods=["GET"]),
+        *chat_mark_routes(handlers),
+        *customer_routes(handlers),
+        *account_routes(handlers),
     ]
 
     @asynccontextmanager
@@ -367,7 +382,7 @@ def create_app(config: EmulatorConfig | None = None) -> tuple[ASGIApp, EmulatorS
             tasks.cancel_scope.cancel()
 
     app = Starlette(routes=routes, exception_handlers={_Refusal: _refused}, lifespan=lifespan)
-    return FrontDoor(app, state), state
+    return Recorder(FrontDoor(app, state), state.recording), state
 
 
 def _match(chat: dict[str, Any], path: list[str], operator: str, value: Any) -> bool:
@@ -378,16 +393,4 @@ def _match(chat: dict[str, Any], path: list[str], operator: str, value: Any) -> 
         current = current.get("id")
     if path[-1] == "status" and isinstance(value, str):
         value = _canonical_status(value)
-    if operator in ("~", "!~"):
-        found = str(value).lower() in str(current or "").lower()
-        return found if operator == "~" else not found
-    if operator in ("=", "!="):
-        same = str(current) == str(value) if current is not None else value is None
-        return same if operator == "=" else not same
-    try:
-        left, right = float(current), float(value)
-    except (TypeError, ValueError):
-        return False
-    return {">": left > right, "<": left < right, ">=": left >= right, "<=": left <= right}[
-        operator
-    ]
+    return compare(current, operator, value)

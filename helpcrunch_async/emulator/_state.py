@@ -1,4 +1,4 @@
-"""The emulator's world: its settings, its seeded chats, and what it has seen."""
+"""The emulator's world: its settings, its seeded chats and customers, and what it has seen."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -18,6 +19,9 @@ from .._config import (
     positive,
     positive_int,
 )
+from ._account import seed_account
+from ._customers import seed_customers
+from ._recording import Recording
 
 if TYPE_CHECKING:
     from ._webhooks import WebhookSender
@@ -50,6 +54,26 @@ def _http_url(_: object, attribute: attrs.Attribute[str | None], value: object) 
         not isinstance(value, str) or not value.startswith(("http://", "https://"))
     ):
         raise ValueError(f"{attribute.name} must be an http(s) URL, got {value!r}")
+
+
+def _choice(*allowed: str) -> Callable[[object, attrs.Attribute[str], object], None]:
+    def check(_: object, attribute: attrs.Attribute[str], value: object) -> None:
+        if value not in allowed:
+            choices = " or ".join(map(repr, allowed))
+            raise ValueError(f"{attribute.name} must be {choices}, got {value!r}")
+
+    return check
+
+
+def _kind(
+    cls: type, *, none: bool = False
+) -> Callable[[object, attrs.Attribute[Any], object], None]:
+    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if not (isinstance(value, cls) or (none and value is None)):
+            wanted = f"a {cls.__name__}" + (" or None" if none else "")
+            raise TypeError(f"{attribute.name} must be {wanted}, not {type(value).__name__}")
+
+    return check
 
 
 def _non_empty(_: object, attribute: attrs.Attribute[str], value: object) -> None:
@@ -89,6 +113,18 @@ class Faults:
     latency: float = attrs.field(default=0.0, validator=non_negative)
     jitter: float = attrs.field(default=0.0, validator=non_negative)
 
+    def __str__(self) -> str:
+        """``"5xx 1.0%, dropped connections 1.0%, latency 0.005 s (+ up to 0.02 s)"``."""
+        shares = {
+            "5xx": self.server_errors,
+            "dropped connections": self.dropped,
+            "truncated bodies": self.truncated,
+        }
+        injected = [f"{name} {share:.1%}" for name, share in shares.items() if share]
+        if self.latency or self.jitter:
+            injected.append(f"latency {self.latency:g} s (+ up to {self.jitter:g} s)")
+        return ", ".join(injected) if injected else "none"
+
 
 @attrs.frozen
 class EmulatorConfig:
@@ -99,13 +135,15 @@ class EmulatorConfig:
         chats: How many chats it seeds.
         rate_limit: The per-key limit, or ``None`` for none.
         faults: Injected failures.
-        payload_style: ``"spec"`` (integer timestamps, agents as a list, ``"on-hold"``) or
-            ``"legacy"`` (decimal-string timestamps, agents as one object, and ``"on hold"``
-            as the only on-hold spelling it accepts).
+        payload_style: ``"spec"`` (integer timestamps, agents as a list, ``"on-hold"``;
+            customers as the newer pages show them: numeric-string timestamps, custom data
+            an object) or ``"legacy"`` (decimal-string timestamps, agents as one object,
+            ``"on hold"`` as the only on-hold spelling it accepts; customers as the older
+            pages: integer timestamps, custom data a ``[{property, value}]`` list).
         error_style: ``"older"`` (one specific entry) or ``"newer"`` (``invalid_request`` first).
         seed: Seed of the chat data and of the fault dice.
         webhook_url: Where to POST a webhook for every change the emulator applies (status,
-            assignee, snooze, new chat, new message), or ``None`` to send none.
+            assignee, snooze, rating, new chat, new message, customers), or ``None``.
         webhook_signing_key: The key deliveries are signed with (``X-HelpCrunch-Signature``).
         webhook_attempts: Deliveries tried per event at most, the first one included.
         webhook_backoff: Seconds before the first redelivery; each next wait doubles.
@@ -113,10 +151,16 @@ class EmulatorConfig:
 
     api_key: str = "emulator-key"
     chats: int = attrs.field(default=500, validator=positive_int)
-    rate_limit: ServerLimit | None = ServerLimit()
-    faults: Faults = Faults()
-    payload_style: Literal["spec", "legacy"] = "spec"
-    error_style: Literal["older", "newer"] = "older"
+    rate_limit: ServerLimit | None = attrs.field(
+        default=ServerLimit(), validator=_kind(ServerLimit, none=True)
+    )
+    faults: Faults = attrs.field(default=Faults(), validator=_kind(Faults))
+    payload_style: Literal["spec", "legacy"] = attrs.field(
+        default="spec", validator=_choice("spec", "legacy")
+    )
+    error_style: Literal["older", "newer"] = attrs.field(
+        default="older", validator=_choice("older", "newer")
+    )
     seed: int = 0
     webhook_url: str | None = attrs.field(default=None, validator=_http_url)
     webhook_signing_key: str = attrs.field(
@@ -161,11 +205,21 @@ class EmulatorState:
         for i in range(config.chats):
             self.chats[self.FIRST_ID + i] = self.seed_chat(self.FIRST_ID + i, now)
         self.next_id = self.FIRST_ID + config.chats
+        #: Customers by id (those of the seeded chats, and created ones), their events.
+        self.customers = seed_customers(self.chats.values(), config.seed)
+        self.next_customer_id = max(self.customers, default=0) + 10_000
+        self.customer_events: list[dict[str, Any]] = []
+        #: The organization (``teamOnline``, ``chatEnabled``) and its applications.
+        self.organization, self.applications = seed_account()
+        #: Agents unsubscribed from the newsletters, by id.
+        self.unsubscribed_agents: set[int] = set()
         # Arrival times of every authenticated request, 429s included, for the window.
         self.arrivals: deque[float] = deque()
         self.requests = 0
         self.rejected = 0
         self.max_in_window = 0
+        #: The latest requests received and webhook events caused, for tests.
+        self.recording = Recording()
 
     def seed_chat(self, chat_id: int, now: int) -> dict[str, Any]:
         """A realistic chat in wire form, from the seeded dice."""

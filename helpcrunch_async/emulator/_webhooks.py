@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from ._state import EmulatorConfig
 
-__all__ = ["WebhookSender", "message_event", "webhook_chat"]
+__all__ = ["WebhookSender", "delivery", "envelope", "message_event", "webhook_chat"]
 
 logger = logging.getLogger("helpcrunch_async.emulator")
 
@@ -81,6 +81,25 @@ def message_event(chat: dict[str, Any], message: dict[str, Any]) -> dict[str, An
     }
 
 
+def envelope(event: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A new event as HelpCrunch wraps it; ``data`` is copied (the chat will change again)."""
+    return {
+        "id": str(uuid.uuid4()),
+        "event": event,
+        "eventData": json.loads(json.dumps(data)),
+        "createdAt": int(time.time()),
+    }
+
+
+def delivery(
+    envelope: dict[str, Any], attempt: int, signing_key: str
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of one delivery of ``envelope``: its attempt number, signed."""
+    body = json.dumps({**envelope, "attempts": attempt, "lastAttemptAt": int(time.time())})
+    raw = body.encode()
+    return raw, {"Content-Type": "application/json", SIGNATURE_HEADER: sign(raw, signing_key)}
+
+
 class WebhookSender:
     """Queues events from the API handlers and delivers them while ``run()`` runs."""
 
@@ -97,18 +116,12 @@ class WebhookSender:
         #: because the queue was full.
         self.delivered = self.given_up = self.dropped = 0
 
-    def emit(self, event: str, data: dict[str, Any]) -> None:
-        """Queue one event; never waits. ``data`` is copied: the chat will change again.
+    def emit(self, envelope: dict[str, Any]) -> None:
+        """Queue one event (made by ``envelope()``); never waits.
 
         An event is dropped (and counted) when the queue is full, or when ``run()`` is not
         running (an app served without its lifespan).
         """
-        envelope = {
-            "id": str(uuid.uuid4()),
-            "event": event,
-            "eventData": json.loads(json.dumps(data)),
-            "createdAt": int(time.time()),
-        }
         try:
             if self._send is not None:
                 self._send.send_nowait(envelope)
@@ -116,7 +129,9 @@ class WebhookSender:
         except (anyio.WouldBlock, anyio.ClosedResourceError):
             pass
         self.dropped += 1
-        logger.warning("webhook %s dropped: the queue is full or the sender is not running", event)
+        logger.warning(
+            "webhook %s dropped: the queue is full or the sender is not running", envelope["event"]
+        )
 
     async def run(self) -> None:
         """Deliver queued events until cancelled."""
@@ -138,9 +153,7 @@ class WebhookSender:
     async def _deliver(
         self, http: httpx.AsyncClient, envelope: dict[str, Any], attempt: int
     ) -> bool:
-        body = json.dumps({**envelope, "attempts": attempt, "lastAttemptAt": int(time.time())})
-        raw = body.encode()
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(raw, self._key)}
+        raw, headers = delivery(envelope, attempt, self._key)
         try:
             response = await http.post(self.url, content=raw, headers=headers)
         except httpx.HTTPError as exc:

@@ -1,12 +1,14 @@
-"""One rate limit shared by every process and machine using an API key, through Redis.
+"""A fleet's shared state in Redis: one rate limit per API key, and bulk journals shared by workers.
 
-Needs the ``redis`` extra (``pip install "helpcrunch-async[redis]"``)::
+Needs the ``redis`` extra (``pip install "helpcrunch-async[redis]"``):
 
-    from helpcrunch_async.redis import RedisRateLimiter
+```python
+from helpcrunch_async.redis import RedisRateLimiter
 
-    limiter = RedisRateLimiter.from_url("redis://localhost:6379/0")
-    async with HelpCrunch(rate_limit=limiter) as client:
-        ...
+limiter = RedisRateLimiter.from_url("redis://localhost:6379/0")
+async with HelpCrunch(rate_limit=limiter) as client:
+    ...
+```
 
 A single Redis, a Redis Cluster and a Sentinel-managed primary are all supported: pass a
 ``redis.Redis``, ``redis.cluster.RedisCluster`` or ``Sentinel(...).master_for(...)`` client
@@ -33,25 +35,46 @@ fleet waits one window instead of bursting. When Redis cannot be used, the limit
 the request with ``LimiterUnavailableError`` (nothing is sent), or, with
 ``on_unavailable="local"``, falls back to a local limiter at this process's share of the
 rate. ``ARCHITECTURE.md`` tells why each of these was chosen.
+
+``RedisJournal`` is the bulk helpers' journal for a job spread over several workers (the
+same URLs)::
+
+    journal = RedisJournal.from_url("redis://localhost:6379/0", "close-stale-2026-12")
+    await client.chats.bulk_update_status(ids, "closed", journal=journal)
+
+Workers handed the same ids claim each before sending it (a lease, renewed while the call is
+in flight), so none is sent by two at once and a dead worker's ids are taken over once its
+lease lapses; ``await journal.report()`` tells the job's state across the fleet.
 """
 
-from .._errors import LimiterUnavailableError
+from .._errors import JournalError, LimiterUnavailableError
+from ._journal import DEFAULT_LEASE, RedisJournal
 from ._limiter import (
     BACKGROUND_LOOKAHEAD,
     BACKGROUND_LOOKAHEAD_SHARE,
     DEFAULT_LOCAL_SHARE,
     RedisRateLimiter,
 )
+from ._report import JournalReport
+from ._session import RedisSession
 from ._urls import client_from_url, key_for
 
 __all__ = [
     "BACKGROUND_LOOKAHEAD",
     "BACKGROUND_LOOKAHEAD_SHARE",
+    "DEFAULT_LEASE",
     "DEFAULT_LOCAL_SHARE",
+    "JournalError",
+    "JournalReport",
     "LimiterUnavailableError",
+    "RedisJournal",
     "RedisRateLimiter",
+    "RedisSession",
     "client_from_url",
     "key_for",
 ]
 
 RedisRateLimiter.__module__ = __name__
+for _public in (RedisJournal, RedisSession, JournalReport):
+    _public.__module__ = __name__
+del _public

@@ -3,9 +3,9 @@
 The rate limiter (and the journal) talk to Redis only through ``Script``: a call that
 takes longer than ``CALL_TIMEOUT``, an error reply, a lost connection, a cluster or a
 sentinel in the middle of a failover all become ``RedisUnavailable`` after a short retry
-(tenacity, for ``RETRY_FOR`` seconds, on the failures a failover causes), never a raw
-redis-py exception. The error keeps a bounded description, not redis-py's exception
-(whose frames may hold a password).
+(tenacity, for ``RETRY_FOR`` seconds but never past the caller's deadline, on the failures
+a failover causes), never a raw redis-py exception. The error keeps a bounded description,
+not redis-py's exception (whose frames may hold a password).
 """
 
 from __future__ import annotations
@@ -14,11 +14,14 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import redis as redis_sync
+import redis.asyncio as redis_asyncio
+import redis.asyncio.cluster as redis_asyncio_cluster
+import redis.cluster as redis_cluster
 import redis.exceptions
 import tenacity
 
 from .._models._json import cut
-from ._urls import ASYNC_CLIENTS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -26,9 +29,34 @@ if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
     from redis.commands.core import Script as SyncScript
 
-    from ._urls import RedisClient
+__all__ = [
+    "ASYNC_CLIENTS",
+    "CALL_TIMEOUT",
+    "CLIENTS",
+    "FAILURES",
+    "RETRY_FOR",
+    "RedisClient",
+    "RedisUnavailable",
+    "Script",
+    "close_client",
+    "describe",
+]
 
-__all__ = ["CALL_TIMEOUT", "FAILURES", "RETRY_FOR", "RedisUnavailable", "Script", "close_client"]
+#: The clients the SDK takes (a Sentinel's ``master_for()`` is a ``Redis``).
+CLIENTS = (
+    redis_sync.Redis,
+    redis_asyncio.Redis,
+    redis_cluster.RedisCluster,
+    redis_asyncio_cluster.RedisCluster,
+)
+#: Those of them that are awaited (asyncio only); the others run in a worker thread.
+ASYNC_CLIENTS = (redis_asyncio.Redis, redis_asyncio_cluster.RedisCluster)
+RedisClient = (
+    redis_sync.Redis
+    | redis_asyncio.Redis
+    | redis_cluster.RedisCluster
+    | redis_asyncio_cluster.RedisCluster
+)
 
 #: Seconds one script call may take, whatever the client's own timeouts (a stuck Redis
 #: must not hold callers for ever); a call that takes longer counts as a failure.
@@ -75,21 +103,29 @@ class Script:
         self._script: SyncScript | AsyncScript = client.register_script(source)
         self._retrying = tenacity.AsyncRetrying(
             sleep=anyio.sleep,
-            stop=tenacity.stop_before_delay(RETRY_FOR),
             wait=tenacity.wait_exponential(multiplier=RETRY_FIRST_WAIT, exp_base=2),
             retry=tenacity.retry_if_exception_type(_TRANSIENT_FAILURES),
             reraise=True,
         )
 
-    async def __call__(self, keys: list[str], args: list[Any]) -> Any:
+    async def __call__(
+        self, keys: list[str], args: list[Any], *, deadline: float | None = None
+    ) -> Any:
         """The script's reply.
+
+        Failures a failover causes are retried for ``RETRY_FOR`` seconds, never past
+        ``deadline`` (the caller's, on ``anyio.current_time()``'s clock): a caller that may
+        wait 0.1 s is not held 1.5 s by retries.
 
         Raises:
             RedisUnavailable: Redis failed, after the retries; nothing of redis-py's
                 exception is chained.
         """
+        until = anyio.current_time() + RETRY_FOR
+        if deadline is not None:
+            until = min(until, deadline)
         try:
-            return await self._retrying.copy()(self._once, keys, args)
+            return await self._retrying.copy(stop=_StopAt(until))(self._once, keys, args)
         except FAILURES as exc:
             problem = describe(exc)
         raise RedisUnavailable(problem)
@@ -109,6 +145,20 @@ class Script:
             call: Callable[[], Any] = functools.partial(self._script, keys=keys, args=args)
             # A thread cannot be interrupted: on a timeout or a cancel, leave it behind.
             return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+
+
+class _StopAt(tenacity.stop.stop_base):
+    """Stop when the next wait would end past ``at``, on the event loop's clock.
+
+    tenacity's own time limits read ``time.monotonic``; this one reads the clock the sleeps
+    run on, so a caller's deadline and a virtual test clock are both kept.
+    """
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def __call__(self, state: tenacity.RetryCallState) -> bool:
+        return anyio.current_time() + (state.upcoming_sleep or 0.0) > self.at
 
 
 async def close_client(client: RedisClient) -> None:

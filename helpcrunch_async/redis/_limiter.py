@@ -16,16 +16,17 @@ from .._errors import LimiterTimeoutError, LimiterUnavailableError
 from .._limit._gate import INTERACTIVE, Lanes, Priority
 from .._limit._gcra import ADAPT_FLOOR, LEARN_HOLD_MAX, LEARN_HOLD_MIN
 from .._limit._local import LocalRateLimiter
-from .._limit._protocol import refusal
-from ._calls import FAILURES, RedisUnavailable, Script, close_client, describe
+from .._limit._protocol import check_deadline, check_pause, refusal
+from .._settings import Secret
+from ._calls import CLIENTS, RedisUnavailable, Script, close_client
 from ._reply import parse_reply
-from ._urls import CLIENTS, KEY_PREFIX, client_from_url, hash_tagged
+from ._urls import KEY_PREFIX, client_from_url, hash_tagged
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .._limit._headers import RateLimitHeaders
-    from ._urls import RedisClient
+    from ._calls import RedisClient
 
 __all__ = [
     "BACKGROUND_LOOKAHEAD",
@@ -75,7 +76,7 @@ class RedisRateLimiter:
             the fleet within the limit; a fixed share lets ``n`` processes send up to
             ``n * local_share`` of the limit.
 
-    Example:
+    Examples:
         >>> limiter = RedisRateLimiter.from_url("redis://localhost:6379/0")  # doctest: +SKIP
         >>> client = HelpCrunch(rate_limit=limiter)  # doctest: +SKIP
     """
@@ -155,25 +156,19 @@ class RedisRateLimiter:
         closes the connections made here.
 
         Raises:
-            ValueError: the URL is not one of those.
+            TypeError, ValueError: the URL is not one of those (the message never quotes
+                it: it may hold a password), or another argument is wrong.
             LimiterUnavailableError: a cluster could not be reached (redis-py asks a
                 cluster for its slots at once; the other clients connect on first use).
         """
-        try:
-            client = client_from_url(url)
-        except FAILURES as exc:
-            problem = describe(exc)
-        else:
-            limiter = cls(
-                client,
-                limit=limit,
-                key=key,
-                on_unavailable=on_unavailable,
-                local_share=local_share,
-            )
-            limiter._owned.append(client)
-            return limiter
-        raise LimiterUnavailableError(f"the shared rate limiter (Redis) is unavailable: {problem}")
+        given: Secret[object] = Secret(url)
+        del url  # from here on the URL is in no local of this frame
+        client = client_from_url(given.reveal())  # type: ignore[arg-type]
+        limiter = cls(
+            client, limit=limit, key=key, on_unavailable=on_unavailable, local_share=local_share
+        )
+        limiter._owned.append(client)
+        return limiter
 
     def __repr__(self) -> str:
         return f"RedisRateLimiter({self.limit!r}, on_unavailable={self.on_unavailable!r})"
@@ -220,7 +215,9 @@ class RedisRateLimiter:
             LimiterTimeoutError: the slot would come after ``deadline``; raised as soon as
                 Redis says so, having reserved nothing.
             LimiterUnavailableError: Redis could not be used (``on_unavailable="fail"``).
+            TypeError, ValueError: ``deadline`` is not a number (or is too large for a float).
         """
+        deadline = check_deadline(deadline)
         last_delay: float | None = None
         try:
             async with self._lanes.enter(priority, deadline):
@@ -231,7 +228,9 @@ class RedisRateLimiter:
                     left = math.inf if deadline is None else deadline - anyio.current_time()
                     ahead = max(0.0, min(left, self._lookahead(priority)))
                     try:
-                        delay = await self._run("acquire", -1.0, ahead=ahead, priority=priority)
+                        delay = await self._run(
+                            "acquire", -1.0, ahead=ahead, priority=priority, deadline=deadline
+                        )
                     except RedisUnavailable as exc:
                         if self.on_unavailable == "fail":
                             raise LimiterUnavailableError(
@@ -281,7 +280,14 @@ class RedisRateLimiter:
 
         ``sent_ago`` goes to Redis as an age (the script dates it on Redis's clock). Returns
         the pause in force (Redis's, or the local fallback's while Redis is away).
+
+        Raises:
+            TypeError, ValueError: ``pause`` or ``sent_ago`` is not ``None`` or a finite
+                number >= 0.
         """
+        pause = check_pause(pause)
+        if sent_ago is not None:
+            sent_ago = finite_number(sent_ago, "sent_ago", zero=True)
         try:
             return await self._run("penalize", -1.0 if pause is None else pause, age=sent_ago)
         except RedisUnavailable:
@@ -344,6 +350,7 @@ class RedisRateLimiter:
         info: RateLimitHeaders | None = None,
         priority: Priority = INTERACTIVE,
         age: float | None = None,
+        deadline: float | None = None,
     ) -> float:
         if self.key is None:
             raise RuntimeError(
@@ -363,7 +370,7 @@ class RedisRateLimiter:
         args += [*self._learning_args(ahead, info), priority, -1.0 if age is None else max(0, age)]
         self.round_trips += 1
         try:
-            raw = await self._script(keys, args)
+            raw = await self._script(keys, args, deadline=deadline)
             delay, fleet, seq, lost, capacity, learned = parse_reply(raw, self.limit)
         except (RedisUnavailable, ValueError) as exc:
             self._note_unavailable(str(exc))

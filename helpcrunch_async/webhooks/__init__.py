@@ -2,13 +2,15 @@
 
 HelpCrunch POSTs each event to your URL as JSON, signed in ``X-HelpCrunch-Signature`` with
 the account's HTTP Webhook Signing Key. ``parse_event`` checks the signature against the raw
-body, in constant time, before decoding anything, and gives a typed ``WebhookEvent``::
+body, in constant time, before decoding anything, and gives a typed ``WebhookEvent``:
 
-    from helpcrunch_async.webhooks import parse_event
+```python
+from helpcrunch_async.webhooks import parse_event
 
-    event = parse_event(raw_body, signature_header, signing_key=key)
-    if event.type == "chat.new":
-        chat_id = event.data.chat_id
+event = parse_event(raw_body, signature_header, signing_key=key)
+if event.type == "chat.new":
+    chat_id = event.data.chat_id
+```
 
 ``WebhookEndpoint`` (with the ``webhooks`` extra: ``pip install "helpcrunch-async[webhooks]"``)
 is a ready ASGI app doing that for every delivery, awaiting your handler and answering so that
@@ -25,7 +27,7 @@ from __future__ import annotations
 from .._errors import WebhookVerificationError
 from .._models._json import MAX_JSON_DEPTH
 from ._dedup import DEFAULT_DEDUP_SIZE, DEFAULT_DEDUP_TTL, EventDeduplicator
-from ._endpoint import WebhookEndpoint
+from ._endpoint import DEFAULT_BODY_TIMEOUT, WebhookEndpoint
 from ._events import (
     CHAT_EVENTS,
     CUSTOMER_EVENTS,
@@ -40,6 +42,7 @@ from ._verify import MAX_BODY_SIZE, SIGNATURE_HEADER, parse_event, sign
 __all__ = [
     "CHAT_EVENTS",
     "CUSTOMER_EVENTS",
+    "DEFAULT_BODY_TIMEOUT",
     "DEFAULT_DEDUP_SIZE",
     "DEFAULT_DEDUP_TTL",
     "MAX_BODY_SIZE",

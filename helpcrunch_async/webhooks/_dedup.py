@@ -22,14 +22,16 @@ class EventDeduplicator:
 
     HelpCrunch redelivers an event (same ``id``, ``attempts`` + 1) when a delivery failed or
     timed out, even if your handler did the work. Claim the id before handling, and release
-    it if handling failed, so that the next redelivery is handled::
+    it if handling failed, so that the next redelivery is handled:
 
-        if dedup.claim(event.id):
-            try:
-                await handle(event)
-            except Exception:
-                dedup.release(event.id)
-                raise
+    ```python
+    if dedup.claim(event.id):
+        try:
+            await handle(event)
+        except Exception:
+            dedup.release(event.id)
+            raise
+    ```
 
     ``WebhookEndpoint(..., deduplicator=dedup)`` does exactly that. Memory is bounded: at most
     ``max_events`` ids (the oldest forgotten first), each for at most ``ttl`` seconds. It

@@ -238,7 +238,9 @@ class WebhookEvent:
         data: ``ChatEventData``, ``MessageEventData`` or ``CustomerEventData`` for the
             documented types; for a type this SDK does not know yet, the ``eventData``
             object itself, read-only.
-        attempts: How many deliveries of this event were tried, this one included.
+        attempts: The delivery attempts of this event before this one, as HelpCrunch counts
+            them: 0 on a first delivery (as in HelpCrunch's documented example), then 1, 2...
+            on redeliveries; 0 when the envelope does not say.
         last_attempt_at: When this delivery was tried, in UTC.
         created_at: When the event happened, in UTC.
         raw: The whole envelope as received.
@@ -247,15 +249,15 @@ class WebhookEvent:
     id: str
     type: str
     data: EventData
-    attempts: int = 1
+    attempts: int = 0
     last_attempt_at: datetime | None = None
     created_at: datetime | None = None
     raw: Mapping[str, Any] = attrs.field(factory=dict, repr=False, eq=False)
 
     @property
     def is_redelivery(self) -> bool:
-        """``True`` when an earlier delivery of this event failed (``attempts`` > 1)."""
-        return self.attempts > 1
+        """``True`` when an earlier delivery of this event was tried (``attempts`` > 0)."""
+        return self.attempts > 0
 
     @classmethod
     def from_json(cls, payload: Any) -> WebhookEvent:
@@ -272,13 +274,13 @@ class WebhookEvent:
         if not event_type:
             raise _missing("event.event")
         attempts = _field(payload, "attempts", integer, model="event")
-        if attempts is not None and attempts < 1:
-            raise _missing("event.attempts (>= 1)")
+        if attempts is not None and attempts < 0:
+            raise ResponseValidationError(f"event.attempts: {attempts} is below 0")
         return cls(
             id=event_id,
             type=event_type,
             data=_data(event_type, payload.get("eventData")),
-            attempts=1 if attempts is None else attempts,
+            attempts=0 if attempts is None else attempts,
             last_attempt_at=_field(payload, "lastAttemptAt", timestamp, model="event"),
             created_at=_field(payload, "createdAt", timestamp, model="event"),
             raw=payload,

@@ -1,4 +1,9 @@
-"""Verifying a webhook delivery's signature, then parsing its envelope."""
+"""Verifying a webhook delivery's signature, then parsing its envelope.
+
+The signing key is wrapped in a ``Secret`` as soon as it is received, and the HMAC is
+computed and compared in functions that only return: no frame of a traceback holds the key,
+or the signature the body should have had, as a local.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,17 @@ import hmac
 
 from .._errors import ResponseValidationError, WebhookVerificationError
 from .._models._json import decode_json
+from .._settings import Secret
 from ._events import WebhookEvent
 
-__all__ = ["MAX_BODY_SIZE", "SIGNATURE_HEADER", "check_signing_key", "parse_event", "sign"]
+__all__ = [
+    "MAX_BODY_SIZE",
+    "SIGNATURE_HEADER",
+    "parse_event",
+    "sign",
+    "signing_key_bytes",
+    "verify_and_parse",
+]
 
 #: The header HelpCrunch signs each delivery in.
 SIGNATURE_HEADER = "X-HelpCrunch-Signature"
@@ -18,13 +31,34 @@ SIGNATURE_HEADER = "X-HelpCrunch-Signature"
 MAX_BODY_SIZE = 1024 * 1024
 
 
-def check_signing_key(signing_key: object) -> bytes:
-    """The key as bytes, if it is a non-empty str; else a ``TypeError``/``ValueError``."""
-    if not isinstance(signing_key, str):
-        raise TypeError(f"signing_key must be a str, not {type(signing_key).__name__}")
-    if not signing_key.strip():
+def signing_key_bytes(signing_key: Secret[object]) -> Secret[bytes]:
+    """The key as bytes, if it is a non-empty str; else a ``TypeError``/``ValueError``.
+
+    The key arrives and leaves wrapped in a ``Secret``: a traceback rendered with its locals
+    (rich, ``pytest -l``) shows ``Secret(<redacted>)``, never the key.
+    """
+    if not isinstance(signing_key.reveal(), str):
+        raise TypeError(f"signing_key must be a str, not {type(signing_key.reveal()).__name__}")
+    if not str(signing_key.reveal()).strip():
         raise ValueError("signing_key is empty: copy the HTTP Webhook Signing Key from HelpCrunch")
-    return signing_key.encode()
+    return Secret(str(signing_key.reveal()).encode())
+
+
+def _check_body(body: object) -> bytes:
+    if not isinstance(body, bytes | bytearray | memoryview):
+        raise TypeError(f"body must be bytes, not {type(body).__name__}")
+    return bytes(body)
+
+
+def _hex_hmac(key: Secret[bytes], body: bytes) -> str:
+    # Only returns: no frame holding the key, or a valid signature, is ever on a traceback.
+    return hmac.new(key.reveal(), body, hashlib.sha1).hexdigest()
+
+
+def _signed_with(key: Secret[bytes], body: bytes, signature: str) -> bool:
+    """Whether ``signature`` is the body's HMAC-SHA1 under ``key``, compared in constant time."""
+    given = signature.strip().lower().encode("utf-8", "replace")
+    return hmac.compare_digest(_hex_hmac(key, body).encode(), given)
 
 
 def sign(body: bytes, signing_key: str) -> str:
@@ -32,9 +66,9 @@ def sign(body: bytes, signing_key: str) -> str:
 
     Useful to sign deliveries in your own tests; the emulator signs with it.
     """
-    if not isinstance(body, bytes | bytearray | memoryview):
-        raise TypeError(f"body must be bytes, not {type(body).__name__}")
-    return hmac.new(check_signing_key(signing_key), body, hashlib.sha1).hexdigest()
+    key: Secret[object] = Secret(signing_key)
+    del signing_key  # from here on the key is in no local of this frame
+    return _hex_hmac(signing_key_bytes(key), _check_body(body))
 
 
 def parse_event(body: bytes, signature: str | None, *, signing_key: str) -> WebhookEvent:
@@ -45,7 +79,7 @@ def parse_event(body: bytes, signature: str | None, *, signing_key: str) -> Webh
     signature is checked in constant time against the HMAC-SHA1 of ``body`` keyed with
     ``signing_key`` (Settings → Developers → Webhooks in HelpCrunch).
 
-    Example:
+    Examples:
         >>> event = parse_event(  # doctest: +SKIP
         ...     await request.body(),
         ...     request.headers.get("X-HelpCrunch-Signature"),
@@ -59,10 +93,13 @@ def parse_event(body: bytes, signature: str | None, *, signing_key: str) -> Webh
             the body is over ``MAX_BODY_SIZE`` (``"size"``), or a correctly signed body is not
             a valid envelope (``"envelope"``). Never a raw JSON or key error.
     """
-    key = check_signing_key(signing_key)
-    if not isinstance(body, bytes | bytearray | memoryview):
-        raise TypeError(f"body must be bytes, not {type(body).__name__}")
-    body = bytes(body)
+    key: Secret[object] = Secret(signing_key)
+    del signing_key  # from here on the key is in no local of this frame
+    return verify_and_parse(_check_body(body), signature, signing_key_bytes(key))
+
+
+def verify_and_parse(body: bytes, signature: object, key: Secret[bytes]) -> WebhookEvent:
+    """``parse_event`` with the key already checked (the endpoint checks it once)."""
     if len(body) > MAX_BODY_SIZE:
         raise WebhookVerificationError(
             f"body of {len(body)} bytes is over the {MAX_BODY_SIZE}-byte cap", reason="size"
@@ -71,9 +108,7 @@ def parse_event(body: bytes, signature: str | None, *, signing_key: str) -> Webh
         raise WebhookVerificationError(f"no {SIGNATURE_HEADER} header", reason="signature")
     if not isinstance(signature, str):
         raise TypeError(f"signature must be a str or None, not {type(signature).__name__}")
-    expected = hmac.new(key, body, hashlib.sha1).hexdigest().encode()
-    given = signature.strip().lower().encode("utf-8", "replace")
-    if not hmac.compare_digest(expected, given):
+    if not _signed_with(key, body, signature):
         raise WebhookVerificationError(
             f"{SIGNATURE_HEADER} does not match the body: not signed with this key, "
             "or tampered with",
