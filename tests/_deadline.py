@@ -149,10 +149,12 @@ class HardDeadline:
             self.out.flush()
             os._exit(1)
 
+        faulthandler.dump_traceback_later(2 * self.grace, exit=True, file=self.out)
         timer = threading.Timer(self.grace, expire)
         timer.daemon = True  # it runs while the interpreter joins the non-daemon threads
-        timer.start()
-        faulthandler.dump_traceback_later(2 * self.grace, exit=True, file=self.out)
+        # 3.12+ starts no thread at shutdown: faulthandler's watchdog (in C) still ends it.
+        with contextlib.suppress(RuntimeError):
+            timer.start()
 
 
 def _original_stderr(config: pytest.Config) -> IO[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 import anyio
 import httpx
@@ -107,7 +108,10 @@ async def test_client_limiter_keeps_under_a_strict_server(anyio_backend):
 
     assert 30 == len(result.succeeded)
     assert 0 == state.stats()["rejected"]
-    assert server.requests == state.stats()["max_in_window"]  # the limit, used to the full
+    # Bulk work leaves the idle-key burst to interactive calls: at the steady pace (one
+    # request per 0.075 s), a window of 0.5 s holds 7, under the server's 10.
+    interval = (limit.per + limit.margin) / limit.requests
+    assert math.floor(server.per / interval) + 1 == state.stats()["max_in_window"]
 
 
 async def test_leaving_serve_ends_even_with_a_request_stuck_in_its_handler(anyio_backend):

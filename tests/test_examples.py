@@ -132,6 +132,7 @@ async def test_the_triage_bots_rules_in_process(triage_bot, helpcrunch_client, h
 
 
 @pytest.mark.redis
+@pytest.mark.fleet
 @pytest.mark.helpcrunch_emulator(chats=30, rate_limit="15/1")
 def test_fleet_through_redis(redis_url, helpcrunch_emulator):
     """Several processes share one limit through Redis; the strict server rejects nothing.
@@ -160,6 +161,7 @@ def test_fleet_through_redis(redis_url, helpcrunch_emulator):
 
 
 @pytest.mark.redis
+@pytest.mark.fleet
 @pytest.mark.helpcrunch_emulator(chats=20, rate_limit="20/1")
 def test_a_fleet_worker_with_a_journal_in_redis(redis_url, helpcrunch_emulator):
     """One worker of examples/fleet_journal.py: every chat updated, then the job's report."""

@@ -26,6 +26,7 @@ from tests.fleet import Audit
 
 pytestmark = [
     pytest.mark.redis,
+    pytest.mark.fleet,
     pytest.mark.emulator,
     # The workers pick their own backends; the test process only watches.
     pytest.mark.parametrize("anyio_backend", ["asyncio"]),

@@ -28,6 +28,7 @@ pytest.importorskip("taskiq_redis", reason="the taskiq recipe needs the taskiq e
 
 pytestmark = [
     pytest.mark.redis,
+    pytest.mark.fleet,
     pytest.mark.emulator,
     pytest.mark.parametrize("anyio_backend", ["asyncio"]),
     pytest.mark.anyio,

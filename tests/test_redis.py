@@ -783,6 +783,12 @@ async def test_sentinel_client_talks_to_the_primary(anyio_backend, redis_sentine
 # --- fleets of processes against the emulator ------------------------------------------
 
 
+# The disruption scenarios (Redis restarted, failed over, a node killed...) run once each,
+# half of them with workers on asyncio and half on trio: what they test is the limiter's
+# answer to Redis, which both backends share, and each costs seconds of a fleet's real
+# time. The fleets sharing one limit run on both backends.
+
+
 async def run_fleet(
     backend: str,
     url: str,
@@ -850,6 +856,7 @@ def assert_fleet_kept_the_limit(
     assert count == sum(c["status"] == "closed" for c in emulator.state.chats.values())
 
 
+@pytest.mark.fleet
 @pytest.mark.anyio
 @pytest.mark.emulator
 async def test_processes_share_one_limit_through_a_single_redis(anyio_backend, redis_url, flush):
@@ -860,6 +867,7 @@ async def test_processes_share_one_limit_through_a_single_redis(anyio_backend, r
     assert_fleet_kept_the_limit(emulator, 60, output)
 
 
+@pytest.mark.fleet
 @pytest.mark.anyio
 @pytest.mark.emulator
 async def test_processes_share_one_limit_through_a_cluster(anyio_backend, redis_cluster):
@@ -870,6 +878,7 @@ async def test_processes_share_one_limit_through_a_cluster(anyio_backend, redis_
     assert_fleet_kept_the_limit(emulator, 60, output)
 
 
+@pytest.mark.fleet
 @pytest.mark.anyio
 @pytest.mark.emulator
 async def test_processes_share_one_limit_through_sentinel(anyio_backend, redis_sentinel):
@@ -880,6 +889,8 @@ async def test_processes_share_one_limit_through_sentinel(anyio_backend, redis_s
     assert_fleet_kept_the_limit(emulator, 60, output)
 
 
+@pytest.mark.fleet
+@pytest.mark.parametrize("anyio_backend", ["trio"])  # one: see run_fleet
 @pytest.mark.anyio
 @pytest.mark.emulator
 async def test_a_redis_restarted_empty_mid_run_does_not_let_the_fleet_burst(anyio_backend, node):
@@ -896,6 +907,8 @@ async def test_a_redis_restarted_empty_mid_run_does_not_let_the_fleet_burst(anyi
     assert 0 < workers_saw(output, "Redis lost the schedule"), output
 
 
+@pytest.mark.fleet
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # one: see run_fleet
 @pytest.mark.anyio
 @pytest.mark.emulator
 async def test_six_processes_falling_back_locally_share_the_limit(anyio_backend, node):
@@ -931,6 +944,8 @@ def own_cluster() -> Iterator[Cluster]:
     yield from servers_or_skip(redis_cluster())
 
 
+@pytest.mark.fleet
+@pytest.mark.parametrize("anyio_backend", ["trio"])  # one: see run_fleet
 @pytest.mark.anyio
 @pytest.mark.emulator
 async def test_a_sentinel_failover_mid_run_keeps_the_limit_and_every_outcome(
@@ -947,6 +962,8 @@ async def test_a_sentinel_failover_mid_run_keeps_the_limit_and_every_outcome(
     assert before != own_sentinel.primary_port()
 
 
+@pytest.mark.fleet
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # one: see run_fleet
 @pytest.mark.anyio
 @pytest.mark.emulator
 async def test_a_primary_crash_mid_run_keeps_the_limit_and_every_outcome(
@@ -975,6 +992,8 @@ def cluster_with_replicas() -> Iterator[Cluster]:
     yield from servers_or_skip(redis_cluster(replicas=1))
 
 
+@pytest.mark.fleet
+@pytest.mark.parametrize("anyio_backend", ["trio"])  # one: see run_fleet
 @pytest.mark.anyio
 @pytest.mark.emulator
 async def test_a_cluster_failover_mid_run_keeps_the_limit_and_every_outcome(
@@ -998,6 +1017,8 @@ async def test_a_cluster_failover_mid_run_keeps_the_limit_and_every_outcome(
     assert 0 < workers_saw(output, "Redis lost the schedule"), output
 
 
+@pytest.mark.fleet
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])  # one: see run_fleet
 @pytest.mark.anyio
 @pytest.mark.emulator
 async def test_a_cluster_node_killed_mid_run_keeps_the_limit_and_every_outcome(
