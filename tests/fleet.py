@@ -79,12 +79,6 @@ class Audit:
         with self.lock:
             return Counter(i for _, i, status in self.updates if status == 200 and i is not None)
 
-    def span(self) -> float:
-        """Seconds from the first status update to the last."""
-        with self.lock:
-            times = [at for at, _, _ in self.updates]
-        return max(times) - min(times)
-
     def busiest(self, per: float) -> int:
         """The most status updates that arrived within any ``per`` seconds."""
         with self.lock:

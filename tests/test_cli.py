@@ -1243,6 +1243,24 @@ def test_a_job_in_redis_resumes_like_a_file(emulator, env, redis_url):
 
 
 @pytest.mark.redis
+def test_a_job_in_redis_shares_the_rate_limit_there_too(emulator, env, redis_url):
+    """Machines on one job are on one key: the limit is kept in the journal's Redis."""
+    db = redis_url.rpartition("/")[0] + "/3"  # a database of this test's own
+    with redis.Redis.from_url(db) as server:
+        server.flushdb()
+        dry = ["chats", "set-status", "closed", *ids(0), "--journal", f"{db}#dry", "--dry-run"]
+        assert 0 == invoke(dry, env).exit_code
+        nothing_sent = server.keys("helpcrunch-async:ratelimit:*")
+        args = ["chats", "set-status", "closed", *ids(0, 1), "--journal", f"{db}#shared"]
+        result = invoke(args, env)
+        limiter_keys = server.keys("helpcrunch-async:ratelimit:*")
+
+    assert 0 == result.exit_code, result.stderr
+    assert [] == nothing_sent
+    assert limiter_keys, "the limiter's state is in the journal's Redis"
+
+
+@pytest.mark.redis
 def test_a_redis_journal_needs_a_job_name(env, redis_url):
     """A Redis URL without #job is a usage error, before anything is sent."""
     result = invoke(["chats", "set-status", "closed", *ids(0), "--journal", redis_url], env)

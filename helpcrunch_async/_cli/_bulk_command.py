@@ -8,6 +8,7 @@ with the codes of ``helpcrunch --help``. What differs is in a ``BulkJob``.
 
 from __future__ import annotations
 
+import functools
 import json
 import shlex
 import sys
@@ -30,7 +31,7 @@ from ._job import (
 )
 from ._options import err_console, make_client, out_console, stacked
 from ._output import Report, plural
-from ._shared_journal import closing, journal_file, open_journal, shown
+from ._shared_journal import closing, journal_file, open_journal, shared_limit, shown
 from ._summary import print_summary, summary_document
 from ._watch import UNREACHABLE_AFTER, JobWatch
 
@@ -88,7 +89,7 @@ def job_options(noun: str) -> Callable[[Any], Any]:
                 help="Record every outcome as it happens; run the same command again to "
                 "resume (ids done with the same operation are skipped). A file, or a job in "
                 "Redis shared by every machine given the same ids: redis://host:6379/0#JOB "
-                "(any Redis URL, #job-name).",
+                "(any Redis URL, #job-name); the machines then share --rate there too.",
             ),
             click.option(
                 "--report",
@@ -192,9 +193,16 @@ def run_job_command(
     watch = JobWatch(
         unreachable_after=UNREACHABLE_AFTER if stop_after else None, min_failures=stop_after
     )
-    client = make_client(api_key, base_url, rate, on_event=[watch] if log is None else [log, watch])
     check_job_files(journal_file(journal), report, writable=not dry_run)
     opened = open_journal(journal)
+    client = make_client(
+        api_key,
+        base_url,
+        rate,
+        on_event=[watch] if log is None else [log, watch],
+        # A job in Redis shares the key's limit there too (not for a dry run: nothing is sent).
+        share=None if dry_run else functools.partial(shared_limit, journal),
+    )
     options = {
         "concurrency": concurrency,
         "journal": opened,
@@ -216,7 +224,7 @@ def run_job_command(
         sys.exit(EXIT_OK)
 
     async def main() -> JobResult:
-        async with client, closing(opened):
+        async with client, closing(opened, client.limiter):
             return await run_job(
                 client,
                 job.stream(client, ids, options),

@@ -167,7 +167,9 @@ async def run_job(
     done_before = await already_done(journal, stream.name, distinct)
     earlier = [item_id for item_id in distinct if item_id in done_before]
     if earlier:
-        where = journal if isinstance(journal, str) else repr(journal)
+        where = journal
+        if journal is not None and not isinstance(journal, str):
+            where = f"the shared journal of job {journal.name!r}"
         console.print(
             f"Resuming from {where}: {len(earlier)} of {plural(len(distinct), noun)} "
             f"already done, {len(distinct) - len(earlier)} to go.",

@@ -14,6 +14,7 @@ from .._client import HelpCrunch
 from .._models import ChatStatus
 
 if TYPE_CHECKING:
+    from .._limit._protocol import RateLimiter
     from .._send._events import ClientEvent
 
 E = TypeVar("E", bound=BaseException)
@@ -130,11 +131,17 @@ def make_client(
     base_url: str | None,
     rate: str | None,
     on_event: Sequence[Callable[[ClientEvent], None]] = (),
+    *,
+    share: Callable[[_config.RateLimit | None], RateLimiter | _config.RateLimit | None]
+    | None = None,
 ) -> HelpCrunch:
-    """A command's client, its events to each of ``on_event``; bad options in the CLI's words."""
+    """A command's client, its events to each of ``on_event``; bad options in the CLI's words.
+
+    ``share`` turns ``--rate``'s limit into a limiter shared with other machines.
+    """
     if not api_key:
         raise click.UsageError("no API key: pass --api-key KEY or set HELPCRUNCH_API_KEY")
-    limit = rate_limit(rate)
+    limit = rate_limit(rate) if share is None else share(rate_limit(rate))
     try:
         return HelpCrunch(api_key, base_url=base_url, rate_limit=limit, on_event=list(on_event))
     except ValueError as exc:

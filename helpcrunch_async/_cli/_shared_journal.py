@@ -2,8 +2,10 @@
 
 A journal option is a file path, or a Redis URL whose fragment names the job: every
 machine running the same command with the same URL and job shares the journal
-(``RedisJournal``), so they can be handed the same ids. The URL may carry a password: it is
-never printed (``shown`` masks it).
+(``RedisJournal``), so they can be handed the same ids, and the key's rate limit through
+the same Redis (``RedisRateLimiter``): machines on one job are on one API key, and each at
+the full ``--rate`` would go over it. The URL may carry a password: it is never printed
+(``shown`` masks it).
 """
 
 from __future__ import annotations
@@ -22,9 +24,18 @@ from ._input import FileError
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from ..redis import JournalReport, RedisJournal
+    from .._config import RateLimit
+    from ..redis import JournalReport, RedisJournal, RedisRateLimiter
 
-__all__ = ["closing", "is_redis", "job_report", "journal_file", "open_journal", "shown"]
+__all__ = [
+    "closing",
+    "is_redis",
+    "job_report",
+    "journal_file",
+    "open_journal",
+    "shared_limit",
+    "shown",
+]
 
 #: What a Redis URL starts with (``rediss`` for TLS; ``+cluster``, ``+sentinel``).
 _REDIS_URL = re.compile(r"^(rediss?(\+\w+)?|unix)://", re.IGNORECASE)
@@ -79,14 +90,35 @@ def open_journal(journal: str | None) -> str | RedisJournal | None:
         raise click.UsageError(f"--journal {shown(journal)}: {exc}") from None
 
 
+def shared_limit(
+    journal: str | None, limit: RateLimit | None
+) -> RateLimit | RedisRateLimiter | None:
+    """The rate limit of a job: ``limit`` (``--rate``), shared through Redis if it can be.
+
+    Through the Redis of ``journal`` (``--journal``, checked by ``open_journal`` first) when
+    it names a job there; else ``limit`` itself.
+    """
+    if limit is None or not is_redis(journal):
+        return limit
+    from ..redis import RedisRateLimiter  # noqa: PLC0415 - the redis extra is optional
+
+    assert journal is not None  # noqa: S101 - is_redis said so
+    return RedisRateLimiter.from_url(journal.partition("#")[0], limit=limit)
+
+
 @contextlib.asynccontextmanager
-async def closing(journal: str | RedisJournal | None) -> AsyncIterator[None]:
-    """Close a Redis journal's connections at the end of the block (a path needs nothing)."""
+async def closing(*resources: object) -> AsyncIterator[None]:
+    """Close each Redis journal and limiter's connections at the end of the block.
+
+    A path, a ``RateLimit`` or ``None`` needs nothing.
+    """
     try:
         yield
     finally:
-        if not isinstance(journal, str | None):
-            await journal.aclose()
+        for resource in resources:
+            close = getattr(resource, "aclose", None)
+            if close is not None:
+                await close()
 
 
 @click.command("job-report")

@@ -43,7 +43,8 @@ class BulkOptions(TypedDict, total=False):
             operation are skipped (run again to resume).
         on_progress: Called with a ``Progress`` after each outcome.
         stop_after_consecutive_failures: Stop the run (``BulkAbortedError``) once this many
-            ids in a row failed as in an outage (a connection error or a 5xx).
+            ids in a row failed as in an outage (a connection error, a 5xx, or a 404
+            that is not HelpCrunch's: a wrong ``base_url``).
     """
 
     concurrency: int | None

@@ -2,7 +2,8 @@
 
 API handlers only queue an event (never waiting on the receiver); one background task delivers
 them in the order they happened, and each failed delivery is retried in a task of its own, with
-tenacity's exponential backoff, the same ``id`` and ``attempts`` counting up, so that one
+tenacity's exponential backoff, the same ``id`` and ``attempts`` counting up (0 on the first
+delivery, as in HelpCrunch's documented example: the tries made before this one), so that one
 failing event never holds back the next ones.
 """
 
@@ -94,7 +95,10 @@ def envelope(event: str, data: dict[str, Any]) -> dict[str, Any]:
 def delivery(
     envelope: dict[str, Any], attempt: int, signing_key: str
 ) -> tuple[bytes, dict[str, str]]:
-    """The body and headers of one delivery of ``envelope``: its attempt number, signed."""
+    """The body and headers of one delivery of ``envelope``, signed.
+
+    ``attempt`` is the number of tries made before it (0 for the first), as HelpCrunch counts.
+    """
     body = json.dumps({**envelope, "attempts": attempt, "lastAttemptAt": int(time.time())})
     raw = body.encode()
     return raw, {"Content-Type": "application/json", SIGNATURE_HEADER: sign(raw, signing_key)}
@@ -145,7 +149,7 @@ class WebhookSender:
                 receive,
             ):
                 async for envelope in receive:
-                    if not await self._deliver(http, envelope, 1) and self.attempts > 1:
+                    if not await self._deliver(http, envelope, 0) and self.attempts > 1:
                         tasks.start_soon(self._redeliver, http, envelope)
         finally:
             self._send = None
@@ -168,7 +172,7 @@ class WebhookSender:
         return False
 
     async def _redeliver(self, http: httpx.AsyncClient, envelope: dict[str, Any]) -> None:
-        numbers = iter(range(2, self.attempts + 1))
+        numbers = iter(range(1, self.attempts))
 
         async def again() -> bool:
             return await self._deliver(http, envelope, next(numbers))

@@ -73,11 +73,11 @@ class RedisJournal:
     recorded in a run is not retried by the other workers of that run (a later run does).
 
     Every step is one atomic Lua script call with Redis's clock; every key of a job shares
-    one Cluster hash slot (the job's name is the tag). Memory: about 20 bytes per finished
-    id (hashes of 100 ids), plus the reason of each failing id; a job's keys expire ``ttl``
-    after the last call that touched them. If Redis loses the job (a restart without
-    persistence, an eviction, a failover to a replica that was behind), the workers notice:
-    ids done before may be sent again, none is lost.
+    one Cluster hash slot (the job's name is the tag). Memory: about 9 bytes per finished
+    id (hashes of 100 ids; 8.6 measured on Redis 7.0), plus the reason of each failing id;
+    a job's keys expire ``ttl`` after the last call that touched them. If Redis loses the
+    job (a restart without persistence, an eviction, a failover to a replica that was
+    behind), the workers notice: ids done before may be sent again, none is lost.
 
     Args:
         client: A ``redis.Redis``, ``redis.cluster.RedisCluster`` or Sentinel

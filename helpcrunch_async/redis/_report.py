@@ -63,8 +63,8 @@ class JournalReport:
         lines = [
             (
                 f"job {self.job}: {counts or 'nothing recorded'}; {self.in_flight} in flight,"
-                f" {self.lapsed} lapsed claims, {self.sessions} live sessions,"
-                f" {self.takeovers} takeovers"
+                f" {_many(self.lapsed, 'lapsed claim')}, {_many(self.sessions, 'live session')},"
+                f" {_many(self.takeovers, 'takeover')}"
             )
         ]
         if self.lost_states:
@@ -132,3 +132,8 @@ def _id(text: str) -> int | str:
     if not text:
         raise ValueError("a report with an empty id")
     return text
+
+
+def _many(number: int, noun: str) -> str:
+    """``1 live session``, ``2 live sessions``."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"

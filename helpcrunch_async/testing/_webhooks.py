@@ -98,7 +98,7 @@ class EmulatorWebhooks:
                 is not run: build it with what its lifespan would give it).
             events: The envelopes to deliver (``events``' own, again, or ``envelope()``'s);
                 by default every event caused and not delivered yet. Each delivery counts
-                ``attempts`` up for its event, as HelpCrunch's redeliveries do.
+                ``attempts`` up for its event from 0, as HelpCrunch's redeliveries do.
 
         Raises:
             TypeError, ValueError: a bad argument, before anything is sent.
@@ -119,8 +119,8 @@ class EmulatorWebhooks:
             transport=transport, base_url=ASGI_ORIGIN, timeout=DELIVERY_TIMEOUT, trust_env=False
         ) as http:
             for envelope in chosen:
-                attempt = self._attempts.get(envelope["id"], 0) + 1
-                self._attempts[envelope["id"]] = attempt
+                attempt = self._attempts.get(envelope["id"], 0)  # 0: a first delivery
+                self._attempts[envelope["id"]] = attempt + 1
                 body, headers = delivery(envelope, attempt, self.signing_key)
                 answers.append(await http.post(url, content=body, headers=headers))
         return answers
