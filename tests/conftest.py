@@ -14,7 +14,7 @@ import pytest
 import respx
 
 import helpcrunch_async as hc
-from tests.fleet import Audit
+from tests.fleet import Audit, audited_emulators
 from tests.redis_server import Cluster, RedisNode, SentinelSetup, redis_server, single_redis
 from tests.redis_server import redis_cluster as redis_cluster_servers
 from tests.redis_server import redis_sentinel as redis_sentinel_servers
@@ -181,15 +181,7 @@ def redis_node() -> Iterator[RedisNode]:
 
 
 @pytest.fixture
-def audit(monkeypatch: pytest.MonkeyPatch) -> Audit:
+def audit() -> Iterator[Audit]:
     """An audit of every status update, in front of each emulator the test starts."""
-    from helpcrunch_async.emulator import create_app  # noqa: PLC0415 - the emulator extra
-
-    audit = Audit()
-
-    def audited(config: Any) -> tuple[Any, Any]:
-        app, state = create_app(config)
-        return audit.wrap(app), state
-
-    monkeypatch.setattr("helpcrunch_async.emulator._server.create_app", audited)
-    return audit
+    with audited_emulators() as audit:
+        yield audit
