@@ -100,24 +100,21 @@ def find_pythons() -> list[str]:
     return [version for version in PYTHONS if not _runs(version)]
 
 
-#: The oldest and the newest run the whole suite. The ones between skip the fleets of
-#: processes on Redis (`@pytest.mark.fleet`: seconds of real time each, most of the suite's
-#: time), so that CI stays well under 20 minutes; they run everything else, Redis included.
-FULL_SUITE_PYTHONS: tuple[str, ...] = ("3.10", "3.13")
-MIDDLE_PYTHONS_SKIP = ("-m", "not fleet")
 MISSING_PYTHONS = find_pythons()
 FOUND_PYTHONS = [version for version in PYTHONS if version not in MISSING_PYTHONS]
-if FOUND_PYTHONS and not set(FULL_SUITE_PYTHONS) & set(FOUND_PYTHONS):
-    # Neither the oldest nor the newest here: the newest found runs the whole suite, so that
-    # a local run never drops the Redis tests without a word.
-    FULL_SUITE_PYTHONS = (FOUND_PYTHONS[-1],)
+#: The newest Python found runs the whole suite. The others skip only the fleets of
+#: processes on Redis (`@pytest.mark.fleet`: a fleet's real time each, a third of the
+#: suite's time), so that CI, every Python included, stays well under 20 minutes; they run
+#: everything else, Redis included. `nox -s tests-3.10 -- -m fleet` runs them there.
+FLEET_PYTHON = FOUND_PYTHONS[-1] if FOUND_PYTHONS else PYTHONS[-1]
+NOT_FLEETS = ("-m", "not fleet")
 if MISSING_PYTHONS:
     logger.warning(
         "Python %s not found (on PATH or under pyenv): `nox -s tests` skips %s here and "
         "runs the whole suite on %s; CI (.ci/run) requires all of %s",
         ", ".join(MISSING_PYTHONS),
         "it" if len(MISSING_PYTHONS) == 1 else "them",
-        " and ".join(v for v in FULL_SUITE_PYTHONS if v in FOUND_PYTHONS) or "none",
+        FLEET_PYTHON,
         ", ".join(PYTHONS),
     )
 #: pytest's exit code when no test was selected: fine for a `-k` subset, not for the suite.
@@ -126,25 +123,27 @@ NO_TESTS_COLLECTED = 5
 
 #: Coverage is measured once, on the fastest interpreter: the suite is the same on each.
 COVERAGE_PYTHON = "3.11" if "3.11" in FOUND_PYTHONS or not FOUND_PYTHONS else FOUND_PYTHONS[-1]
-#: pytest-xdist workers: one per core, at most 4 (each starts its own emulators and Redis
-#: servers). A file's tests stay on one worker: a page of the docs shares its files and
-#: emulator between blocks, a module its servers.
-WORKERS = ("-n", str(min(os.cpu_count() or 1, 4)), "--dist", "loadfile")
+#: pytest-xdist workers: two per core, at most 8 (each starts its own emulators and Redis
+#: servers). Most tests wait on sockets, subprocesses and rate limits rather than the CPU,
+#: and every test holds under that load (the suite passes beside a second copy of itself).
+#: A file's tests stay on one worker: a docs page shares its files and emulator between
+#: blocks, a module its servers.
+WORKERS = ("-n", str(min(2 * (os.cpu_count() or 1), 8)), "--dist", "loadfile")
 
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """The suite, on asyncio and trio, with a real emulator and real Redis servers.
 
-    3.10 and 3.13 run all of it; 3.11 and 3.12 all but the fleets of processes (where
-    neither 3.10 nor 3.13 is found, the newest Python found runs all of it). Coverage is measured on
-    3.11. With arguments (`nox -s tests -- -k cli`) only that subset runs: selecting nothing
-    is not an error then, and coverage is not measured on a subset.
+    The newest Python runs all of it, the others all but the fleets of processes (see
+    FLEET_PYTHON). Coverage is measured on 3.11. With arguments (`nox -s tests -- -k cli`)
+    only that subset runs: selecting nothing is not an error then, and coverage is not
+    measured on a subset.
     """
     install(session, "tests")
     subset = list(session.posargs)
-    if not subset and session.python not in FULL_SUITE_PYTHONS:
-        subset = list(MIDDLE_PYTHONS_SKIP)
+    if not subset and session.python != FLEET_PYTHON:
+        subset = list(NOT_FLEETS)
     ensure_redis_server(session)
     codes = [0, NO_TESTS_COLLECTED] if session.posargs else [0]
     if session.python != COVERAGE_PYTHON or session.posargs:
