@@ -190,7 +190,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks: they print figures; copy the latest into the README."""
+    """Benchmarks: they print figures; copy the latest, dated, into docs/benchmarks.md."""
     install(session, "bench")
     ensure_redis_server(session)
     names = session.posargs or sorted(path.stem for path in Path("benchmarks").glob("bench_*.py"))

@@ -134,30 +134,16 @@ def assert_fleet_kept_the_limit(
 
 @pytest.mark.anyio
 @pytest.mark.emulator
-async def test_processes_share_one_limit_through_a_single_redis(anyio_backend, redis_url, flush):
-    """Three processes, one key, one Redis: the strict server sees at most its limit, no 429."""
+@pytest.mark.parametrize("topology", ["single", "cluster", "sentinel"])
+async def test_processes_share_one_limit(anyio_backend, topology, request):
+    """Three processes, one key, any topology: the server sees at most its limit, no 429."""
+    if topology == "single":
+        request.getfixturevalue("flush")
+        url = request.getfixturevalue("redis_url")
+    else:
+        url = request.getfixturevalue(f"redis_{topology}").url
     async with serve(EmulatorConfig(chats=60, rate_limit=SERVER_LIMIT)) as emulator:
-        output = await run_fleet(anyio_backend, redis_url, emulator, count=60)
-
-    assert_fleet_kept_the_limit(emulator, 60, output)
-
-
-@pytest.mark.anyio
-@pytest.mark.emulator
-async def test_processes_share_one_limit_through_a_cluster(anyio_backend, redis_cluster):
-    """Three processes through a three-master cluster: never over the limit, no 429."""
-    async with serve(EmulatorConfig(chats=60, rate_limit=SERVER_LIMIT)) as emulator:
-        output = await run_fleet(anyio_backend, redis_cluster.url, emulator, count=60)
-
-    assert_fleet_kept_the_limit(emulator, 60, output)
-
-
-@pytest.mark.anyio
-@pytest.mark.emulator
-async def test_processes_share_one_limit_through_sentinel(anyio_backend, redis_sentinel):
-    """Three processes through a Sentinel-managed primary: never over the limit, no 429."""
-    async with serve(EmulatorConfig(chats=60, rate_limit=SERVER_LIMIT)) as emulator:
-        output = await run_fleet(anyio_backend, redis_sentinel.url, emulator, count=60)
+        output = await run_fleet(anyio_backend, url, emulator, count=60)
 
     assert_fleet_kept_the_limit(emulator, 60, output)
 
