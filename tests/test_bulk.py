@@ -163,18 +163,24 @@ async def test_exception_in_loop_body_propagates_unwrapped(client, api):
 async def test_cancelling_the_run_stops_promptly_and_keeps_outcomes(client, api):
     """A cancel scope around the run ends it; outcomes already yielded stand; client usable."""
 
+    stuck = anyio.Event()
+
     async def slow(request: httpx.Request) -> httpx.Response:
         if json.loads(request.content)["id"] > 3:
+            stuck.set()
             await anyio.sleep(3600)
         return status_echo(request)
 
     api.put("/chats/status").mock(side_effect=slow)
     yielded = []
 
-    with anyio.move_on_after(0.5) as scope:
+    with anyio.CancelScope() as scope:
         async with client.chats.stream_update_status(range(1, 100), "closed", concurrency=1) as o:
             async for outcome in o:
                 yielded.append(outcome)
+                if len(yielded) == 3:
+                    await stuck.wait()  # the fourth in flight: cancelled mid-request
+                    scope.cancel()
 
     assert scope.cancelled_caught
     assert [1, 2, 3] == [x.chat_id for x in yielded]

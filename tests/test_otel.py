@@ -213,15 +213,19 @@ async def test_cancelled_call_ends_its_spans(traced, telemetry, api):
     """A call cancelled mid-request leaves no span open: both end as errors."""
     import anyio  # noqa: PLC0415
 
+    in_flight = anyio.Event()
+
     async def hang(request: httpx.Request) -> httpx.Response:
+        in_flight.set()
         await anyio.sleep_forever()
         return httpx.Response(200, json=chat_payload(1))  # pragma: no cover
 
     api.put("/chats/status").mock(side_effect=hang)
 
-    async with traced() as client:
-        with anyio.move_on_after(0.01):
-            await client.chats.update_status(1, "closed")
+    async with traced() as client, anyio.create_task_group() as tasks:
+        tasks.start_soon(client.chats.update_status, 1, "closed")
+        await in_flight.wait()  # cancelled mid-request, however slow the machine
+        tasks.cancel_scope.cancel()
 
     assert 2 == len(telemetry.spans())
     assert {StatusCode.ERROR} == {s.status.status_code for s in telemetry.spans()}
