@@ -3,6 +3,8 @@ and the one home of the 429 policy."""
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections.abc import AsyncIterator
 
 import anyio
@@ -301,6 +303,38 @@ async def test_an_error_answer_larger_than_the_cap_keeps_its_status(make_client,
             await client.chats.update_status(1, "closed")
 
     assert 503 == caught.value.status_code
+
+
+def chat_of_size(size: int) -> bytes:
+    """A chat's JSON padded (in a field the model ignores) to exactly ``size`` bytes."""
+    bare = json.dumps({**chat_payload(1), "pad": ""}).encode()
+    return json.dumps({**chat_payload(1), "pad": "x" * (size - len(bare))}).encode()
+
+
+def gzipped(body: bytes) -> httpx.Response:
+    """A 200 whose gzip body declares (in Content-Length) far less than it decodes to."""
+    return httpx.Response(200, content=gzip.compress(body), headers={"Content-Encoding": "gzip"})
+
+
+@HTTPX_GENERATORS
+async def test_a_compressed_success_is_capped_at_its_decoded_size(make_client, api):
+    """A gzip body of a few hundred bytes that decodes past the cap is refused, not inflated."""
+    bomb = gzipped(chat_of_size(100_000))
+    assert int(bomb.headers["content-length"]) < 1024  # what it declares fits the cap
+    api.put("/chats/status").mock(return_value=bomb)
+    async with make_client(max_response_bytes=1024, max_retries=0) as client:
+        with pytest.raises(hc.ResponseValidationError, match="max_response_bytes=1024"):
+            await client.chats.update_status(1, "closed")
+
+
+@pytest.mark.parametrize("respond", [gzipped, lambda body: httpx.Response(200, content=body)])
+async def test_a_success_of_exactly_the_cap_is_read(make_client, api, respond):
+    """A body of exactly max_response_bytes, compressed or not, is an answer like any other."""
+    api.put("/chats/status").mock(return_value=respond(chat_of_size(1024)))
+    async with make_client(max_response_bytes=1024, max_retries=0) as client:
+        chat = await client.chats.update_status(1, "closed")
+
+    assert 1 == chat.id
 
 
 # --- traffic classes through the client --------------------------------------------------
