@@ -337,6 +337,42 @@ async def test_a_success_of_exactly_the_cap_is_read(make_client, api, respond):
     assert 1 == chat.id
 
 
+def chunked(status: int, body: bytes, size: int) -> httpx.Response:
+    """An answer without Content-Length, its body streamed in chunks of ``size`` bytes."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), size):
+            yield body[start : start + size]
+
+    return httpx.Response(status, content=chunks())
+
+
+@HTTPX_GENERATORS
+@pytest.mark.parametrize(("cap", "refused"), [(1024, False), (1023, True)])
+async def test_a_streamed_success_is_capped_over_all_its_chunks(make_client, api, cap, refused):
+    """Chunks of 100 bytes: the cap counts their sum, a body of exactly the cap is read."""
+    api.put("/chats/status").mock(side_effect=lambda _: chunked(200, chat_of_size(1024), 100))
+    async with make_client(max_response_bytes=cap, max_retries=0) as client:
+        if refused:
+            with pytest.raises(hc.ResponseValidationError, match=f"max_response_bytes={cap}"):
+                await client.chats.update_status(1, "closed")
+        else:
+            assert 1 == (await client.chats.update_status(1, "closed")).id
+
+
+@HTTPX_GENERATORS
+@pytest.mark.parametrize("size", [30, 500])
+async def test_an_error_answer_is_kept_up_to_the_cap_exactly(make_client, api, size):
+    """A 503 page streamed past the cap keeps its first max_response_bytes bytes, no more."""
+    page = bytes(range(48, 58)) * 50
+    api.put("/chats/status").mock(side_effect=lambda _: chunked(503, page, size))
+    async with make_client(max_response_bytes=100, max_retries=0) as client:
+        with pytest.raises(hc.ServerError) as caught:
+            await client.chats.update_status(1, "closed")
+
+    assert page[:100].decode() == caught.value.body_excerpt
+
+
 # --- traffic classes through the client --------------------------------------------------
 
 

@@ -289,6 +289,16 @@ def test_wrong_key_is_refused():
     refused(body, signature, "signature")
 
 
+@pytest.mark.parametrize(
+    "change", [lambda s: s[:-1], lambda s: s[:1], lambda s: s + "0", lambda s: s + s]
+)
+def test_a_signature_must_match_whole(change):
+    """The right signature cut short or with more after it is refused: no prefix match."""
+    body, signature = signed(envelope("chat.new", CHAT_DATA))
+
+    refused(body, change(signature), "signature")
+
+
 @pytest.mark.parametrize("signature", [None, "", "   "])
 def test_missing_signature_is_refused(signature):
     """No header (or an empty one) is refused before anything else."""
@@ -470,6 +480,17 @@ def test_dedup_forgets_ids_after_the_ttl():
     assert "b" in dedup
     assert 1 == len(dedup)
     assert dedup.claim("a")
+
+
+def test_dedup_claims_an_expired_id_again_at_once():
+    """The first claim of a redelivery after the ttl succeeds, with nothing read before it."""
+    clock = FakeClock()
+    dedup = EventDeduplicator(ttl=10, clock=clock)
+    dedup.claim("a")
+
+    clock.now += 10
+    assert dedup.claim("a")
+    assert not dedup.claim("a")
 
 
 @pytest.mark.parametrize(
