@@ -155,6 +155,47 @@ async def test_max_wait_is_one_deadline_for_the_slot_and_the_limiter(make_client
 
 
 @VIRTUAL
+async def test_time_waiting_for_a_slot_counts_against_max_wait(make_client):
+    """A call that waits 3 s for the only slot reaches the limiter with 2 s of max_wait=5 left."""
+
+    async def first_is_slow(request: httpx.Request) -> httpx.Response:
+        if 1 == json.loads(request.content)["id"]:
+            await anyio.sleep(3)
+        return status_echo(request)
+
+    limiter = StubLimiter()
+    async with (
+        httpx.AsyncClient(transport=httpx.MockTransport(first_is_slow)) as http,
+        make_client(rate_limit=limiter, http_client=http, max_connections=1) as client,
+        anyio.create_task_group() as tg,
+    ):
+        started = anyio.current_time()
+        tg.start_soon(client.chats.update_status, 1, "closed")
+        await anyio.sleep(0.1)
+        await client.with_options(max_wait=5).chats.update_status(2, "closed")
+
+        assert 3.0 == anyio.current_time() - started
+    assert [("interactive", None), ("interactive", started + 0.1 + 5.0)] == limiter.acquired
+
+
+@VIRTUAL
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.Response(500), httpx.Response(400, json={}), httpx.ConnectError("refused")],
+)
+async def test_a_failed_attempt_gives_its_slot_back(make_client, api, failure):
+    """With one slot, a call after a failed one (error status or no answer) is sent at once."""
+    route = api.put("/chats/status").mock(side_effect=[failure, status_echo])
+    async with make_client(max_connections=1, max_retries=0) as client:
+        with pytest.raises(hc.HelpCrunchError):
+            await client.chats.update_status(1, "closed")
+        with anyio.fail_after(1):
+            assert 2 == (await client.chats.update_status(2, "closed")).id
+
+    assert 2 == route.call_count
+
+
+@VIRTUAL
 async def test_a_retry_is_not_cut_short_by_max_wait(make_client, api):
     """max_wait bounds the first attempt's turn: the retry after a 429 has no deadline."""
     api.put("/chats/status").mock(
