@@ -13,7 +13,7 @@ import pytest
 import trio.testing
 
 import helpcrunch_async as hc
-from tests.conftest import StubLimiter, chat_payload, status_echo
+from tests.conftest import API_KEY, StubLimiter, chat_payload, status_echo
 
 pytestmark = pytest.mark.anyio
 
@@ -412,6 +412,17 @@ async def test_an_error_answer_is_kept_up_to_the_cap_exactly(make_client, api, s
             await client.chats.update_status(1, "closed")
 
     assert page[:100].decode() == caught.value.body_excerpt
+
+
+async def test_a_success_that_is_not_json_shows_no_key(make_client, api):
+    """A 200 page echoing the key (a proxy's) is refused as not JSON, the key redacted."""
+    api.put("/chats/status").mock(return_value=httpx.Response(200, text=f"<p>{API_KEY}</p>"))
+    async with make_client(max_retries=0) as client:
+        with pytest.raises(hc.ResponseValidationError) as caught:
+            await client.chats.update_status(1, "closed")
+
+    assert API_KEY not in str(caught.value)
+    assert "<redacted>" in str(caught.value)
 
 
 # --- traffic classes through the client --------------------------------------------------
