@@ -112,7 +112,7 @@ async def test_max_wait_refuses_a_call_the_limiter_cannot_serve_in_time(make_cli
     route = api.put("/chats/status").mock(side_effect=status_echo)
     async with make_client(rate_limit=BlockedLimiter()) as client:
         started = anyio.current_time()
-        with pytest.raises(hc.LimiterTimeoutError):
+        with pytest.raises(hc.LimiterTimeoutError, match=r"^no rate-limit slot within max_wait$"):
             await client.with_options(max_wait=2).chats.update_status(1, "closed")
 
         assert 2.0 == anyio.current_time() - started
