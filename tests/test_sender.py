@@ -308,6 +308,25 @@ async def serve_once(handler) -> AsyncIterator[str]:
         tg.cancel_scope.cancel()
 
 
+async def test_a_streamed_error_keeps_the_servers_reason_phrase(make_client):
+    """A chunked 503 (read by the capped reader) says the server's own reason in the error."""
+
+    async def handler(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            await stream.receive()
+            await stream.send(
+                b"HTTP/1.1 503 Down For Maintenance\r\nTransfer-Encoding: chunked\r\n"
+                b"\r\n5\r\nhello\r\n0\r\n\r\n"
+            )
+
+    async for url in serve_once(handler):
+        async with make_client(base_url=url, max_retries=0) as client:
+            with pytest.raises(hc.ServerError) as caught:
+                await client.chats.update_status(1, "closed")
+
+    assert "HTTP 503 Down For Maintenance: 'hello'" == str(caught.value)
+
+
 async def test_a_trickling_server_cannot_hold_an_attempt_past_its_timeout(make_client):
     """One byte every 0.05 s never trips a socket timeout of 0.5 s; the attempt deadline does."""
 

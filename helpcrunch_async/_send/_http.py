@@ -143,16 +143,10 @@ def _detached(response: httpx.Response, body: bytes, request: httpx.Request) -> 
     """A complete, closed response holding ``body``, which httpx already decoded.
 
     Built with the received headers, httpx would decode a compressed body a second time
-    (and fail): it is built without ``Content-Encoding``, which is then shown again, as on
-    any response httpx has read.
+    (and fail): they are given once it is built, as on any response httpx has read.
     """
-    decoded = [(k, v) for k, v in response.headers.multi_items() if k != "content-encoding"]
     complete = httpx.Response(
-        response.status_code,
-        headers=decoded,
-        content=body,
-        request=request,
-        extensions=response.extensions,
+        response.status_code, content=body, request=request, extensions=response.extensions
     )
     complete.headers = response.headers
     return complete
