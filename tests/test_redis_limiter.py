@@ -224,6 +224,30 @@ async def test_an_interactive_call_from_another_process_waits_at_most_about_an_i
 
 
 @pytest.mark.anyio
+@VIRTUAL
+async def test_at_a_high_rate_background_reserves_at_most_half_an_interval_ahead(
+    anyio_backend, redis_url, flush
+):
+    """At 40 per 2 s (one every 0.05 s) a background caller leaves the slot 0.04 s away
+    (past half an interval) unreserved: another process's interactive call takes it."""
+    bulk, web = fleet(redis_url, "t:share", 2, requests=40, per=2.0, burst=1, margin=0.0)
+    for limiter in (bulk, web):
+        on_virtual_time(limiter)
+    await bulk.acquire()
+    await anyio.sleep(0.01)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(functools.partial(bulk.acquire, priority="background"))
+        await anyio.wait_all_tasks_blocked()
+        start = anyio.current_time()
+        await web.acquire()
+        waited = anyio.current_time() - start
+
+    assert 0.04 == round(waited, 6)
+    await close_all([bulk, web])
+
+
+@pytest.mark.anyio
 async def test_max_wait_refused_at_once_with_retry_after_and_nothing_reserved(
     anyio_backend, redis_url, flush, monkeypatch
 ):
