@@ -377,6 +377,20 @@ def gzipped(body: bytes) -> httpx.Response:
 
 
 @HTTPX_GENERATORS
+@pytest.mark.parametrize("length", ["abc", "1e3", "-5", "0x10"])
+async def test_a_content_length_that_is_no_number_is_not_trusted(make_client, api, length):
+    """A Content-Length that is no plain number (a custom transport may pass one on): the
+    body is still read under the cap, and one past it refused."""
+    body = chat_of_size(2000)
+    api.put("/chats/status").mock(
+        return_value=httpx.Response(200, content=body, headers={"Content-Length": length})
+    )
+    async with make_client(max_response_bytes=1024, max_retries=0) as client:
+        with pytest.raises(hc.ResponseValidationError, match="max_response_bytes=1024"):
+            await client.chats.update_status(1, "closed")
+
+
+@HTTPX_GENERATORS
 async def test_a_compressed_success_is_capped_at_its_decoded_size(make_client, api):
     """A gzip body of a few hundred bytes that decodes past the cap is refused, not inflated."""
     bomb = gzipped(chat_of_size(100_000))
