@@ -195,6 +195,23 @@ async def test_a_failed_attempt_gives_its_slot_back(make_client, api, failure):
     assert 2 == route.call_count
 
 
+class EagerLimiter(StubLimiter):
+    """A limiter of one's own whose ``deadline`` defaults to something other than None."""
+
+    async def acquire(self, *, priority: str = "interactive", deadline: float | None = 0.0) -> None:
+        await super().acquire(priority=priority, deadline=deadline)
+
+
+async def test_without_max_wait_the_limiter_is_told_there_is_no_deadline(make_client, api):
+    """A call with no max_wait passes deadline=None itself, whatever the limiter's default."""
+    api.put("/chats/status").mock(side_effect=status_echo)
+    limiter = EagerLimiter()
+    async with make_client(rate_limit=limiter) as client:
+        await client.chats.update_status(1, "closed")
+
+    assert [("interactive", None)] == limiter.acquired
+
+
 @VIRTUAL
 async def test_a_retry_is_not_cut_short_by_max_wait(make_client, api):
     """max_wait bounds the first attempt's turn: the retry after a 429 has no deadline."""
