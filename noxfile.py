@@ -229,7 +229,7 @@ _TIMEOUT = {24, -24, 36, 152, 255}
 def mutants(session: nox.Session) -> None:
     """Mutation testing of the core modules (mutmut) against their fast tests; score per module.
 
-    `nox -s mutants` starts afresh; `nox -s mutants -- "helpcrunch_async._limiter*"` reruns
+    `nox -s mutants` starts afresh; `nox -s mutants -- "helpcrunch_async._limit*"` reruns
     the named mutants only, keeping the other results.
     """
     install(session, "tests")
@@ -259,7 +259,8 @@ def mutation_report(root: Path, equivalents_file: Path) -> tuple[list[str], floa
     for meta in sorted(root.glob("**/*.py.meta")):
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         if codes:
-            module = meta.name.removesuffix(".py.meta")
+            # The path inside the package ("_send._sender"): stems repeat across subpackages.
+            module = _module_name(meta, root)
             diffs = _mutant_diffs(meta.with_suffix(""))
             counts = dict.fromkeys(_COLUMNS, 0)
             for key, code in codes.items():
@@ -277,11 +278,11 @@ def mutation_report(root: Path, equivalents_file: Path) -> tuple[list[str], floa
                     )
             rows.append((module, counts))
     rows.append(("total", {c: sum(counts[c] for _, counts in rows) for c in _COLUMNS}))
-    lines = [" ".join(f"{c:>10}" for c in ("module", *_COLUMNS, "score"))]
-    lines += [
-        " ".join(f"{v:>10}" for v in (module, *counts.values(), f"{_score(counts):.1f}%"))
-        for module, counts in rows
-    ]
+    width = max(len(module) for module, _ in rows)
+    lines = [" ".join([f"{'module':<{width}}", *(f"{c:>10}" for c in (*_COLUMNS, "score"))])]
+    for module, counts in rows:
+        cells = (*counts.values(), f"{_score(counts):.1f}%")
+        lines.append(" ".join([f"{module:<{width}}", *(f"{v:>10}" for v in cells)]))
     if survivors:
         lines += ["", "surviving mutants:", *survivors]
     stale = [f"  {f}: {b!r} -> {a!r}" for f, b, a in sorted(known - used)]
@@ -292,6 +293,12 @@ def mutation_report(root: Path, equivalents_file: Path) -> tuple[list[str], floa
 
 _STATUS = {0: "survived", 5: "no tests", 33: "no tests", None: "not checked"}
 _COLUMNS = ("mutants", "killed", "timeout", "equivalent", "survived")
+
+
+def _module_name(meta: Path, root: Path) -> str:
+    """``mutants/helpcrunch_async/_send/_sender.py.meta`` -> ``_send._sender``."""
+    parts = meta.relative_to(root).with_name(meta.name.removesuffix(".py.meta")).parts
+    return ".".join(parts[1:] if len(parts) > 1 else parts)
 
 
 def _verdict(code: int | None, listed: bool) -> str:

@@ -126,6 +126,10 @@ async def test_a_journal_that_cannot_be_flushed_at_the_end_is_a_journal_error(
             await client.chats.bulk_update_status([1, 2], "closed", journal=path)
 
     assert errno.EIO == info.value.errno
+    assert str(info.value).startswith(
+        f"journal {path} cannot be flushed to disk: {os.strerror(errno.EIO)}; "
+        "its last records may be lost: run again"
+    )
 
 
 def test_a_journal_write_refused_by_the_disk_is_a_journal_error(tmp_path, monkeypatch):

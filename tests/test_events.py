@@ -165,6 +165,23 @@ async def test_throttled_events(observed, recorder, api):
     assert recorder.kinds.index("throttled") < recorder.kinds.index("retry_scheduled")
 
 
+async def test_throttled_without_a_limiter_names_its_call_and_no_rate(observed, recorder, api):
+    """With no limiter, the 429's event still names its call; it has no rate to report."""
+    too_many = httpx.Response(429, json={"errors": []}, headers={"Retry-After": "0"})
+    api.put("/chats/status").mock(side_effect=[too_many, status_echo])
+
+    async with observed() as client:
+        await client.chats.update_status(1, "closed")
+
+    started = recorder.of(hc.CallStarted)[0]
+    limited = recorder.of(hc.Throttled)[0]
+    assert ("chats.update_status", started.call_id, None) == (
+        limited.operation,
+        limited.call_id,
+        limited.current_rate,
+    )
+
+
 @pytest.mark.parametrize(
     "anyio_backend", [("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})]
 )

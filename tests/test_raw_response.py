@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from datetime import datetime, timezone
 
@@ -113,6 +114,24 @@ async def test_plain_calls_are_unchanged(client, api):
     chat = await client.chats.update_status(2, "closed")
 
     assert isinstance(chat, hc.Chat)
+
+
+async def test_a_compressed_raw_response_is_whole(client, api):
+    """A gzip answer (read past httpx's own path): its headers as sent, its request, its
+    decoded body."""
+    body = json.dumps(chat_payload(3)).encode()
+    api.get("/chats/3").mock(
+        return_value=httpx.Response(
+            200, content=gzip.compress(body), headers={"Content-Encoding": "gzip", "X-Id": "7"}
+        )
+    )
+
+    raw = await client.chats.with_raw_response.get(3)
+
+    assert ("gzip", "7") == (raw.headers["content-encoding"], raw.headers["x-id"])
+    assert body == raw.http_response.content
+    assert "/v1/chats/3" == raw.http_response.request.url.path
+    assert 3 == raw.parsed.id
 
 
 async def test_raw_call_errors_are_raised_as_usual(client, api):

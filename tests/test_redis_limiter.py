@@ -192,6 +192,62 @@ async def test_saturating_bulk_process_leaves_the_next_slot_to_interactive(
 
 
 @pytest.mark.anyio
+@VIRTUAL
+async def test_an_interactive_call_from_another_process_waits_at_most_about_an_interval(
+    anyio_backend, redis_url, flush
+):
+    """Five background callers saturate the key from one process (10 per 10 s); another
+    process's interactive call takes the next slot (0.7 s away), not a place after them."""
+    bulk, web = fleet(redis_url, "t:lookahead", 2, requests=10, per=10.0, burst=1, margin=0.0)
+    for limiter in (bulk, web):
+        on_virtual_time(limiter)
+    waited: list[float] = []
+
+    async def saturate() -> None:
+        while True:
+            await bulk.acquire(priority="background")
+
+    async def interactive() -> None:
+        await anyio.sleep(3.3)
+        start = anyio.current_time()
+        await web.acquire()
+        waited.append(anyio.current_time() - start)
+
+    with anyio.move_on_after(8.0):
+        async with anyio.create_task_group() as tg:
+            for _ in range(5):
+                tg.start_soon(saturate)
+            tg.start_soon(interactive)
+
+    assert [0.7] == [round(wait, 6) for wait in waited]
+    await close_all([bulk, web])
+
+
+@pytest.mark.anyio
+@VIRTUAL
+async def test_at_a_high_rate_background_reserves_at_most_half_an_interval_ahead(
+    anyio_backend, redis_url, flush
+):
+    """At 40 per 2 s (one every 0.05 s) a background caller leaves the slot 0.04 s away
+    (past half an interval) unreserved: another process's interactive call takes it."""
+    bulk, web = fleet(redis_url, "t:share", 2, requests=40, per=2.0, burst=1, margin=0.0)
+    for limiter in (bulk, web):
+        on_virtual_time(limiter)
+    await bulk.acquire()
+    await anyio.sleep(0.01)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(functools.partial(bulk.acquire, priority="background"))
+        await anyio.wait_all_tasks_blocked()
+        start = anyio.current_time()
+        await web.acquire()
+        waited = anyio.current_time() - start
+
+    assert 0.04 == round(waited, 6)
+    await close_all([bulk, web])
+
+
+@pytest.mark.anyio
 async def test_max_wait_refused_at_once_with_retry_after_and_nothing_reserved(
     anyio_backend, redis_url, flush, monkeypatch
 ):

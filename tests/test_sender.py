@@ -3,6 +3,8 @@ and the one home of the 429 policy."""
 
 from __future__ import annotations
 
+import gzip
+import json
 from collections.abc import AsyncIterator
 
 import anyio
@@ -11,7 +13,7 @@ import pytest
 import trio.testing
 
 import helpcrunch_async as hc
-from tests.conftest import StubLimiter, chat_payload, status_echo
+from tests.conftest import API_KEY, StubLimiter, chat_payload, status_echo
 
 pytestmark = pytest.mark.anyio
 
@@ -110,7 +112,7 @@ async def test_max_wait_refuses_a_call_the_limiter_cannot_serve_in_time(make_cli
     route = api.put("/chats/status").mock(side_effect=status_echo)
     async with make_client(rate_limit=BlockedLimiter()) as client:
         started = anyio.current_time()
-        with pytest.raises(hc.LimiterTimeoutError):
+        with pytest.raises(hc.LimiterTimeoutError, match=r"^no rate-limit slot within max_wait$"):
             await client.with_options(max_wait=2).chats.update_status(1, "closed")
 
         assert 2.0 == anyio.current_time() - started
@@ -150,6 +152,64 @@ async def test_max_wait_is_one_deadline_for_the_slot_and_the_limiter(make_client
         )
 
     assert [("background", started + 5.0)] == limiter.acquired
+
+
+@VIRTUAL
+async def test_time_waiting_for_a_slot_counts_against_max_wait(make_client):
+    """A call that waits 3 s for the only slot reaches the limiter with 2 s of max_wait=5 left."""
+
+    async def first_is_slow(request: httpx.Request) -> httpx.Response:
+        if 1 == json.loads(request.content)["id"]:
+            await anyio.sleep(3)
+        return status_echo(request)
+
+    limiter = StubLimiter()
+    async with (
+        httpx.AsyncClient(transport=httpx.MockTransport(first_is_slow)) as http,
+        make_client(rate_limit=limiter, http_client=http, max_connections=1) as client,
+        anyio.create_task_group() as tg,
+    ):
+        started = anyio.current_time()
+        tg.start_soon(client.chats.update_status, 1, "closed")
+        await anyio.sleep(0.1)
+        await client.with_options(max_wait=5).chats.update_status(2, "closed")
+
+        assert 3.0 == anyio.current_time() - started
+    assert [("interactive", None), ("interactive", started + 0.1 + 5.0)] == limiter.acquired
+
+
+@VIRTUAL
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.Response(500), httpx.Response(400, json={}), httpx.ConnectError("refused")],
+)
+async def test_a_failed_attempt_gives_its_slot_back(make_client, api, failure):
+    """With one slot, a call after a failed one (error status or no answer) is sent at once."""
+    route = api.put("/chats/status").mock(side_effect=[failure, status_echo])
+    async with make_client(max_connections=1, max_retries=0) as client:
+        with pytest.raises(hc.HelpCrunchError):
+            await client.chats.update_status(1, "closed")
+        with anyio.fail_after(1):
+            assert 2 == (await client.chats.update_status(2, "closed")).id
+
+    assert 2 == route.call_count
+
+
+class EagerLimiter(StubLimiter):
+    """A limiter of one's own whose ``deadline`` defaults to something other than None."""
+
+    async def acquire(self, *, priority: str = "interactive", deadline: float | None = 0.0) -> None:
+        await super().acquire(priority=priority, deadline=deadline)
+
+
+async def test_without_max_wait_the_limiter_is_told_there_is_no_deadline(make_client, api):
+    """A call with no max_wait passes deadline=None itself, whatever the limiter's default."""
+    api.put("/chats/status").mock(side_effect=status_echo)
+    limiter = EagerLimiter()
+    async with make_client(rate_limit=limiter) as client:
+        await client.chats.update_status(1, "closed")
+
+    assert [("interactive", None)] == limiter.acquired
 
 
 @VIRTUAL
@@ -265,6 +325,25 @@ async def serve_once(handler) -> AsyncIterator[str]:
         tg.cancel_scope.cancel()
 
 
+async def test_a_streamed_error_keeps_the_servers_reason_phrase(make_client):
+    """A chunked 503 (read by the capped reader) says the server's own reason in the error."""
+
+    async def handler(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            await stream.receive()
+            await stream.send(
+                b"HTTP/1.1 503 Down For Maintenance\r\nTransfer-Encoding: chunked\r\n"
+                b"\r\n5\r\nhello\r\n0\r\n\r\n"
+            )
+
+    async for url in serve_once(handler):
+        async with make_client(base_url=url, max_retries=0) as client:
+            with pytest.raises(hc.ServerError) as caught:
+                await client.chats.update_status(1, "closed")
+
+    assert "HTTP 503 Down For Maintenance: 'hello'" == str(caught.value)
+
+
 async def test_a_trickling_server_cannot_hold_an_attempt_past_its_timeout(make_client):
     """One byte every 0.05 s never trips a socket timeout of 0.5 s; the attempt deadline does."""
 
@@ -301,6 +380,99 @@ async def test_an_error_answer_larger_than_the_cap_keeps_its_status(make_client,
             await client.chats.update_status(1, "closed")
 
     assert 503 == caught.value.status_code
+
+
+def chat_of_size(size: int) -> bytes:
+    """A chat's JSON padded (in a field the model ignores) to exactly ``size`` bytes."""
+    bare = json.dumps({**chat_payload(1), "pad": ""}).encode()
+    return json.dumps({**chat_payload(1), "pad": "x" * (size - len(bare))}).encode()
+
+
+def gzipped(body: bytes) -> httpx.Response:
+    """A 200 whose gzip body declares (in Content-Length) far less than it decodes to."""
+    return httpx.Response(200, content=gzip.compress(body), headers={"Content-Encoding": "gzip"})
+
+
+@HTTPX_GENERATORS
+@pytest.mark.parametrize("length", ["abc", "1e3", "-5", "0x10"])
+async def test_a_content_length_that_is_no_number_is_not_trusted(make_client, api, length):
+    """A Content-Length that is no plain number (a custom transport may pass one on): the
+    body is still read under the cap, and one past it refused."""
+    body = chat_of_size(2000)
+    api.put("/chats/status").mock(
+        return_value=httpx.Response(200, content=body, headers={"Content-Length": length})
+    )
+    async with make_client(max_response_bytes=1024, max_retries=0) as client:
+        with pytest.raises(hc.ResponseValidationError, match="max_response_bytes=1024"):
+            await client.chats.update_status(1, "closed")
+
+
+@HTTPX_GENERATORS
+async def test_a_compressed_success_is_capped_at_its_decoded_size(make_client, api):
+    """A gzip body of a few hundred bytes that decodes past the cap is refused, not inflated."""
+    bomb = gzipped(chat_of_size(100_000))
+    assert int(bomb.headers["content-length"]) < 1024  # what it declares fits the cap
+    api.put("/chats/status").mock(return_value=bomb)
+    async with make_client(max_response_bytes=1024, max_retries=0) as client:
+        with pytest.raises(hc.ResponseValidationError, match="max_response_bytes=1024"):
+            await client.chats.update_status(1, "closed")
+
+
+@pytest.mark.parametrize("respond", [gzipped, lambda body: httpx.Response(200, content=body)])
+async def test_a_success_of_exactly_the_cap_is_read(make_client, api, respond):
+    """A body of exactly max_response_bytes, compressed or not, is an answer like any other."""
+    api.put("/chats/status").mock(return_value=respond(chat_of_size(1024)))
+    async with make_client(max_response_bytes=1024, max_retries=0) as client:
+        chat = await client.chats.update_status(1, "closed")
+
+    assert 1 == chat.id
+
+
+def chunked(status: int, body: bytes, size: int) -> httpx.Response:
+    """An answer without Content-Length, its body streamed in chunks of ``size`` bytes."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), size):
+            yield body[start : start + size]
+
+    return httpx.Response(status, content=chunks())
+
+
+@HTTPX_GENERATORS
+@pytest.mark.parametrize(("cap", "refused"), [(1024, False), (1023, True)])
+async def test_a_streamed_success_is_capped_over_all_its_chunks(make_client, api, cap, refused):
+    """Chunks of 100 bytes: the cap counts their sum, a body of exactly the cap is read."""
+    api.put("/chats/status").mock(side_effect=lambda _: chunked(200, chat_of_size(1024), 100))
+    async with make_client(max_response_bytes=cap, max_retries=0) as client:
+        if refused:
+            with pytest.raises(hc.ResponseValidationError, match=f"max_response_bytes={cap}"):
+                await client.chats.update_status(1, "closed")
+        else:
+            assert 1 == (await client.chats.update_status(1, "closed")).id
+
+
+@HTTPX_GENERATORS
+@pytest.mark.parametrize("size", [30, 500])
+async def test_an_error_answer_is_kept_up_to_the_cap_exactly(make_client, api, size):
+    """A 503 page streamed past the cap keeps its first max_response_bytes bytes, no more."""
+    page = bytes(range(48, 58)) * 50
+    api.put("/chats/status").mock(side_effect=lambda _: chunked(503, page, size))
+    async with make_client(max_response_bytes=100, max_retries=0) as client:
+        with pytest.raises(hc.ServerError) as caught:
+            await client.chats.update_status(1, "closed")
+
+    assert page[:100].decode() == caught.value.body_excerpt
+
+
+async def test_a_success_that_is_not_json_shows_no_key(make_client, api):
+    """A 200 page echoing the key (a proxy's) is refused as not JSON, the key redacted."""
+    api.put("/chats/status").mock(return_value=httpx.Response(200, text=f"<p>{API_KEY}</p>"))
+    async with make_client(max_retries=0) as client:
+        with pytest.raises(hc.ResponseValidationError) as caught:
+            await client.chats.update_status(1, "closed")
+
+    assert API_KEY not in str(caught.value)
+    assert "<redacted>" in str(caught.value)
 
 
 # --- traffic classes through the client --------------------------------------------------

@@ -289,13 +289,34 @@ def test_wrong_key_is_refused():
     refused(body, signature, "signature")
 
 
+@pytest.mark.parametrize(
+    "change", [lambda s: s[:-1], lambda s: s[:1], lambda s: s + "0", lambda s: s + s]
+)
+def test_a_signature_must_match_whole(change):
+    """The right signature cut short or with more after it is refused: no prefix match."""
+    body, signature = signed(envelope("chat.new", CHAT_DATA))
+
+    error = refused(body, change(signature), "signature")
+    assert (
+        f"{SIGNATURE_HEADER} does not match the body: not signed with this key, or tampered with"
+        == str(error)
+    )
+
+
+def test_a_signature_that_is_not_text_a_header_can_hold_is_refused():
+    """Lone surrogates (not encodable) in the signature: refused, never a UnicodeEncodeError."""
+    body, _ = signed(envelope("chat.new", CHAT_DATA))
+
+    refused(body, "\ud800" * 40, "signature")
+
+
 @pytest.mark.parametrize("signature", [None, "", "   "])
 def test_missing_signature_is_refused(signature):
     """No header (or an empty one) is refused before anything else."""
     body, _ = signed(envelope("chat.new", CHAT_DATA))
 
     error = refused(body, signature, "signature")
-    assert SIGNATURE_HEADER in str(error)
+    assert f"no {SIGNATURE_HEADER} header" == str(error)
 
 
 @pytest.mark.parametrize(
@@ -329,7 +350,17 @@ def test_replayed_delivery_parses_to_the_same_event_id():
 
 def test_body_over_the_cap_is_refused_unhashed():
     """A body over MAX_BODY_SIZE is refused as such, whatever its signature."""
-    refused(b" " * (MAX_BODY_SIZE + 1), "0" * 40, "size")
+    error = refused(b" " * (MAX_BODY_SIZE + 1), "0" * 40, "size")
+
+    assert f"body of {MAX_BODY_SIZE + 1} bytes is over the {MAX_BODY_SIZE}-byte cap" == str(error)
+
+
+def test_body_of_exactly_the_cap_is_accepted():
+    """A signed envelope of exactly MAX_BODY_SIZE bytes (padded with spaces) is an event."""
+    body = json.dumps(envelope("chat.new", CHAT_DATA)).encode()
+    body += b" " * (MAX_BODY_SIZE - len(body))
+
+    assert EVENT_ID == parse_event(body, sign(body, KEY), signing_key=KEY).id
 
 
 def nested(depth: int) -> bytes:
@@ -384,7 +415,11 @@ def test_json_at_the_depth_cap_is_accepted():
 )
 def test_signed_garbage_is_an_envelope_error(body):
     """Correctly signed but not a valid envelope: WebhookVerificationError, never a raw error."""
-    refused(body, sign(body, KEY), "envelope")
+    error = refused(body, sign(body, KEY), "envelope")
+
+    assert str(error).startswith(
+        ("signed body is refused: ", "signed body is not a valid event envelope: ")
+    )
 
 
 def test_random_signed_bytes_never_escape_as_raw_exceptions():
@@ -400,19 +435,21 @@ def test_random_signed_bytes_never_escape_as_raw_exceptions():
 
 
 @pytest.mark.parametrize(
-    ("body", "key", "error"),
+    ("body", "key", "error", "message"),
     [
-        ("a str body", KEY, TypeError),
-        (b"{}", "", ValueError),
-        (b"{}", "   ", ValueError),
-        (b"{}", b"bytes-key", TypeError),
-        (b"{}", None, TypeError),
+        ("a str body", KEY, TypeError, "body must be bytes, not str"),
+        (b"{}", "", ValueError, "signing_key is empty: copy the HTTP Webhook Signing Key"),
+        (b"{}", "   ", ValueError, "signing_key is empty: copy the HTTP Webhook Signing Key"),
+        (b"{}", b"bytes-key", TypeError, "signing_key must be a str, not bytes"),
+        (b"{}", None, TypeError, "signing_key must be a str, not NoneType"),
     ],
 )
-def test_bad_arguments_are_caller_errors(body, key, error):
-    """A non-bytes body or a bad key is the caller's bug: TypeError/ValueError."""
-    with pytest.raises(error):
+def test_bad_arguments_are_caller_errors(body, key, error, message):
+    """A non-bytes body or a bad key is the caller's bug: TypeError/ValueError saying which."""
+    with pytest.raises(error) as caught:
         parse_event(body, "0" * 40, signing_key=key)
+
+    assert str(caught.value).startswith(message)
 
 
 def test_verification_error_is_a_helpcrunch_error_exported_at_the_top():
@@ -472,6 +509,17 @@ def test_dedup_forgets_ids_after_the_ttl():
     assert dedup.claim("a")
 
 
+def test_dedup_claims_an_expired_id_again_at_once():
+    """The first claim of a redelivery after the ttl succeeds, with nothing read before it."""
+    clock = FakeClock()
+    dedup = EventDeduplicator(ttl=10, clock=clock)
+    dedup.claim("a")
+
+    clock.now += 10
+    assert dedup.claim("a")
+    assert not dedup.claim("a")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error"),
     [
@@ -490,8 +538,17 @@ def test_dedup_settings_are_validated(kwargs, error):
 
 def test_dedup_rejects_non_string_ids():
     """Ids are strings: an int is a caller error, not a silent miss."""
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"^event_id must be a str, not int$"):
         EventDeduplicator().claim(5)  # type: ignore[arg-type]
+
+
+def test_dedup_of_one_event_remembers_the_latest():
+    """max_events=1 is allowed: the latest id is held, the one before it forgotten."""
+    dedup = EventDeduplicator(max_events=1)
+    dedup.claim("a")
+    dedup.claim("b")
+
+    assert ["b"] == [i for i in ("a", "b") if i in dedup]
 
 
 # --- the ASGI endpoint ------------------------------------------------------------------------
@@ -628,7 +685,7 @@ def test_sign_and_parse_refuse_non_text_arguments():
     with pytest.raises(TypeError):
         sign("text", KEY)  # type: ignore[arg-type]
     body, signature = signed(envelope("chat.new", CHAT_DATA))
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match=r"^signature must be a str or None, not bytes$"):
         parse_event(body, signature.encode(), signing_key=KEY)  # type: ignore[arg-type]
 
 

@@ -109,14 +109,7 @@ class Exchange:
         if deadline.cancelled_caught:
             raise APITimeoutError(f"no complete answer within {timeout:g} s", request_sent=True)
         if complete is None:
-            # A complete, detached response: closed, with nothing left to stream.
-            complete = httpx.Response(
-                response.status_code,
-                headers=response.headers,
-                content=body,
-                request=request,
-                extensions=response.extensions,
-            )
+            complete = _detached(response, body, request)
         # Timed here, always: httpx leaves ``elapsed`` unset for answers a custom transport
         # built already read, and perf_counter is the cheapest clock.
         complete.elapsed = timedelta(seconds=time.perf_counter() - sent_at)
@@ -144,6 +137,19 @@ class Exchange:
                     )
                 chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _detached(response: httpx.Response, body: bytes, request: httpx.Request) -> httpx.Response:
+    """A complete, closed response holding ``body``, which httpx already decoded.
+
+    Built with the received headers, httpx would decode a compressed body a second time
+    (and fail): they are given once it is built, as on any response httpx has read.
+    """
+    complete = httpx.Response(
+        response.status_code, content=body, request=request, extensions=response.extensions
+    )
+    complete.headers = response.headers
+    return complete
 
 
 def _declared_within(headers: httpx.Headers, cap: int) -> bool:
