@@ -98,11 +98,10 @@ def shared_limit(
     Through the Redis of ``journal`` (``--journal``, checked by ``open_journal`` first) when
     it names a job there; else ``limit`` itself.
     """
-    if limit is None or not is_redis(journal):
+    if journal is None or limit is None or not is_redis(journal):
         return limit
     from ..redis import RedisRateLimiter  # noqa: PLC0415 - the redis extra is optional
 
-    assert journal is not None  # noqa: S101 - is_redis said so
     return RedisRateLimiter.from_url(journal.partition("#")[0], limit=limit)
 
 
