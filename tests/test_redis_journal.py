@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime, timezone
 
 import anyio
 import pytest
@@ -14,7 +15,7 @@ from redis.crc import key_slot
 
 import helpcrunch_async as hc
 import helpcrunch_async.redis._calls as redis_calls
-from helpcrunch_async.redis import JournalError, RedisJournal
+from helpcrunch_async.redis import JournalError, JournalReport, RedisJournal
 from helpcrunch_async.redis._report import parse_report
 from tests.conftest import status_echo
 from tests.redis_server import free_port
@@ -405,3 +406,25 @@ def test_an_unreachable_cluster_is_unavailable_at_construction(no_retry):
     """redis-py asks a cluster for its slots at once: no cluster, one clear error."""
     with pytest.raises(JournalError, match="unavailable"):
         RedisJournal.from_url(f"redis+cluster://127.0.0.1:{free_port()}", "job")
+
+
+@pytest.mark.parametrize(
+    ("count", "said"),
+    [(1, "1 lapsed claim, 1 live session, 1 takeover"), (2, "2 lapsed claims, 2 live sessions")],
+)
+def test_the_report_counts_in_words(count, said):
+    """str(report) says "1 live session" and "2 live sessions"."""
+    report = JournalReport(
+        job="close",
+        at=datetime.now(timezone.utc),
+        succeeded={},
+        failed={},
+        failures={},
+        in_flight=0,
+        lapsed=count,
+        sessions=count,
+        takeovers=count,
+        lost_states=0,
+    )
+
+    assert said in str(report)
