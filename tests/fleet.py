@@ -183,14 +183,24 @@ class Fleet:
         )
 
 
+#: The key's limit, as a strict server holds it: what the benchmark measures against.
+STRICT = ServerLimit(REQUESTS, PER)
+#: The server the tests use: the fleet's count over half its window. The emulator stamps a
+#: request when its thread gets to it, on a loaded machine tenths of a second after the
+#: limiter granted it: against STRICT, "no 429" would test the machine's load. Against this
+#: one, 41 requests reach a 1 s window only if one is held up a whole second, while a fleet
+#: that did not share its limit (three times the rate) meets 429s by the dozen.
+SHARING_PROOF = ServerLimit(REQUESTS, PER / 2)
+
+
 async def run_fleet(
-    redis_url: str, audit: Audit, disrupt=None
+    redis_url: str, audit: Audit, disrupt=None, *, server: ServerLimit = STRICT
 ) -> tuple[list[int | None], str, int]:
     """Three workers on the same ids; ``disrupt(fleet)`` once a third of them is done.
 
     Returns the workers' exit codes, their output, and the 429s the emulator answered.
     """
-    config = EmulatorConfig(chats=IDS, rate_limit=ServerLimit(REQUESTS, PER))
+    config = EmulatorConfig(chats=IDS, rate_limit=server)
     with tempfile.TemporaryDirectory() as logs:
         async with serve(config) as emulator:
             fleet = Fleet(redis_url, emulator, Path(logs))

@@ -15,7 +15,7 @@ import anyio
 import anyio.abc
 import pytest
 
-from tests.fleet import FIRST, IDS, PER, REQUESTS, WORKERS, Fleet, run_fleet
+from tests.fleet import FIRST, IDS, PER, REQUESTS, SHARING_PROOF, WORKERS, Fleet, run_fleet
 
 pytestmark = [
     pytest.mark.redis,
@@ -28,31 +28,31 @@ pytestmark = [
 
 
 async def test_three_workers_on_the_same_ids_update_each_once(redis_url, audit):
-    """Every chat updated, none twice, never over the limit."""
-    codes, output, rejected = await run_fleet(redis_url, audit)
+    """Every chat updated, none twice, no 429 from a server at the fleet's count per half window."""
+    codes, output, rejected = await run_fleet(redis_url, audit, server=SHARING_PROOF)
 
     assert ([0, 0, 0], 0) == (codes, rejected), output
     updated = audit.updated()
     assert set(range(FIRST, FIRST + IDS)) == set(updated)
     assert {1} == set(updated.values()), output
-    assert REQUESTS >= audit.busiest(PER)
     assert 3 == output.count("done by others; Redis lost the job 0 times")
 
 
 async def test_a_worker_killed_mid_run_has_its_ids_taken_over(redis_node, audit):
-    """SIGKILL one worker: the two others update every chat, never over the limit."""
+    """SIGKILL one worker: the two others update every chat, and still share the limit."""
 
     async def kill(fleet: Fleet) -> None:
         fleet.workers[0].send_signal(signal.SIGKILL)
 
-    codes, output, rejected = await run_fleet(redis_node.url, audit, disrupt=kill)
+    codes, output, rejected = await run_fleet(
+        redis_node.url, audit, disrupt=kill, server=SHARING_PROOF
+    )
 
     assert ([-signal.SIGKILL, 0, 0], 0) == (codes, rejected), output
     updated = audit.updated()
     assert set(range(FIRST, FIRST + IDS)) == set(updated)
     # Only an update the dead worker had sent, unrecorded, may be sent again.
     assert 10 >= sum(n - 1 for n in updated.values())
-    assert REQUESTS >= audit.busiest(PER)
 
 
 async def test_redis_restarted_empty_mid_run_loses_no_id(redis_node, audit):

@@ -36,6 +36,8 @@ pytestmark = [
 
 RECIPE = Path(__file__).parent.parent / "examples" / "fleet_taskiq"
 IDS, REQUESTS, PER = 240, 40, 2.0
+#: The server: the fleet's count over half its window (tests/fleet.py, SHARING_PROOF, says why).
+SHARING_PROOF = ServerLimit(REQUESTS, PER / 2)
 FIRST = EmulatorState.FIRST_ID
 WORKERS = 3
 #: Seconds the whole recipe may take before the test fails instead of hanging.
@@ -92,7 +94,7 @@ async def run_recipe(
     """Workers, the scheduler, then the producer; with ``kill_one``, SIGKILL a worker once a
     third of the ids are done. The producer's exit code, the others' after SIGTERM, outputs.
     """
-    config = EmulatorConfig(chats=IDS, rate_limit=ServerLimit(REQUESTS, PER))
+    config = EmulatorConfig(chats=IDS, rate_limit=SHARING_PROOF)
     with tempfile.TemporaryDirectory() as logs:
         async with serve(config) as emulator:
             env = os.environ | {
@@ -141,7 +143,7 @@ PRODUCER += ["--stall", "5"]
 
 
 async def test_the_taskiq_recipe_runs_a_job_on_real_workers(redis_node, audit, tmp_path):
-    """Chunks through a real broker: every chat once, under the limit, one trace, clean stop."""
+    """Chunks through a real broker: every chat once, the limit shared, one trace, clean stop."""
     spans = tmp_path / "spans.jsonl"
     produced, codes, texts = await run_recipe(redis_node.url, audit, spans, kill_one=False)
 
@@ -149,7 +151,6 @@ async def test_the_taskiq_recipe_runs_a_job_on_real_workers(redis_node, audit, t
     updated = audit.updated()
     assert set(range(FIRST, FIRST + IDS)) == set(updated), texts
     assert {1} == set(updated.values())
-    assert REQUESTS >= audit.busiest(PER)
     assert [0] * WORKERS == codes[:WORKERS], texts  # the scheduler has no hook: it just ends
     assert codes[WORKERS] is not None
     assert all("shut down cleanly" in text for text in texts[:WORKERS]), texts
@@ -167,5 +168,4 @@ async def test_a_killed_workers_chunks_are_finished_by_the_others(redis_node, au
 
     assert 0 == produced, texts[-1]
     assert set(range(FIRST, FIRST + IDS)) == set(audit.updated()), texts
-    assert REQUESTS >= audit.busiest(PER)
     assert [-signal.SIGKILL, 0, 0] == codes[:WORKERS], texts
