@@ -39,6 +39,11 @@ DEFAULT_MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 MAX_CONCURRENCY = 1000
 
 
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``plural(1, "chat")`` -> ``"1 chat"``; ``plural(3, "chat")`` -> ``"3 chats"``."""
+    return f"{count} {noun if count == 1 else many or noun + 's'}"
+
+
 def is_int(value: object) -> TypeGuard[int]:
     """Whether ``value`` is an ``int`` and not a ``bool`` (which Python counts as one)."""
     return isinstance(value, int) and not isinstance(value, bool)

@@ -34,9 +34,9 @@ from helpcrunch_async._cli._output import (
     MIN_RATE_SECONDS,
     FailureSummary,
     RateEstimator,
-    plural,
 )
 from helpcrunch_async._cli._signals import exit_code_for, stop_on_signals
+from helpcrunch_async._config import plural
 from helpcrunch_async.emulator import EmulatorConfig, RunningEmulator, serve
 from tests.redis_server import RedisNode, free_port, nodes_in, wait_for
 

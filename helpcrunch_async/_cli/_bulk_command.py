@@ -18,6 +18,7 @@ import anyio
 import attrs
 import click
 
+from .._config import plural
 from ._event_log import EventLog
 from ._input import check_job_files, read_ids
 from ._job import (
@@ -30,7 +31,7 @@ from ._job import (
     run_job,
 )
 from ._options import err_console, make_client, out_console, stacked
-from ._output import Report, plural
+from ._output import Report
 from ._shared_journal import closing, journal_file, open_journal, shared_limit, shown
 from ._summary import print_summary, summary_document
 from ._watch import UNREACHABLE_AFTER, JobWatch

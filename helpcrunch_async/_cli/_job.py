@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._bulk._journal import Journal
+from .._config import plural
 from .._errors import AuthenticationError, BulkAbortedError, HelpCrunchError, JournalError
 from .._send._observe import ClientStats
 from ._input import FileError
@@ -30,7 +31,6 @@ from ._output import (
     ProgressDisplay,
     Report,
     is_wrong_url,
-    plural,
     wrong_url_hint,
 )
 from ._signals import exit_code_for, stop_on_signals

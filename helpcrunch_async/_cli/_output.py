@@ -16,6 +16,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from .._config import plural
 from .._errors import APIError, NotFoundError
 from ._input import FileError
 
@@ -40,11 +41,6 @@ MIN_RATE_OUTCOMES = 5
 EXAMPLES_PER_REASON = 3
 #: Failure reasons printed before "... and N more reasons".
 MAX_REASONS_SHOWN = 10
-
-
-def plural(count: int, noun: str, many: str | None = None) -> str:
-    """``plural(1, "chat")`` -> ``"1 chat"``; ``plural(3, "chat")`` -> ``"3 chats"``."""
-    return f"{count} {noun if count == 1 else many or noun + 's'}"
 
 
 def duration(seconds: float) -> str:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .._config import plural
 from .._limit._local import LocalRateLimiter
 from ._job import JobResult, exit_code, stopped_by
-from ._output import duration, plural
+from ._output import duration
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import attrs
 
+from .._config import plural
 from .._models._wire import MAX_ID
 
 __all__ = ["MAX_OPS", "JournalReport", "parse_report"]
@@ -63,8 +64,8 @@ class JournalReport:
         lines = [
             (
                 f"job {self.job}: {counts or 'nothing recorded'}; {self.in_flight} in flight,"
-                f" {_many(self.lapsed, 'lapsed claim')}, {_many(self.sessions, 'live session')},"
-                f" {_many(self.takeovers, 'takeover')}"
+                f" {plural(self.lapsed, 'lapsed claim')}, {plural(self.sessions, 'live session')},"
+                f" {plural(self.takeovers, 'takeover')}"
             )
         ]
         if self.lost_states:
@@ -132,8 +133,3 @@ def _id(text: str) -> int | str:
     if not text:
         raise ValueError("a report with an empty id")
     return text
-
-
-def _many(number: int, noun: str) -> str:
-    """``1 live session``, ``2 live sessions``."""
-    return f"{number} {noun}{'' if number == 1 else 's'}"
