@@ -65,6 +65,24 @@ def test_error_carries_the_count_and_the_last_error():
     assert 1 == error.failures
     assert last is error.last_error
     assert "connection failed: refused" in str(error)
+    assert str(error).startswith("stopped after 1 chats in a row failed")
+
+
+def test_error_names_the_runs_ids():
+    """A customer run's breaker counts customers, not chats."""
+    breaker = CircuitBreaker(2, noun="customers")
+    breaker.record(_server_error())
+    breaker.record(_server_error())
+
+    assert str(breaker.error()).startswith("stopped after 2 customers in a row failed")
+
+
+def test_a_fresh_breaker_has_no_last_error():
+    """Nothing failed yet: no count, no error, not tripped; a success keeps it so."""
+    breaker = CircuitBreaker(1)
+
+    assert not breaker.record(None)
+    assert (0, None, False) == (breaker.consecutive, breaker.last_error, breaker.tripped)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import trio.testing
 
 import helpcrunch_async as hc
 from helpcrunch_async import LimiterTimeoutError
-from helpcrunch_async._limit._gate import PriorityGate
+from helpcrunch_async._limit._gate import Lanes, Priority, PriorityGate
 
 VIRTUAL = pytest.mark.parametrize(
     "anyio_backend", [("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})]
@@ -193,6 +193,29 @@ def test_bad_permits(permits, exc):
 def test_repr_shows_the_line():
     """The repr says permits, free ones, and who waits in each class."""
     assert "PriorityGate(permits=2, free=2, waiting=0+0)" == repr(PriorityGate(2))
+
+
+@pytest.mark.anyio
+async def test_reprs_count_each_class_apart(anyio_backend):
+    """One interactive and two background callers queued: the reprs tell the classes apart."""
+    gate = PriorityGate(1)
+    lanes = Lanes()
+    await gate.acquire()
+
+    async def one(priority: Priority) -> None:
+        async with gate.enter(priority), lanes.enter(priority, None):
+            await anyio.sleep_forever()
+
+    async with anyio.create_task_group() as tg:
+        for priority in ["interactive", "background", "background"]:
+            tg.start_soon(one, priority)
+        await settle()
+        assert "PriorityGate(permits=1, free=0, waiting=1+2)" == repr(gate)
+        gate.release()
+        await settle()
+        # the interactive caller holds the gate's permit and heads its lane
+        assert "Lanes(interactive=1, background=0)" == repr(lanes)
+        tg.cancel_scope.cancel()
 
 
 @pytest.mark.anyio
