@@ -385,41 +385,98 @@ def test_json_at_the_depth_cap_is_accepted():
     assert "e" == parse_event(body, sign(body, KEY), signing_key=KEY).type
 
 
+REFUSED = "signed body is refused: "
+INVALID = "signed body is not a valid event envelope: "
+MESSAGE_WITHOUT_CHAT_ID = {k: v for k, v in MESSAGE_DATA.items() if k != "chat_id"}
+
+
 @pytest.mark.parametrize(
-    "body",
+    ("body", "message"),
     [
-        b"{not json",
-        b"\xff\xfe\x00",
-        b"",
-        b"[1, 2]",
-        b'"chat.new"',
-        b"null",
-        b'{"id": "x", "event": "chat.new", "eventData": {"id": ' + b"9" * 5000 + b"}}",
-        json.dumps(envelope("chat.new", CHAT_DATA, id=None)).encode(),
-        json.dumps(envelope("chat.new", CHAT_DATA, id="")).encode(),
-        json.dumps(envelope("chat.new", CHAT_DATA, id=["x"])).encode(),
-        json.dumps(envelope("", CHAT_DATA)).encode(),
-        json.dumps(envelope("chat.new", CHAT_DATA, attempts="many")).encode(),
-        json.dumps(envelope("chat.new", CHAT_DATA, attempts=-1)).encode(),
-        json.dumps(envelope("chat.new", CHAT_DATA, createdAt="yesterday")).encode(),
-        json.dumps(envelope("chat.new", [CHAT_DATA])).encode(),
-        json.dumps(envelope("chat.new", {"status": "new"})).encode(),
-        json.dumps(envelope("chat.new", {**CHAT_DATA, "customer": "Bob"})).encode(),
-        json.dumps(envelope("chat.new", {**CHAT_DATA, "communicatedAgents": "12"})).encode(),
-        json.dumps(envelope("message.chat.agent", {"message": {"id": 1}})).encode(),
-        json.dumps(envelope("message.chat.agent", {**MESSAGE_DATA, "message": [1]})).encode(),
-        json.dumps(envelope("customer.new", {"name": "no id"})).encode(),
-        json.dumps(envelope("customer.new", "Bob")).encode(),
-        json.dumps(envelope("ticket.escalated", [1, 2])).encode(),
+        (b"{not json", REFUSED + "answer is not JSON: '{not json'"),
+        (b"\xff\xfe\x00", REFUSED + "answer is not JSON: '\ufffd\ufffd\\x00'"),
+        (b"", REFUSED + "answer is not JSON: ''"),
+        (b"[1, 2]", INVALID + "envelope: expected an object, got list"),
+        (b'"chat.new"', INVALID + "envelope: expected an object, got str"),
+        (b"null", INVALID + "envelope: expected an object, got NoneType"),
+        (
+            b'{"id": "x", "event": "chat.new", "eventData": {"id": ' + b"9" * 5000 + b"}}",
+            REFUSED + "answer holds an integer longer than 64 digits",
+        ),
+        (envelope("chat.new", CHAT_DATA, id=None), INVALID + "event.id: missing"),
+        (envelope("chat.new", CHAT_DATA, id=""), INVALID + "event.id: missing"),
+        (
+            envelope("chat.new", CHAT_DATA, id=["x"]),
+            INVALID + "event.id: expected a string, got list",
+        ),
+        (envelope("", CHAT_DATA), INVALID + "event.event: missing"),
+        (
+            {**envelope("chat.new", CHAT_DATA), "event": ["chat.new"]},
+            INVALID + "event.event: expected a string, got list",
+        ),
+        (
+            envelope("chat.new", CHAT_DATA, attempts="many"),
+            INVALID + "event.attempts: expected an integer, got 'many'",
+        ),
+        (envelope("chat.new", CHAT_DATA, attempts=-1), INVALID + "event.attempts: -1 is below 0"),
+        (
+            envelope("chat.new", CHAT_DATA, lastAttemptAt="now"),
+            INVALID + "event.lastAttemptAt: expected a timestamp, got 'now'",
+        ),
+        (
+            envelope("chat.new", CHAT_DATA, createdAt="yesterday"),
+            INVALID + "event.createdAt: expected a timestamp, got 'yesterday'",
+        ),
+        (envelope("chat.new", [CHAT_DATA]), INVALID + "eventData: expected an object, got list"),
+        (envelope("chat.new", {"status": "new"}), INVALID + "chat.id: missing"),
+        (
+            envelope("chat.new", {**CHAT_DATA, "customer": "Bob"}),
+            INVALID + "chat.customer: expected a customer object or id, got str",
+        ),
+        (
+            envelope("chat.new", {**CHAT_DATA, "communicatedAgents": "12"}),
+            INVALID + "chat.communicatedAgents: expected a list of ids, got str",
+        ),
+        (
+            envelope("message.private", "I need a refund"),
+            INVALID + "eventData: expected an object, got str",
+        ),
+        (
+            envelope("message.chat.agent", {"message": {"id": 1}}),
+            INVALID + "event.chat_id: missing",
+        ),
+        (
+            envelope("message.chat.agent", {**MESSAGE_DATA, "chat_id": "five"}),
+            INVALID + "event.chat_id: expected an integer, got 'five'",
+        ),
+        (
+            envelope("message.chat.agent", {**MESSAGE_WITHOUT_CHAT_ID, "chatId": "five"}),
+            INVALID + "event.chatId: expected an integer, got 'five'",
+        ),
+        (
+            envelope("message.chat.agent", {**MESSAGE_DATA, "message": [1]}),
+            INVALID + "event.message: expected a message object or id, got list",
+        ),
+        (envelope("customer.new", {"name": "no id"}), INVALID + "customer.id: missing"),
+        (
+            envelope("customer.new", {**CUSTOMER_DATA, "id": "seventy"}),
+            INVALID + "customer.id: expected an integer, got 'seventy'",
+        ),
+        (
+            envelope("customer.new", {**CUSTOMER_DATA, "name": ["Bob"]}),
+            INVALID + "customer.name: expected a string, got list",
+        ),
+        (envelope("customer.new", "Bob"), INVALID + "eventData: expected an object, got str"),
+        (envelope("ticket.escalated", [1, 2]), INVALID + "eventData: expected an object, got list"),
     ],
 )
-def test_signed_garbage_is_an_envelope_error(body):
-    """Correctly signed but not a valid envelope: WebhookVerificationError, never a raw error."""
+def test_signed_garbage_is_an_envelope_error(body, message):
+    """Signed but invalid: WebhookVerificationError naming the field at fault and what it held."""
+    if not isinstance(body, bytes):
+        body = json.dumps(body).encode()
     error = refused(body, sign(body, KEY), "envelope")
 
-    assert str(error).startswith(
-        ("signed body is refused: ", "signed body is not a valid event envelope: ")
-    )
+    assert message == str(error)
 
 
 def test_random_signed_bytes_never_escape_as_raw_exceptions():
