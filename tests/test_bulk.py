@@ -221,6 +221,20 @@ async def test_progress_reports_done_failed_and_total(client, api):
     assert seen[-1].total is None
 
 
+async def test_progress_total_leaves_out_skipped_ids_and_duplicates(client, api, tmp_path):
+    """Resumed: the ids the journal had done are counted as skipped, not in the total."""
+    api.put("/chats/status").mock(side_effect=status_echo)
+    journal = tmp_path / "j.jsonl"
+    await client.chats.bulk_update_status([1], "closed", journal=journal)
+    seen: list[hc.Progress] = []
+
+    await client.chats.bulk_update_status(
+        [1, 3, 3, 2], "closed", journal=journal, on_progress=seen.append, concurrency=1
+    )
+
+    assert hc.Progress(done=2, failed=0, total=2, skipped=1) == seen[-1]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "exc"),
     [
@@ -283,6 +297,10 @@ async def test_journal_records_and_resume_skips_done(client, api, tmp_path):
     lines = [json.loads(line) for line in journal.read_text().splitlines()]
     assert 5 == len(lines)  # three, then the two that were not done
     assert {"id", "op", "ok", "error", "at"} == set(lines[0])
+    failure = "NotFoundError: HTTP 404 Not Found: chat_not_found: Chat not found"
+    assert [(1, True, None), (2, True, None), (3, False, failure)] == sorted(
+        (line["id"], line["ok"], line["error"]) for line in lines[:3]
+    )
 
 
 async def test_journal_is_per_status(client, api, tmp_path):
@@ -392,13 +410,16 @@ async def test_an_unexpected_exception_is_that_ids_failed_outcome():
 
 async def test_a_run_ending_error_does_not_wait_for_a_slow_id_source():
     """A 401 ends the run even while the id source has nothing more to give yet."""
+    waiting_for_ids = anyio.Event()
 
     async def source() -> AsyncIterator[int]:
         yield 1
+        waiting_for_ids.set()
         await anyio.sleep_forever()
         yield 2  # pragma: no cover - never reached
 
     async def operation(chat_id: int) -> hc.Chat:
+        await waiting_for_ids.wait()  # the 401 comes while the run waits for the next id
         raise hc.AuthenticationError("HTTP 401", status_code=401)
 
     with pytest.raises(hc.AuthenticationError):

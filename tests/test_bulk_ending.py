@@ -139,12 +139,33 @@ def test_a_journal_write_refused_by_the_disk_is_a_journal_error(tmp_path, monkey
     journal.open()
     full_disk_after(monkeypatch, path, 0, [])
 
-    with pytest.raises(hc.JournalError, match="cannot be written") as info:
+    with pytest.raises(hc.JournalError) as info:
         journal.record(1, "closed", ok=True)
 
     assert errno.ENOSPC == info.value.errno
+    assert (
+        f"journal {path} cannot be written: {os.strerror(errno.ENOSPC)}; the outcomes recorded "
+        "before it stand: run again with the same journal to resume once the disk can be written"
+    ) == str(info.value)
     monkeypatch.undo()
     journal.close()
+
+
+def test_a_torn_line_that_cannot_be_repaired_refuses_the_journal(tmp_path, monkeypatch):
+    """A full disk while ending a whole last entry: a ValueError, and the file is let go."""
+    path = tmp_path / "j.jsonl"
+    path.write_text(json.dumps({"id": 1, "op": "closed", "ok": True, "error": None}))
+    full_disk_after(monkeypatch, path, 0, [])
+
+    with pytest.raises(ValueError) as info:
+        hc.Journal(path).open()
+
+    assert f"journal {path} cannot be repaired: {os.strerror(errno.ENOSPC)}" == str(info.value)
+    monkeypatch.undo()
+    journal = hc.Journal(path)  # not left locked: the next run repairs it
+    journal.open()
+    journal.close()
+    assert {1} == journal.done("closed")
 
 
 # --- one error per run ----------------------------------------------------------------------
@@ -197,6 +218,37 @@ async def test_a_journal_raising_a_bare_os_error_ends_the_run_with_it_alone(tmp_
                 pass  # pragma: no cover - nothing is recorded, so nothing is yielded
 
     assert OSError is type(info.value)
+
+
+async def test_updates_that_complete_after_the_journal_failed_are_not_yielded(
+    tmp_path, monkeypatch
+):
+    """Updates completing as a record fails cannot be journaled, so they are not yielded."""
+    path = tmp_path / "j.jsonl"
+    full_disk_after(monkeypatch, path, 0, [])
+    both_waiting, release = anyio.Event(), anyio.Event()
+    waiting = 0
+
+    async def operation(chat_id: int) -> hc.Chat:
+        nonlocal waiting
+        if chat_id == 3:  # completes, and its record fails, as 1 and 2 complete
+            await both_waiting.wait()
+            release.set()
+        else:
+            waiting += 1
+            if waiting == 2:  # ids 1 and 2
+                both_waiting.set()
+            await release.wait()
+        return hc.Chat.from_json(chat_payload(chat_id))
+
+    yielded = []
+    with pytest.raises(hc.JournalError):
+        async with engine(operation, [1, 2, 3], journal=path) as outcomes:
+            async for outcome in outcomes:
+                yielded.append(outcome.chat_id)  # pragma: no cover - nothing is journaled
+
+    assert [] == yielded
+    assert b"" == path.read_bytes()
 
 
 # --- what a failure keeps ----------------------------------------------------------------------

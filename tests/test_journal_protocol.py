@@ -64,6 +64,25 @@ async def test_anything_else_as_journal_is_refused_before_sending(anyio_backend,
     assert 0 == route.call_count
 
 
+@pytest.mark.anyio
+async def test_an_invalid_id_is_never_claimed_but_recorded_with_its_error(
+    anyio_backend, client, api
+):
+    """Ids that cannot be sent fail without a claim, recorded by their text and error."""
+    route = api.put("/chats/status").mock(side_effect=status_echo)
+    journal = ScriptedJournal({})
+
+    await client.chats.bulk_update_status(["x", 0, 1, True], "closed", journal=journal)
+
+    assert ([1], [1]) == (sent_ids(route), [item for _, item in journal.asked])
+    assert [
+        ("'x'", False, "TypeError: chat_id must be an int, not str: 'x'"),
+        ("True", False, "TypeError: chat_id must be an int, not bool: True"),
+        (0, False, "ValueError: chat_id must be a positive 64-bit integer, got 0"),
+        (1, True, None),
+    ] == sorted(journal.records, key=repr)
+
+
 VIRTUAL_CLOCK = pytest.mark.parametrize(
     "anyio_backend", [("trio", {"clock": trio.testing.MockClock(autojump_threshold=0)})]
 )
