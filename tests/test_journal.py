@@ -203,6 +203,24 @@ def test_torn_last_line_longer_than_any_line_is_refused_untouched(tmp_path, befo
     assert whole + _torn(size) == path.read_bytes()
 
 
+def test_opening_a_long_journal_reads_only_its_end(tmp_path):
+    """A journal of 16 MB from a long run: repairing its torn end reads its last line only."""
+    path = tmp_path / "j.jsonl"
+    whole = (json.dumps(entry(1, "closed")) + "\n").encode() * 200_000
+    path.write_bytes(whole + _torn(100))
+    journal = hc.Journal(path)
+    tracemalloc.start()
+    try:
+        journal.open()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        journal.close()
+
+    assert peak < 2**20, f"{peak / 2**20:.1f} MiB read"
+    assert len(whole) == path.stat().st_size
+
+
 def test_torn_last_line_as_long_as_the_read_limit_is_cut(tmp_path):
     """A torn line of exactly MAX_LINE bytes is a torn line like any other: cut, then append."""
     path = tmp_path / "j.jsonl"
