@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -355,11 +356,11 @@ async def test_interrupted_run_resumes(client, api, tmp_path):
 def engine(operation, ids, **kwargs) -> OutcomeStream[hc.ChatOutcome]:
     """The bulk engine over a plain per-id operation."""
     kwargs.setdefault("concurrency", 2)
+    kwargs.setdefault("outcome", hc.ChatOutcome)
     return OutcomeStream(
         operation,
         ids,
         name="closed",
-        outcome=hc.ChatOutcome,
         journal=kwargs.pop("journal", None),
         on_progress=None,
         **kwargs,
@@ -406,6 +407,44 @@ async def test_an_unexpected_exception_is_that_ids_failed_outcome():
     assert {1: None, 3: None} == {k: v for k, v in outcomes.items() if v is None}
     assert isinstance(outcomes[2], hc.ResponseValidationError)
     assert isinstance(outcomes[2].__cause__, RecursionError)
+
+
+@pytest.mark.parametrize("what", ["chat", "customer"])
+async def test_failures_name_what_an_id_stands_for(what):
+    """A bad id and an answer that cannot be processed: both messages name the kind of id."""
+
+    async def operation(item_id: int) -> hc.Chat:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    errors = {}
+    async with engine(operation, ["x", 2], what=what) as stream:
+        async for outcome in stream:
+            errors[outcome.chat_id] = str(outcome.error)
+
+    assert {
+        "x": f"{what}_id must be an int, not str: 'x'",
+        2: f"{what} 2: the answer could not be processed: "
+        "RecursionError: maximum recursion depth exceeded",
+    } == errors
+
+
+async def test_each_outcome_is_built_from_id_result_and_error():
+    """The engine's outcome builder gets (id, result, None) or (id, None, error)."""
+    built: list[tuple[object, ...]] = []
+
+    def outcome(*args: Any) -> hc.ChatOutcome:
+        built.append(args)
+        return hc.ChatOutcome(*args)
+
+    async def operation(chat_id: int) -> hc.Chat:
+        return hc.Chat.from_json(chat_payload(chat_id))
+
+    async with engine(operation, [1, 0], outcome=outcome) as stream:
+        errors = {o.chat_id: o.error for o in [o async for o in stream]}
+
+    assert [(0, None, errors[0]), (1, hc.Chat.from_json(chat_payload(1)), None)] == sorted(
+        built, key=lambda args: args[0]
+    )
 
 
 async def test_a_run_ending_error_does_not_wait_for_a_slow_id_source():
