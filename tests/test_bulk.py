@@ -430,7 +430,7 @@ async def test_failures_name_what_an_id_stands_for(what):
 
 async def test_each_outcome_is_built_from_id_result_and_error():
     """The engine's outcome builder gets (id, result, None) or (id, None, error)."""
-    built: list[tuple[object, ...]] = []
+    built: list[tuple[Any, ...]] = []
 
     def outcome(*args: Any) -> hc.ChatOutcome:
         built.append(args)
