@@ -192,9 +192,15 @@ async def test_cancelling_the_run_stops_promptly_and_keeps_outcomes(client, api)
 
 async def test_bare_async_for_explains_the_context_manager(client):
     """Iterating without `async with` is refused with a message that shows the right form."""
-    with pytest.raises(TypeError, match="async with"):
+    with pytest.raises(TypeError) as info:
         async for _ in client.chats.stream_update_status([1], "closed"):
             pass  # pragma: no cover
+
+    assert (
+        "iterate the stream inside its context: "
+        "`async with client.chats.stream_update_status(...) as outcomes: "
+        "async for outcome in outcomes: ...`"
+    ) == str(info.value)
 
 
 async def test_stream_cannot_be_entered_twice(client, api):

@@ -272,6 +272,23 @@ async def test_500_failures_with_100_kb_bodies_hold_under_5_mb():
     assert held < 5 * 2**20, f"{held / 2**20:.1f} MiB held"
 
 
+async def test_a_long_run_keeps_little_of_each_id_it_is_done_with():
+    """Past outcomes dropped, a run holds about the id itself (to skip duplicates), no task."""
+    held: dict[int, int] = {}
+    tracemalloc.start()
+    try:
+        async with engine(update, range(1, 3_001)) as outcomes:
+            async for _ in outcomes:
+                if outcomes.done in (500, 3_000):
+                    gc.collect()
+                    held[outcomes.done] = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+
+    per_id = (held[3_000] - held[500]) / 2_500
+    assert per_id < 150, f"{per_id:.0f} bytes held per id"
+
+
 async def test_a_failed_outcome_keeps_no_frames_along_its_chain():
     """The error of a failed outcome, and every error chained to it, has no traceback."""
 
