@@ -215,6 +215,16 @@ async def test_stream_cannot_be_entered_twice(client, api):
             pass  # pragma: no cover
 
 
+async def test_a_stream_never_entered_cannot_be_left(client):
+    """Leaving a stream that was never entered is a clear RuntimeError, not a crash."""
+    stream = client.chats.stream_update_status([1], "closed")
+
+    with pytest.raises(RuntimeError) as info:
+        await stream.__aexit__(None, None, None)
+
+    assert "__aexit__ without __aenter__" == str(info.value)
+
+
 async def test_progress_reports_done_failed_and_total(client, api):
     """The progress hook sees every outcome; total is known for sized inputs only."""
     api.put("/chats/status").mock(side_effect=missing(2))
