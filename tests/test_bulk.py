@@ -210,9 +210,29 @@ async def test_stream_cannot_be_entered_twice(client, api):
     async with stream:
         pass
 
-    with pytest.raises(RuntimeError, match="once"):
+    with pytest.raises(RuntimeError) as info:
         async with stream:
             pass  # pragma: no cover
+
+    assert "an OutcomeStream can be entered only once" == str(info.value)
+
+
+async def test_ids_that_cannot_be_iterated_fail_the_run_and_free_the_journal(client, api, tmp_path):
+    """The id source's own error comes out as itself, and the journal is closed again."""
+    route = api.put("/chats/status").mock(side_effect=status_echo)
+    journal = hc.Journal(tmp_path / "j.jsonl")
+
+    class Unreadable:
+        def __iter__(self) -> Iterator[int]:
+            raise OSError("the id file is gone")
+
+    with pytest.raises(OSError, match="the id file is gone") as info:
+        await client.chats.bulk_update_status(Unreadable(), "closed", journal=journal)
+
+    assert OSError is type(info.value)
+    assert 0 == route.call_count
+    journal.open()  # not left in use
+    journal.close()
 
 
 async def test_a_stream_never_entered_cannot_be_left(client):
@@ -425,15 +445,15 @@ async def test_an_unexpected_exception_is_that_ids_failed_outcome():
     assert isinstance(outcomes[2].__cause__, RecursionError)
 
 
-@pytest.mark.parametrize("what", ["chat", "customer"])
-async def test_failures_name_what_an_id_stands_for(what):
+@pytest.mark.parametrize(("kwargs", "what"), [({}, "chat"), ({"what": "customer"}, "customer")])
+async def test_failures_name_what_an_id_stands_for(kwargs, what):
     """A bad id and an answer that cannot be processed: both messages name the kind of id."""
 
     async def operation(item_id: int) -> hc.Chat:
         raise RecursionError("maximum recursion depth exceeded")
 
     errors = {}
-    async with engine(operation, ["x", 2], what=what) as stream:
+    async with engine(operation, ["x", 2], **kwargs) as stream:
         async for outcome in stream:
             errors[outcome.chat_id] = str(outcome.error)
 
