@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -191,9 +192,15 @@ async def test_cancelling_the_run_stops_promptly_and_keeps_outcomes(client, api)
 
 async def test_bare_async_for_explains_the_context_manager(client):
     """Iterating without `async with` is refused with a message that shows the right form."""
-    with pytest.raises(TypeError, match="async with"):
+    with pytest.raises(TypeError) as info:
         async for _ in client.chats.stream_update_status([1], "closed"):
             pass  # pragma: no cover
+
+    assert (
+        "iterate the stream inside its context: "
+        "`async with client.chats.stream_update_status(...) as outcomes: "
+        "async for outcome in outcomes: ...`"
+    ) == str(info.value)
 
 
 async def test_stream_cannot_be_entered_twice(client, api):
@@ -203,9 +210,39 @@ async def test_stream_cannot_be_entered_twice(client, api):
     async with stream:
         pass
 
-    with pytest.raises(RuntimeError, match="once"):
+    with pytest.raises(RuntimeError) as info:
         async with stream:
             pass  # pragma: no cover
+
+    assert "an OutcomeStream can be entered only once" == str(info.value)
+
+
+async def test_ids_that_cannot_be_iterated_fail_the_run_and_free_the_journal(client, api, tmp_path):
+    """The id source's own error comes out as itself, and the journal is closed again."""
+    route = api.put("/chats/status").mock(side_effect=status_echo)
+    journal = hc.Journal(tmp_path / "j.jsonl")
+
+    class Unreadable:
+        def __iter__(self) -> Iterator[int]:
+            raise OSError("the id file is gone")
+
+    with pytest.raises(OSError, match="the id file is gone") as info:
+        await client.chats.bulk_update_status(Unreadable(), "closed", journal=journal)
+
+    assert OSError is type(info.value)
+    assert 0 == route.call_count
+    journal.open()  # not left in use
+    journal.close()
+
+
+async def test_a_stream_never_entered_cannot_be_left(client):
+    """Leaving a stream that was never entered is a clear RuntimeError, not a crash."""
+    stream = client.chats.stream_update_status([1], "closed")
+
+    with pytest.raises(RuntimeError) as info:
+        await stream.__aexit__(None, None, None)
+
+    assert "__aexit__ without __aenter__" == str(info.value)
 
 
 async def test_progress_reports_done_failed_and_total(client, api):
@@ -219,6 +256,20 @@ async def test_progress_reports_done_failed_and_total(client, api):
     assert hc.Progress(done=3, failed=1, total=3) == seen[2]
     assert [1, 2, 3] == [p.done for p in seen[:3]]
     assert seen[-1].total is None
+
+
+async def test_progress_total_leaves_out_skipped_ids_and_duplicates(client, api, tmp_path):
+    """Resumed: the ids the journal had done are counted as skipped, not in the total."""
+    api.put("/chats/status").mock(side_effect=status_echo)
+    journal = tmp_path / "j.jsonl"
+    await client.chats.bulk_update_status([1], "closed", journal=journal)
+    seen: list[hc.Progress] = []
+
+    await client.chats.bulk_update_status(
+        [1, 3, 3, 2], "closed", journal=journal, on_progress=seen.append, concurrency=1
+    )
+
+    assert hc.Progress(done=2, failed=0, total=2, skipped=1) == seen[-1]
 
 
 @pytest.mark.parametrize(
@@ -283,6 +334,10 @@ async def test_journal_records_and_resume_skips_done(client, api, tmp_path):
     lines = [json.loads(line) for line in journal.read_text().splitlines()]
     assert 5 == len(lines)  # three, then the two that were not done
     assert {"id", "op", "ok", "error", "at"} == set(lines[0])
+    failure = "NotFoundError: HTTP 404 Not Found: chat_not_found: Chat not found"
+    assert [(1, True, None), (2, True, None), (3, False, failure)] == sorted(
+        (line["id"], line["ok"], line["error"]) for line in lines[:3]
+    )
 
 
 async def test_journal_is_per_status(client, api, tmp_path):
@@ -337,11 +392,11 @@ async def test_interrupted_run_resumes(client, api, tmp_path):
 def engine(operation, ids, **kwargs) -> OutcomeStream[hc.ChatOutcome]:
     """The bulk engine over a plain per-id operation."""
     kwargs.setdefault("concurrency", 2)
+    kwargs.setdefault("outcome", hc.ChatOutcome)
     return OutcomeStream(
         operation,
         ids,
         name="closed",
-        outcome=hc.ChatOutcome,
         journal=kwargs.pop("journal", None),
         on_progress=None,
         **kwargs,
@@ -390,15 +445,56 @@ async def test_an_unexpected_exception_is_that_ids_failed_outcome():
     assert isinstance(outcomes[2].__cause__, RecursionError)
 
 
+@pytest.mark.parametrize(("kwargs", "what"), [({}, "chat"), ({"what": "customer"}, "customer")])
+async def test_failures_name_what_an_id_stands_for(kwargs, what):
+    """A bad id and an answer that cannot be processed: both messages name the kind of id."""
+
+    async def operation(item_id: int) -> hc.Chat:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    errors = {}
+    async with engine(operation, ["x", 2], **kwargs) as stream:
+        async for outcome in stream:
+            errors[outcome.chat_id] = str(outcome.error)
+
+    assert {
+        "x": f"{what}_id must be an int, not str: 'x'",
+        2: f"{what} 2: the answer could not be processed: "
+        "RecursionError: maximum recursion depth exceeded",
+    } == errors
+
+
+async def test_each_outcome_is_built_from_id_result_and_error():
+    """The engine's outcome builder gets (id, result, None) or (id, None, error)."""
+    built: list[tuple[Any, ...]] = []
+
+    def outcome(*args: Any) -> hc.ChatOutcome:
+        built.append(args)
+        return hc.ChatOutcome(*args)
+
+    async def operation(chat_id: int) -> hc.Chat:
+        return hc.Chat.from_json(chat_payload(chat_id))
+
+    async with engine(operation, [1, 0], outcome=outcome) as stream:
+        errors = {o.chat_id: o.error for o in [o async for o in stream]}
+
+    assert [(0, None, errors[0]), (1, hc.Chat.from_json(chat_payload(1)), None)] == sorted(
+        built, key=lambda args: args[0]
+    )
+
+
 async def test_a_run_ending_error_does_not_wait_for_a_slow_id_source():
     """A 401 ends the run even while the id source has nothing more to give yet."""
+    waiting_for_ids = anyio.Event()
 
     async def source() -> AsyncIterator[int]:
         yield 1
+        waiting_for_ids.set()
         await anyio.sleep_forever()
         yield 2  # pragma: no cover - never reached
 
     async def operation(chat_id: int) -> hc.Chat:
+        await waiting_for_ids.wait()  # the 401 comes while the run waits for the next id
         raise hc.AuthenticationError("HTTP 401", status_code=401)
 
     with pytest.raises(hc.AuthenticationError):

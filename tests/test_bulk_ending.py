@@ -139,12 +139,33 @@ def test_a_journal_write_refused_by_the_disk_is_a_journal_error(tmp_path, monkey
     journal.open()
     full_disk_after(monkeypatch, path, 0, [])
 
-    with pytest.raises(hc.JournalError, match="cannot be written") as info:
+    with pytest.raises(hc.JournalError) as info:
         journal.record(1, "closed", ok=True)
 
     assert errno.ENOSPC == info.value.errno
+    assert (
+        f"journal {path} cannot be written: {os.strerror(errno.ENOSPC)}; the outcomes recorded "
+        "before it stand: run again with the same journal to resume once the disk can be written"
+    ) == str(info.value)
     monkeypatch.undo()
     journal.close()
+
+
+def test_a_torn_line_that_cannot_be_repaired_refuses_the_journal(tmp_path, monkeypatch):
+    """A full disk while ending a whole last entry: a ValueError, and the file is let go."""
+    path = tmp_path / "j.jsonl"
+    path.write_text(json.dumps({"id": 1, "op": "closed", "ok": True, "error": None}))
+    full_disk_after(monkeypatch, path, 0, [])
+
+    with pytest.raises(ValueError) as info:
+        hc.Journal(path).open()
+
+    assert f"journal {path} cannot be repaired: {os.strerror(errno.ENOSPC)}" == str(info.value)
+    monkeypatch.undo()
+    journal = hc.Journal(path)  # not left locked: the next run repairs it
+    journal.open()
+    journal.close()
+    assert {1} == journal.done("closed")
 
 
 # --- one error per run ----------------------------------------------------------------------
@@ -199,6 +220,37 @@ async def test_a_journal_raising_a_bare_os_error_ends_the_run_with_it_alone(tmp_
     assert OSError is type(info.value)
 
 
+async def test_updates_that_complete_after_the_journal_failed_are_not_yielded(
+    tmp_path, monkeypatch
+):
+    """Updates completing as a record fails cannot be journaled, so they are not yielded."""
+    path = tmp_path / "j.jsonl"
+    full_disk_after(monkeypatch, path, 0, [])
+    both_waiting, release = anyio.Event(), anyio.Event()
+    waiting = 0
+
+    async def operation(chat_id: int) -> hc.Chat:
+        nonlocal waiting
+        if chat_id == 3:  # completes, and its record fails, as 1 and 2 complete
+            await both_waiting.wait()
+            release.set()
+        else:
+            waiting += 1
+            if waiting == 2:  # ids 1 and 2
+                both_waiting.set()
+            await release.wait()
+        return hc.Chat.from_json(chat_payload(chat_id))
+
+    yielded = []
+    with pytest.raises(hc.JournalError):
+        async with engine(operation, [1, 2, 3], journal=path) as outcomes:
+            async for outcome in outcomes:
+                yielded.append(outcome.chat_id)  # pragma: no cover - nothing is journaled
+
+    assert [] == yielded
+    assert b"" == path.read_bytes()
+
+
 # --- what a failure keeps ----------------------------------------------------------------------
 
 
@@ -218,6 +270,23 @@ async def test_500_failures_with_100_kb_bodies_hold_under_5_mb():
     assert 500 == len(result.failed)
     assert all(isinstance(error, hc.NotFoundError) for error in result.failed.values())
     assert held < 5 * 2**20, f"{held / 2**20:.1f} MiB held"
+
+
+async def test_a_long_run_keeps_little_of_each_id_it_is_done_with():
+    """Past outcomes dropped, a run holds about the id itself (to skip duplicates), no task."""
+    held: dict[int, int] = {}
+    tracemalloc.start()
+    try:
+        async with engine(update, range(1, 3_001)) as outcomes:
+            async for _ in outcomes:
+                if outcomes.done in (500, 3_000):
+                    gc.collect()
+                    held[outcomes.done] = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+
+    per_id = (held[3_000] - held[500]) / 2_500
+    assert per_id < 150, f"{per_id:.0f} bytes held per id"
 
 
 async def test_a_failed_outcome_keeps_no_frames_along_its_chain():

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import selectors
+import stat
 import subprocess
 import sys
 import tempfile
 import textwrap
+import tracemalloc
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import helpcrunch_async as hc
@@ -103,17 +107,48 @@ def test_torn_last_line_is_ignored_but_damage_elsewhere_is_loud(tmp_path):
         hc.Journal(path).done("closed")
 
 
-def test_torn_last_line_is_cut_before_appending(tmp_path):
-    """The next record starts on a line of its own, so the resume after it still reads."""
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"garbage",
+        b'["closed", 1, true]',
+        b'{"id": 1.5, "op": "closed", "ok": true}',
+        b'{"id": 1, "op": 5, "ok": true}',
+        b'{"id": 1, "op": "closed", "ok": 1}',
+        b'{"id": 1, "op": "closed", "ok": "true"}',
+    ],
+)
+def test_a_line_that_is_no_entry_is_refused_naming_it(tmp_path, line):
+    """Past blank lines, a line that is not a journal entry is refused by its number."""
     path = tmp_path / "j.jsonl"
-    write_lines(path, entry(1, "closed"), tail='{"id": 2, "op": "clo')
+    write_lines(path, entry(1, "closed"), tail="\n" + json.dumps(entry(2, "closed")) + "\n")
+    path.write_bytes(path.read_bytes() + line + b"\n")
+
+    with pytest.raises(ValueError) as info:
+        hc.Journal(path).done("closed")
+
+    assert f"{path}:4: not a journal entry: {line.decode()!r}" == str(info.value)
+
+
+def test_blank_lines_are_skipped(tmp_path):
+    """A blank line between entries is no damage: the entries after it count."""
+    path = tmp_path / "j.jsonl"
+    write_lines(path, entry(1, "closed"), tail="\n\n" + json.dumps(entry(2, "closed")) + "\n")
+
+    assert {1, 2} == hc.Journal(path).done("closed")
+
+
+def test_torn_last_line_is_cut_before_appending(tmp_path):
+    """Only the torn line is cut: the next record starts on a line of its own."""
+    path = tmp_path / "j.jsonl"
+    write_lines(path, entry(1, "closed"), entry(2, "closed"), tail='{"id": 3, "op": "clo')
     journal = hc.Journal(path)
 
-    journal.record(3, "closed", ok=True)
+    journal.record(4, "closed", ok=True)
     journal.close()
 
-    assert {1, 3} == journal.done("closed")
-    assert [1, 3] == [json.loads(line)["id"] for line in path.read_text().splitlines()]
+    assert {1, 2, 4} == journal.done("closed")
+    assert [1, 2, 4] == [json.loads(line)["id"] for line in path.read_text().splitlines()]
 
 
 def test_whole_last_entry_without_newline_is_kept(tmp_path):
@@ -129,19 +164,74 @@ def test_whole_last_entry_without_newline_is_kept(tmp_path):
 
 
 @settings(max_examples=40, deadline=None)
-@given(cut=st.integers(min_value=1, max_value=200))
-def test_any_crash_point_is_repaired(tmp_path_factory, cut):
+@given(cut=st.integers(min_value=1, max_value=200), before=st.integers(0, 2))
+@example(cut=1, before=0)  # a journal of one byte
+@example(cut=1, before=2)
+def test_any_crash_point_is_repaired(tmp_path_factory, cut, before):
     """Whatever byte a crash stopped at, opening repairs it and later records read back."""
     path = tmp_path_factory.mktemp("j") / "j.jsonl"
-    whole = json.dumps(entry(1, "closed")) + "\n"
-    torn = json.dumps(entry(2, "closed", ok=False)) + "\n"
+    whole = "".join(json.dumps(entry(i, "closed")) + "\n" for i in range(1, before + 1))
+    torn = json.dumps(entry(9, "closed", ok=False)) + "\n"
     path.write_text(whole + torn[: cut % len(torn)])
+    journal = hc.Journal(path)
+
+    journal.record(10, "closed", ok=True)
+    journal.close()
+
+    assert {*range(1, before + 1), 10} == journal.done("closed")
+
+
+def _torn(size: int) -> bytes:
+    """A last line a crash cut short, ``size`` bytes long."""
+    return (b'{"id": 2, "op": "closed", "ok": false, "error": "' + b"x" * size)[:size]
+
+
+@pytest.mark.parametrize(
+    ("before", "size"),
+    [(True, MAX_LINE + 1), (False, MAX_LINE + 2)],
+)
+def test_torn_last_line_longer_than_any_line_is_refused_untouched(tmp_path, before, size):
+    """A torn line longer than the read limit is damage: refused, and the file kept as it was."""
+    path = tmp_path / "j.jsonl"
+    whole = (json.dumps(entry(1, "closed")) + "\n").encode() if before else b""
+    path.write_bytes(whole + _torn(size))
+
+    with pytest.raises(ValueError) as info:
+        hc.Journal(path).open()
+
+    assert f"journal {path}: the last line is longer than {MAX_LINE} bytes" == str(info.value)
+    assert whole + _torn(size) == path.read_bytes()
+
+
+def test_opening_a_long_journal_reads_only_its_end(tmp_path):
+    """A journal of 16 MB from a long run: repairing its torn end reads its last line only."""
+    path = tmp_path / "j.jsonl"
+    whole = (json.dumps(entry(1, "closed")) + "\n").encode() * 200_000
+    path.write_bytes(whole + _torn(100))
+    journal = hc.Journal(path)
+    tracemalloc.start()
+    try:
+        journal.open()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        journal.close()
+
+    assert peak < 2**20, f"{peak / 2**20:.1f} MiB read"
+    assert len(whole) == path.stat().st_size
+
+
+def test_torn_last_line_as_long_as_the_read_limit_is_cut(tmp_path):
+    """A torn line of exactly MAX_LINE bytes is a torn line like any other: cut, then append."""
+    path = tmp_path / "j.jsonl"
+    write_lines(path, entry(1, "closed"))
+    path.write_bytes(path.read_bytes() + _torn(MAX_LINE))
     journal = hc.Journal(path)
 
     journal.record(3, "closed", ok=True)
     journal.close()
 
-    assert {1, 3} == journal.done("closed")
+    assert [1, 3] == [json.loads(line)["id"] for line in path.read_text().splitlines()]
 
 
 def test_overlong_line_is_refused_without_reading_it_whole(tmp_path):
@@ -151,6 +241,37 @@ def test_overlong_line_is_refused_without_reading_it_whole(tmp_path):
 
     with pytest.raises(ValueError, match=r"j\.jsonl:1: line longer"):
         hc.Journal(path).done("closed")
+
+
+@pytest.mark.parametrize(("padding", "ok"), [(0, True), (1, False)])
+def test_a_line_of_up_to_max_line_bytes_is_read(tmp_path, padding, ok):
+    """A line of MAX_LINE bytes, its newline included, reads; one byte more is refused."""
+    path = tmp_path / "j.jsonl"
+    line = json.dumps(entry(1, "closed"))
+    path.write_text(line.ljust(MAX_LINE - 1 + padding) + "\n")
+
+    if ok:
+        assert {1} == hc.Journal(path).done("closed")
+    else:
+        with pytest.raises(ValueError) as info:
+            hc.Journal(path).done("closed")
+        assert f"{path}:1: line longer than {MAX_LINE} bytes" == str(info.value)
+
+
+def test_a_huge_line_is_refused_with_little_memory(tmp_path):
+    """A 64 MiB line (a sparse file here) is refused after reading just past the limit."""
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(b"")
+    os.truncate(path, 64 * 2**20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=re.escape(f"{path}:1: line longer")):
+            hc.Journal(path).done("closed")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    assert peak < 2**20, f"{peak / 2**20:.1f} MiB read"
 
 
 def test_records_are_bounded(tmp_path):
@@ -165,21 +286,60 @@ def test_records_are_bounded(tmp_path):
     assert MAX_TEXT == len(json.loads(line)["error"])
 
 
+OP_MESSAGE = "op must be a non-empty str of at most 200 characters"
+ERROR_MESSAGE = "error must be a str or None, not int"
+
+
 @pytest.mark.parametrize(
-    ("args", "kwargs", "exc"),
+    ("args", "kwargs", "exc", "message"),
     [
-        ((True, "closed"), {"ok": True}, TypeError),
-        ((1.0, "closed"), {"ok": True}, TypeError),
-        ((1, ""), {"ok": True}, ValueError),
-        ((1, "x" * 201), {"ok": True}, ValueError),
-        ((1, "closed"), {"ok": 1}, TypeError),
-        ((1, "closed"), {"ok": False, "error": 42}, TypeError),
+        ((True, "closed"), {"ok": True}, TypeError, "chat_id must be an int or str, not bool"),
+        ((1.0, "closed"), {"ok": True}, TypeError, "chat_id must be an int or str, not float"),
+        ((1, ""), {"ok": True}, ValueError, OP_MESSAGE),
+        ((1, "x" * 201), {"ok": True}, ValueError, OP_MESSAGE),
+        ((1, "closed"), {"ok": 1}, TypeError, "ok must be a bool, not int"),
+        ((1, "closed"), {"ok": False, "error": 4}, TypeError, ERROR_MESSAGE),
     ],
 )
-def test_bad_records_are_refused(tmp_path, args, kwargs, exc):
-    """A record that could not be read back as written is refused."""
-    with pytest.raises(exc):
-        hc.Journal(tmp_path / "j.jsonl").record(*args, **kwargs)
+def test_bad_records_are_refused(tmp_path, args, kwargs, exc, message):
+    """A record that could not be read back as written is refused, saying why, unwritten."""
+    journal = hc.Journal(tmp_path / "j.jsonl")
+
+    with pytest.raises(exc) as info:
+        journal.record(*args, **kwargs)
+
+    assert message == str(info.value)
+    assert not (tmp_path / "j.jsonl").exists()  # refused before the journal is opened
+
+
+@pytest.mark.parametrize("op", ["x", "x" * 200])
+def test_ops_of_one_to_200_characters_are_recorded(tmp_path, op):
+    """The shortest and the longest operation name are recorded and read back."""
+    journal = hc.Journal(tmp_path / "j.jsonl")
+
+    journal.record(1, op, ok=True)
+    journal.close()
+
+    assert {1} == journal.done(op)
+
+
+def test_a_record_is_one_ascii_line_with_a_utc_time(tmp_path, local_time_far_from_utc):
+    """Each record is a JSON line: id, op, ok, error, and when, in UTC to the millisecond."""
+    path = tmp_path / "j.jsonl"
+    journal = hc.Journal(path)
+
+    journal.record(1, "closed", ok=True)
+    journal.record("'x'", "closed", ok=False, error="TypeError: caf\u00e9")
+    journal.close()
+
+    lines = path.read_bytes().decode("ascii").splitlines(keepends=True)
+    heads, stamps = zip(*(line.rsplit(', "at": ', 1) for line in lines), strict=True)
+    assert (
+        '{"id": 1, "op": "closed", "ok": true, "error": null',
+        '{"id": "\'x\'", "op": "closed", "ok": false, "error": "TypeError: caf\\u00e9"',
+    ) == heads
+    utc_ms = r'"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00"}\n'
+    assert [True, True] == [bool(re.fullmatch(utc_ms, stamp)) for stamp in stamps]
 
 
 # --- one writer at a time -----------------------------------------------------------------
@@ -188,11 +348,17 @@ def test_bad_records_are_refused(tmp_path, args, kwargs, exc):
 @needs_posix
 def test_second_writer_in_the_same_process_is_refused(tmp_path):
     """Two journals on one file: the second open is refused while the first holds it."""
-    first, second = hc.Journal(tmp_path / "j.jsonl"), hc.Journal(tmp_path / "j.jsonl")
+    path = tmp_path / "j.jsonl"
+    first, second = hc.Journal(path), hc.Journal(path)
     first.open()
 
-    with pytest.raises(ValueError, match="in use"):
+    with pytest.raises(ValueError) as info:
         second.open()
+
+    assert (
+        f"journal {path} is in use by another run (it is locked); wait for that run to end, "
+        "or give another journal"
+    ) == str(info.value)
 
     first.close()
     second.open()  # released on close
@@ -328,16 +494,81 @@ def test_unreadable_or_read_only_journal_is_refused(tmp_path, mode):
         hc.Journal(path).open()
 
 
+@needs_posix
+def test_a_path_that_cannot_be_opened_is_refused_saying_why(tmp_path):
+    """A symbolic link loop: reading and opening are both refused with the system's reason."""
+    path = tmp_path / "j.jsonl"
+    path.symlink_to(path)
+    why = os.strerror(errno.ELOOP)
+
+    with pytest.raises(ValueError) as read:
+        hc.Journal(path).done("closed")
+    with pytest.raises(ValueError) as opened:
+        hc.Journal(path).open()
+
+    assert f"journal {path} cannot be read: {why}" == str(read.value)
+    assert f"journal {path} cannot be read and written: {why}" == str(opened.value)
+
+
+@needs_posix
+def test_a_link_into_a_missing_folder_has_no_records_but_cannot_be_opened(tmp_path):
+    """Nothing there yet: done() is empty, and a run is refused since no file can be made."""
+    path = tmp_path / "j.jsonl"
+    path.symlink_to(tmp_path / "gone" / "j.jsonl")
+    journal = hc.Journal(path)
+
+    with pytest.raises(ValueError) as info:
+        journal.open()
+
+    assert set() == journal.done("closed")
+    assert f"journal {path} cannot be read and written: {os.strerror(errno.ENOENT)}" == str(
+        info.value
+    )
+
+
+@needs_posix
+def test_a_new_journal_is_readable_and_writable_not_executable(tmp_path):
+    """A journal is created as a data file: rw-r--r-- under the usual umask."""
+    journal = hc.Journal(tmp_path / "j.jsonl")
+    umask = os.umask(0o022)
+    try:
+        journal.record(1, "closed", ok=True)
+    finally:
+        os.umask(umask)
+    journal.close()
+
+    assert 0o644 == stat.S_IMODE((tmp_path / "j.jsonl").stat().st_mode)
+
+
 def test_fifo_is_refused_by_done_without_blocking(tmp_path):
     """Reading a FIFO would wait for a writer forever: it is refused at once."""
     if sys.platform == "win32":
         pytest.skip("no FIFOs")
-    with pytest.raises(ValueError, match="not a regular file"):
-        hc.Journal(_fifo(tmp_path)).done("closed")
+    path = _fifo(tmp_path)
+
+    with pytest.raises(ValueError) as info:
+        hc.Journal(path).done("closed")
+
+    assert (
+        f"journal {path} is not a regular file (a device, FIFO or folder); give the path of a file"
+    ) == str(info.value)
+
+
+def test_missing_folders_are_made(tmp_path):
+    """A journal in folders that do not exist yet: they are made, then the file."""
+    path = tmp_path / "jobs" / "2026" / "j.jsonl"
+    journal = hc.Journal(path)
+
+    journal.record(1, "closed", ok=True)
+    journal.close()
+
+    assert {1} == hc.Journal(path).done("closed")
 
 
 def test_journal_path_type_and_repr(tmp_path):
     """A path of a wrong type is a TypeError; the repr names the file."""
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError) as info:
         hc.Journal(42)  # type: ignore[arg-type]
-    assert "j.jsonl" in repr(hc.Journal(tmp_path / "j.jsonl"))
+
+    assert "journal path must be a str or a path, not int" == str(info.value)
+    assert f"Journal({str(tmp_path / 'j.jsonl')!r})" == repr(hc.Journal(tmp_path / "j.jsonl"))

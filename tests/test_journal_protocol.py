@@ -58,10 +58,32 @@ async def test_anything_else_as_journal_is_refused_before_sending(anyio_backend,
     """journal= takes a path or a BulkJournal; anything else is a TypeError at once."""
     route = api.put("/chats/status").mock(side_effect=status_echo)
 
-    with pytest.raises(TypeError, match="journal must be a path, a Journal, a RedisJournal"):
+    with pytest.raises(TypeError) as info:
         client.chats.stream_update_status([1], "closed", journal=42)
 
     assert 0 == route.call_count
+    assert (
+        "journal must be a path, a Journal, a RedisJournal or another BulkJournal, not int"
+    ) == str(info.value)
+
+
+@pytest.mark.anyio
+async def test_an_invalid_id_is_never_claimed_but_recorded_with_its_error(
+    anyio_backend, client, api
+):
+    """Ids that cannot be sent fail without a claim, recorded by their text and error."""
+    route = api.put("/chats/status").mock(side_effect=status_echo)
+    journal = ScriptedJournal({})
+
+    await client.chats.bulk_update_status(["x", 0, 1, True], "closed", journal=journal)
+
+    assert ([1], [1]) == (sent_ids(route), [item for _, item in journal.asked])
+    assert [
+        ("'x'", False, "TypeError: chat_id must be an int, not str: 'x'"),
+        ("True", False, "TypeError: chat_id must be an int, not bool: True"),
+        (0, False, "ValueError: chat_id must be a positive 64-bit integer, got 0"),
+        (1, True, None),
+    ] == sorted(journal.records, key=repr)
 
 
 VIRTUAL_CLOCK = pytest.mark.parametrize(
@@ -120,6 +142,24 @@ async def test_a_journal_that_fails_ends_the_run_with_its_error(anyio_backend, c
         )
 
     assert [1, 2] == sent_ids(route)
+
+
+@pytest.mark.anyio
+async def test_a_claim_failing_with_any_error_ends_the_run_with_it(anyio_backend, client, api):
+    """A journal of one's own whose claim raises a bug of its own: the run ends with it."""
+    route = api.put("/chats/status").mock(side_effect=status_echo)
+
+    class Buggy(ScriptedJournal):
+        async def claim(self, item_id: int) -> hc.Claim:
+            if item_id == 2:
+                raise LookupError("no such key")
+            return await super().claim(item_id)
+
+    with pytest.raises(LookupError, match="no such key") as info:
+        await client.chats.bulk_update_status([1, 2, 3], "closed", concurrency=1, journal=Buggy({}))
+
+    assert LookupError is type(info.value)
+    assert [1] == sent_ids(route)
 
 
 @pytest.mark.anyio
