@@ -190,15 +190,24 @@ async def test_cancelling_the_run_stops_promptly_and_keeps_outcomes(client, api)
     assert 5 == (await client.chats.update_status(5, "closed")).id
 
 
-async def test_bare_async_for_explains_the_context_manager(client):
-    """Iterating without `async with` is refused with a message that shows the right form."""
+@pytest.mark.parametrize(
+    ("make", "call"),
+    [
+        (lambda c: c.chats.stream_update_status([1], "closed"), "chats.stream_update_status"),
+        (lambda c: c.customers.stream_tag([1], "vip"), "customers.stream_tag"),
+        (lambda c: c.customers.stream_untag([1], "vip"), "customers.stream_untag"),
+        (lambda c: c.customers.stream_update([1], {"name": "Bo"}), "customers.stream_update"),
+    ],
+)
+async def test_bare_async_for_explains_the_context_manager(client, make, call):
+    """Iterating without `async with` is refused with a message that shows the stream's own form."""
     with pytest.raises(TypeError) as info:
-        async for _ in client.chats.stream_update_status([1], "closed"):
+        async for _ in make(client):
             pass  # pragma: no cover
 
     assert (
         "iterate the stream inside its context: "
-        "`async with client.chats.stream_update_status(...) as outcomes: "
+        f"`async with client.{call}(...) as outcomes: "
         "async for outcome in outcomes: ...`"
     ) == str(info.value)
 

@@ -127,6 +127,7 @@ class OutcomeStream(Generic[Out]):
         on_outcome: Called with each outcome as it completes (events).
         breaker: Stops the run when every recent id failed as in an outage.
         what: What an id stands for, in messages (``"customer"``: ``customer_id``).
+        call: The call that made the stream, for the message of one iterated outside it.
 
     Attributes:
         name: The operation, as the journal records it (``"closed"``, ``"customers.tag ..."``).
@@ -150,6 +151,7 @@ class OutcomeStream(Generic[Out]):
         on_outcome: Callable[[Out], None] | None = None,
         breaker: CircuitBreaker | None = None,
         what: str = "chat",
+        call: str = "client.chats.stream_update_status(...)",
     ) -> None:
         self._breaker = breaker
         self._stopping = False
@@ -159,6 +161,8 @@ class OutcomeStream(Generic[Out]):
         self.name = name
         self._make = outcome
         self._what = what
+        #: How the caller made this stream, for the message of one iterated outside it.
+        self._call = call
         self._concurrency = concurrency
         self._journal = as_journal(journal)
         self._session_cm: AbstractAsyncContextManager[JournalSession] | None = None
@@ -175,8 +179,9 @@ class OutcomeStream(Generic[Out]):
         # (a dry run only asks for its ``name``) and runs in one.
         self._pulling: anyio.CancelScope | None = None
         self._tg: TaskGroup | None = None
-        self._sync: Iterator[Any] | None = None
+        # The id source, set by __aenter__: an async one, or else a sync one.
         self._async: AsyncIterator[Any] | None = None
+        self._sync: Iterator[Any] = iter(())
         self.done = self.failed = self.skipped = self.duplicates = 0
 
     async def __aenter__(self) -> OutcomeStream[Out]:
@@ -228,8 +233,7 @@ class OutcomeStream(Generic[Out]):
         if self._tg is None:
             raise TypeError(
                 "iterate the stream inside its context: "
-                "`async with client.chats.stream_update_status(...) as outcomes: "
-                "async for outcome in outcomes: ...`"
+                f"`async with {self._call} as outcomes: async for outcome in outcomes: ...`"
             )
         return self
 
@@ -326,10 +330,8 @@ class OutcomeStream(Generic[Out]):
             try:
                 if self._async is not None:
                     raw = await anext(self._async)
-                elif self._sync is not None:
-                    raw = next(self._sync)
                 else:
-                    return False, None
+                    raw = next(self._sync)
             except (StopIteration, StopAsyncIteration):
                 return False, None
             except Exception as exc:  # noqa: BLE001 - the caller's iterable failed

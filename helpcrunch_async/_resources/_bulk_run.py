@@ -93,6 +93,7 @@ def bulk_run(
     view = resource._options  # noqa: SLF001 - the resources' own package
     background = type(resource)(sender, attrs.evolve(view, priority=view.priority or BACKGROUND))
     emit = sender.observers.emit
+    resource_name, _, method = event.partition(".")
 
     def report(done: Out) -> None:
         error = done.error
@@ -110,6 +111,7 @@ def bulk_run(
         on_outcome=report,
         breaker=breaker,
         what=what,
+        call=f"client.{resource_name}.stream_{method}(...)",
     )
 
 
