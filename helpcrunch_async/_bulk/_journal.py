@@ -16,7 +16,8 @@ What a resume trusts, honestly:
   honour it).
 - A path that is not a regular file (a FIFO, ``/dev/full``, a directory), or that cannot be
   read and written, is refused with a ``ValueError`` when the journal opens, before anything
-  is sent. So is a damaged line anywhere but the torn last one.
+  is sent. A damaged line anywhere but the torn last one is refused when the journal is
+  read (``done()``, which every bulk run and ``session()`` call first).
 - A write the disk refuses later (full, gone read-only) is a ``JournalError`` naming the path
   and the cause: a bulk run then stops sending, since it could not record what it does.
 """
