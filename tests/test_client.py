@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import traceback
@@ -132,6 +133,7 @@ def test_key_absent_from_traceback_locals_of_a_failing_constructor(kwargs):
     assert "api_key" not in rendered or API_KEY not in rendered
     assert API_KEY not in rendered
     assert "<redacted>" in rendered  # the locals were captured, the key shown as such
+    assert "self = HelpCrunch(<not constructed>)" in rendered  # the half-built client
 
 
 @pytest.mark.parametrize(
@@ -401,6 +403,60 @@ async def test_closed_client_refuses_requests(make_client):
 
     with pytest.raises(RuntimeError, match="closed"):
         await client.chats.update_status(1, "closed")
+
+
+# --- request(): any endpoint ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "given"),
+    [
+        ("GET", "/chats", {"json_body": None, "params": {"offset": "0", "limit": "2"}}),
+        ("POST", "/customers/search", {"json_body": {"filter": [{"f": "name"}]}, "params": None}),
+        ("PUT", "/customers/7/tags", {"json_body": {"tags": ["vip"]}, "params": {"force": "yes"}}),
+    ],
+)
+async def test_request_sends_method_path_body_and_params(client, api, method, path, given):
+    """request() sends its method, path, JSON body and query as given, and returns the JSON."""
+    route = api.route(method=method, path=path).respond(200, json={"data": [1, 2]})
+
+    answer = await client.request(method, path, **given)
+
+    sent = route.calls.last.request
+    body = json.loads(sent.content) if sent.content else None
+    assert (method, given["json_body"], given["params"] or {}) == (
+        sent.method,
+        body,
+        dict(sent.url.params),
+    )
+    assert {"data": [1, 2]} == answer
+
+
+@pytest.mark.parametrize(("kwargs", "attempts"), [({}, 2), ({"idempotent": False}, 1)])
+async def test_request_retries_a_5xx_unless_not_idempotent(client, api, kwargs, attempts):
+    """A call is idempotent by default (a 503 is sent again); idempotent=False sends it once."""
+    route = api.post("/chats").mock(
+        side_effect=[httpx.Response(503), httpx.Response(200, json={"id": 1})]
+    )
+
+    with contextlib.suppress(hc.ServerError):
+        await client.request("POST", "/chats", json_body={"customer": 1}, **kwargs)
+
+    assert attempts == route.call_count
+
+
+async def test_request_operation_names_the_call_in_events(make_client, api):
+    """operation= is the name every event of the call carries."""
+    api.get("/chats/5").respond(200, json={"id": 5})
+    events: list[hc.ClientEvent] = []
+
+    async with make_client(on_event=events.append) as client:
+        await client.request("GET", "/chats/5", operation="chats.peek")
+
+    calls = [event for event in events if isinstance(event, hc.CallEvent)]
+
+    assert events == calls  # each event is of the call
+    assert {"chats.peek"} == {event.operation for event in calls}
 
 
 # --- the key never leaks -----------------------------------------------------------------
