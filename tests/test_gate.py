@@ -207,7 +207,8 @@ async def test_reprs_count_each_class_apart(anyio_backend):
             await anyio.sleep_forever()
 
     async with anyio.create_task_group() as tg:
-        for priority in ["interactive", "background", "background"]:
+        order: list[Priority] = ["interactive", "background", "background"]
+        for priority in order:
             tg.start_soon(one, priority)
         await settle()
         assert "PriorityGate(permits=1, free=0, waiting=1+2)" == repr(gate)
