@@ -6,9 +6,14 @@ import contextlib
 import json
 import logging
 import traceback
+from collections.abc import AsyncIterator
 
+import anyio
+import anyio.abc
+import attrs
 import httpx
 import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
 
 import helpcrunch_async as hc
 from tests.conftest import API_KEY, BASE_URL, chat_payload, status_echo
@@ -84,19 +89,39 @@ def test_rejected_base_urls(url):
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "exc"),
+    ("kwargs", "exc", "message"),
     [
-        ({"rate_limit": "fast"}, TypeError),
-        ({"max_retries": -1}, ValueError),
-        ({"max_retries": 1.5}, TypeError),
-        ({"max_connections": 0}, ValueError),
-        ({"max_connections": True}, TypeError),
+        (
+            {"rate_limit": "fast"},
+            TypeError,
+            (
+                "rate_limit must be a RateLimit, None, or a RateLimiter: str is not one "
+                "(missing acquire, on_rate_limited, on_rate_limit_headers, bind_key, "
+                "current_rate, learned_limit)"
+            ),
+        ),
+        ({"max_retries": -1}, ValueError, "max_retries must be >= 0, got -1"),
+        ({"max_retries": 1.5}, TypeError, "max_retries must be an int, not float"),
+        ({"max_connections": 0}, ValueError, "max_connections must be >= 1, got 0"),
+        ({"max_connections": True}, TypeError, "max_connections must be an int, not bool"),
+        ({"max_response_bytes": 0}, ValueError, "max_response_bytes must be >= 1, got 0"),
+        ({"max_response_bytes": "1"}, TypeError, "max_response_bytes must be an int, not str"),
     ],
 )
-def test_bad_settings(kwargs, exc):
-    """Bad settings fail at construction."""
-    with pytest.raises(exc):
+def test_bad_settings(kwargs, exc, message):
+    """Bad settings fail at construction with an error naming the argument."""
+    with pytest.raises(exc) as info:
         hc.HelpCrunch(API_KEY, **kwargs)
+
+    assert message == str(info.value)
+
+
+def test_max_connections_is_shown():
+    """The client says its max_connections: 10 by default, else the one given."""
+    assert (10, 7) == (
+        hc.HelpCrunch(API_KEY).max_connections,
+        hc.HelpCrunch(API_KEY, max_connections=7).max_connections,
+    )
 
 
 def test_repr_shows_no_key():
@@ -373,6 +398,107 @@ async def test_success_with_wrong_shape_is_response_validation_error(client, api
         await client.chats.update_status(1, "closed")
 
     assert 1 == route.call_count
+
+
+async def test_the_sdk_pool_sends_json_accept_and_its_user_agent(client, api):
+    """Without an http_client of yours, every request goes out with "Accept: application/json"
+    and "User-Agent: helpcrunch-async/<version>", spelled so on the wire."""
+    route = api.get("/agents").respond(200, json={"data": []})
+
+    await client.request("GET", "/agents")
+
+    user_agent = f"helpcrunch-async/{hc.__version__}".encode()
+    expected = {b"Accept": b"application/json", b"User-Agent": user_agent}
+    raw = route.calls.last.request.headers.raw
+    assert expected == {name: value for name, value in raw if name in expected}
+
+
+@attrs.define
+class LoopbackServer:
+    """A plain HTTP/1.1 server on 127.0.0.1 that answers ``{}`` on keep-alive connections,
+    holding every answer until ``burst`` requests are in (so that they are all in flight)."""
+
+    base_url: str
+    burst: int
+    #: Connections accepted, and those still open.
+    connections: int = 0
+    open: int = 0
+    requests: int = 0
+    all_in: anyio.Event = attrs.Factory(anyio.Event)
+    all_closed: anyio.Event = attrs.Factory(anyio.Event)
+
+    async def handle(self, stream: anyio.abc.SocketStream) -> None:
+        self.connections += 1
+        self.open += 1
+        received = BufferedByteReceiveStream(stream)
+        try:
+            async with stream:
+                await self.answer(stream, received)
+        except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError):
+            pass  # the client closed the connection
+        finally:
+            self.open -= 1
+            if not self.open:
+                self.all_closed.set()
+
+    async def answer(
+        self, stream: anyio.abc.SocketStream, received: BufferedByteReceiveStream
+    ) -> None:
+        """Answer the connection's requests until it ends."""
+        while True:
+            head = await received.receive_until(b"\r\n\r\n", 65536)
+            for line in head.lower().split(b"\r\n"):
+                if line.startswith(b"content-length:"):
+                    await received.receive_exactly(int(line.split(b":")[1]))
+            self.requests += 1
+            if self.requests == self.burst:
+                self.all_in.set()
+            await self.all_in.wait()
+            await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+
+@contextlib.asynccontextmanager
+async def loopback_server(burst: int = 1) -> AsyncIterator[LoopbackServer]:
+    """A ``LoopbackServer`` on a free port for the block."""
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610 - anyio's, not Django's
+        server = LoopbackServer(f"http://127.0.0.1:{port}/v1", burst)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, server.handle)
+            yield server
+            tg.cancel_scope.cancel()
+
+
+async def test_max_connections_past_httpx_default_are_all_in_flight_at_once(make_client):
+    """max_connections=101 (httpx's own pool stops at 100): 101 calls are in flight at once,
+    each on a connection of its own."""
+    answers: list[object] = []
+
+    async def call(client: hc.HelpCrunch) -> None:
+        answers.append(await client.request("GET", "/agents"))
+
+    async with loopback_server(burst=101) as server:
+        async with make_client(base_url=server.base_url, max_connections=101) as client:
+            with anyio.fail_after(120):  # a guard against a hang, not a timing assertion
+                async with anyio.create_task_group() as tg:
+                    for _ in range(101):
+                        tg.start_soon(call, client)
+
+    assert ([{}] * 101, 101) == (answers, server.connections)
+
+
+async def test_aclose_closes_the_connections_of_the_sdk_pool(make_client):
+    """aclose() closes the pool the SDK made: the server sees its connection end."""
+    async with loopback_server() as server:
+        client = make_client(base_url=server.base_url)
+        await client.request("GET", "/agents")
+        assert 1 == server.open
+
+        await client.aclose()
+        with anyio.fail_after(60):  # a guard against a hang, not a timing assertion
+            await server.all_closed.wait()
+
+    assert (1, 0) == (server.connections, server.open)
 
 
 async def test_own_http_client_is_not_closed(make_client, api):
