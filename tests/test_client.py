@@ -501,6 +501,24 @@ async def test_aclose_closes_the_connections_of_the_sdk_pool(make_client):
     assert (1, 0) == (server.connections, server.open)
 
 
+async def test_a_view_refuses_to_be_closed_or_entered_saying_what_to_do(make_client):
+    """aclose() or `async with` on a with_options() view: a TypeError naming the client."""
+    view = make_client().with_options(max_retries=1)
+
+    with pytest.raises(TypeError) as closing:
+        await view.aclose()
+    with pytest.raises(TypeError) as entering:
+        async with view:
+            pass
+
+    entered = (
+        "a with_options() view shares its client's resources and is not closed on its own: "
+        "use the client it came from in `async with`"
+    )
+    closed = "close the client this view came from, not the view"
+    assert [closed, entered] == [str(closing.value), str(entering.value)]
+
+
 async def test_own_http_client_is_not_closed(make_client, api):
     """A caller's http_client is used and left open."""
     api.put("/chats/status").mock(side_effect=status_echo)
