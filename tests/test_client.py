@@ -16,7 +16,7 @@ import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 import helpcrunch_async as hc
-from tests.conftest import API_KEY, BASE_URL, chat_payload, status_echo
+from tests.conftest import API_KEY, BASE_URL, StubLimiter, chat_payload, status_echo
 
 pytestmark = pytest.mark.anyio
 
@@ -122,6 +122,16 @@ def test_max_connections_is_shown():
         hc.HelpCrunch(API_KEY).max_connections,
         hc.HelpCrunch(API_KEY, max_connections=7).max_connections,
     )
+
+
+@pytest.mark.parametrize(("limited", "learned"), [(True, 90), (False, None)])
+def test_stats_show_the_limit_the_limiter_learned(make_client, limited, learned):
+    """stats().learned_limit is the limiter's learned_limit; None without a limiter."""
+    limiter = StubLimiter()
+    limiter.learned_limit = 90
+    client = make_client(rate_limit=limiter if limited else None)
+
+    assert learned == client.stats().learned_limit
 
 
 def test_repr_shows_no_key():
