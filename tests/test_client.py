@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import traceback
+from collections.abc import AsyncIterator
 
+import anyio
+import anyio.abc
+import attrs
 import httpx
 import pytest
+from anyio.streams.buffered import BufferedByteReceiveStream
 
 import helpcrunch_async as hc
-from tests.conftest import API_KEY, BASE_URL, chat_payload, status_echo
+from tests.conftest import API_KEY, BASE_URL, StubLimiter, chat_payload, status_echo
 
 pytestmark = pytest.mark.anyio
 
@@ -83,19 +89,49 @@ def test_rejected_base_urls(url):
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "exc"),
+    ("kwargs", "exc", "message"),
     [
-        ({"rate_limit": "fast"}, TypeError),
-        ({"max_retries": -1}, ValueError),
-        ({"max_retries": 1.5}, TypeError),
-        ({"max_connections": 0}, ValueError),
-        ({"max_connections": True}, TypeError),
+        (
+            {"rate_limit": "fast"},
+            TypeError,
+            (
+                "rate_limit must be a RateLimit, None, or a RateLimiter: str is not one "
+                "(missing acquire, on_rate_limited, on_rate_limit_headers, bind_key, "
+                "current_rate, learned_limit)"
+            ),
+        ),
+        ({"max_retries": -1}, ValueError, "max_retries must be >= 0, got -1"),
+        ({"max_retries": 1.5}, TypeError, "max_retries must be an int, not float"),
+        ({"max_connections": 0}, ValueError, "max_connections must be >= 1, got 0"),
+        ({"max_connections": True}, TypeError, "max_connections must be an int, not bool"),
+        ({"max_response_bytes": 0}, ValueError, "max_response_bytes must be >= 1, got 0"),
+        ({"max_response_bytes": "1"}, TypeError, "max_response_bytes must be an int, not str"),
     ],
 )
-def test_bad_settings(kwargs, exc):
-    """Bad settings fail at construction."""
-    with pytest.raises(exc):
+def test_bad_settings(kwargs, exc, message):
+    """Bad settings fail at construction with an error naming the argument."""
+    with pytest.raises(exc) as info:
         hc.HelpCrunch(API_KEY, **kwargs)
+
+    assert message == str(info.value)
+
+
+def test_max_connections_is_shown():
+    """The client says its max_connections: 10 by default, else the one given."""
+    assert (10, 7) == (
+        hc.HelpCrunch(API_KEY).max_connections,
+        hc.HelpCrunch(API_KEY, max_connections=7).max_connections,
+    )
+
+
+@pytest.mark.parametrize(("limited", "learned"), [(True, 90), (False, None)])
+def test_stats_show_the_limit_the_limiter_learned(make_client, limited, learned):
+    """stats().learned_limit is the limiter's learned_limit; None without a limiter."""
+    limiter = StubLimiter()
+    limiter.learned_limit = 90
+    client = make_client(rate_limit=limiter if limited else None)
+
+    assert learned == client.stats().learned_limit
 
 
 def test_repr_shows_no_key():
@@ -132,6 +168,7 @@ def test_key_absent_from_traceback_locals_of_a_failing_constructor(kwargs):
     assert "api_key" not in rendered or API_KEY not in rendered
     assert API_KEY not in rendered
     assert "<redacted>" in rendered  # the locals were captured, the key shown as such
+    assert "self = HelpCrunch(<not constructed>)" in rendered  # the half-built client
 
 
 @pytest.mark.parametrize(
@@ -373,6 +410,125 @@ async def test_success_with_wrong_shape_is_response_validation_error(client, api
     assert 1 == route.call_count
 
 
+async def test_the_sdk_pool_sends_json_accept_and_its_user_agent(client, api):
+    """Without an http_client of yours, every request goes out with "Accept: application/json"
+    and "User-Agent: helpcrunch-async/<version>", spelled so on the wire."""
+    route = api.get("/agents").respond(200, json={"data": []})
+
+    await client.request("GET", "/agents")
+
+    user_agent = f"helpcrunch-async/{hc.__version__}".encode()
+    expected = {b"Accept": b"application/json", b"User-Agent": user_agent}
+    raw = route.calls.last.request.headers.raw
+    assert expected == {name: value for name, value in raw if name in expected}
+
+
+@attrs.define
+class LoopbackServer:
+    """A plain HTTP/1.1 server on 127.0.0.1 that answers ``{}`` on keep-alive connections,
+    holding every answer until ``burst`` requests are in (so that they are all in flight)."""
+
+    base_url: str
+    burst: int
+    #: Connections accepted, and those still open.
+    connections: int = 0
+    open: int = 0
+    requests: int = 0
+    all_in: anyio.Event = attrs.Factory(anyio.Event)
+    all_closed: anyio.Event = attrs.Factory(anyio.Event)
+
+    async def handle(self, stream: anyio.abc.SocketStream) -> None:
+        self.connections += 1
+        self.open += 1
+        received = BufferedByteReceiveStream(stream)
+        try:
+            async with stream:
+                await self.answer(stream, received)
+        except (anyio.EndOfStream, anyio.IncompleteRead, anyio.BrokenResourceError):
+            pass  # the client closed the connection
+        finally:
+            self.open -= 1
+            if not self.open:
+                self.all_closed.set()
+
+    async def answer(
+        self, stream: anyio.abc.SocketStream, received: BufferedByteReceiveStream
+    ) -> None:
+        """Answer the connection's requests until it ends."""
+        while True:
+            head = await received.receive_until(b"\r\n\r\n", 65536)
+            for line in head.lower().split(b"\r\n"):
+                if line.startswith(b"content-length:"):
+                    await received.receive_exactly(int(line.split(b":")[1]))
+            self.requests += 1
+            if self.requests == self.burst:
+                self.all_in.set()
+            await self.all_in.wait()
+            await stream.send(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}")
+
+
+@contextlib.asynccontextmanager
+async def loopback_server(burst: int = 1) -> AsyncIterator[LoopbackServer]:
+    """A ``LoopbackServer`` on a free port for the block."""
+    async with await anyio.create_tcp_listener(local_host="127.0.0.1") as listener:
+        port = listener.extra(anyio.abc.SocketAttribute.local_port)  # noqa: S610 - anyio's, not Django's
+        server = LoopbackServer(f"http://127.0.0.1:{port}/v1", burst)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(listener.serve, server.handle)
+            yield server
+            tg.cancel_scope.cancel()
+
+
+async def test_max_connections_past_httpx_default_are_all_in_flight_at_once(make_client):
+    """max_connections=101 (httpx's own pool stops at 100): 101 calls are in flight at once,
+    each on a connection of its own."""
+    answers: list[object] = []
+
+    async def call(client: hc.HelpCrunch) -> None:
+        answers.append(await client.request("GET", "/agents"))
+
+    async with loopback_server(burst=101) as server:
+        async with make_client(base_url=server.base_url, max_connections=101) as client:
+            with anyio.fail_after(120):  # a guard against a hang, not a timing assertion
+                async with anyio.create_task_group() as tg:
+                    for _ in range(101):
+                        tg.start_soon(call, client)
+
+    assert ([{}] * 101, 101) == (answers, server.connections)
+
+
+async def test_aclose_closes_the_connections_of_the_sdk_pool(make_client):
+    """aclose() closes the pool the SDK made: the server sees its connection end."""
+    async with loopback_server() as server:
+        client = make_client(base_url=server.base_url)
+        await client.request("GET", "/agents")
+        assert 1 == server.open
+
+        await client.aclose()
+        with anyio.fail_after(60):  # a guard against a hang, not a timing assertion
+            await server.all_closed.wait()
+
+    assert (1, 0) == (server.connections, server.open)
+
+
+async def test_a_view_refuses_to_be_closed_or_entered_saying_what_to_do(make_client):
+    """aclose() or `async with` on a with_options() view: a TypeError naming the client."""
+    view = make_client().with_options(max_retries=1)
+
+    with pytest.raises(TypeError) as closing:
+        await view.aclose()
+    with pytest.raises(TypeError) as entering:
+        async with view:
+            pass
+
+    entered = (
+        "a with_options() view shares its client's resources and is not closed on its own: "
+        "use the client it came from in `async with`"
+    )
+    closed = "close the client this view came from, not the view"
+    assert [closed, entered] == [str(closing.value), str(entering.value)]
+
+
 async def test_own_http_client_is_not_closed(make_client, api):
     """A caller's http_client is used and left open."""
     api.put("/chats/status").mock(side_effect=status_echo)
@@ -401,6 +557,60 @@ async def test_closed_client_refuses_requests(make_client):
 
     with pytest.raises(RuntimeError, match="closed"):
         await client.chats.update_status(1, "closed")
+
+
+# --- request(): any endpoint ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "given"),
+    [
+        ("GET", "/chats", {"json_body": None, "params": {"offset": "0", "limit": "2"}}),
+        ("POST", "/customers/search", {"json_body": {"filter": [{"f": "name"}]}, "params": None}),
+        ("PUT", "/customers/7/tags", {"json_body": {"tags": ["vip"]}, "params": {"force": "yes"}}),
+    ],
+)
+async def test_request_sends_method_path_body_and_params(client, api, method, path, given):
+    """request() sends its method, path, JSON body and query as given, and returns the JSON."""
+    route = api.route(method=method, path=path).respond(200, json={"data": [1, 2]})
+
+    answer = await client.request(method, path, **given)
+
+    sent = route.calls.last.request
+    body = json.loads(sent.content) if sent.content else None
+    assert (method, given["json_body"], given["params"] or {}) == (
+        sent.method,
+        body,
+        dict(sent.url.params),
+    )
+    assert {"data": [1, 2]} == answer
+
+
+@pytest.mark.parametrize(("kwargs", "attempts"), [({}, 2), ({"idempotent": False}, 1)])
+async def test_request_retries_a_5xx_unless_not_idempotent(client, api, kwargs, attempts):
+    """A call is idempotent by default (a 503 is sent again); idempotent=False sends it once."""
+    route = api.post("/chats").mock(
+        side_effect=[httpx.Response(503), httpx.Response(200, json={"id": 1})]
+    )
+
+    with contextlib.suppress(hc.ServerError):
+        await client.request("POST", "/chats", json_body={"customer": 1}, **kwargs)
+
+    assert attempts == route.call_count
+
+
+async def test_request_operation_names_the_call_in_events(make_client, api):
+    """operation= is the name every event of the call carries."""
+    api.get("/chats/5").respond(200, json={"id": 5})
+    events: list[hc.ClientEvent] = []
+
+    async with make_client(on_event=events.append) as client:
+        await client.request("GET", "/chats/5", operation="chats.peek")
+
+    calls = [event for event in events if isinstance(event, hc.CallEvent)]
+
+    assert events == calls  # each event is of the call
+    assert {"chats.peek"} == {event.operation for event in calls}
 
 
 # --- the key never leaks -----------------------------------------------------------------

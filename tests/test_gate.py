@@ -183,11 +183,37 @@ async def test_a_deadline_of_now_refuses_at_once_and_free_permit_is_taken(anyio_
     assert 1 == gate.free
 
 
-@pytest.mark.parametrize(("permits", "exc"), [(0, ValueError), (1.5, TypeError), (True, TypeError)])
-def test_bad_permits(permits, exc):
-    """The gate needs a positive int of permits."""
-    with pytest.raises(exc):
-        PriorityGate(permits)
+@pytest.mark.anyio
+@VIRTUAL
+async def test_a_deadline_of_exactly_now_is_already_past(anyio_backend):
+    """On a clock that stands still, a deadline equal to the time now refuses at once: the
+    caller does not queue for a wait of zero."""
+    gate = PriorityGate(1)
+    await gate.acquire()
+
+    with pytest.raises(hc.LimiterTimeoutError) as info:
+        await gate.acquire("interactive", anyio.current_time())
+
+    assert "no free slot, and no time left to wait for one" == str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "message"),
+    [
+        ({"permits": 0}, ValueError, "permits must be >= 1, got 0"),
+        ({"permits": 1.5}, TypeError, "permits must be an int, not float"),
+        ({"permits": True}, TypeError, "permits must be an int, not bool"),
+        ({"permits": 2, "reserve": -1}, ValueError, "reserve must be >= 0, got -1"),
+        ({"permits": 2, "reserve": 0.5}, TypeError, "reserve must be an int, not float"),
+    ],
+)
+def test_bad_permits_or_reserve(kwargs, exc, message):
+    """The gate needs a positive int of permits and a reserve of at least 0; the error names
+    the argument."""
+    with pytest.raises(exc) as info:
+        PriorityGate(**kwargs)
+
+    assert message == str(info.value)
 
 
 def test_repr_shows_the_line():
@@ -207,7 +233,8 @@ async def test_reprs_count_each_class_apart(anyio_backend):
             await anyio.sleep_forever()
 
     async with anyio.create_task_group() as tg:
-        for priority in ["interactive", "background", "background"]:
+        order: list[Priority] = ["interactive", "background", "background"]
+        for priority in order:
             tg.start_soon(one, priority)
         await settle()
         assert "PriorityGate(permits=1, free=0, waiting=1+2)" == repr(gate)
@@ -228,8 +255,14 @@ async def test_background_callers_leave_the_reserve_to_interactive_ones():
 
     with pytest.raises(LimiterTimeoutError):
         await gate.acquire("background", anyio.current_time())
-    await gate.acquire("interactive", anyio.current_time())
-    assert 0 == gate.free
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(gate.acquire, "background")
+        await settle()
+        # a newcomer finds the queued background caller ahead of it only in its own class
+        assert (0, 1) == (gate.ahead_of("interactive"), gate.ahead_of("background"))
+        await gate.acquire("interactive", anyio.current_time())
+        assert (0, 1) == (gate.free, gate.waiting("background"))
+        tg.cancel_scope.cancel()
 
 
 @pytest.mark.anyio
