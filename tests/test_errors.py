@@ -465,6 +465,7 @@ def test_error_details_are_bounded():
         {"errors": [{"code": "unauthorized", "message": f"bad header: Bearer {SECRET}"}]},
         {"errors": [f"Authorization: Bearer {SECRET}"]},
         {"errors": [{"code": SECRET}]},
+        {"errors": {f"Authorization: Bearer {SECRET}": ["is not allowed"]}},
         f"<html><pre>Authorization: Bearer {SECRET}</pre></html>",
         json.dumps({"echo": {"authorization": f"Bearer {SECRET}"}}),
         "x" * (MAX_TEXT - 15) + SECRET,  # the key across the excerpt's end
@@ -475,6 +476,7 @@ def test_error_details_are_bounded():
         "detail",
         "string-detail",
         "code",
+        "field-name",
         "html",
         "json-echo",
         "at-the-cut",
@@ -582,6 +584,62 @@ def test_errors_of_several_fields_nested_or_plain_keep_every_message_with_its_pa
     ] == [(d.code, d.message) for d in error.errors]
     assert isinstance(error, hc.BadRequestError)
     assert "filter[0].field: unknown" in str(error)
+
+
+def test_nested_fields_keep_their_order():
+    """The fields of a nested object come out in the order the server sent them."""
+    body = {"errors": {"chat": {"id": "must be a number", "status": "is invalid"}}}
+
+    error = error_from_response(answer(400, body))
+
+    assert [
+        hc.ErrorDetail("chat.id", "must be a number"),
+        hc.ErrorDetail("chat.status", "is invalid"),
+    ] == error.errors
+
+
+def test_an_object_of_fields_gives_at_most_max_error_details():
+    """Two fields of 15 messages each: the first MAX_ERROR_DETAILS messages, in order."""
+    body = {"errors": {"a": [f"a{i}" for i in range(15)], "b": [f"b{i}" for i in range(15)]}}
+
+    error = error_from_response(answer(422, body))
+
+    expected = [("a", f"a{i}") for i in range(15)] + [("b", f"b{i}") for i in range(5)]
+    assert expected == [(d.code, d.message) for d in error.errors]
+
+
+@pytest.mark.parametrize(
+    "errors",
+    [
+        {**{f"f{i}": "" for i in range(MAX_ERROR_DETAILS)}, "late": "is invalid"},
+        {"chat": {**{f"f{i}": "" for i in range(MAX_ERROR_DETAILS)}, "late": "is invalid"}},
+        {"chat": [""] * MAX_ERROR_DETAILS + ["is invalid"]},
+    ],
+    ids=["fields", "nested-fields", "messages"],
+)
+def test_an_object_or_list_of_errors_is_read_up_to_max_error_details_entries(errors):
+    """Past the first MAX_ERROR_DETAILS entries of an object or a list nothing is read."""
+    error = error_from_response(answer(422, {"errors": errors}))
+
+    assert [] == error.errors
+
+
+@pytest.mark.parametrize(
+    ("last", "expected"),
+    [
+        ("reached", [hc.ErrorDetail("last", "reached")]),  # the 1000th value looked at
+        (["reached"], []),  # the list is the 1000th value, its message the 1001st
+    ],
+    ids=["1000th", "1001st"],
+)
+def test_an_object_of_fields_is_read_up_to_its_1000th_value(last, expected):
+    """The walk through an object of fields stops after 1000 values, containers included."""
+    padding = [[""] * 10] * 10  # 111 values (the lists included), none of them a message
+    fields = {**{f"p{i}": padding for i in range(9)}, "last": last}
+
+    error = error_from_response(answer(422, {"errors": fields}))
+
+    assert expected == error.errors
 
 
 def test_errors_as_one_string_keep_it():
