@@ -464,6 +464,7 @@ def test_error_details_are_bounded():
     [
         {"errors": [{"code": "unauthorized", "message": f"bad header: Bearer {SECRET}"}]},
         {"errors": [f"Authorization: Bearer {SECRET}"]},
+        {"errors": f"Authorization: Bearer {SECRET}"},
         {"errors": [{"code": SECRET}]},
         {"errors": {f"Authorization: Bearer {SECRET}": ["is not allowed"]}},
         f"<html><pre>Authorization: Bearer {SECRET}</pre></html>",
@@ -475,6 +476,7 @@ def test_error_details_are_bounded():
     ids=[
         "detail",
         "string-detail",
+        "errors-string",
         "code",
         "field-name",
         "html",
@@ -497,6 +499,16 @@ def test_echoed_key_is_redacted_everywhere(body):
     shown = [str(error), repr(error), error.body_excerpt, repr(error.headers), repr(error.errors)]
     for text in shown:
         assert SECRET[:4] not in text  # not even the start of the key
+
+
+def test_a_key_of_digits_is_redacted_from_numeric_codes_and_messages():
+    """A key made of digits, echoed as a JSON number, is redacted from the details too."""
+    key = "4815162342"
+    body = {"errors": [{"code": int(key), "message": float(key)}]}
+
+    error = error_from_response(answer(401, body), secret=Secret(key))
+
+    assert [hc.ErrorDetail(REDACTED, f"{REDACTED}.0")] == error.errors
 
 
 def test_key_in_an_escaped_form_is_redacted():
@@ -650,11 +662,20 @@ def test_errors_as_one_string_keep_it():
     assert str(error).endswith(": Status is invalid")
 
 
-def test_errors_as_one_entry_object_stay_one_entry():
-    """A single {"code", "message"} object instead of a list is still that one entry."""
-    error = error_from_response(answer(404, {"errors": {"code": "not_found", "message": "Gone"}}))
+@pytest.mark.parametrize(
+    ("entry", "detail"),
+    [
+        ({"code": "not_found", "message": "Gone"}, hc.ErrorDetail("not_found", "Gone")),
+        ({"code": "not_found"}, hc.ErrorDetail("not_found", "")),
+        ({"message": "Gone"}, hc.ErrorDetail("", "Gone")),
+    ],
+    ids=["code-and-message", "code", "message"],
+)
+def test_errors_as_one_entry_object_stay_one_entry(entry, detail):
+    """A single entry object instead of a list (a code, a message or both) is that one entry."""
+    error = error_from_response(answer(404, {"errors": entry}))
 
-    assert [hc.ErrorDetail("not_found", "Gone")] == error.errors
+    assert [detail] == error.errors
 
 
 def test_a_hostile_errors_object_is_bounded_and_redacted():
