@@ -464,7 +464,9 @@ def test_error_details_are_bounded():
     [
         {"errors": [{"code": "unauthorized", "message": f"bad header: Bearer {SECRET}"}]},
         {"errors": [f"Authorization: Bearer {SECRET}"]},
+        {"errors": f"Authorization: Bearer {SECRET}"},
         {"errors": [{"code": SECRET}]},
+        {"errors": {f"Authorization: Bearer {SECRET}": ["is not allowed"]}},
         f"<html><pre>Authorization: Bearer {SECRET}</pre></html>",
         json.dumps({"echo": {"authorization": f"Bearer {SECRET}"}}),
         "x" * (MAX_TEXT - 15) + SECRET,  # the key across the excerpt's end
@@ -474,7 +476,9 @@ def test_error_details_are_bounded():
     ids=[
         "detail",
         "string-detail",
+        "errors-string",
         "code",
+        "field-name",
         "html",
         "json-echo",
         "at-the-cut",
@@ -495,6 +499,16 @@ def test_echoed_key_is_redacted_everywhere(body):
     shown = [str(error), repr(error), error.body_excerpt, repr(error.headers), repr(error.errors)]
     for text in shown:
         assert SECRET[:4] not in text  # not even the start of the key
+
+
+def test_a_key_of_digits_is_redacted_from_numeric_codes_and_messages():
+    """A key made of digits, echoed as a JSON number, is redacted from the details too."""
+    key = "4815162342"
+    body = {"errors": [{"code": int(key), "message": float(key)}]}
+
+    error = error_from_response(answer(401, body), secret=Secret(key))
+
+    assert [hc.ErrorDetail(REDACTED, f"{REDACTED}.0")] == error.errors
 
 
 def test_key_in_an_escaped_form_is_redacted():
@@ -584,6 +598,62 @@ def test_errors_of_several_fields_nested_or_plain_keep_every_message_with_its_pa
     assert "filter[0].field: unknown" in str(error)
 
 
+def test_nested_fields_keep_their_order():
+    """The fields of a nested object come out in the order the server sent them."""
+    body = {"errors": {"chat": {"id": "must be a number", "status": "is invalid"}}}
+
+    error = error_from_response(answer(400, body))
+
+    assert [
+        hc.ErrorDetail("chat.id", "must be a number"),
+        hc.ErrorDetail("chat.status", "is invalid"),
+    ] == error.errors
+
+
+def test_an_object_of_fields_gives_at_most_max_error_details():
+    """Two fields of 15 messages each: the first MAX_ERROR_DETAILS messages, in order."""
+    body = {"errors": {"a": [f"a{i}" for i in range(15)], "b": [f"b{i}" for i in range(15)]}}
+
+    error = error_from_response(answer(422, body))
+
+    expected = [("a", f"a{i}") for i in range(15)] + [("b", f"b{i}") for i in range(5)]
+    assert expected == [(d.code, d.message) for d in error.errors]
+
+
+@pytest.mark.parametrize(
+    "errors",
+    [
+        {**{f"f{i}": "" for i in range(MAX_ERROR_DETAILS)}, "late": "is invalid"},
+        {"chat": {**{f"f{i}": "" for i in range(MAX_ERROR_DETAILS)}, "late": "is invalid"}},
+        {"chat": [""] * MAX_ERROR_DETAILS + ["is invalid"]},
+    ],
+    ids=["fields", "nested-fields", "messages"],
+)
+def test_an_object_or_list_of_errors_is_read_up_to_max_error_details_entries(errors):
+    """Past the first MAX_ERROR_DETAILS entries of an object or a list nothing is read."""
+    error = error_from_response(answer(422, {"errors": errors}))
+
+    assert [] == error.errors
+
+
+@pytest.mark.parametrize(
+    ("last", "expected"),
+    [
+        ("reached", [hc.ErrorDetail("last", "reached")]),  # the 1000th value looked at
+        (["reached"], []),  # the list is the 1000th value, its message the 1001st
+    ],
+    ids=["1000th", "1001st"],
+)
+def test_an_object_of_fields_is_read_up_to_its_1000th_value(last, expected):
+    """The walk through an object of fields stops after 1000 values, containers included."""
+    padding = [[""] * 10] * 10  # 111 values (the lists included), none of them a message
+    fields = {**{f"p{i}": padding for i in range(9)}, "last": last}
+
+    error = error_from_response(answer(422, {"errors": fields}))
+
+    assert expected == error.errors
+
+
 def test_errors_as_one_string_keep_it():
     """{"errors": "text"} is one message."""
     error = error_from_response(answer(422, {"errors": "Status is invalid"}))
@@ -592,11 +662,20 @@ def test_errors_as_one_string_keep_it():
     assert str(error).endswith(": Status is invalid")
 
 
-def test_errors_as_one_entry_object_stay_one_entry():
-    """A single {"code", "message"} object instead of a list is still that one entry."""
-    error = error_from_response(answer(404, {"errors": {"code": "not_found", "message": "Gone"}}))
+@pytest.mark.parametrize(
+    ("entry", "detail"),
+    [
+        ({"code": "not_found", "message": "Gone"}, hc.ErrorDetail("not_found", "Gone")),
+        ({"code": "not_found"}, hc.ErrorDetail("not_found", "")),
+        ({"message": "Gone"}, hc.ErrorDetail("", "Gone")),
+    ],
+    ids=["code-and-message", "code", "message"],
+)
+def test_errors_as_one_entry_object_stay_one_entry(entry, detail):
+    """A single entry object instead of a list (a code, a message or both) is that one entry."""
+    error = error_from_response(answer(404, {"errors": entry}))
 
-    assert [hc.ErrorDetail("not_found", "Gone")] == error.errors
+    assert [detail] == error.errors
 
 
 def test_a_hostile_errors_object_is_bounded_and_redacted():

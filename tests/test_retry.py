@@ -233,6 +233,38 @@ async def test_a_create_and_a_status_update_retry_differently_on_one_client(clie
     assert 7 == chat.id
 
 
+@pytest.mark.parametrize(
+    ("endpoint", "call", "answers"),
+    [
+        (
+            ("PUT", "/chats/status"),
+            lambda client: client.chats.update_status(7, "closed"),
+            [httpx.Response(500), httpx.Response(400)],
+        ),
+        (
+            ("POST", "/chats"),
+            lambda client: client.chats.create(customer=5, application=2),
+            [httpx.Response(429, json=TOO_MANY), httpx.Response(500)],
+        ),
+    ],
+    ids=["idempotent-then-400", "create-then-500"],
+)
+async def test_a_failure_not_to_retry_ends_the_call_after_a_retry(
+    client, api, endpoint, call, answers
+):
+    """A retried call stops at the first failure its kind of call may not retry."""
+    method, path = endpoint
+    success = httpx.Response(200, json=chat_payload(7))
+    route = api.route(method=method, path=path).mock(side_effect=[*answers, success])
+
+    with pytest.raises(hc.APIError) as info:
+        await call(client)
+
+    assert answers[-1].status_code == info.value.status_code
+    assert 2 == route.call_count
+    assert 2 == info.value.attempts
+
+
 async def test_each_retry_is_logged_with_attempt_error_and_wait(client, api, caplog):
     """A retry leaves one debug line saying which attempt failed, why, and the wait."""
     caplog.set_level(logging.DEBUG, logger="helpcrunch_async")

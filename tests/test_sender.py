@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import time
 from collections.abc import AsyncIterator
 
 import anyio
@@ -13,7 +14,7 @@ import pytest
 import trio.testing
 
 import helpcrunch_async as hc
-from tests.conftest import API_KEY, StubLimiter, chat_payload, status_echo
+from tests.conftest import API_KEY, BASE_URL, StubLimiter, chat_payload, status_echo
 
 pytestmark = pytest.mark.anyio
 
@@ -549,3 +550,109 @@ async def test_stats_show_the_limit_the_limiter_learned(make_client, api):
 
     assert learned is not None
     assert learned < 20
+
+
+# --- one exchange: the attempt's timeout, its errors, and the answer handed back ------------
+
+
+def endless(status: int) -> httpx.Response:
+    """An answer whose body never ends: 100 bytes a second, for ever (virtual time)."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        while True:
+            await anyio.sleep(1)
+            yield b"x" * 100
+
+    return httpx.Response(status, content=chunks())
+
+
+@VIRTUAL
+@HTTPX_GENERATORS
+@pytest.mark.parametrize(
+    ("status", "cls"), [(200, hc.ResponseValidationError), (503, hc.ServerError)]
+)
+async def test_an_endless_body_is_read_up_to_the_cap_not_until_the_deadline(
+    make_client, api, anyio_backend, status, cls
+):
+    """A body that never ends is refused (or cut) at the cap, long before the timeout."""
+    api.put("/chats/status").mock(side_effect=lambda _: endless(status))
+    async with make_client(max_response_bytes=1000, timeout=60, max_retries=0) as client:
+        start = anyio.current_time()
+        with pytest.raises(cls):
+            await client.chats.update_status(1, "closed")
+
+    assert pytest.approx(11.0) == anyio.current_time() - start  # the 11th chunk passes the cap
+
+
+@VIRTUAL
+async def test_a_create_past_its_deadline_may_have_arrived_and_is_not_retried(
+    make_client, api, anyio_backend
+):
+    """An answer still unfinished at the timeout: the request left, so a create is not resent."""
+
+    sent: list[httpx.Request] = []
+
+    async def late(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        await anyio.sleep(100)
+        return httpx.Response(201, json=chat_payload(3))
+
+    api.post("/chats").mock(side_effect=late)
+    async with make_client(timeout=10, max_retries=2) as client:
+        with pytest.raises(hc.APITimeoutError) as info:
+            await client.chats.create(customer=5, application=2)
+
+    assert "no complete answer within 10 s" == str(info.value)
+    assert info.value.request_sent is True
+    assert 1 == len(sent)
+
+
+async def test_a_transport_error_quoting_the_key_shows_it_nowhere(make_client, api):
+    """A connection failure whose text quotes the Authorization header has the key redacted."""
+    api.put("/chats/status").mock(
+        side_effect=httpx.RemoteProtocolError(f"illegal header line: Bearer {API_KEY}")
+    )
+    async with make_client(max_retries=0) as client:
+        with pytest.raises(hc.APIConnectionError) as info:
+            await client.chats.update_status(1, "closed")
+
+    assert "connection failed: illegal header line: Bearer <redacted>" == str(info.value)
+
+
+async def test_the_sdk_timeout_rules_an_attempt_on_a_given_http_client(make_client):
+    """A given httpx.AsyncClient's own (tiny) timeout does not cut the SDK's attempt short."""
+
+    async def handler(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            await stream.receive()
+            body = json.dumps(chat_payload(1)).encode()
+            head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            await stream.send(head + body)
+
+    async for url in serve_once(handler):
+        async with httpx.AsyncClient(timeout=1e-9) as http:
+            client = make_client(base_url=url, http_client=http, timeout=30, max_retries=0)
+            chat = await client.chats.update_status(1, "closed")
+
+    assert 1 == chat.id
+
+
+@HTTPX_GENERATORS
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda: chunked(200, chat_of_size(500), 100),
+        lambda: httpx.Response(200, json=chat_payload(1)),
+    ],
+    ids=["streamed", "content-length"],
+)
+async def test_a_raw_answer_keeps_its_request_and_its_own_duration(make_client, api, answer):
+    """The raw answer names the request it answers; its elapsed lies within the call's span."""
+    api.put("/chats/status").mock(side_effect=lambda _: answer())
+    async with make_client(max_retries=0) as client:
+        before = time.perf_counter()
+        raw = await client.chats.with_raw_response.update_status(1, "closed")
+        span = time.perf_counter() - before
+
+    assert f"{BASE_URL}/chats/status" == str(raw.http_response.request.url)
+    assert 0 <= raw.elapsed <= span
