@@ -4,6 +4,7 @@ more is sent, and a bulk run ends with that one error after its completed outcom
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -115,7 +116,10 @@ async def test_a_closed_http_client_is_client_closed_error_not_runtime_error():
     client = hc.HelpCrunch(API_KEY, base_url=BASE_URL, rate_limit=None, http_client=http)
     await http.aclose()
 
-    with pytest.raises(hc.ClientClosedError, match=r"httpx\.AsyncClient"):
+    with pytest.raises(
+        hc.ClientClosedError,
+        match=re.escape("the httpx.AsyncClient of this HelpCrunch client is closed"),
+    ):
         await client.chats.update_status(1, "closed")
     assert [] == server.sent
 
