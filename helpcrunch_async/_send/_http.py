@@ -58,7 +58,6 @@ class Exchange:
         self.max_response_bytes = max_response_bytes
         self._key = api_key
         self._auth = _BearerAuth(api_key.reveal())
-        self._timeouts: dict[float, httpx.Timeout] = {}
 
     def __repr__(self) -> str:
         return f"Exchange(max_response_bytes={self.max_response_bytes})"
@@ -82,12 +81,9 @@ class Exchange:
         """
         if self.http.is_closed:  # httpx would raise a bare RuntimeError
             raise ClientClosedError("the httpx.AsyncClient of this HelpCrunch client is closed")
-        httpx_timeout = self._timeouts.get(timeout)
-        if httpx_timeout is None:
-            httpx_timeout = self._timeouts[timeout] = httpx.Timeout(timeout, pool=None)
-        request = self.http.build_request(
-            method, url, json=json_body, params=params, timeout=httpx_timeout
-        )
+        # The attempt's deadline (the cancel scope below) is the one timer: httpx's own would
+        # start later and never fire first. None also sets aside a given http_client's timeout.
+        request = self.http.build_request(method, url, json=json_body, params=params, timeout=None)
         complete: httpx.Response | None = None
         body = b""
         sent_at = time.perf_counter()
