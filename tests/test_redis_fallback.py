@@ -1,8 +1,13 @@
-"""The Redis limiter's local fallback: no race with a Redis that comes back, and a caller's
-deadline kept while Redis is away. Redis is a fake here, so time is trio's virtual clock."""
+"""The Redis limiter against a fake Redis: what it sends the script, when it calls at all,
+and its local fallback (its share of the rate, no race with a Redis that comes back, a
+caller's deadline kept while Redis is away). Redis is a fake here, so time is trio's virtual
+clock."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import re
 from typing import Any
 
 import anyio
@@ -12,7 +17,8 @@ import redis.exceptions
 import trio.testing
 
 import helpcrunch_async as hc
-from helpcrunch_async.redis import RedisRateLimiter
+from helpcrunch_async._limit._gcra import ADAPT_FLOOR, LEARN_HOLD_MAX, LEARN_HOLD_MIN
+from helpcrunch_async.redis import BACKGROUND_LOOKAHEAD, RedisRateLimiter
 from helpcrunch_async.redis import _calls as redis_calls
 
 pytestmark = pytest.mark.anyio
@@ -33,13 +39,24 @@ class FakeRedis:
     def __init__(self) -> None:
         self.up = True
         self.calls = 0
+        #: The keys and arguments of every call, as redis-py was asked to send them.
+        self.sent: list[tuple[list[str], list[Any]]] = []
 
-    async def __call__(self, _keys: list[str], _args: list[Any]) -> Any:
+    async def __call__(self, keys: list[str], args: list[Any]) -> Any:
         self.calls += 1
+        self.sent.append((list(keys), list(args)))
         await anyio.lowlevel.checkpoint()
         if not self.up:
             raise redis.exceptions.ConnectionError("Connection refused")
         return list(GRANTED)
+
+    def limiter(self, **options: Any) -> RedisRateLimiter:
+        """A limiter (on ``LIMIT`` unless told) on this Redis (nothing listens on port 9)."""
+        options.setdefault("key", "fallback")
+        options.setdefault("limit", LIMIT)
+        built = RedisRateLimiter.from_url("redis://127.0.0.1:9/0", **options)
+        setattr(built._script, "_once", self)  # noqa: B010 - this instance's only
+        return built
 
 
 @pytest.fixture
@@ -48,13 +65,22 @@ def fake() -> FakeRedis:
 
 
 @pytest.fixture
-def limiter(fake: FakeRedis, monkeypatch: pytest.MonkeyPatch) -> RedisRateLimiter:
-    """A limiter falling back locally, on the fake Redis (nothing listens on port 9)."""
-    built = RedisRateLimiter.from_url(
-        "redis://127.0.0.1:9/0", key="fallback", limit=LIMIT, on_unavailable="local"
-    )
-    monkeypatch.setattr(built._script, "_once", fake)
-    return built
+def limiter(fake: FakeRedis) -> RedisRateLimiter:
+    """A limiter falling back locally, on the fake Redis."""
+    return fake.limiter(on_unavailable="local")
+
+
+@pytest.fixture
+def no_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failing Redis counts at once (no retry for a moment): no virtual time passes."""
+    monkeypatch.setattr(redis_calls, "RETRY_FOR", 0.0)
+
+
+@pytest.fixture
+def down(fake: FakeRedis, no_retry: None) -> FakeRedis:
+    """The fake Redis gone away, its failures counted at once."""
+    fake.up = False
+    return fake
 
 
 @VIRTUAL
@@ -150,3 +176,186 @@ async def test_retries_of_a_failing_redis_stop_at_the_callers_deadline(
     assert "granted" == outcome  # the fallback started at once: Redis never granted
     assert took <= MAX_WAIT
     assert fake.calls >= 1
+
+
+#: A budget whose numbers all differ (4 per 2 s, a window of 2.5 s, a burst of 3).
+WIRE = hc.RateLimit(requests=4, per=2.0, burst=3, margin=0.5)
+
+
+@VIRTUAL
+async def test_each_call_sends_the_script_its_keys_and_arguments(anyio_backend, fake):
+    """As the script's header lists them: the budget, the pause (-1: none), a TTL of two
+    windows and a second in ms, the learning constants, the last sequence number seen, no
+    local grants, this process's id, Redis's clock (""), the reach (-1: any), the headers'
+    fields (-1: absent), the traffic class and the refused request's age (-1: none)."""
+    limiter, other = fake.limiter(key="wire", limit=WIRE), fake.limiter(key="wire", limit=WIRE)
+
+    await limiter.acquire()
+    await limiter.acquire(priority="background")
+    await limiter.on_rate_limited(None)
+    await limiter.on_rate_limited(2.5, sent_ago=0.5)
+    await limiter.on_rate_limit_headers(
+        hc.RateLimitHeaders(limit=3, window=2.0, remaining=0, reset=1.5)
+    )
+    await other.acquire()
+
+    keys = ["{wire}:state", "{wire}:grants", "{wire}:fleet"]
+    member = fake.sent[0][1][11]
+    none = [-1.0] * 4
+
+    def call(mode: str, pause: float, seen: int, ahead: float, *rest: Any) -> Any:
+        fixed = [4, 2.5, 3, pause, 6000, ADAPT_FLOOR, LEARN_HOLD_MIN, LEARN_HOLD_MAX]
+        return (keys, [mode, *fixed, seen, "0", member, "", 2.0, ahead, *rest])
+
+    assert [
+        call("acquire", -1.0, 0, 2.5 / 4 + BACKGROUND_LOOKAHEAD, *none, "interactive", -1.0),
+        call("acquire", -1.0, 1, BACKGROUND_LOOKAHEAD, *none, "background", -1.0),
+        call("penalize", -1.0, 1, -1.0, *none, "interactive", -1.0),
+        call("penalize", 2.5, 1, -1.0, *none, "interactive", 0.5),
+        call("observe", -1.0, 1, -1.0, 3.0, 2.0, 0.0, 1.5, "interactive", -1.0),
+    ] == fake.sent[:5]
+    assert re.fullmatch("[0-9a-f]{16}", member)
+    assert member != fake.sent[5][1][11]  # each process is a member of the fleet
+
+
+@VIRTUAL
+@pytest.mark.parametrize(("after", "flags"), [(0.5, ["0", "1", "0"]), (1.0, ["0", "0", "0"])])
+async def test_local_grants_of_the_last_window_are_told_to_redis_once(
+    anyio_backend, down, limiter, after, flags
+):
+    """Back within a window of a local grant, the next call says so (the script then makes
+    the fleet wait them out), and only that call; a window after it, none says so."""
+    await anyio.sleep(10.0)
+    await limiter.acquire()  # granted locally
+    down.up = True
+
+    await anyio.sleep(after)
+    await limiter.acquire()
+    await limiter.on_rate_limited(None)
+
+    assert flags == [args[10] for _, args in down.sent]
+
+
+@pytest.mark.parametrize(
+    ("seen", "trips"),
+    [
+        ([hc.RateLimitHeaders(remaining=5, reset=3.0)], 0),
+        ([hc.RateLimitHeaders(remaining=0)], 0),
+        ([hc.RateLimitHeaders(remaining=0, reset=3.0)], 1),
+        ([hc.RateLimitHeaders(limit=4), hc.RateLimitHeaders(limit=4)], 1),
+        ([hc.RateLimitHeaders(limit=4), hc.RateLimitHeaders(limit=4, window=2.0)], 2),
+        (
+            [
+                hc.RateLimitHeaders(limit=4),
+                hc.RateLimitHeaders(limit=3),
+                hc.RateLimitHeaders(limit=4),
+            ],
+            3,
+        ),
+        (
+            [
+                hc.RateLimitHeaders(limit=4),
+                hc.RateLimitHeaders(remaining=0, reset=3.0),
+                hc.RateLimitHeaders(limit=4),
+            ],
+            2,
+        ),
+    ],
+    ids=["requests-left", "no-reset", "exhausted", "same-limit", "other-window", "changes", "kept"],
+)
+async def test_headers_cost_a_round_trip_only_when_they_say_something_new(
+    anyio_backend, fake, seen, trips
+):
+    """A stated limit (and window) not shared yet, or no requests left until a reset, goes
+    to Redis; the same limit again, or requests left, does not."""
+    limiter = fake.limiter()
+
+    for headers in seen:
+        await limiter.on_rate_limit_headers(headers)
+
+    assert trips == limiter.round_trips
+
+
+@VIRTUAL
+async def test_headers_seen_while_redis_is_away_reach_the_local_fallback(
+    anyio_backend, down, limiter
+):
+    """No requests left for 0.5 s, seen while Redis is away: the fallback waits it out."""
+    await limiter.on_rate_limit_headers(hc.RateLimitHeaders(remaining=0, reset=0.5))
+    start = anyio.current_time()
+
+    await limiter.acquire()
+
+    assert 0.5 == anyio.current_time() - start
+
+
+@VIRTUAL
+async def test_the_fallback_starts_a_window_after_the_last_redis_grant(
+    anyio_backend, fake, limiter, no_retry
+):
+    """A deadline before that is refused at once, with the time until then; a deadline at
+    that very moment is granted then."""
+    await anyio.sleep(10.0)
+    start = anyio.current_time()
+    await limiter.acquire()  # Redis's grant
+    fake.up = False
+
+    with pytest.raises(hc.LimiterTimeoutError) as caught:
+        await limiter.acquire(deadline=start + LIMIT.window - 0.25)
+    await limiter.acquire(deadline=start + LIMIT.window)
+
+    assert LIMIT.window == caught.value.retry_after
+    assert start + LIMIT.window == anyio.current_time()
+    assert 1 == limiter.local_grants
+
+
+@VIRTUAL
+@pytest.mark.parametrize(("burst", "priority"), [(2, "interactive"), (8, "background")])
+async def test_the_fallback_keeps_its_share_of_the_rate_and_of_the_burst(
+    anyio_backend, down, burst, priority
+):
+    """Half of 8 per second with a burst of 2: 4 per second, one at once; with a burst of 8
+    as many, a background caller never spending the burst."""
+    limit = hc.RateLimit(requests=8, per=1.0, burst=burst, margin=0.0)
+    limiter = down.limiter(limit=limit, on_unavailable="local", local_share=0.5)
+    start = anyio.current_time()
+    granted = []
+
+    for _ in range(3):
+        await limiter.acquire(priority=priority)
+        granted.append(anyio.current_time() - start)
+
+    assert [0.0, 0.25, 0.5] == granted
+
+
+@VIRTUAL
+@pytest.mark.parametrize(
+    ("options", "then"),
+    [
+        ({}, "failing requests"),
+        ({"on_unavailable": "local"}, "falling back to a local limit of 1 per 1 s"),
+        (
+            {"on_unavailable": "local", "local_share": 0.5, "limit": hc.RateLimit(4, 2.5)},
+            "falling back to a local limit of 2 per 2.5 s",
+        ),
+    ],
+    ids=["fail", "local", "local-share"],
+)
+async def test_an_outage_is_logged_once_with_its_cause_and_what_follows(
+    anyio_backend, down, caplog, options, then
+):
+    """One warning when Redis goes away (its failure, and failing or the local rate: a
+    quarter of the fleet's before its size is known), one when it is back."""
+    caplog.set_level(logging.WARNING, logger="helpcrunch_async")
+    limiter = down.limiter(**options)
+    for _ in range(2):
+        with contextlib.suppress(hc.LimiterUnavailableError):
+            await limiter.acquire()
+    down.up = True
+
+    await limiter.acquire()
+
+    assert [
+        f"Redis rate limiter unavailable (ConnectionError: Connection refused); {then}",
+        "Redis rate limiter usable again; sharing the limit through it",
+    ] == [record.getMessage() for record in caplog.records]
