@@ -455,9 +455,12 @@ LOST = hc.RateLimit(requests=10, per=10.0, burst=3, margin=0.0)
 
 
 @pytest.mark.anyio
-async def test_a_state_gone_empty_makes_the_fleet_wait_one_window(anyio_backend, redis_url, flush):
+async def test_a_state_gone_empty_makes_the_fleet_wait_one_window(
+    anyio_backend, redis_url, flush, caplog
+):
     """Redis restarted empty or evicted the key: nothing is granted for one window, then
-    background work resumes at the steady pace (it never spends the burst)."""
+    background work resumes at the steady pace (it never spends the burst); one warning."""
+    caplog.set_level(logging.WARNING, logger="helpcrunch_async")
     limiter = RedisRateLimiter.from_url(redis_url, limit=LOST, key="lost:1")
     await three_grants(limiter)
     flush.flushdb()
@@ -468,6 +471,11 @@ async def test_a_state_gone_empty_makes_the_fleet_wait_one_window(anyio_backend,
 
     assert [10.0, 11.0] == [round(d, 6) for d in delays]
     assert 1 == limiter.lost_states
+    lost = (
+        "Redis lost the shared schedule (restart, failover or eviction): the fleet waits one"
+        " window before sending again"
+    )
+    assert [lost] == [record.getMessage() for record in caplog.records]
     await limiter.aclose()
 
 

@@ -39,6 +39,7 @@ class FakeRedis:
     def __init__(self) -> None:
         self.up = True
         self.calls = 0
+        self.reply: Any = GRANTED
         #: The keys and arguments of every call, as redis-py was asked to send them.
         self.sent: list[tuple[list[str], list[Any]]] = []
 
@@ -48,7 +49,7 @@ class FakeRedis:
         await anyio.lowlevel.checkpoint()
         if not self.up:
             raise redis.exceptions.ConnectionError("Connection refused")
-        return list(GRANTED)
+        return list(self.reply)
 
     def limiter(self, **options: Any) -> RedisRateLimiter:
         """A limiter (on ``LIMIT`` unless told) on this Redis (nothing listens on port 9)."""
@@ -193,7 +194,7 @@ async def test_each_call_sends_the_script_its_keys_and_arguments(anyio_backend, 
     await limiter.acquire()
     await limiter.acquire(priority="background")
     await limiter.on_rate_limited(None)
-    await limiter.on_rate_limited(2.5, sent_ago=0.5)
+    await limiter.on_rate_limited(2.5, sent_ago=0.0)
     await limiter.on_rate_limit_headers(
         hc.RateLimitHeaders(limit=3, window=2.0, remaining=0, reset=1.5)
     )
@@ -211,7 +212,7 @@ async def test_each_call_sends_the_script_its_keys_and_arguments(anyio_backend, 
         call("acquire", -1.0, 0, 2.5 / 4 + BACKGROUND_LOOKAHEAD, *none, "interactive", -1.0),
         call("acquire", -1.0, 1, BACKGROUND_LOOKAHEAD, *none, "background", -1.0),
         call("penalize", -1.0, 1, -1.0, *none, "interactive", -1.0),
-        call("penalize", 2.5, 1, -1.0, *none, "interactive", 0.5),
+        call("penalize", 2.5, 1, -1.0, *none, "interactive", 0.0),
         call("observe", -1.0, 1, -1.0, 3.0, 2.0, 0.0, 1.5, "interactive", -1.0),
     ] == fake.sent[:5]
     assert re.fullmatch("[0-9a-f]{16}", member)
@@ -354,8 +355,85 @@ async def test_an_outage_is_logged_once_with_its_cause_and_what_follows(
     down.up = True
 
     await limiter.acquire()
+    await limiter.acquire()
 
     assert [
         f"Redis rate limiter unavailable (ConnectionError: Connection refused); {then}",
         "Redis rate limiter usable again; sharing the limit through it",
     ] == [record.getMessage() for record in caplog.records]
+
+
+@pytest.mark.parametrize(("pause", "expected"), [(None, 0.0), (2.5, 2.5)])
+async def test_a_429_while_redis_is_away_pauses_as_asked_when_failing(
+    anyio_backend, down, pause, expected
+):
+    """Nobody is granted until Redis is back: the pause in force is the 429's (0 if none)."""
+    limiter = down.limiter()
+
+    assert expected == await limiter.on_rate_limited(pause)
+
+
+@VIRTUAL
+async def test_a_429_while_redis_is_away_goes_to_the_local_fallback(anyio_backend, down, limiter):
+    """The fallback pauses a window after a first 429; a 429 for a request sent before that
+    pause began adds nothing once it is over; a Retry-After is kept as given."""
+    await anyio.sleep(10.0)
+
+    first = await limiter.on_rate_limited(None)
+    await anyio.sleep(1.5)
+    late = await limiter.on_rate_limited(None, sent_ago=0.75)
+    given = await limiter.on_rate_limited(3.0)
+
+    assert (LIMIT.window, 0.0, 3.0) == (first, late, given)
+
+
+@pytest.mark.parametrize(
+    ("sent_ago", "exc", "message"),
+    [
+        (-1, ValueError, "sent_ago must be a finite number >= 0, got -1"),
+        ("1", TypeError, "sent_ago must be a number, not str"),
+    ],
+)
+async def test_a_bad_sent_ago_is_refused_before_asking_redis(
+    anyio_backend, fake, sent_ago, exc, message
+):
+    """``sent_ago`` is checked, named in the message, before any round trip."""
+    limiter = fake.limiter()
+
+    with pytest.raises(exc) as caught:
+        await limiter.on_rate_limited(1.0, sent_ago=sent_ago)
+
+    assert message == str(caught.value)
+    assert 0 == limiter.round_trips
+
+
+async def test_a_limiter_without_a_key_says_how_to_give_it_one(anyio_backend, fake):
+    """Neither given a key nor a client's: a RuntimeError naming both ways, nothing sent."""
+    limiter = fake.limiter(key=None)
+
+    with pytest.raises(RuntimeError) as caught:
+        await limiter.acquire()
+
+    assert ("RedisRateLimiter has no key: pass it to a HelpCrunch client or give key=...") == str(
+        caught.value
+    )
+    assert [] == fake.sent
+
+
+@VIRTUAL
+async def test_a_caller_behind_another_in_its_lane_is_refused_at_its_deadline(anyio_backend, fake):
+    """The head of the lane waits for a slot Redis reserved a second away; the caller behind
+    it, with half a second to wait, is refused then, having asked Redis nothing (when the
+    head leaves cannot be told: no retry_after)."""
+    limiter = fake.limiter()
+    fake.reply = [b"1", *GRANTED[1:]]
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(limiter.acquire)
+        await anyio.wait_all_tasks_blocked()
+        start = anyio.current_time()
+        with pytest.raises(hc.LimiterTimeoutError) as caught:
+            await limiter.acquire(deadline=start + 0.5)
+        refused = anyio.current_time() - start
+
+    assert (0.5, None, 1) == (refused, caught.value.retry_after, limiter.round_trips)
