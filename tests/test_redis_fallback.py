@@ -6,6 +6,7 @@ clock."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 from typing import Any
@@ -437,3 +438,47 @@ async def test_a_caller_behind_another_in_its_lane_is_refused_at_its_deadline(an
         refused = anyio.current_time() - start
 
     assert (0.5, None, 1) == (refused, caught.value.retry_after, limiter.round_trips)
+
+
+@VIRTUAL
+async def test_a_refusal_by_the_fallback_tells_the_fallbacks_wait(
+    anyio_backend, fake, limiter, no_retry
+):
+    """Redis said the slot was 0.5 s away, out of reach: the caller asks again 0.35 s later
+    and Redis is gone; the fallback, starting a window after Redis's reply, refuses the
+    0.75 s deadline with the time until it starts, not with Redis's old figure."""
+    await anyio.sleep(10.0)
+    fake.reply = [b"-0.5", *GRANTED[1:]]
+    start = anyio.current_time()
+    refused: list[float | None] = []
+
+    async def caller() -> None:
+        try:
+            await limiter.acquire(deadline=start + 0.75)
+        except hc.LimiterTimeoutError as exc:
+            refused.extend([anyio.current_time() - start, exc.retry_after])
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(caller)
+        await anyio.wait_all_tasks_blocked()
+        fake.up = False
+
+    assert pytest.approx([0.35, 0.65]) == refused
+
+
+@VIRTUAL
+async def test_a_slot_out_of_reach_but_by_the_deadline_is_asked_for_again(anyio_backend, fake):
+    """Redis said the slot was 0.5 s away, out of reach (0.3 s): with 0.5 s to wait the
+    caller is not refused but asks again when it is well within reach, 0.35 s later, and
+    takes the slot Redis then reserves, at its deadline."""
+    limiter = fake.limiter()
+    fake.reply = [b"-0.5", *GRANTED[1:]]
+    start = anyio.current_time()
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(functools.partial(limiter.acquire, deadline=start + 0.5))
+        await anyio.wait_all_tasks_blocked()
+        fake.reply = [b"0.15", *GRANTED[1:]]
+
+    assert pytest.approx(0.5) == anyio.current_time() - start
+    assert 2 == limiter.round_trips
