@@ -482,3 +482,57 @@ async def test_a_slot_out_of_reach_but_by_the_deadline_is_asked_for_again(anyio_
 
     assert pytest.approx(0.5) == anyio.current_time() - start
     assert 2 == limiter.round_trips
+
+
+async def test_every_reply_of_a_lost_schedule_is_counted(anyio_backend, fake):
+    """Each reply saying the schedule was lost counts, not only the first."""
+    limiter = fake.limiter()
+    fake.reply = [*GRANTED[:3], b"1", *GRANTED[4:]]
+
+    for _ in range(2):
+        await limiter.acquire()
+
+    assert 2 == limiter.lost_states
+
+
+@VIRTUAL
+async def test_a_background_caller_asks_when_its_slot_can_be_within_reach(anyio_backend, fake):
+    """After an interactive grant a background caller asks at once; after a background grant
+    the next asks an interval (0.25 s) later less half its reach (0.025 s), or at its
+    deadline if that comes first (refused then, Redis saying the slot is out of reach)."""
+    limiter = fake.limiter()
+    start = anyio.current_time()
+    asked = []
+
+    await limiter.acquire()
+    for _ in range(2):
+        await limiter.acquire(priority="background")
+        asked.append(anyio.current_time() - start)
+    fake.reply = [b"-0.25", *GRANTED[1:]]
+    with pytest.raises(hc.LimiterTimeoutError):
+        await limiter.acquire(priority="background", deadline=anyio.current_time() + 0.1)
+    asked.append(anyio.current_time() - start)
+
+    assert pytest.approx([0.0, 0.225, 0.325]) == asked
+    assert 4 == limiter.round_trips
+
+
+async def test_a_slot_granted_now_is_not_undone_by_a_cancel_arriving_with_it(anyio_backend, fake):
+    """A grant for now ends ``acquire()`` as Redis answers: a cancellation arriving with the
+    reply (a caller's timeout running out meanwhile) finds the call returned, the slot its."""
+    limiter = fake.limiter()
+    returned = False
+
+    with anyio.CancelScope() as scope:
+
+        async def answer_then_cancel(keys: list[str], args: list[Any]) -> Any:
+            reply = await fake(keys, args)
+            scope.cancel()
+            return reply
+
+        setattr(limiter._script, "_once", answer_then_cancel)  # noqa: B010 - this instance's only
+        await limiter.acquire()
+        returned = True
+
+    assert returned
+    assert not scope.cancelled_caught
