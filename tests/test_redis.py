@@ -111,8 +111,28 @@ async def test_one_limiter_serves_one_api_key(anyio_backend, redis_url, make_cli
     limiter = RedisRateLimiter.from_url(redis_url)
     make_client(rate_limit=limiter)
 
-    with pytest.raises(ValueError, match="another API key"):
+    with pytest.raises(ValueError) as caught:
         make_client(rate_limit=limiter, api_key="another-key")
+    make_client(rate_limit=limiter)  # the same key again is fine
+
+    assert "this RedisRateLimiter already serves another API key; create one per key" == str(
+        caught.value
+    )
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_given_key_is_kept_when_a_client_takes_the_limiter(
+    anyio_backend, redis_url, flush, make_client
+):
+    """``key=`` names the schedule whatever the client's API key."""
+    limiter = RedisRateLimiter.from_url(redis_url, key="given")
+    make_client(rate_limit=limiter)
+
+    await limiter.acquire()
+
+    assert "{given}" == limiter.key
+    assert [b"{given}:fleet", b"{given}:grants", b"{given}:state"] == sorted(flush.keys("*"))
     await limiter.aclose()
 
 
@@ -125,25 +145,69 @@ def test_takes_a_rate_limit_and_defaults_to_helpcrunchs(redis_url):
     client.close()
 
 
+@pytest.mark.parametrize("build", [RedisRateLimiter, RedisRateLimiter.from_url])
+def test_settings_are_kept_and_shown(redis_url, build):
+    """The constructor and ``from_url`` keep every setting; the repr shows the budget and
+    what happens when Redis is away; a fresh limiter has seen nothing of Redis."""
+    client = redis.Redis.from_url(redis_url)
+    given = client if build is RedisRateLimiter else redis_url
+    limiter = build(given, limit=FAST, key="kept", on_unavailable="local", local_share=1)
+    default = build(given)
+
+    assert (FAST, "{kept}", "local", 1) == (
+        limiter.limit,
+        limiter.key,
+        limiter.on_unavailable,
+        limiter.local_share,
+    )
+    assert f"RedisRateLimiter({FAST!r}, on_unavailable='local')" == repr(limiter)
+    assert (
+        "RedisRateLimiter(RateLimit(requests=120, per=60.0, burst=10, margin=0.5),"
+        " on_unavailable='fail')"
+    ) == repr(default)
+    assert (None, None, 0, 0, 0, 0, 120, None) == (
+        default.key,
+        default.local_share,
+        default.fleet_size,
+        default.round_trips,
+        default.lost_states,
+        default.local_grants,
+        default.current_rate,
+        default.learned_limit,
+    )
+    client.close()
+
+
 @pytest.mark.parametrize(
-    ("kwargs", "exc"),
+    ("kwargs", "exc", "message"),
     [
-        ({"on_unavailable": "ignore"}, ValueError),
-        ({"local_share": 0}, ValueError),
-        ({"local_share": 1.5}, ValueError),
-        ({"local_share": True}, TypeError),
-        ({"local_share": "half"}, TypeError),
-        ({"key": ""}, ValueError),
-        ({"limit": "120/60"}, TypeError),
+        (
+            {"on_unavailable": "ignore"},
+            ValueError,
+            "on_unavailable must be 'fail' or 'local', got 'ignore'",
+        ),
+        ({"local_share": 0}, ValueError, "local_share must be a positive finite number, got 0"),
+        ({"local_share": 1.5}, ValueError, "local_share must be a number in (0, 1], got 1.5"),
+        ({"local_share": True}, TypeError, "local_share must be a number, not bool"),
+        ({"local_share": "half"}, TypeError, "local_share must be a number, not str"),
+        ({"key": ""}, ValueError, "key must be a non-empty string"),
+        ({"key": 7}, ValueError, "key must be a non-empty string"),
+        ({"limit": "120/60"}, TypeError, "limit must be a RateLimit, not str"),
     ],
 )
-def test_bad_settings(redis_url, kwargs, exc):
-    """Settings are checked at construction."""
+def test_bad_settings(redis_url, kwargs, exc, message):
+    """Settings are checked at construction, with a message naming the setting."""
     client = redis.Redis.from_url(redis_url)
-    with pytest.raises(exc):
+    with pytest.raises(exc) as caught:
         RedisRateLimiter(client, **kwargs)
-    with pytest.raises(TypeError, match="redis-py client"):
+    with pytest.raises(TypeError) as not_a_client:
         RedisRateLimiter("redis://nope")  # type: ignore[arg-type]
+
+    assert message == str(caught.value)
+    assert (
+        "client must be a redis-py client (Redis, RedisCluster, a Sentinel's master_for(),"
+        " or their redis.asyncio twins), not str"
+    ) == str(not_a_client.value)
     client.close()
 
 
@@ -391,9 +455,12 @@ LOST = hc.RateLimit(requests=10, per=10.0, burst=3, margin=0.0)
 
 
 @pytest.mark.anyio
-async def test_a_state_gone_empty_makes_the_fleet_wait_one_window(anyio_backend, redis_url, flush):
+async def test_a_state_gone_empty_makes_the_fleet_wait_one_window(
+    anyio_backend, redis_url, flush, caplog
+):
     """Redis restarted empty or evicted the key: nothing is granted for one window, then
-    background work resumes at the steady pace (it never spends the burst)."""
+    background work resumes at the steady pace (it never spends the burst); one warning."""
+    caplog.set_level(logging.WARNING, logger="helpcrunch_async")
     limiter = RedisRateLimiter.from_url(redis_url, limit=LOST, key="lost:1")
     await three_grants(limiter)
     flush.flushdb()
@@ -404,6 +471,11 @@ async def test_a_state_gone_empty_makes_the_fleet_wait_one_window(anyio_backend,
 
     assert [10.0, 11.0] == [round(d, 6) for d in delays]
     assert 1 == limiter.lost_states
+    lost = (
+        "Redis lost the shared schedule (restart, failover or eviction): the fleet waits one"
+        " window before sending again"
+    )
+    assert [lost] == [record.getMessage() for record in caplog.records]
     await limiter.aclose()
 
 
@@ -544,30 +616,103 @@ async def test_local_fallback_takes_one_over_the_fleet_and_waits_out_redis_grant
         await limiter.aclose()
 
 
+#: A reply the script could give under the default budget (120 per 60.5 s): granted now, a
+#: fleet of one, sequence number 1, nothing lost, the full rate, nothing learned.
+GOOD_REPLY = [b"0", b"1", b"1", b"0", b"120", b"-1"]
+
+
+def but(index: int, item: bytes) -> list[bytes]:
+    """``GOOD_REPLY`` with one item replaced."""
+    return [item if n == index else good for n, good in enumerate(GOOD_REPLY)]
+
+
+UNEXPECTED = "Redis gave an unexpected reply to the rate-limit script"
+NON_NUMERIC = "Redis gave a non-numeric reply to the rate-limit script"
+WAIT = "Redis asked for an implausible wait"
+SCHEDULE = "Redis gave an implausible schedule"
+RATE = "Redis gave an implausible rate"
+#: Replies the script never gives, and what the caller is told. A wait may be at most 100
+#: windows (6050 s) either way, a fleet 100000 processes, a sequence number 2**53; the rate
+#: in force at least 1 and the learned limit -1 (none) or more, both at most 120.
 HOSTILE_REPLIES = [
-    b"0.5",
-    [b"abc", b"1", b"1", b"0"],
-    [b"nan", b"1", b"1", b"0"],
-    [b"1e300", b"1", b"1", b"0"],
-    [b"0", b"-1", b"1", b"0"],
-    [b"0", b"1", b"x" * 100, b"0"],
-    [b"0", b"1"],
-    [1, 2, 3, 4],
-    None,
+    (b"0.5", UNEXPECTED),
+    (None, UNEXPECTED),
+    ("001011", UNEXPECTED),  # six characters are not six items
+    (GOOD_REPLY[:5], UNEXPECTED),
+    ([*GOOD_REPLY, b"0"], UNEXPECTED),
+    ([0, 1, 1, 0, 120, -1], UNEXPECTED),
+    (but(0, b"0" * 65), UNEXPECTED),
+    (but(0, b"abc"), NON_NUMERIC),
+    (but(1, b"1.5"), NON_NUMERIC),
+    (but(2, b"x"), NON_NUMERIC),
+    (but(4, b"x"), NON_NUMERIC),
+    (but(5, b"x"), NON_NUMERIC),
+    (but(0, b"nan"), WAIT),
+    (but(0, b"inf"), WAIT),
+    (but(0, b"-inf"), WAIT),
+    (but(0, b"1e300"), WAIT),
+    (but(0, b"6050.5"), WAIT),
+    (but(0, b"-6050.5"), WAIT),
+    (but(1, b"-1"), SCHEDULE),
+    (but(1, b"100001"), SCHEDULE),
+    (but(2, b"-1"), SCHEDULE),
+    (but(2, b"9007199254740993"), SCHEDULE),
+    (but(4, b"0.5"), RATE),
+    (but(4, b"121"), RATE),
+    (but(5, b"-1.5"), RATE),
+    (but(5, b"121"), RATE),
 ]
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("reply", HOSTILE_REPLIES, ids=range(len(HOSTILE_REPLIES)))
+@pytest.mark.parametrize(("reply", "problem"), HOSTILE_REPLIES, ids=range(len(HOSTILE_REPLIES)))
 async def test_a_nonsense_reply_is_unavailable_not_a_crash(
-    anyio_backend, redis_url, monkeypatch, reply
+    anyio_backend, redis_url, monkeypatch, reply, problem
 ):
-    """Whatever Redis answers, the caller gets LimiterUnavailableError or a wait."""
+    """Whatever Redis answers, the caller gets LimiterUnavailableError saying what was wrong."""
     limiter = RedisRateLimiter.from_url(redis_url, key="hostile")
     monkeypatch.setattr(limiter._script, "_script", lambda **_: reply)
 
-    with pytest.raises(LimiterUnavailableError, match="Redis"):
+    with pytest.raises(LimiterUnavailableError) as caught:
         await limiter.acquire()
+
+    assert f"the shared rate limiter (Redis) is unavailable: {problem}" == str(caught.value)
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("reply", "believed"),
+    [
+        (GOOD_REPLY, (0.0, 1, 0, 120, None)),
+        (
+            [b"6050", b"100000", b"9007199254740992", b"0", b"120", b"120"],
+            (6050.0, 100000, 0, 120, 120),
+        ),
+        ([b"-6050", b"0", b"0", b"1", b"1", b"1"], (-6050.0, 1, 1, 1, 1)),
+        ([b"0" * 63 + b"2", b"1", b"1", b"0", b"1", b"0.5"], (2.0, 1, 0, 1, None)),
+        (["2.5", "2", "7", "1", "30", "30"], (2.5, 2, 1, 30, 30)),
+    ],
+    ids=["granted", "largest", "smallest", "long-items", "decoded"],
+)
+async def test_a_plausible_reply_is_believed(
+    anyio_backend, redis_url, monkeypatch, reply, believed
+):
+    """Up to the bounds, a reply is taken as said: the pause, the fleet's size (at least this
+    process), a lost schedule, the rate in force and the learned limit (none below 1); a
+    client that decodes replies to str is understood too."""
+    limiter = RedisRateLimiter.from_url(redis_url, key="plausible")
+    monkeypatch.setattr(limiter._script, "_script", lambda **_: reply)
+
+    pause = await limiter.on_rate_limited(None)
+
+    assert believed == (
+        pause,
+        limiter.fleet_size,
+        limiter.lost_states,
+        limiter.current_rate,
+        limiter.learned_limit,
+    )
     await limiter.aclose()
 
 
