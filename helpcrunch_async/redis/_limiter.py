@@ -12,7 +12,7 @@ import anyio
 import attrs
 
 from .._config import RateLimit, finite_number
-from .._errors import LimiterTimeoutError, LimiterUnavailableError
+from .._errors import LimiterUnavailableError
 from .._limit._gate import INTERACTIVE, Lanes, Priority
 from .._limit._gcra import ADAPT_FLOOR, LEARN_HOLD_MAX, LEARN_HOLD_MIN
 from .._limit._local import LocalRateLimiter
@@ -218,40 +218,34 @@ class RedisRateLimiter:
             TypeError, ValueError: ``deadline`` is not a number (or is too large for a float).
         """
         deadline = check_deadline(deadline)
-        last_delay: float | None = None
-        try:
-            async with self._lanes.enter(priority, deadline):
-                if priority != INTERACTIVE:  # not before its slot can be within reach
-                    until = math.inf if deadline is None else deadline
-                    await anyio.sleep_until(min(self._next_ask, until))
-                while True:
-                    left = math.inf if deadline is None else deadline - anyio.current_time()
-                    ahead = max(0.0, min(left, self._lookahead(priority)))
-                    try:
-                        delay = await self._run(
-                            "acquire", -1.0, ahead=ahead, priority=priority, deadline=deadline
-                        )
-                    except RedisUnavailable as exc:
-                        if self.on_unavailable == "fail":
-                            raise LimiterUnavailableError(
-                                f"the shared rate limiter (Redis) is unavailable: {exc}"
-                            ) from None
-                        await self._acquire_locally(priority, deadline)
-                        return
-                    if delay >= 0:
-                        self._reserved(priority, delay)
-                        if delay > 0:
-                            await anyio.sleep(delay)
-                        return
-                    last_delay = -delay
-                    if last_delay > left:
-                        raise refusal(last_delay)
-                    # Nothing reserved: ask again when the slot is well within reach.
-                    await anyio.sleep(max(last_delay - self._lookahead(priority) / 2, MIN_POLL))
-        except LimiterTimeoutError as exc:
-            if exc.retry_after is None and last_delay is not None:
-                raise refusal(last_delay) from None
-            raise
+        async with self._lanes.enter(priority, deadline):
+            if priority != INTERACTIVE:  # not before its slot can be within reach
+                until = math.inf if deadline is None else deadline
+                await anyio.sleep_until(min(self._next_ask, until))
+            while True:
+                left = math.inf if deadline is None else deadline - anyio.current_time()
+                ahead = max(0.0, min(left, self._lookahead(priority)))
+                try:
+                    delay = await self._run(
+                        "acquire", -1.0, ahead=ahead, priority=priority, deadline=deadline
+                    )
+                except RedisUnavailable as exc:
+                    if self.on_unavailable == "fail":
+                        raise LimiterUnavailableError(
+                            f"the shared rate limiter (Redis) is unavailable: {exc}"
+                        ) from None
+                    await self._acquire_locally(priority, deadline)
+                    return
+                if delay >= 0:
+                    self._reserved(priority, delay)
+                    if delay > 0:
+                        await anyio.sleep(delay)
+                    return
+                last_delay = -delay
+                if last_delay > left:
+                    raise refusal(last_delay)
+                # Nothing reserved: ask again when the slot is well within reach.
+                await anyio.sleep(max(last_delay - self._lookahead(priority) / 2, MIN_POLL))
 
     def _reserved(self, priority: Priority, delay: float) -> None:
         """Note a slot reserved ``delay`` seconds away.
