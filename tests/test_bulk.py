@@ -212,6 +212,19 @@ async def test_bare_async_for_explains_the_context_manager(client, make, call):
     ) == str(info.value)
 
 
+async def test_the_engine_alone_shows_the_chat_stream_in_its_message():
+    """An engine built without naming its call shows the chat stream's form."""
+
+    async def never(chat_id: int) -> hc.Chat:
+        raise AssertionError(chat_id)  # pragma: no cover - the stream is never entered
+
+    with pytest.raises(TypeError) as info:
+        async for _ in engine(never, [1]):
+            pass  # pragma: no cover
+
+    assert "`async with client.chats.stream_update_status(...) as outcomes:" in str(info.value)
+
+
 async def test_stream_cannot_be_entered_twice(client, api):
     """A stream is one run."""
     api.put("/chats/status").mock(side_effect=status_echo)
