@@ -137,6 +137,21 @@ async def test_a_cancel_of_the_callers_own_stays_a_cancel():
     await client.aclose()
 
 
+async def test_a_cancel_of_the_callers_own_between_two_attempts_stays_a_cancel():
+    """Cancelled while sleeping before its retry, a call is just cancelled; nothing more sent."""
+    server = Server(status=429)  # Retry-After: 3600, capped to retry_after_max: 120 s
+    client = client_for(server)
+
+    with anyio.move_on_after(0.01) as scope:
+        await client.chats.update_status(1, "closed")
+
+    assert scope.cancelled_caught
+    assert [1] == server.sent
+    server.status = 200
+    assert 2 == (await client.chats.update_status(2, "closed")).id
+    await client.aclose()
+
+
 async def test_a_limiter_shared_with_another_client_loses_nothing():
     """A call of a closed client gives its place back: the other client's call is served."""
     limiter = hc.LocalRateLimiter(hc.RateLimit(requests=2, per=3600.0, burst=1))
@@ -189,3 +204,27 @@ async def test_bulk_update_status_on_a_client_closed_mid_run_raises_it_alone():
             await client.chats.bulk_update_status(range(1, 1000), "closed")
 
     assert hc.ClientClosedError is type(info.value)
+
+
+@pytest.mark.parametrize("where", ["in flight", "between two attempts"])
+async def test_a_close_at_the_moment_of_the_callers_own_cancel_leaves_a_cancel(where):
+    """The caller cancels its call as the client closes: the call is just cancelled."""
+    server = Server(hold=frozenset({1})) if where == "in flight" else Server(status=429)
+    client = client_for(server)
+    scopes: list[anyio.CancelScope] = []
+    caught: list[bool] = []
+
+    async def call() -> None:
+        with anyio.CancelScope() as scope:
+            scopes.append(scope)
+            await client.chats.update_status(1, "closed")
+        caught.append(scope.cancelled_caught)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(call)
+        await anyio.wait_all_tasks_blocked()
+        scopes[0].cancel()
+        await client.aclose()
+
+    assert [True] == caught
+    assert [1] == server.sent

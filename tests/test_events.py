@@ -345,6 +345,74 @@ async def test_observers_see_nothing_when_none_given(make_client, api):
     assert 1 == client.stats().requests
 
 
+@pytest.mark.parametrize(
+    ("on_event", "debug", "wanted"),
+    [
+        (None, False, {hc.RequestSent, hc.ResponseReceived, hc.LimiterWaited}),
+        (None, True, "all"),
+        (lambda _: None, False, "all"),
+    ],
+    ids=["statistics only", "DEBUG log", "an observer"],
+)
+def test_an_event_is_wanted_when_an_observer_reads_it(on_event, debug, wanted, caplog):
+    """Events nobody reads are not built: the statistics read some kinds, the rest read all."""
+    caplog.set_level(logging.DEBUG if debug else logging.INFO, logger="helpcrunch_async")
+    observers = Observers(on_event)
+    kinds = [
+        hc.CallStarted,
+        hc.RequestSent,
+        hc.ResponseReceived,
+        hc.LimiterWaited,
+        hc.CallCompleted,
+        hc.CallFailed,
+        hc.RetryScheduled,
+    ]
+
+    got = {kind for kind in kinds if observers.wants(kind)}
+
+    assert (set(kinds) if wanted == "all" else wanted) == got
+
+
+async def test_a_call_seen_only_by_the_statistics_builds_no_call_events(
+    make_client, api, monkeypatch
+):
+    """Without observers or DEBUG log, only the events the statistics read are built."""
+    api.put("/chats/status").mock(side_effect=status_echo)
+    built: list[type] = []
+    emit = Observers.emit
+
+    def recording(self: Observers, event: hc.ClientEvent) -> None:
+        built.append(type(event))
+        emit(self, event)
+
+    monkeypatch.setattr(Observers, "emit", recording)
+    async with make_client() as client:
+        await client.chats.update_status(1, "closed")
+
+    assert [hc.RequestSent, hc.ResponseReceived] == built
+    assert 1 == client.stats().requests
+
+
+async def test_a_timeout_of_the_whole_exchange_is_a_transport_failure(make_client, api, recorder):
+    """An answer unfinished at the timeout: transport_failed (sent), counted as such."""
+
+    async def never(request: httpx.Request) -> httpx.Response:
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    api.put("/chats/status").mock(side_effect=never)
+    async with make_client(on_event=recorder, timeout=0.01, max_retries=0) as client:
+        with pytest.raises(hc.APITimeoutError):
+            await client.chats.update_status(1, "closed")
+
+    failed = recorder.of(hc.TransportFailed)
+    assert [("APITimeoutError", True, 1)] == [
+        (event.error_type, event.request_sent, event.attempt) for event in failed
+    ]
+    assert 1 == client.stats().transport_errors
+    assert ["transport_failed", "call_failed"] == recorder.kinds[-2:]
+
+
 async def test_stats_count_statuses_transport_errors_and_waits(make_client, api):
     """stats(): answers per status, transport errors, and limiter wait per class."""
     api.put("/chats/status").mock(

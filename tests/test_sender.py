@@ -607,6 +607,49 @@ async def test_a_create_past_its_deadline_may_have_arrived_and_is_not_retried(
     assert 1 == len(sent)
 
 
+@VIRTUAL
+async def test_the_timeout_bounds_the_exchange_not_what_follows_it(make_client, api):
+    """Once the answer is in, the limiter's slow handling of its headers is no timeout."""
+
+    class SlowToLearn(StubLimiter):
+        async def on_rate_limit_headers(self, headers: hc.RateLimitHeaders) -> None:
+            await anyio.sleep(100)  # ten timeouts
+            await super().on_rate_limit_headers(headers)
+
+    headers = {"X-RateLimit-Limit": "60", "X-RateLimit-Remaining": "59", "X-RateLimit-Reset": "30"}
+    api.put("/chats/status").mock(
+        return_value=httpx.Response(200, json=chat_payload(1), headers=headers)
+    )
+    limiter = SlowToLearn()
+    async with make_client(rate_limit=limiter, timeout=10, max_retries=0) as client:
+        assert 1 == (await client.chats.update_status(1, "closed")).id
+
+    assert 1 == len(limiter.headers)
+
+
+@VIRTUAL
+async def test_the_timeout_starts_when_the_turn_is_granted(make_client, api):
+    """A turn that took longer than the timeout leaves the whole timeout to the exchange."""
+
+    class Slow(StubLimiter):
+        async def acquire(
+            self, *, priority: str = "interactive", deadline: float | None = None
+        ) -> None:
+            await anyio.sleep(100)  # ten timeouts
+            await super().acquire(priority=priority, deadline=deadline)
+
+    async def answer_in_9_s(request: httpx.Request) -> httpx.Response:
+        await anyio.sleep(9)
+        return status_echo(request)
+
+    api.put("/chats/status").mock(side_effect=answer_in_9_s)
+    async with make_client(rate_limit=Slow(), timeout=10, max_retries=0) as client:
+        start = anyio.current_time()
+        assert 1 == (await client.chats.update_status(1, "closed")).id
+
+    assert pytest.approx(109.0) == anyio.current_time() - start
+
+
 async def test_a_transport_error_quoting_the_key_shows_it_nowhere(make_client, api):
     """A connection failure whose text quotes the Authorization header has the key redacted."""
     api.put("/chats/status").mock(

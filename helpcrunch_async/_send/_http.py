@@ -1,4 +1,4 @@
-"""One HTTP exchange, bounded in size and time: the request out, the whole answer in."""
+"""One HTTP exchange, bounded in size: the request out, the whole answer in."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import httpx
 
-from .._errors import APITimeoutError, ClientClosedError, ResponseValidationError
+from .._errors import ClientClosedError, ResponseValidationError
 from ._decode import error_from_transport
 
 if TYPE_CHECKING:
@@ -41,9 +40,10 @@ class _BearerAuth(httpx.Auth):
 class Exchange:
     """Sends one request on an ``httpx.AsyncClient`` and reads its whole answer, bounded.
 
-    httpx's timeouts are per socket operation (a server trickling a byte at a time never
-    trips them), so the whole exchange also runs under one deadline; the body is read as a
-    stream and never past ``max_response_bytes``.
+    The body is read as a stream and never past ``max_response_bytes``. Time is the
+    caller's to bound: the sender runs the whole exchange under the attempt's deadline,
+    since httpx's timeouts are per socket operation (a server trickling a byte at a time
+    never trips them).
 
     Args:
         http: The connection pool.
@@ -63,49 +63,41 @@ class Exchange:
         return f"Exchange(max_response_bytes={self.max_response_bytes})"
 
     async def send(
-        self,
-        method: str,
-        url: str,
-        *,
-        json_body: Any,
-        params: Mapping[str, Any] | None,
-        timeout: float,  # noqa: ASYNC109 - the attempt's deadline, enforced here
+        self, method: str, url: str, *, json_body: Any, params: Mapping[str, Any] | None
     ) -> httpx.Response:
         """The answer, read whole (``.content``), closed, with ``.elapsed`` always set.
 
+        The caller bounds it in time (the sender's attempt deadline, a cancel scope).
+
         Raises:
-            APIConnectionError: no answer (``APITimeoutError`` past ``timeout``).
+            APIConnectionError: no answer.
             ResponseValidationError: a success larger than ``max_response_bytes``.
             ClientClosedError: the ``httpx.AsyncClient`` was closed (one given as
                 ``http_client`` and closed by its owner).
         """
         if self.http.is_closed:  # httpx would raise a bare RuntimeError
             raise ClientClosedError("the httpx.AsyncClient of this HelpCrunch client is closed")
-        # The attempt's deadline (the cancel scope below) is the one timer: httpx's own would
-        # start later and never fire first. None also sets aside a given http_client's timeout.
-        request = self.http.build_request(method, url, json=json_body, params=params, timeout=None)
-        complete: httpx.Response | None = None
-        body = b""
+        # The attempt's deadline is the one timer: httpx's own would start later and never
+        # fire first. None also sets aside a given http_client's own (what httpx's
+        # ``timeout=None`` gives, without building a Timeout each time).
+        timeouts = {"connect": None, "read": None, "write": None, "pool": None}
+        request = self.http.build_request(
+            method, url, json=json_body, params=params, extensions={"timeout": timeouts}
+        )
         sent_at = time.perf_counter()
         try:
-            # A bare cancel scope with a deadline: fail_after's wrapper costs more per call.
-            with anyio.CancelScope(deadline=anyio.current_time() + timeout) as deadline:
-                response = await self.http.send(request, auth=self._auth, stream=True)
-                try:
-                    if _declared_within(response.headers, self.max_response_bytes):
-                        # The common case, read by httpx itself: the framing bounds it.
-                        await response.aread()
-                        complete = response
-                    else:
-                        body = await self._read_capped(response)
-                finally:
-                    await response.aclose()
+            response = await self.http.send(request, auth=self._auth, stream=True)
+            try:
+                if _declared_within(response.headers, self.max_response_bytes):
+                    # The common case, read by httpx itself: the framing bounds it.
+                    await response.aread()
+                    complete = response
+                else:
+                    complete = _detached(response, await self._read_capped(response), request)
+            finally:
+                await response.aclose()
         except httpx.TransportError as exc:
             raise error_from_transport(exc, secret=self._key) from exc
-        if deadline.cancelled_caught:
-            raise APITimeoutError(f"no complete answer within {timeout:g} s", request_sent=True)
-        if complete is None:
-            complete = _detached(response, body, request)
         # Timed here, always: httpx leaves ``elapsed`` unset for answers a custom transport
         # built already read, and perf_counter is the cheapest clock.
         complete.elapsed = timedelta(seconds=time.perf_counter() - sent_at)

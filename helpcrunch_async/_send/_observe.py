@@ -162,6 +162,10 @@ class StatsObserver:
             Throttled: self._throttled,
         }
 
+    def reads(self, kind: type[ClientEvent]) -> bool:
+        """Whether events of ``kind`` change a counter."""
+        return kind in self._handlers
+
     def __call__(self, event: ClientEvent) -> None:
         handler = self._handlers.get(type(event))
         if handler is not None:
@@ -279,6 +283,14 @@ class Observers:
 
     def __repr__(self) -> str:
         return f"Observers(stats, log, {len(self.user)} given)"
+
+    def wants(self, kind: type[ClientEvent]) -> bool:
+        """Whether an event of ``kind`` would reach an observer now.
+
+        The send path builds an event only if one would: the statistics read some kinds;
+        your observers and the DEBUG log read them all.
+        """
+        return bool(self.user) or self.stats.reads(kind) or logger.isEnabledFor(logging.DEBUG)
 
     def emit(self, event: ClientEvent) -> None:
         """Give ``event`` to every observer; an observer's exception is logged, never raised."""

@@ -103,13 +103,15 @@ class RetryPolicy:
         max_retries: int,
         limited: bool = False,
         on_retry: Callable[[int, BaseException, float], None],
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> T:
         """Run ``attempt(n)`` for n = 1, 2... until it succeeds or the policy gives up.
 
         ``limited`` says whether a rate limiter stands in front of every attempt (see the
         class docstring). The last error is re-raised with ``attempts`` set to the number of
         attempts made. ``on_retry(n, error, delay)`` is called when attempt ``n`` failed and
-        will be retried after ``delay`` seconds.
+        will be retried after ``delay`` seconds; ``sleep(delay)`` then waits (the sender's
+        ends when the client is closed).
         """
         # The first attempt runs outside tenacity: most calls succeed at once, and tenacity's
         # per-call set-up is a large share of the SDK's CPU per request. A failure is then
@@ -139,7 +141,9 @@ class RetryPolicy:
             if state.outcome is not None and (exc := state.outcome.exception()) is not None:
                 on_retry(state.attempt_number, exc, state.upcoming_sleep)
 
-        retrying = self._template(idempotent, max_retries, limited).copy(before_sleep=before_sleep)
+        retrying = self._template(idempotent, max_retries, limited).copy(
+            before_sleep=before_sleep, sleep=sleep
+        )
         return await retrying(counted)
 
 

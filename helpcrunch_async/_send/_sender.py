@@ -4,8 +4,8 @@ Every API call goes through ``Sender.send``, in this order, for each attempt:
 
 1. **turn**: a connection slot, then the rate limiter's grant, under one deadline
    (``_limit/_turn.py``; the grant is the moment the request leaves);
-2. **exchange**: httpx sends it; the answer is read whole under a deadline and a size cap
-   (``_http.py``);
+2. **exchange**: httpx sends it; the answer is read whole under a size cap (``_http.py``)
+   and the attempt's deadline (the attempt's cancel scope, which ``close()`` cancels too);
 3. **mapping**: an error status or a transport failure becomes the SDK's exception
    (``_decode.py``);
 4. **429 feedback**: the pause is decided once (``Retry-After`` capped at
@@ -21,6 +21,7 @@ its decoded JSON; resources build the requests and parse the answers into models
 from __future__ import annotations
 
 import functools
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ import httpx
 from .._errors import (
     APIConnectionError,
     APIError,
+    APITimeoutError,
     ClientClosedError,
     RateLimitError,
     ResponseValidationError,
@@ -54,7 +56,7 @@ from ._events import (
 from ._observe import next_call_id, path_template, retry_reason
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Mapping
+    from collections.abc import Mapping
 
     from .._limit._turn import Turn
     from .._settings import Secret
@@ -116,6 +118,8 @@ class _Call:
     started: float
     attempts: int = 0
     status_code: int | None = None
+    #: When the latest attempt's request left (``time.perf_counter()``).
+    sent_at: float = 0.0
 
 
 class Sender:
@@ -180,15 +184,17 @@ class Sender:
         call = _Call(
             request.operation or f"{request.method} {template}", next_call_id(), time.perf_counter()
         )
-        emit = self.observers.emit
-        emit(
-            CallStarted(
-                operation=call.operation,
-                call_id=call.call_id,
-                method=request.method,
-                path_template=template,
+        observers = self.observers
+        emit = observers.emit
+        if observers.wants(CallStarted):
+            emit(
+                CallStarted(
+                    operation=call.operation,
+                    call_id=call.call_id,
+                    method=request.method,
+                    path_template=template,
+                )
             )
-        )
 
         def retry_scheduled(attempt: int, error: BaseException, delay: float) -> None:
             emit(
@@ -203,49 +209,50 @@ class Sender:
             )
 
         try:
-            reply = await self._unless_closed(
-                self.retry.call(
-                    functools.partial(self._attempt, request, template, options, call),
-                    idempotent=request.idempotent,
-                    max_retries=options.max_retries,
-                    limited=self.limiter is not None,
-                    on_retry=retry_scheduled,
-                )
+            reply = await self.retry.call(
+                functools.partial(self._attempt, request, template, options, call),
+                idempotent=request.idempotent,
+                max_retries=options.max_retries,
+                limited=self.limiter is not None,
+                on_retry=retry_scheduled,
+                sleep=self._sleep,
             )
         except BaseException as exc:  # a cancellation too: observers see every call end
+            if observers.wants(CallFailed):
+                emit(
+                    CallFailed(
+                        operation=call.operation,
+                        call_id=call.call_id,
+                        attempts=call.attempts,
+                        error_type=type(exc).__name__,
+                        status_code=exc.status_code if isinstance(exc, APIError) else None,
+                        elapsed=time.perf_counter() - call.started,
+                    )
+                )
+            raise
+        if observers.wants(CallCompleted):
             emit(
-                CallFailed(
+                CallCompleted(
                     operation=call.operation,
                     call_id=call.call_id,
                     attempts=call.attempts,
-                    error_type=type(exc).__name__,
-                    status_code=exc.status_code if isinstance(exc, APIError) else None,
+                    status_code=call.status_code or 0,
                     elapsed=time.perf_counter() - call.started,
                 )
             )
-            raise
-        emit(
-            CallCompleted(
-                operation=call.operation,
-                call_id=call.call_id,
-                attempts=call.attempts,
-                status_code=call.status_code or 0,
-                elapsed=time.perf_counter() - call.started,
-            )
-        )
         return reply
 
-    async def _unless_closed(self, call: Awaitable[Reply]) -> Reply:
-        """``call``'s answer; ``ClientClosedError`` if ``close()`` ends it first."""
-        with anyio.CancelScope() as closing:
-            self._calls.add(closing)
+    async def _sleep(self, seconds: float) -> None:
+        """The retry policy's sleep between two attempts; ``close()`` ends it."""
+        with anyio.CancelScope() as scope:
+            self._calls.add(scope)
             try:
-                return await call
+                await anyio.sleep(seconds)
+                return
             finally:
-                self._calls.discard(closing)
-        # Only close() cancels this scope; a cancel of the caller's own at the same moment
-        # stays a cancel.
-        await anyio.lowlevel.checkpoint_if_cancelled()
+                self._calls.discard(scope)
+        # Only close() cancels this scope (a cancel of the caller's own at the same moment
+        # is not caught here: it stays a cancel).
         raise ClientClosedError("this HelpCrunch client was closed during the call")
 
     def _check_event_loop(self) -> None:
@@ -265,6 +272,37 @@ class Sender:
 
     async def _attempt(
         self, request: Request, template: str, options: CallOptions, call: _Call, number: int
+    ) -> Reply:
+        # One cancel scope per attempt: close() cancels it, and while the request is out its
+        # deadline is the attempt's timeout. Between two attempts a call waits only in the
+        # retry policy's sleep, which close() ends too (``_sleep``): no close goes unseen.
+        with anyio.CancelScope() as scope:
+            self._calls.add(scope)
+            try:
+                return await self._attempt_in(
+                    scope, request, template, options, call=call, number=number
+                )
+            finally:
+                self._calls.discard(scope)
+        # The scope caught its own cancel: close(), or the deadline (a cancel of the
+        # caller's own at the same moment is not caught here: it stays a cancel).
+        if self.closed:
+            raise ClientClosedError("this HelpCrunch client was closed during the call")
+        error = APITimeoutError(
+            f"no complete answer within {options.timeout:g} s", request_sent=True
+        )
+        self._transport_failed(error, call, number)
+        raise error
+
+    async def _attempt_in(
+        self,
+        scope: anyio.CancelScope,
+        request: Request,
+        template: str,
+        options: CallOptions,
+        *,
+        call: _Call,
+        number: int,
     ) -> Reply:
         # ``max_wait`` bounds the first attempt's turn only: a retry of a request that went
         # out is never cut short.
@@ -305,27 +343,18 @@ class Sender:
                     server_port=self._server[1],
                 )
             )
-            sent_at = time.perf_counter()
+            call.sent_at = time.perf_counter()
+            # The whole exchange runs under one deadline: httpx's timeouts are per socket
+            # operation, and a server trickling a byte at a time never trips them.
+            scope.deadline = granted + options.timeout
             try:
                 response = await self.exchange.send(
-                    request.method,
-                    url,
-                    json_body=request.json_body,
-                    params=request.params,
-                    timeout=options.timeout,
+                    request.method, url, json_body=request.json_body, params=request.params
                 )
             except APIConnectionError as exc:
-                emit(
-                    TransportFailed(
-                        operation=call.operation,
-                        call_id=call.call_id,
-                        attempt=number,
-                        error_type=type(exc).__name__,
-                        request_sent=exc.request_sent,
-                        elapsed=time.perf_counter() - sent_at,
-                    )
-                )
+                self._transport_failed(exc, call, number)
                 raise
+            scope.deadline = math.inf
         finally:
             self.turn.release()
         call.status_code = response.status_code
@@ -348,6 +377,18 @@ class Sender:
         if isinstance(error, RateLimitError):
             await self._throttled(error, call, number, anyio.current_time() - granted)
         raise error
+
+    def _transport_failed(self, error: APIConnectionError, call: _Call, number: int) -> None:
+        self.observers.emit(
+            TransportFailed(
+                operation=call.operation,
+                call_id=call.call_id,
+                attempt=number,
+                error_type=type(error).__name__,
+                request_sent=error.request_sent,
+                elapsed=time.perf_counter() - call.sent_at,
+            )
+        )
 
     def _body(self, request: Request, response: httpx.Response) -> Any:
         """A success's JSON; ``None`` for no body, or one not JSON where that is allowed."""
