@@ -555,8 +555,9 @@ async def test_closed_client_refuses_requests(make_client):
     client = make_client()
     await client.aclose()
 
-    with pytest.raises(RuntimeError, match="closed"):
+    with pytest.raises(RuntimeError, match=r"^this HelpCrunch client is closed$") as info:
         await client.chats.update_status(1, "closed")
+    assert isinstance(info.value, hc.ClientClosedError)
 
 
 # --- request(): any endpoint ------------------------------------------------------------

@@ -92,6 +92,7 @@ async def test_callers_waiting_for_a_slot_and_in_flight_get_client_closed_error(
         await client.aclose()
 
     assert 3 * [hc.ClientClosedError] == [type(e) for e in errors]
+    assert "this HelpCrunch client was closed during the call" == str(errors[0])
     assert [1] == server.sent
 
 
@@ -106,7 +107,21 @@ async def test_a_call_between_two_attempts_sends_nothing_more():
         await client.aclose()
 
     assert [hc.ClientClosedError] == [type(e) for e in errors]
+    assert "this HelpCrunch client was closed during the call" == str(errors[0])
     assert [1] == server.sent
+
+
+async def test_a_call_that_ended_leaves_nothing_for_close_to_cancel():
+    """Every scope a call registers for close() (its attempts, its sleeps) goes when it ends."""
+    server = Server(status=500)
+    client = client_for(server, max_retries=2)
+
+    with pytest.raises(hc.ServerError):
+        await client.chats.update_status(1, "closed")
+
+    assert [1, 1, 1] == server.sent
+    assert set() == client._sender._calls
+    await client.aclose()
 
 
 async def test_a_closed_http_client_is_client_closed_error_not_runtime_error():
@@ -118,7 +133,7 @@ async def test_a_closed_http_client_is_client_closed_error_not_runtime_error():
 
     with pytest.raises(
         hc.ClientClosedError,
-        match=re.escape("the httpx.AsyncClient of this HelpCrunch client is closed"),
+        match=f"^{re.escape('the httpx.AsyncClient of this HelpCrunch client is closed')}$",
     ):
         await client.chats.update_status(1, "closed")
     assert [] == server.sent

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -146,6 +148,43 @@ async def test_server_error_retry_events(observed, recorder, api):
     assert [1, 2] == [e.attempt for e in recorder.of(hc.RequestSent)]
     assert [500, 200] == [e.status_code for e in recorder.of(hc.ResponseReceived)]
     assert 2 == recorder.of(hc.CallCompleted)[0].attempts
+
+
+@pytest.mark.parametrize("ending", ["completed", "failed"])
+async def test_every_event_of_a_call_names_it_numbers_its_attempt_and_times_it(
+    observed, recorder, api, ending
+):
+    """A call's events share its operation and id, say their attempt, and time what they end."""
+    last = status_echo if ending == "completed" else httpx.Response(404, json={"errors": []})
+    api.put("/chats/status").mock(
+        side_effect=[httpx.Response(500), httpx.ConnectError("refused"), last]
+    )
+
+    async with observed(max_retries=2) as client:
+        started = time.perf_counter()
+        with contextlib.suppress(hc.NotFoundError):
+            await client.chats.update_status(1, "closed")
+        took = time.perf_counter() - started
+
+    events = recorder.of(hc.CallEvent)
+    assert 10 == len(events)  # started, 3 sent, 2 received, 1 failed, 2 retries, the end
+    assert {("chats.update_status", events[0].call_id)} == {
+        (e.operation, e.call_id) for e in events
+    }
+    assert isinstance(events[0].call_id, int)
+    assert {
+        "request_sent": [1, 2, 3],
+        "response_received": [1, 3],
+        "transport_failed": [2],
+        "retry_scheduled": [1, 2],
+    } == {
+        kind: [e.attempt for e in events if e.kind == kind]
+        for kind in ("request_sent", "response_received", "transport_failed", "retry_scheduled")
+    }
+    assert f"call_{ending}" == events[-1].kind
+    timed = [e for e in events if hasattr(e, "elapsed")]
+    assert 4 == len(timed)  # 2 received, 1 failed, the end
+    assert all(0 <= e.elapsed <= took for e in timed)
 
 
 async def test_throttled_events(observed, recorder, api):

@@ -650,6 +650,25 @@ async def test_the_timeout_starts_when_the_turn_is_granted(make_client, api):
     assert pytest.approx(109.0) == anyio.current_time() - start
 
 
+async def test_httpx_is_given_no_timeout_of_its_own(make_client):
+    """The attempt's deadline is the one timer: the request tells the transport no timeouts.
+
+    Whatever the http_client's own timeout (a transport of your own reads the extension).
+    """
+    seen: list[object] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.extensions["timeout"])
+        return status_echo(request)
+
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler), timeout=5)
+    async with make_client(http_client=http, timeout=30) as client:
+        await client.chats.update_status(1, "closed")
+    await http.aclose()
+
+    assert [{"connect": None, "read": None, "write": None, "pool": None}] == seen
+
+
 async def test_a_transport_error_quoting_the_key_shows_it_nowhere(make_client, api):
     """A connection failure whose text quotes the Authorization header has the key redacted."""
     api.put("/chats/status").mock(

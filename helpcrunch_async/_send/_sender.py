@@ -117,7 +117,6 @@ class _Call:
     call_id: int
     started: float
     attempts: int = 0
-    status_code: int | None = None
     #: When the latest attempt's request left (``time.perf_counter()``).
     sent_at: float = 0.0
 
@@ -236,7 +235,7 @@ class Sender:
                     operation=call.operation,
                     call_id=call.call_id,
                     attempts=call.attempts,
-                    status_code=call.status_code or 0,
+                    status_code=reply.response.status_code,
                     elapsed=time.perf_counter() - call.started,
                 )
             )
@@ -357,7 +356,6 @@ class Sender:
             scope.deadline = math.inf
         finally:
             self.turn.release()
-        call.status_code = response.status_code
         if self.limiter is not None and carries_rate_limit_headers(response.headers):
             headers = parse_rate_limit_headers(response.headers)
             if headers is not None:
