@@ -84,7 +84,6 @@ class RetryPolicy:
                 return float(self._backoff(state))
 
             template = self._templates[key] = tenacity.AsyncRetrying(
-                sleep=anyio.sleep,
                 stop=tenacity.stop_after_attempt(max_retries + 1)
                 | _StopOverBudget(self.retry.budget),
                 wait=wait,
