@@ -61,6 +61,27 @@ async def outcome_of(call: Awaitable[object], into: list[BaseException | None]) 
         into.append(None)
 
 
+async def cancelled_by_its_caller(client: hc.HelpCrunch, *, closing: bool = False) -> bool:
+    """Cancel a blocked call's own scope (closing the client at that moment if ``closing``);
+    whether that scope caught the cancel, as a plain cancel does."""
+    scopes: list[anyio.CancelScope] = []
+    caught: list[bool] = []
+
+    async def call() -> None:
+        with anyio.CancelScope() as scope:
+            scopes.append(scope)
+            await client.chats.update_status(1, "closed")
+        caught.append(scope.cancelled_caught)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(call)
+        await anyio.wait_all_tasks_blocked()
+        scopes[0].cancel()
+        if closing:
+            await client.aclose()
+    return caught == [True]
+
+
 async def test_callers_waiting_for_the_limiter_get_client_closed_error():
     """Calls queued in the rate limiter end with ClientClosedError when the client closes."""
     server = Server()
@@ -156,21 +177,9 @@ async def test_a_cancel_of_the_callers_own_between_two_attempts_stays_a_cancel()
     """Cancelled while sleeping before its retry, a call is just cancelled; nothing more sent."""
     server = Server(status=429)  # Retry-After: 3600, capped to retry_after_max: 120 s
     client = client_for(server)
-    scopes: list[anyio.CancelScope] = []
-    caught: list[bool] = []
 
-    async def call() -> None:
-        with anyio.CancelScope() as scope:
-            scopes.append(scope)
-            await client.chats.update_status(1, "closed")
-        caught.append(scope.cancelled_caught)
-
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(call)
-        await anyio.wait_all_tasks_blocked()  # the 429 came: the call sleeps before its retry
-        scopes[0].cancel()
-
-    assert [True] == caught
+    # Blocked once the 429 came: the call sleeps before its retry.
+    assert await cancelled_by_its_caller(client)
     assert [1] == server.sent
     server.status = 200
     assert 2 == (await client.chats.update_status(2, "closed")).id
@@ -236,20 +245,6 @@ async def test_a_close_at_the_moment_of_the_callers_own_cancel_leaves_a_cancel(w
     """The caller cancels its call as the client closes: the call is just cancelled."""
     server = Server(hold=frozenset({1})) if where == "in flight" else Server(status=429)
     client = client_for(server)
-    scopes: list[anyio.CancelScope] = []
-    caught: list[bool] = []
 
-    async def call() -> None:
-        with anyio.CancelScope() as scope:
-            scopes.append(scope)
-            await client.chats.update_status(1, "closed")
-        caught.append(scope.cancelled_caught)
-
-    async with anyio.create_task_group() as tasks:
-        tasks.start_soon(call)
-        await anyio.wait_all_tasks_blocked()
-        scopes[0].cancel()
-        await client.aclose()
-
-    assert [True] == caught
+    assert await cancelled_by_its_caller(client, closing=True)
     assert [1] == server.sent
