@@ -36,7 +36,6 @@ from helpcrunch_async._cli._output import (
     RateEstimator,
 )
 from helpcrunch_async._cli._signals import exit_code_for, stop_on_signals
-from helpcrunch_async._config import plural
 from helpcrunch_async.emulator import EmulatorConfig, RunningEmulator, serve
 from tests.redis_server import RedisNode, free_port, nodes_in, wait_for
 
@@ -853,16 +852,6 @@ def test_iso_dates_and_datetimes_are_timestamps():
 
 
 # --- output helpers -----------------------------------------------------------------------
-
-
-def test_plural():
-    """1 chat, 2 chats, 0 chats; irregular plurals."""
-    assert ["1 chat", "2 chats", "0 chats", "3 retries"] == [
-        plural(1, "chat"),
-        plural(2, "chat"),
-        plural(0, "chat"),
-        plural(3, "retry", "retries"),
-    ]
 
 
 def test_rate_is_not_shown_on_the_first_burst():

@@ -143,6 +143,14 @@ def test_repr_shows_no_key():
     assert "api.helpcrunch.com" in repr(client)
 
 
+def test_repr_of_a_client_whose_constructor_failed():
+    """A client half-built by a failing ``__init__`` (as a traceback's locals show it)
+    still has a repr, saying so, instead of an AttributeError."""
+    half_built = hc.HelpCrunch.__new__(hc.HelpCrunch)
+
+    assert "HelpCrunch(<not constructed>)" == repr(half_built)
+
+
 def rendered_with_locals(exc: BaseException) -> str:
     """The traceback as rich, ``pytest -l`` and friends show it: with every frame's locals."""
     return "".join(traceback.TracebackException.from_exception(exc, capture_locals=True).format())
@@ -719,8 +727,12 @@ def test_a_client_used_from_a_second_event_loop_says_so(api):
     client = hc.HelpCrunch(API_KEY, base_url=BASE_URL, rate_limit=None)
 
     asyncio.run(client.chats.update_status(1, "closed"))
-    with pytest.raises(RuntimeError, match="another event loop"):
+    with pytest.raises(RuntimeError) as info:
         asyncio.run(client.chats.update_status(2, "closed"))
+    assert (
+        "this HelpCrunch client was first used in another event loop (another asyncio.run() or"
+        " thread): create one client per event loop"
+    ) == str(info.value)
     assert 1 == client.stats().requests
 
 

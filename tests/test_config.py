@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 import helpcrunch_async as hc
+from helpcrunch_async._config import plural
 from helpcrunch_async.redis import RedisRateLimiter
 from helpcrunch_async.webhooks import EventDeduplicator, WebhookEndpoint
 
@@ -231,3 +232,14 @@ def test_rate_limit_header_seconds_are_finite_and_never_negative(field):
         wrong: dict[str, Any] = {field: bad}
         with pytest.raises(ValueError, match=field):
             hc.RateLimitHeaders(**wrong)
+
+
+def test_plural():
+    """1 chat, 2 chats, 0 chats; irregular plurals; the irregular form only past one."""
+    assert ["1 chat", "2 chats", "0 chats", "3 retries", "1 retry"] == [
+        plural(1, "chat"),
+        plural(2, "chat"),
+        plural(0, "chat"),
+        plural(3, "retry", "retries"),
+        plural(1, "retry", "retries"),
+    ]

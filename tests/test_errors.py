@@ -700,3 +700,10 @@ def test_journal_error_names_its_path_and_cause_and_is_an_os_error():
     assert "journal j.jsonl cannot be written: full" == str(error)
     assert isinstance(error, hc.HelpCrunchError)
     assert isinstance(error, OSError)
+
+
+def test_journal_error_in_redis_has_no_path():
+    """A journal in Redis has no file: ``path`` and ``errno`` are ``None``."""
+    error = hc.JournalError("the Redis journal stayed unreachable")
+
+    assert (None, None) == (error.path, error.errno)

@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+import respx
 import trio.testing
 
 import helpcrunch_async as hc
@@ -85,6 +86,28 @@ async def test_successful_call_events_in_order(observed, recorder, api):
     assert 200 == answered.status_code
     assert answered.elapsed >= 0
     assert (1, 200) == (completed.attempts, completed.status_code)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "server"),
+    [
+        ("http://localhost/v1", ("localhost", 80)),
+        ("https://helpcrunch.internal/v1", ("helpcrunch.internal", 443)),
+        ("http://127.0.0.1:8080/v1", ("127.0.0.1", 8080)),
+    ],
+)
+async def test_the_server_port_is_the_schemes_default_unless_given(
+    observed, recorder, base_url, server
+):
+    """``server_port`` (OpenTelemetry's ``server.port``) is the URL's port, else 80 for
+    http and 443 for https."""
+    with respx.mock(base_url=base_url) as router:
+        router.put("/chats/status").mock(side_effect=status_echo)
+        async with observed(base_url=base_url) as client:
+            await client.chats.update_status(1, "closed")
+
+    (sent,) = recorder.of(hc.RequestSent)
+    assert server == (sent.server_address, sent.server_port)
 
 
 @pytest.mark.parametrize(

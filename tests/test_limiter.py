@@ -89,6 +89,9 @@ NOTHING = hc.RateLimitHeaders()
         # a reset is a Unix time only past 10**9 s; a Unix time now or past is no wait
         ({"X-RateLimit-Reset": "1000000000"}, 999_999_990.0, NOTHING),
         ({"X-RateLimit-Reset": "1700000000"}, 1_700_000_000.0, hc.RateLimitHeaders(reset=0.0)),
+        # only X-RateLimit-Reset may be one: the IETF draft's reset is seconds
+        ({"RateLimit-Reset": "1700000010"}, 1_700_000_000.0, NOTHING),
+        ({"RateLimit": "limit=100, reset=1700000010"}, 1_700_000_000.0, hc.RateLimitHeaders(100)),
         # at most 16 parameters of a policy are read
         (
             {"RateLimit-Policy": "100" + ";a=1" * 14 + ";w=60"},
@@ -343,6 +346,24 @@ async def test_429_pauses_queued_callers_together(anyio_backend):
     assert pytest.approx([30.0, 31.0, 32.0]) == [t - start for t in times]
     assert 60 == limiter.current_rate
     assert limiter.learned_limit is None
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("sent_ago", "error", "message"),
+    [
+        (-1.0, ValueError, "sent_ago must be a finite number >= 0, got -1.0"),
+        (float("nan"), ValueError, "sent_ago must be a finite number >= 0, got nan"),
+        ("1", TypeError, "sent_ago must be a number, not str"),
+    ],
+)
+async def test_a_bad_sent_ago_is_refused_by_name(anyio_backend, sent_ago, error, message):
+    """A custom sender that passes a bad ``sent_ago`` learns which argument is wrong."""
+    limiter = hc.LocalRateLimiter(hc.RateLimit(requests=60, per=60.0))
+    with pytest.raises(error) as info:
+        await limiter.on_rate_limited(None, sent_ago=sent_ago)
+    assert message == str(info.value)
+    assert limiter.current_rate == 60
 
 
 @pytest.mark.anyio

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import helpcrunch_async as hc
 from helpcrunch_async._models import validate_id
+from helpcrunch_async._models._enums import _open_enum, spellings
 from helpcrunch_async._models._wire import MAX_SCALAR_TEXT
 from tests.conftest import chat_payload
 
@@ -401,6 +402,70 @@ def test_separators_anywhere_else_are_refused(given):
         hc.ChatStatus(given)
 
 
+@pytest.mark.parametrize(
+    ("documented", "accepted"),
+    [
+        ("closed", {"closed"}),
+        ("on-hold", {"on hold", "on-hold", "on_hold", "onhold"}),
+        ("very poor", {"very poor", "very-poor", "very_poor", "verypoor"}),
+        (
+            "agentChatOnly",
+            {"agent chat only", "agent-chat-only", "agent_chat_only", "agentchatonly"},
+        ),
+        ("v2", {"v 2", "v-2", "v_2", "v2"}),
+        ("?", {"?"}),  # no word in it: the spelling itself
+    ],
+)
+def test_the_accepted_spellings_of_a_documented_value(documented, accepted):
+    """Its words (split at separators and capitals), lower case, joined by a space, a
+    hyphen, an underscore or nothing. The tables built from them at import are tested
+    through ``parse`` above; this tests the rule itself, as run-time code."""
+    assert accepted == spellings(documented)
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("Very_Poor", hc.ChatRating.VERY_POOR),
+        (" GREAT ", hc.ChatRating.GREAT),
+        (hc.ChatRating.AVERAGE, hc.ChatRating.AVERAGE),
+    ],
+)
+def test_a_rating_is_parsed_from_any_accepted_spelling(given, expected):
+    assert expected is hc.ChatRating.parse(given)
+
+
+def test_a_rating_that_is_none_is_refused_naming_the_valid_ones():
+    with pytest.raises(ValueError) as info:
+        hc.ChatRating.parse("good")
+    assert (
+        "unknown chat rating 'good'; valid values: perfect, great, average, poor, very poor"
+        == str(info.value)
+    )
+    with pytest.raises(TypeError) as type_info:
+        hc.ChatRating.parse(5)  # type: ignore[arg-type]
+    assert "chat rating must be a ChatRating or str, not int" == str(type_info.value)
+
+
+@pytest.mark.parametrize(
+    ("wire", "expected"),
+    [
+        ("superviser", hc.AgentRole.SUPERVISER),  # the documented spelling: exact
+        ("Supervisor", hc.AgentRole.SUPERVISER),  # any accepted spelling
+        ("agent_chat_only", hc.AgentRole.AGENT_CHAT_ONLY),
+        ("owner", "owner"),  # a role the SDK does not know yet: kept as its string
+        (None, None),
+    ],
+)
+def test_an_open_enum_converter_keeps_what_it_does_not_know(wire, expected):
+    """The converter of ``Agent.role`` (and ``Chat.rating``), built here at run time: the
+    ones the models use were built at import."""
+    convert = _open_enum(hc.AgentRole)
+
+    assert expected == convert(wire)
+    assert type(expected) is type(convert(wire))
+
+
 @pytest.mark.parametrize("empty", ["empty", hc.ChatStatus.EMPTY])
 def test_empty_cannot_be_sent(empty):
     """EMPTY is a response value only: sending it is refused, saying why and what is valid."""
@@ -742,6 +807,31 @@ def test_filter_value_that_cannot_be_encoded_is_refused_by_name():
         hc.Filter("customer.name", "=", "Ann\ud800")
 
     assert str(caught.value) == "filter value is not valid text: 'Ann\\ud800'"
+
+
+def test_a_list_of_tags_is_sent_as_their_names():
+    """Tag names and ``Tag`` objects alike go as ``[{"name": ...}]``, colour left out."""
+    condition = hc.Filter("customers.tagsData", "=", ["vip", hc.Tag("lead", "#ccc")])
+
+    assert (hc.Tag("vip"), hc.Tag("lead")) == condition.value
+    assert [{"name": "vip"}, {"name": "lead"}] == condition.to_json()["value"]
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "message"),
+    [
+        ([], ValueError, "a list filter value needs at least one tag name"),
+        (["vip", "\ud800"], ValueError, "tag name is not valid text: '\\ud800'"),
+        (["vip", ""], TypeError, "filter value must be a str, number, datetime, list of tags"),
+        (["vip", 3], TypeError, "filter value must be a str, number, datetime, list of tags"),
+    ],
+)
+def test_a_bad_list_of_tags_is_refused_saying_why(value, error, message):
+    """An empty list, a name UTF-8 cannot encode, a blank name or a non-name."""
+    with pytest.raises(error) as info:
+        hc.Filter("customers.tagsData", "=", value)
+
+    assert str(info.value).startswith(message)
 
 
 @pytest.mark.parametrize("value", [-(2**63), 2**63 - 1])

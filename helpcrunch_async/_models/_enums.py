@@ -47,7 +47,7 @@ class _Spelled(str, enum.Enum):
     @classmethod
     def _missing_(cls, value: object) -> _Spelled | None:
         if isinstance(value, str):
-            return _FORGIVEN.get(cls, {}).get(value.strip().lower())
+            return _FORGIVEN[cls].get(value.strip().lower())
         return None
 
     @classmethod
