@@ -70,18 +70,22 @@ def no_retry(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_keys_are_a_hash_tagged_fingerprint_in_one_slot_and_expire(
     anyio_backend, redis_url, flush, make_client
 ):
-    """Every key is the key's SHA-256 fingerprint in a hash tag, shares one slot, has a TTL."""
+    """Every key is the key's SHA-256 fingerprint in a hash tag, shares one slot, has a TTL:
+    two windows, or a week for the sequence number that tells an expired schedule from a
+    lost one."""
     limiter = RedisRateLimiter.from_url(redis_url)
     make_client(rate_limit=limiter)  # the client scopes the limiter to its key
 
     await limiter.acquire()
 
     keys = [k.decode() for k in flush.keys("*")]
-    assert 3 == len(keys)
+    assert 4 == len(keys)
     assert all(k.startswith(key_for(API_KEY)) for k in keys)
     assert not any(API_KEY in k for k in keys)
     assert 1 == len({key_slot(k.encode()) for k in keys})
-    assert all(0 < flush.pttl(k) <= (2 * 60.5 + 1) * 1000 for k in keys)
+    schedule = [k for k in keys if not k.endswith(":seq")]
+    assert all(0 < flush.pttl(k) <= (2 * 60.5 + 1) * 1000 for k in schedule)
+    assert 6 * 86_400_000 < flush.pttl(f"{limiter.key}:seq") <= 7 * 86_400_000
     assert f"{KEY_PREFIX}{{{api_key_fingerprint(API_KEY)}}}" == limiter.key
     await limiter.aclose()
 
@@ -132,7 +136,9 @@ async def test_a_given_key_is_kept_when_a_client_takes_the_limiter(
     await limiter.acquire()
 
     assert "{given}" == limiter.key
-    assert [b"{given}:fleet", b"{given}:grants", b"{given}:state"] == sorted(flush.keys("*"))
+    assert [b"{given}:fleet", b"{given}:grants", b"{given}:seq", b"{given}:state"] == sorted(
+        flush.keys("*")
+    )
     await limiter.aclose()
 
 
@@ -481,7 +487,7 @@ async def test_a_state_gone_empty_makes_the_fleet_wait_one_window(
 
 @pytest.mark.anyio
 async def test_a_fresh_key_still_bursts(anyio_backend, redis_url, flush):
-    """A key nobody used (or idle past its TTL) is not taken for a lost one."""
+    """A key nobody used is not taken for a lost one."""
     limiter = RedisRateLimiter.from_url(redis_url, limit=LOST, key="lost:2")
 
     await three_grants(limiter)
@@ -491,10 +497,75 @@ async def test_a_fresh_key_still_bursts(anyio_backend, redis_url, flush):
 
 
 @pytest.mark.anyio
+async def test_a_schedule_that_expired_while_the_key_was_idle_is_no_loss(
+    anyio_backend, redis_url, flush, caplog
+):
+    """Nobody called for the schedule's TTL (two windows), so Redis expired it: nothing it
+    held is still counted, so the next call goes at once, burst and all, without a warning.
+    Only the sequence number outlives it, and carries on."""
+    caplog.set_level(logging.WARNING, logger="helpcrunch_async")
+    limiter = RedisRateLimiter.from_url(redis_url, limit=LOST, key="lost:idle")
+    newcomer = RedisRateLimiter.from_url(redis_url, limit=LOST, key="lost:idle")
+    await three_grants(limiter)
+    later = 1000.0 + 2 * LOST.window + 1  # past the TTL, as Redis expires it:
+    assert 3 == flush.delete(*(f"{limiter.key}{k}" for k in (":state", ":grants", ":fleet")))
+
+    delays = [await limiter._run("acquire", -1.0, now=later) for _ in range(2)]
+    delays.append(await newcomer._run("acquire", -1.0, now=later))
+
+    assert [0.0, 0.0, 0.0] == delays  # a fresh schedule: the burst of three
+    assert 0 == limiter.lost_states + newcomer.lost_states
+    assert [] == caplog.records
+    assert 6 == int(flush.hget(f"{limiter.key}:seq", "seq"))
+    await limiter.aclose()
+    await newcomer.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_state_evicted_within_a_window_of_the_last_call_is_lost(
+    anyio_backend, redis_url, flush
+):
+    """The state is gone but the sequence says a call came less than a window ago: evicted
+    (or deleted) in use, so grants the server still counts may be lost: one window's wait,
+    for a caller that never talked to Redis too."""
+    limiter = RedisRateLimiter.from_url(redis_url, limit=LOST, key="lost:evicted")
+    newcomer = RedisRateLimiter.from_url(redis_url, limit=LOST, key="lost:evicted")
+    await three_grants(limiter)
+    flush.delete(f"{limiter.key}:state", f"{limiter.key}:grants")
+
+    delay = await newcomer._run("acquire", -1.0, now=1005.0)
+
+    assert 10.0 == round(delay, 6)
+    assert 1 == newcomer.lost_states
+    await limiter.aclose()
+    await newcomer.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("garbage", ["9e99", "nan", "-3", "2.5", "seven", ""])
+async def test_a_sequence_number_that_is_none_counts_as_lost_and_is_rewritten(
+    anyio_backend, redis_url, flush, garbage
+):
+    """Someone else wrote the sequence: read as none (so the schedule counts as lost for a
+    caller that saw one), never as an error, and written back as a number."""
+    limiter = RedisRateLimiter.from_url(redis_url, limit=LOST, key="lost:garbage")
+    await three_grants(limiter)
+    flush.hset(f"{limiter.key}:seq", "seq", garbage)
+
+    delay = await limiter._run("acquire", -1.0, now=1000.5)
+    again = await limiter._run("acquire", -1.0, now=1011.0)
+
+    assert (10.0, 1) == (round(delay, 6), limiter.lost_states)
+    assert 0.0 == again  # told once
+    assert 5 == int(flush.hget(f"{limiter.key}:seq", "seq"))
+    await limiter.aclose()
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize(
     "tamper",
     [
-        pytest.param(lambda r, k: r.hset(k + ":state", "seq", "1"), id="state-went-back"),
+        pytest.param(lambda r, k: r.hset(k + ":seq", "seq", "1"), id="state-went-back"),
         pytest.param(lambda r, k: r.hset(k + ":state", "replid", "0" * 40), id="other-replid"),
     ],
 )

@@ -21,6 +21,7 @@ import helpcrunch_async as hc
 from helpcrunch_async._limit._gcra import ADAPT_FLOOR, LEARN_HOLD_MAX, LEARN_HOLD_MIN
 from helpcrunch_async.redis import BACKGROUND_LOOKAHEAD, RedisRateLimiter
 from helpcrunch_async.redis import _calls as redis_calls
+from helpcrunch_async.redis._limiter import SEQUENCE_TTL_MS
 
 pytestmark = pytest.mark.anyio
 
@@ -201,13 +202,13 @@ async def test_each_call_sends_the_script_its_keys_and_arguments(anyio_backend, 
     )
     await other.acquire()
 
-    keys = ["{wire}:state", "{wire}:grants", "{wire}:fleet"]
+    keys = ["{wire}:state", "{wire}:grants", "{wire}:fleet", "{wire}:seq"]
     member = fake.sent[0][1][11]
     none = [-1.0] * 4
 
     def call(mode: str, pause: float, seen: int, ahead: float, *rest: Any) -> Any:
         fixed = [4, 2.5, 3, pause, 6000, ADAPT_FLOOR, LEARN_HOLD_MIN, LEARN_HOLD_MAX]
-        return (keys, [mode, *fixed, seen, "0", member, "", 2.0, ahead, *rest])
+        return (keys, [mode, *fixed, seen, "0", member, "", 2.0, ahead, *rest, SEQUENCE_TTL_MS])
 
     assert [
         call("acquire", -1.0, 0, 2.5 / 4 + BACKGROUND_LOOKAHEAD, *none, "interactive", -1.0),

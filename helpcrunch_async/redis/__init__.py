@@ -31,7 +31,8 @@ Traffic classes across processes: a background caller reserves only a slot at mo
 interval), an interactive one up to an interval further, so an interactive call from any
 process reaches the next slot first, however many background callers the fleet has. When
 Redis loses the schedule (a restart without persistence, an eviction, a failover), the
-fleet waits one window instead of bursting. When Redis cannot be used, the limiter fails
+fleet waits one window instead of bursting; a schedule that expired while the key was idle
+is no loss. When Redis cannot be used, the limiter fails
 the request with ``LimiterUnavailableError`` (nothing is sent), or, with
 ``on_unavailable="local"``, falls back to a local limiter at this process's share of the
 rate. ``ARCHITECTURE.md`` tells why each of these was chosen.

@@ -49,6 +49,10 @@ BACKGROUND_LOOKAHEAD = 0.05
 BACKGROUND_LOOKAHEAD_SHARE = 0.5
 #: Shortest sleep between two asks of a caller whose slot is not yet within reach.
 MIN_POLL = 0.005
+#: How long Redis keeps the schedule's sequence number after the last call (7 days): longer
+#: than the schedule itself (two windows), so that a schedule that merely expired while the
+#: key was idle is told from one lost in use. Idle longer, a process takes it for lost.
+SEQUENCE_TTL_MS = 7 * 86_400_000
 
 #: The script: the arithmetic of ``_limit/_gcra.py``, decision by decision, plus the guards.
 SCRIPT = resources.files(__package__).joinpath("_script.lua").read_text(encoding="utf-8")
@@ -358,10 +362,11 @@ class RedisRateLimiter:
         )
         if now is None and self._script_clock is not None:
             now = self._script_clock()
-        keys = [self.key + ":state", self.key + ":grants", self.key + ":fleet"]
+        keys = [self.key + suffix for suffix in (":state", ":grants", ":fleet", ":seq")]
         args = [*self._arithmetic_args(mode, pause)]
         args += [self._seen_seq, "1" if suspect else "0", self._member, "" if now is None else now]
         args += [*self._learning_args(ahead, info), priority, -1.0 if age is None else max(0, age)]
+        args += [SEQUENCE_TTL_MS]
         self.round_trips += 1
         try:
             raw = await self._script(keys, args, deadline=deadline)

@@ -1,6 +1,7 @@
 -- The shared rate limiter's script: one atomic decision per call, in Redis.
 -- KEYS (one hash slot): state hash (tat, until, episode, base, hold, stated, seen_limit,
--- seen_window, seq, replid), grants zset (slot times), fleet zset (caller id -> last call).
+-- seen_window, replid), grants zset (slot times), fleet zset (caller id -> last call), and
+-- the sequence hash (seq, at: the time of the last call), which outlives the others.
 -- ARGV: mode ("acquire"/"penalize"/"observe"), requests, window, burst, pause (-1: none),
 -- idle ttl ms, the learning constants (floor share, hold min, hold max); then the glue's:
 -- highest seq this caller saw, "1" if it distrusts the state, its fleet id, and a clock
@@ -8,7 +9,8 @@
 -- at most this many seconds away, -1: any) and the headers' limit, window, remaining, reset
 -- (-1: absent); then the traffic class ("interactive"/"background", acquire) and the age
 -- of the refused request (penalize: seconds since it was granted, -1: unknown; an age, not
--- a time: the callers' clocks are not Redis's). Returns strings: the result (acquire: the
+-- a time: the callers' clocks are not Redis's), and the sequence hash's ttl ms. Returns
+-- strings: the result (acquire: the
 -- seconds until the reserved slot, or minus the seconds until the next slot when it was
 -- farther than ``ahead`` and nothing was reserved; penalize/observe: the pause in force),
 -- the fleet size, the seq, "1" if the state was found lost, the capacity in force and the
@@ -81,23 +83,31 @@ local function next_time(at, class)
 end
 local result = 0
 
--- BEGIN lost-state guard (Python glue: RedisRateLimiter._run). A state that is missing
--- while a caller saw it (restart without persistence, eviction, failover), that went back
--- in time (a promoted replica behind the primary), that was written under another
--- replication ID (failover, restore) or that a caller distrusts (it granted locally while
--- Redis was away) may have lost grants the server still counts: assume the last window was
--- full, so nobody is granted for one window.
+-- BEGIN lost-state guard (Python glue: RedisRateLimiter._run). A schedule whose sequence
+-- number is missing or behind what a caller saw (a restart without persistence, a promoted
+-- replica behind the primary), a state missing within a window of the last call (evicted),
+-- one written under another replication ID (failover, restore) or one that a caller
+-- distrusts (it granted locally while Redis was away) may have lost grants the server still
+-- counts: assume the last window was full, so nobody is granted for one window.
 local seen_seq, suspect = tonumber(ARGV[10]), ARGV[11] == '1'
 -- INFO may be refused by an ACL: then no replication ID, and only callers' memory guards.
 local info = redis.pcall('INFO', 'replication')
 local replid = type(info) == 'string' and string.match(info, 'master_replid:(%w+)') or ''
-local g = redis.call('HMGET', KEYS[1], 'seq', 'replid')
-local stored_seq = tonumber(g[1]) or 0
-local lost = suspect or stored_seq < seen_seq or (s[1] ~= false and g[2] ~= replid)
+-- The sequence hash outlives the state: a state that expired (nobody called for its ttl,
+-- longer than a window, so nothing it held is still counted) is no loss.
+local g = redis.call('HMGET', KEYS[4], 'seq', 'at')
+local stored_seq, last_call = tonumber(g[1]) or 0, tonumber(g[2]) or -1e300
+if not (stored_seq >= 0 and stored_seq < 2^53 and stored_seq == math.floor(stored_seq)) then
+  stored_seq = 0  -- not a sequence number (written by someone else): none, overwritten below
+end
+local present = s[1] ~= false
+local lost = suspect or stored_seq < seen_seq
+  or (present and redis.call('HGET', KEYS[1], 'replid') ~= replid)
+  or (not present and now - last_call < window)
 if lost then
   pause_end = math.max(pause_end, now + window)
-  redis.call('HSET', KEYS[1], 'seq', tostring(math.max(stored_seq, seen_seq)))
 end
+local seq = math.max(stored_seq, seen_seq)  -- carried over a lost state
 -- END lost-state guard
 
 if mode == 'acquire' then
@@ -106,8 +116,8 @@ if mode == 'acquire' then
     result = -(slot - now)  -- out of this caller's reach: nothing reserved
   else
     tat = math.max(tat, slot) + window / capacity(slot)  -- as GCRA.take: the rate at the slot
-    local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-    redis.call('ZADD', KEYS[2], exact(slot), tostring(seq))
+    seq = seq + 1
+    redis.call('ZADD', KEYS[2], exact(slot), string.format('%d', seq))
     redis.call('ZREMRANGEBYRANK', KEYS[2], 0, -(requests + 1))
     result = slot - now
   end
@@ -174,7 +184,8 @@ redis.call('ZADD', KEYS[3], exact(now), ARGV[12])
 redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', exact(now - window))
 redis.call('PEXPIRE', KEYS[3], ttl)
 local fleet = redis.call('ZCARD', KEYS[3])
-local seq = redis.call('HGET', KEYS[1], 'seq') or '0'
-return {exact(result), tostring(fleet), seq, lost and '1' or '0', exact(in_force),
-        exact(learned)}
+redis.call('HSET', KEYS[4], 'seq', string.format('%d', seq), 'at', exact(now))
+redis.call('PEXPIRE', KEYS[4], tonumber(ARGV[22]))
+return {exact(result), tostring(fleet), string.format('%d', seq), lost and '1' or '0',
+        exact(in_force), exact(learned)}
 -- END fleet heartbeat
