@@ -143,6 +143,30 @@ def test_repr_shows_no_key():
     assert "api.helpcrunch.com" in repr(client)
 
 
+async def test_every_resource_of_a_view_calls_with_the_views_options(make_client, api):
+    """A ``with_options`` view binds its options to every resource: each call, whatever its
+    resource, waits in the view's traffic class."""
+    api.post("/events").respond(200, json={"id": 3, "name": "Paid", "createdAt": 1603885746})
+    api.get("/applications").respond(200, json={"data": []})
+    api.get("/organization").respond(200, json={"data": {"id": 2, "domain": "acme"}})
+    api.get("/agents").respond(200, json={"data": []})
+    api.get("/departments").respond(200, json={"data": []})
+    api.get("/chats/5").respond(200, json=chat_payload(5))
+    limiter = StubLimiter()
+    client = make_client(rate_limit=limiter)
+    view = client.with_options(priority="background")
+
+    async with client:
+        await view.events.create(7, "Paid")
+        assert [] == [app async for app in view.applications.list()]
+        await view.organization.get()
+        assert [] == [agent async for agent in view.agents.list()]
+        assert [] == [department async for department in view.departments.list()]
+        await view.chats.get(5)
+
+    assert ["background"] * 6 == [priority for priority, _ in limiter.acquired]
+
+
 def test_repr_of_a_client_whose_constructor_failed():
     """A client half-built by a failing ``__init__`` (as a traceback's locals show it)
     still has a repr, saying so, instead of an AttributeError."""
@@ -566,6 +590,18 @@ async def test_closed_client_refuses_requests(make_client):
     with pytest.raises(RuntimeError, match=r"^this HelpCrunch client is closed$") as info:
         await client.chats.update_status(1, "closed")
     assert isinstance(info.value, hc.ClientClosedError)
+
+
+async def test_a_closed_client_cannot_be_entered_again(make_client):
+    """``async with`` on a closed client says to create a new one, instead of a pool error
+    at the first call."""
+    async with make_client() as client:
+        pass
+
+    with pytest.raises(hc.ClientClosedError) as info:
+        async with client:
+            pass
+    assert "this HelpCrunch client is closed; create a new one" == str(info.value)
 
 
 # --- request(): any endpoint ------------------------------------------------------------

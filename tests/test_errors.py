@@ -25,6 +25,7 @@ from helpcrunch_async._models._json import (
     MAX_TEXT,
     REDACTED,
     decode_json,
+    excerpt,
     redact,
 )
 from helpcrunch_async._send._decode import (
@@ -377,6 +378,34 @@ def test_decode_json_refuses_integers_longer_than_the_cap(content):
 def test_decode_json_takes_integers_up_to_the_cap():
     """64 digits are fine (ids are 19; custom data may hold long numbers)."""
     assert [10**63] == decode_json(b"[1" + b"0" * 63 + b"]")
+
+
+@pytest.mark.parametrize(
+    ("shown", "redacted"),
+    [
+        ('{"auth": "Bearer k/e+y\\"1"}', '{"auth": "Bearer <redacted>"}'),  # JSON-escaped
+        ("GET /x?key=k%2Fe%2By%221 401", "GET /x?key=<redacted> 401"),  # URL-escaped
+        ('echo: k/e+y"1', "echo: <redacted>"),  # as is
+    ],
+)
+def test_the_key_is_redacted_as_is_json_escaped_and_url_escaped(shown, redacted):
+    """A server may echo the key in any of its three forms: each is redacted whole."""
+    assert redacted == redact(shown, Secret('k/e+y"1'))
+
+
+def test_the_longest_form_of_the_key_is_redacted_first():
+    """A key ending in a backslash is a prefix of its JSON form: that form goes whole, no
+    stray backslash left behind."""
+    assert "x <redacted> y" == redact("x ab\\\\ y", Secret("ab\\"))
+
+
+def test_an_excerpt_decodes_enough_for_a_key_longer_than_its_limit():
+    """A key longer than the excerpt's limit, starting inside it, is still redacted: the
+    excerpt shows the placeholder's start, never the key's."""
+    key = "k" * 40
+    shown = excerpt(f"error: {key} end".encode(), Secret(key), limit=10)
+
+    assert "error: <re" == shown
 
 
 def test_decode_json_redacts_the_key_from_its_excerpt():

@@ -120,8 +120,10 @@ async def test_max_wait_refuses_a_call_the_limiter_cannot_serve_in_time(make_cli
     assert 0 == route.call_count
 
 
-async def test_max_wait_covers_the_connection_slots(make_client, api):
-    """With every slot busy, a call with max_wait gives up without sending."""
+@pytest.mark.parametrize("limited", [False, True])
+async def test_max_wait_covers_the_connection_slots(make_client, api, limited):
+    """With every slot busy, a call with max_wait gives up without sending, with or
+    without a rate limiter."""
     release = anyio.Event()
     entered = anyio.Event()
 
@@ -131,10 +133,14 @@ async def test_max_wait_covers_the_connection_slots(make_client, api):
         return status_echo(request)
 
     route = api.put("/chats/status").mock(side_effect=slow)
-    async with make_client(max_connections=1) as client, anyio.create_task_group() as tg:
+    limiter = StubLimiter() if limited else None
+    async with (
+        make_client(max_connections=1, rate_limit=limiter) as client,
+        anyio.create_task_group() as tg,
+    ):
         tg.start_soon(client.chats.update_status, 1, "closed")
         await entered.wait()
-        with pytest.raises(hc.LimiterTimeoutError, match="slot"):
+        with anyio.fail_after(30), pytest.raises(hc.LimiterTimeoutError, match="slot"):
             await client.with_options(max_wait=0.01).chats.update_status(2, "closed")
         release.set()
 
@@ -177,6 +183,36 @@ async def test_time_waiting_for_a_slot_counts_against_max_wait(make_client):
 
         assert 3.0 == anyio.current_time() - started
     assert [("interactive", None), ("interactive", started + 0.1 + 5.0)] == limiter.acquired
+
+
+@VIRTUAL
+async def test_the_wait_for_a_slot_is_reported_with_the_limiters(make_client):
+    """``LimiterWaited.seconds`` counts the time a call waited for the only slot (2 s), as
+    well as the limiter's (none here)."""
+
+    async def first_is_slow(request: httpx.Request) -> httpx.Response:
+        if 1 == json.loads(request.content)["id"]:
+            await anyio.sleep(3)
+        return status_echo(request)
+
+    waits: list[float] = []
+
+    def on_event(event: hc.ClientEvent) -> None:
+        if isinstance(event, hc.LimiterWaited):
+            waits.append(event.seconds)
+
+    async with (
+        httpx.AsyncClient(transport=httpx.MockTransport(first_is_slow)) as http,
+        make_client(
+            rate_limit=StubLimiter(), http_client=http, max_connections=1, on_event=on_event
+        ) as client,
+        anyio.create_task_group() as tg,
+    ):
+        tg.start_soon(client.chats.update_status, 1, "closed")
+        await anyio.sleep(1)
+        await client.chats.update_status(2, "closed")
+
+    assert [0.0, 2.0] == waits
 
 
 @VIRTUAL
