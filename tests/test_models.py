@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 import helpcrunch_async as hc
 from helpcrunch_async._models import validate_id
-from helpcrunch_async._models._enums import _open_enum, spellings
+from helpcrunch_async._models._enums import _forgiving, _open_enum, spellings
 from helpcrunch_async._models._wire import MAX_SCALAR_TEXT
 from tests.conftest import chat_payload
 
@@ -421,6 +421,19 @@ def test_the_accepted_spellings_of_a_documented_value(documented, accepted):
     hyphen, an underscore or nothing. The tables built from them at import are tested
     through ``parse`` above; this tests the rule itself, as run-time code."""
     assert accepted == spellings(documented)
+
+
+def test_the_table_of_accepted_spellings_maps_each_to_its_member():
+    """Built at import for each enum (and its aliases); tested here as run-time code."""
+    on_hold, opened = hc.ChatStatus.ON_HOLD, hc.ChatStatus.OPENED
+
+    assert {
+        "on hold": on_hold,
+        "on-hold": on_hold,
+        "on_hold": on_hold,
+        "onhold": on_hold,
+        "open": opened,
+    } == _forgiving({"on-hold": on_hold, "open": opened})
 
 
 @pytest.mark.parametrize(
