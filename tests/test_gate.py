@@ -287,6 +287,28 @@ async def test_a_release_goes_to_background_only_past_the_reserve():
     assert ["background"] == entered
 
 
+@pytest.mark.anyio
+async def test_a_release_goes_to_a_queued_interactive_caller_even_into_the_reserve():
+    """The reserve holds permits back from background work only: a queued interactive
+    caller gets a released permit at once, though it leaves fewer than the reserve free."""
+    gate = PriorityGate(2, reserve=1)
+    await gate.acquire("interactive")
+    await gate.acquire("interactive")
+    entered = []
+
+    async def interactive() -> None:
+        await gate.acquire("interactive")
+        entered.append("interactive")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(interactive)
+        await anyio.wait_all_tasks_blocked()
+        gate.release()
+        await anyio.wait_all_tasks_blocked()
+        assert ["interactive"] == entered
+        assert 0 == gate.free
+
+
 def test_the_reserve_never_takes_every_permit():
     """A single permit is never reserved: background work could not run at all."""
     assert 0 == PriorityGate(1, reserve=1).reserve
