@@ -239,12 +239,39 @@ def mutants(session: nox.Session) -> None:
     if not session.posargs:
         # mutmut keeps results per function between runs; a full run must not reuse them.
         shutil.rmtree("mutants", ignore_errors=True)
+    else:
+        refresh_unmutated(Path("helpcrunch_async"), Path("mutants"))
     session.run("mutmut", "run", "--max-children", str(os.cpu_count() or 2), *names)
     lines, scores = mutation_report(Path("mutants"), EQUIVALENT_MUTANTS)
     print("\n".join(lines))
     low = [f"{module} {s:.1f} %" for module, s in scores.items() if s < MUTATION_FAIL_UNDER]
     if low:
         session.error(f"mutation score below {MUTATION_FAIL_UNDER:g} %: {', '.join(low)}")
+
+
+def refresh_unmutated(package: Path, root: Path) -> None:
+    """Bring ``root``'s copy of the package's unmutated files up to date.
+
+    mutmut regenerates the copy of a mutated module when its source changes, but copies
+    every other file (the resources, the emulator, the Lua scripts) once only: a rerun
+    would test new code against old neighbours.
+    """
+    mutated = {
+        Path(name)
+        for name in nox.project.load_toml("pyproject.toml")["tool"]["mutmut"]["only_mutate"]
+    }
+    for source in package.rglob("*"):
+        if source.is_dir() or "__pycache__" in source.parts or source in mutated:
+            continue
+        copy = root / source
+        if not copy.exists() or copy.read_bytes() != source.read_bytes():
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, copy)
+    for copy in (root / package).rglob("*"):
+        source = copy.relative_to(root)
+        stale = copy.suffix not in (".meta", ".spans", ".pyc") and "__pycache__" not in copy.parts
+        if stale and copy.is_file() and not source.exists():
+            copy.unlink()  # its source was deleted
 
 
 def mutation_report(root: Path, equivalents_file: Path) -> tuple[list[str], dict[str, float]]:
