@@ -394,9 +394,10 @@ def test_the_key_is_redacted_as_is_json_escaped_and_url_escaped(shown, redacted)
 
 
 def test_the_longest_form_of_the_key_is_redacted_first():
-    """A key ending in a backslash is a prefix of its JSON form: that form goes whole, no
-    stray backslash left behind."""
+    """A key with a backslash at either end lies inside its JSON form: that form goes whole,
+    no stray backslash left behind."""
     assert "x <redacted> y" == redact("x ab\\\\ y", Secret("ab\\"))
+    assert "x <redacted> y" == redact("x \\\\ab y", Secret("\\ab"))
 
 
 def test_an_excerpt_decodes_enough_for_a_key_longer_than_its_limit():

@@ -23,8 +23,8 @@ __all__ = [
 
 
 def _words(spelling: str) -> list[str]:
-    """The words of a documented spelling: ``"on-hold"`` and ``"agentChatOnly"`` have three."""
-    return re.findall(r"[A-Z]?[a-z]+|[0-9]+", spelling.replace("-", " ")) or [spelling]
+    """The words of a documented spelling: ``"on-hold"`` has two, ``"agentChatOnly"`` three."""
+    return re.findall(r"[A-Z]?[a-z]+|[0-9]+", spelling) or [spelling]
 
 
 def spellings(documented: str) -> set[str]:
