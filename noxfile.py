@@ -252,9 +252,11 @@ def mutants(session: nox.Session) -> None:
 def refresh_unmutated(package: Path, root: Path) -> None:
     """Bring ``root``'s copy of the package's unmutated files up to date.
 
-    mutmut regenerates the copy of a mutated module when its source changes, but copies
-    every other file (the resources, the emulator, the Lua scripts) once only: a rerun
-    would test new code against old neighbours.
+    mutmut regenerates a mutated module when its source changes and copies the other
+    Python modules on every run, but copies a non-Python file (the Lua scripts) once only
+    and never removes a file whose source was deleted: a rerun would test new Python
+    against the old Lua. It keeps the verdicts it already has (it warns that a non-Python
+    file changed): rerun by name what the change could affect.
     """
     mutated = {
         Path(name)
