@@ -10,6 +10,7 @@ not redis-py's exception (whose frames may hold a password).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from typing import TYPE_CHECKING, Any
 
@@ -120,7 +121,10 @@ class Script:
         Raises:
             RedisUnavailable: Redis failed, after the retries; nothing of redis-py's
                 exception is chained.
+            RuntimeError: a ``redis.asyncio`` client called outside asyncio (under trio).
         """
+        if isinstance(self.client, ASYNC_CLIENTS):
+            _require_asyncio()
         until = anyio.current_time() + RETRY_FOR
         if deadline is not None:
             until = min(until, deadline)
@@ -133,18 +137,25 @@ class Script:
     async def _once(self, keys: list[str], args: list[Any]) -> Any:
         with anyio.fail_after(CALL_TIMEOUT):  # TimeoutError: an OSError, so transient
             if isinstance(self.client, ASYNC_CLIENTS):
-                try:
-                    return await self._script(keys=keys, args=args)
-                except RuntimeError as exc:
-                    if "no running event loop" not in str(exc):  # what asyncio says under trio
-                        raise
-                    raise RuntimeError(
-                        "a redis.asyncio client works under asyncio only; under trio pass"
-                        " redis.Redis or redis.cluster.RedisCluster"
-                    ) from None
+                return await self._script(keys=keys, args=args)
             call: Callable[[], Any] = functools.partial(self._script, keys=keys, args=args)
             # A thread cannot be interrupted: on a timeout or a cancel, leave it behind.
             return await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+
+
+def _require_asyncio() -> None:
+    """A ``redis.asyncio`` client needs asyncio's running loop: under trio, say so.
+
+    Asked before the call, not read from redis-py's error: that error has changed between
+    versions (a ``RuntimeError``, then a ``ConnectionError``, which would pass for an outage).
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise RuntimeError(
+            "a redis.asyncio client works under asyncio only; under trio pass"
+            " redis.Redis or redis.cluster.RedisCluster"
+        ) from None
 
 
 class _StopAt(tenacity.stop.stop_base):
