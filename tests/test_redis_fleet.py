@@ -11,7 +11,6 @@ import os
 import re
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from helpcrunch_async.emulator import EmulatorConfig, ServerLimit, serve
 from helpcrunch_async.emulator._server import RunningEmulator as Emulator
 from helpcrunch_async.redis import key_for
 from tests.conftest import servers_or_skip
-from tests.redis_server import Cluster, RedisNode, SentinelSetup, single_redis
+from tests.redis_server import Cluster, RedisNode, SentinelSetup, single_redis, wait_for
 
 pytestmark = [pytest.mark.redis, pytest.mark.fleet]
 
@@ -279,9 +278,17 @@ async def test_a_cluster_node_killed_mid_run_keeps_the_limit_and_every_outcome(
 ):
     """The node serving the key dies (no replica): the fleet goes on locally, then back."""
 
-    def kill_then_restart(node: RedisNode) -> None:
+    def kill_until_the_fleet_went_on(node: RedisNode) -> None:
+        # In a worker thread: the fleet runs on meanwhile. The node stays down until the
+        # fleet has been answered more requests than Redis could have granted before it
+        # died (a caller is granted only a slot within its short look-ahead): those were
+        # granted locally. A time instead would race the workers' own retries under load.
+        def answered() -> int:
+            return int(anyio.from_thread.run_sync(emulator.stats)["requests"])
+
         node.kill()
-        time.sleep(2.0)  # a worker thread: the fleet runs on meanwhile
+        at_kill = answered()
+        wait_for(lambda: answered() >= at_kill + 10, "the fleet to go on without Redis")
         node.start()
         own_cluster.wait_ok()
 
@@ -293,7 +300,7 @@ async def test_a_cluster_node_killed_mid_run_keeps_the_limit_and_every_outcome(
             emulator,
             count=90,
             on_unavailable="local",
-            disrupt=lambda: kill_then_restart(node),
+            disrupt=lambda: kill_until_the_fleet_went_on(node),
         )
 
     assert_fleet_kept_the_limit(emulator, 90, output)
